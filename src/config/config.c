@@ -1,0 +1,348 @@
+/* config.c — the key table and the INI loader (see config.h). */
+
+#include "autoconf.h"
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/uid.h"
+
+#define NODE(field) offsetof(iso_config, field), sizeof(((iso_config *)0)->field)
+#define PEER(field) offsetof(iso_peer, field), sizeof(((iso_peer *)0)->field)
+
+const iso_config_key iso_config_keys[] = {
+    {"node", "ae_title", ISO_CFG_STR, NODE(ae_title), "ISONODE", 0, 0, NULL,
+     "Application Entity title of this node; associations called to another title are rejected."},
+    {"node", "bind", ISO_CFG_STR, NODE(bind), "0.0.0.0", 0, 0, NULL,
+     "IPv4 address to listen on (0.0.0.0 for every interface)."},
+    {"node", "port", ISO_CFG_INT, NODE(port), "11112", 1, 65535, NULL,
+     "TCP port for incoming associations."},
+    {"node", "data_dir", ISO_CFG_STR, NODE(data_dir), ISO_DEFAULT_DATA_DIR, 0, 0, NULL,
+     "Directory holding the index, the objects and temporary files; created if missing."},
+    {"node", "max_associations", ISO_CFG_INT, NODE(max_associations), "32", 1, 1024, NULL,
+     "Simultaneous associations; one more is rejected with A-ASSOCIATE-RJ (transient, local limit exceeded)."},
+    {"node", "max_pdu", ISO_CFG_INT, NODE(max_pdu), "65536", 4096, 131072, NULL,
+     "Maximum PDU length we receive, in bytes."},
+    {"node", "acse_timeout", ISO_CFG_INT, NODE(acse_timeout), "30", 1, 3600, NULL,
+     "Seconds to wait for an association request or release (ARTIM)."},
+    {"node", "dimse_timeout", ISO_CFG_INT, NODE(dimse_timeout), "60", 1, 86400, NULL,
+     "Seconds to wait for the next command or data on an open association before aborting it."},
+    {"node", "network_timeout", ISO_CFG_INT, NODE(network_timeout), "60", 1, 3600, NULL,
+     "Seconds a single socket send or receive may block."},
+    {"node", "shutdown_timeout", ISO_CFG_INT, NODE(shutdown_timeout), "10", 0, 600, NULL,
+     "On SIGTERM, seconds in-flight associations get to finish before they are aborted."},
+    {"node", "min_free_mb", ISO_CFG_INT, NODE(min_free_mb), "100", 0, 1L << 30, NULL,
+     "Below this much free space in data_dir, C-STORE answers 0xA700 (out of resources)."},
+    {"node", "duplicates", ISO_CFG_ENUM, NODE(duplicates), "keep", 0, 0, "keep|replace",
+     "An instance received again: keep the stored copy, or replace it atomically."},
+    {"node", "check_calling_ae", ISO_CFG_BOOL, NODE(check_calling_ae), "no", 0, 1, NULL,
+     "Only accept calling AE titles listed in a [peer] section."},
+    {"node", "check_host", ISO_CFG_BOOL, NODE(check_host), "no", 0, 1, NULL,
+     "With check_calling_ae, also require the connection to come from that peer's host."},
+    {"node", "log_level", ISO_CFG_ENUM, NODE(log_level), "info", 0, 0, "error|warn|info|debug",
+     "Least severe level written to the log."},
+    {"node", "watchdog", ISO_CFG_BOOL, NODE(watchdog), "yes", 0, 1, NULL,
+     "Send systemd watchdog keep-alives when the unit sets WatchdogSec."},
+    {"peer", "ae_title", ISO_CFG_STR, PEER(ae_title), NULL, 0, 0, NULL,
+     "AE title of the remote node (required)."},
+    {"peer", "host", ISO_CFG_STR, PEER(host), NULL, 0, 0, NULL,
+     "Host name or address of the remote node (required)."},
+    {"peer", "port", ISO_CFG_INT, PEER(port), NULL, 1, 65535, NULL,
+     "TCP port of the remote node's DICOM service (required)."},
+};
+const size_t iso_config_nkeys = sizeof iso_config_keys / sizeof iso_config_keys[0];
+_Static_assert(sizeof iso_config_keys / sizeof iso_config_keys[0] <= 64,
+               "load_ctx tracks keys set per section in a 64-bit mask");
+
+static const iso_config_key *find_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < iso_config_nkeys; i++)
+        if (strcmp(iso_config_keys[i].section, section) == 0 &&
+            strcmp(iso_config_keys[i].key, key) == 0)
+            return &iso_config_keys[i];
+    return NULL;
+}
+
+static iso_code parse_bool(const char *v, long *out)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+        *out = 1;
+    else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+        *out = 0;
+    else
+        return ISO_EINVAL;
+    return ISO_OK;
+}
+
+static bool choice_ok(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0)
+            return true;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return false;
+}
+
+/* Stores text value v into the field a key describes, inside base. */
+static iso_code set_value(const iso_config_key *k, void *base, const char *v, iso_err *err)
+{
+    char *field = (char *)base + k->offset;
+    switch (k->type) {
+    case ISO_CFG_STR:
+    case ISO_CFG_ENUM:
+        if (strlen(v) >= k->size)
+            return iso_fail(err, ISO_ECONFIG, "%s: value too long (max %zu)", k->key, k->size - 1);
+        if (k->type == ISO_CFG_ENUM && !choice_ok(k->choices, v))
+            return iso_fail(err, ISO_ECONFIG, "%s: '%s' is not one of %s", k->key, v, k->choices);
+        memcpy(field, v, strlen(v) + 1);
+        return ISO_OK;
+    case ISO_CFG_INT: {
+        char *end = NULL;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || end == v || *end != '\0')
+            return iso_fail(err, ISO_ECONFIG, "%s: '%s' is not an integer", k->key, v);
+        if (n < k->min || n > k->max)
+            return iso_fail(err, ISO_ECONFIG, "%s: %ld is outside %ld..%ld", k->key, n, k->min,
+                            k->max);
+        *(long *)field = n;
+        return ISO_OK;
+    }
+    case ISO_CFG_BOOL: {
+        long b;
+        if (parse_bool(v, &b) != ISO_OK)
+            return iso_fail(err, ISO_ECONFIG, "%s: '%s' is not yes/no", k->key, v);
+        *(long *)field = b;
+        return ISO_OK;
+    }
+    }
+    return iso_fail(err, ISO_ECONFIG, "%s: bad key type", k->key);
+}
+
+void iso_config_defaults(iso_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < iso_config_nkeys; i++) {
+        const iso_config_key *k = &iso_config_keys[i];
+        if (strcmp(k->section, "node") == 0 && k->def != NULL) {
+            iso_err e = {0};
+            /* The table's own defaults are checked by the unit test. */
+            (void)set_value(k, cfg, k->def, &e);
+        }
+    }
+}
+
+typedef struct {
+    iso_config *cfg;
+    iso_err err;
+    uint64_t node_seen;   /* bit i: key row i set in [node] */
+    uint64_t *peer_seen;  /* the same, per peer */
+} load_ctx;
+
+/* A key given twice in one section is a mistake (often a copied block):
+ * say so instead of letting the last value win silently. */
+static bool first_time(uint64_t *seen, const iso_config_key *k)
+{
+    uint64_t bit = UINT64_C(1) << (k - iso_config_keys);
+    if (*seen & bit)
+        return false;
+    *seen |= bit;
+    return true;
+}
+
+static iso_peer *peer_for_section(load_ctx *ctx, const char *name, iso_err *err)
+{
+    iso_config *cfg = ctx->cfg;
+    for (size_t i = 0; i < cfg->n_peers; i++)
+        if (strcmp(cfg->peers[i].name, name) == 0)
+            return &cfg->peers[i];
+    if (name[0] == '\0' || strlen(name) >= sizeof cfg->peers[0].name) {
+        iso_fail(err, ISO_ECONFIG, "[peer NAME] needs a name of 1..63 characters");
+        return NULL;
+    }
+    iso_peer *np = realloc(cfg->peers, (cfg->n_peers + 1) * sizeof *np);
+    uint64_t *seen = realloc(ctx->peer_seen, (cfg->n_peers + 1) * sizeof *seen);
+    if (np)
+        cfg->peers = np;
+    if (seen)
+        ctx->peer_seen = seen;
+    if (np == NULL || seen == NULL) {
+        iso_fail(err, ISO_ENOMEM, "out of memory");
+        return NULL;
+    }
+    ctx->peer_seen[cfg->n_peers] = 0;
+    iso_peer *p = &cfg->peers[cfg->n_peers];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    cfg->n_peers++;
+    return p;
+}
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    load_ctx *ctx = user;
+    if (ctx->err.code != ISO_OK)
+        return 1; /* report only the first problem */
+    if (strcmp(section, "node") == 0) {
+        const iso_config_key *k = find_key("node", name);
+        if (k == NULL) {
+            iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [node]", name);
+            return 0;
+        }
+        if (!first_time(&ctx->node_seen, k)) {
+            iso_fail(&ctx->err, ISO_ECONFIG, "[node] sets %s twice", name);
+            return 0;
+        }
+        return set_value(k, ctx->cfg, value, &ctx->err) == ISO_OK;
+    }
+    if (strncmp(section, "peer ", 5) == 0) {
+        const char *pname = section + 5;
+        while (*pname == ' ')
+            pname++;
+        iso_peer *p = peer_for_section(ctx, pname, &ctx->err);
+        if (p == NULL)
+            return 0;
+        const iso_config_key *k = find_key("peer", name);
+        if (k == NULL) {
+            iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [peer %s]", name, pname);
+            return 0;
+        }
+        if (!first_time(&ctx->peer_seen[p - ctx->cfg->peers], k)) {
+            iso_fail(&ctx->err, ISO_ECONFIG, "[peer %s] sets %s twice", pname, name);
+            return 0;
+        }
+        return set_value(k, p, value, &ctx->err) == ISO_OK;
+    }
+    iso_fail(&ctx->err, ISO_ECONFIG, "unknown section [%s]", section);
+    return 0;
+}
+
+static iso_code validate(const iso_config *cfg, iso_err *err)
+{
+    if (!iso_ae_valid(cfg->ae_title))
+        return iso_fail(err, ISO_ECONFIG, "[node] ae_title '%s' is not a valid AE title",
+                        cfg->ae_title);
+    if (cfg->data_dir[0] == '\0')
+        return iso_fail(err, ISO_ECONFIG, "[node] data_dir must not be empty");
+    for (size_t i = 0; i < cfg->n_peers; i++) {
+        const iso_peer *p = &cfg->peers[i];
+        if (p->ae_title[0] == '\0' || p->host[0] == '\0' || p->port == 0)
+            return iso_fail(err, ISO_ECONFIG, "[peer %s] needs ae_title, host and port", p->name);
+        if (!iso_ae_valid(p->ae_title))
+            return iso_fail(err, ISO_ECONFIG, "[peer %s] ae_title '%s' is not a valid AE title",
+                            p->name, p->ae_title);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->peers[j].ae_title, p->ae_title) == 0)
+                return iso_fail(err, ISO_ECONFIG, "[peer %s] and [peer %s] share ae_title %s",
+                                cfg->peers[j].name, p->name, p->ae_title);
+    }
+    return ISO_OK;
+}
+
+iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return iso_fail(err, ISO_ECONFIG, "%s: %s", path, strerror(errno));
+    load_ctx ctx = {.cfg = cfg};
+    int line = ini_parse_file(f, on_ini_entry, &ctx);
+    fclose(f);
+    free(ctx.peer_seen);
+    if (line != 0) {
+        if (line < 0)
+            return iso_fail(err, ISO_ECONFIG, "%s: cannot read", path);
+        if (ctx.err.code == ISO_OK)
+            iso_fail(&ctx.err, ISO_ECONFIG, "syntax error");
+        return iso_fail(err, ctx.err.code, "%s:%d: %s", path, line, ctx.err.msg);
+    }
+    if (validate(cfg, &ctx.err) != ISO_OK)
+        return iso_fail(err, ctx.err.code, "%s: %s", path, ctx.err.msg);
+    snprintf(cfg->source, sizeof cfg->source, "%s", path);
+    return ISO_OK;
+}
+
+void iso_config_free(iso_config *cfg)
+{
+    free(cfg->peers);
+    cfg->peers = NULL;
+    cfg->n_peers = 0;
+}
+
+static void dump_value(const iso_config_key *k, const void *base, FILE *out)
+{
+    const char *field = (const char *)base + k->offset;
+    switch (k->type) {
+    case ISO_CFG_STR:
+    case ISO_CFG_ENUM:
+        fprintf(out, "%s = %s\n", k->key, field);
+        break;
+    case ISO_CFG_INT:
+        fprintf(out, "%s = %ld\n", k->key, *(const long *)field);
+        break;
+    case ISO_CFG_BOOL:
+        fprintf(out, "%s = %s\n", k->key, *(const long *)field ? "yes" : "no");
+        break;
+    }
+}
+
+void iso_config_dump(const iso_config *cfg, FILE *out)
+{
+    fprintf(out, "# effective configuration (%s)\n[node]\n",
+            cfg->source[0] ? cfg->source : "built-in defaults");
+    for (size_t i = 0; i < iso_config_nkeys; i++)
+        if (strcmp(iso_config_keys[i].section, "node") == 0) {
+            fprintf(out, "# %s\n", iso_config_keys[i].doc);
+            dump_value(&iso_config_keys[i], cfg, out);
+        }
+    for (size_t p = 0; p < cfg->n_peers; p++) {
+        fprintf(out, "\n[peer %s]\n", cfg->peers[p].name);
+        for (size_t i = 0; i < iso_config_nkeys; i++)
+            if (strcmp(iso_config_keys[i].section, "peer") == 0)
+                dump_value(&iso_config_keys[i], &cfg->peers[p], out);
+    }
+}
+
+static void trim_copy(const char *in, char *out, size_t outsz)
+{
+    while (*in == ' ')
+        in++;
+    snprintf(out, outsz, "%s", in);
+    size_t n = strlen(out);
+    while (n > 0 && out[n - 1] == ' ')
+        out[--n] = '\0';
+}
+
+const iso_peer *iso_config_peer_by_ae(const iso_config *cfg, const char *ae)
+{
+    char want[ISO_AE_LEN + 8], have[ISO_AE_LEN + 8];
+    trim_copy(ae, want, sizeof want);
+    for (size_t i = 0; i < cfg->n_peers; i++) {
+        trim_copy(cfg->peers[i].ae_title, have, sizeof have);
+        if (strcmp(want, have) == 0)
+            return &cfg->peers[i];
+    }
+    return NULL;
+}
+
+const iso_peer *iso_config_peer_by_name(const iso_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_peers; i++)
+        if (strcmp(cfg->peers[i].name, name) == 0)
+            return &cfg->peers[i];
+    return NULL;
+}
+
+iso_dup_policy iso_config_dup_policy(const iso_config *cfg)
+{
+    return strcmp(cfg->duplicates, "replace") == 0 ? ISO_DUP_REPLACE : ISO_DUP_KEEP;
+}

@@ -1,0 +1,87 @@
+/* config.h — the node's configuration: one table of keys, one struct.
+ *
+ * iso_config_keys[] lists every key of every section with its type, bounds,
+ * default and documentation line.  Parsing, defaults, `isonoded --dump-config`
+ * and the test that man/isonode.conf.5 documents every key all walk this one
+ * table, so a key cannot exist in one place and be missing in another.
+ *
+ * The file format is INI (parsed by libinih).  Unknown sections and keys are
+ * errors reported as FILE:LINE.  [peer NAME] sections may repeat, one per
+ * remote node.
+ */
+#ifndef ISO_CONFIG_H
+#define ISO_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+enum { ISO_AE_LEN = 16, ISO_HOST_LEN = 255, ISO_PATH_LEN = 1024 };
+
+typedef enum { ISO_DUP_KEEP = 0, ISO_DUP_REPLACE = 1 } iso_dup_policy;
+
+typedef struct iso_peer {
+    char name[64];
+    char ae_title[ISO_AE_LEN + 1];
+    char host[ISO_HOST_LEN + 1];
+    long port;
+} iso_peer;
+
+typedef struct iso_config {
+    /* [node] */
+    char ae_title[ISO_AE_LEN + 1];
+    char bind[ISO_HOST_LEN + 1];
+    long port;
+    char data_dir[ISO_PATH_LEN];
+    long max_associations;
+    long max_pdu;
+    long acse_timeout;
+    long dimse_timeout;
+    long network_timeout;
+    long shutdown_timeout;
+    long min_free_mb;
+    char duplicates[16];
+    long check_calling_ae;
+    long check_host;
+    char log_level[16];
+    long watchdog;
+    /* [peer NAME] sections, in file order */
+    iso_peer *peers;
+    size_t n_peers;
+    /* the file it came from, or "" for built-in defaults */
+    char source[ISO_PATH_LEN];
+} iso_config;
+
+typedef enum { ISO_CFG_STR, ISO_CFG_INT, ISO_CFG_BOOL, ISO_CFG_ENUM } iso_config_type;
+
+typedef struct iso_config_key {
+    const char *section;  /* "node" or "peer" (meaning every [peer NAME]) */
+    const char *key;
+    iso_config_type type;
+    size_t offset;        /* into iso_config (node) or iso_peer (peer) */
+    size_t size;          /* buffer size for strings */
+    const char *def;      /* default as text; NULL means required */
+    long min, max;        /* bounds for integers */
+    const char *choices;  /* "a|b|c" for enums */
+    const char *doc;
+} iso_config_key;
+
+extern const iso_config_key iso_config_keys[];
+extern const size_t iso_config_nkeys;
+
+/* Fills cfg with the built-in defaults. */
+void iso_config_defaults(iso_config *cfg);
+/* Loads path over the defaults.  On failure err says FILE:LINE: why. */
+iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err);
+/* Frees the peer list. */
+void iso_config_free(iso_config *cfg);
+/* Writes the effective configuration as INI, with doc lines as comments. */
+void iso_config_dump(const iso_config *cfg, FILE *out);
+/* Peer whose ae_title matches (spaces insignificant), or NULL. */
+const iso_peer *iso_config_peer_by_ae(const iso_config *cfg, const char *ae);
+/* Peer by section name, or NULL. */
+const iso_peer *iso_config_peer_by_name(const iso_config *cfg, const char *name);
+iso_dup_policy iso_config_dup_policy(const iso_config *cfg);
+
+#endif

@@ -1,0 +1,36 @@
+/* err.c — filling iso_err values (see err.h). */
+#include "util/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+iso_code iso_fail(iso_err *err, iso_code code, const char *fmt, ...)
+{
+    if (err == NULL || err->code != ISO_OK)
+        return code;
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void iso_err_clear(iso_err *err)
+{
+    if (err) {
+        err->code = ISO_OK;
+        err->msg[0] = '\0';
+    }
+}
+
+const char *iso_code_name(iso_code code)
+{
+    static const char *const names[] = {
+        "OK", "EINVAL", "EIO", "ENOSPC", "ENOMEM", "EDB", "EDICOM",
+        "ENET", "ECONFIG", "ENOTFOUND", "EMISMATCH", "ESTOPPED",
+    };
+    if ((unsigned)code < sizeof names / sizeof names[0])
+        return names[code];
+    return "E?";
+}

@@ -1,0 +1,50 @@
+/* uid.c — UID and AE title rules (see uid.h). */
+#include "util/uid.h"
+
+#include <string.h>
+
+bool iso_uid_valid(const char *s)
+{
+    if (s == NULL)
+        return false;
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    size_t comp_len = 0;
+    char comp_first = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = s[i];
+        if (c == '.' || c == '\0') {
+            if (comp_len == 0)
+                return false;
+            if (comp_len > 1 && comp_first == '0')
+                return false;
+            comp_len = 0;
+            continue;
+        }
+        if (c < '0' || c > '9')
+            return false;
+        if (comp_len == 0)
+            comp_first = c;
+        comp_len++;
+    }
+    return true;
+}
+
+bool iso_ae_valid(const char *s)
+{
+    if (s == NULL)
+        return false;
+    size_t n = strlen(s);
+    if (n == 0 || n > 16)
+        return false;
+    bool non_space = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return false;
+        if (c != ' ')
+            non_space = true;
+    }
+    return non_space;
+}

@@ -1,0 +1,19 @@
+/* uid.h — DICOM UID and AE title validation (PS3.5 9.1 and 6.2).
+ *
+ * Peer-supplied identifiers are checked here before they reach a file name,
+ * an index row or a log line.
+ */
+#ifndef ISO_UID_H
+#define ISO_UID_H
+
+#include <stdbool.h>
+
+/* True if s is a valid UID: 1..64 chars of digits and dots, components
+ * non-empty, no leading zero in a multi-digit component. */
+bool iso_uid_valid(const char *s);
+
+/* True if s is a valid AE title: 1..16 chars of printable ASCII without
+ * backslash, not all spaces (leading/trailing spaces are insignificant). */
+bool iso_ae_valid(const char *s);
+
+#endif
