@@ -1,0 +1,360 @@
+/* dcm_common.cc — adapter pieces shared by SCP and SCU: start-up checks,
+ * reading index attributes from a file or buffer, the Part 10 meta header,
+ * the transfer syntaxes we store, and a transport layer that turns Nagle's
+ * algorithm off on every socket DCMTK opens for us.
+ *
+ * No C++ exception leaves this file: DCMTK reports through OFCondition, and
+ * allocation failures inside DCMTK abort the process as they would in C.
+ */
+#include "dicom/dcm_internal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcdict.h"
+#include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcspchrs.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmdata/dcxfer.h"
+#include "dcmtk/dcmnet/dcmlayer.h"
+#include "dcmtk/dcmnet/dcmtrans.h"
+#include "dcmtk/dcmdata/dcmetinf.h"
+#include "dcmtk/oflog/oflog.h"
+
+/* Transfer syntaxes whose data sets we accept and store as received. */
+static const char *const supported_ts[] = {
+    UID_LittleEndianImplicitTransferSyntax,
+    UID_LittleEndianExplicitTransferSyntax,
+    UID_BigEndianExplicitTransferSyntax,
+    UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+    UID_JPEGProcess1TransferSyntax,
+    UID_JPEGProcess2_4TransferSyntax,
+    UID_JPEGProcess14TransferSyntax,
+    UID_JPEGProcess14SV1TransferSyntax,
+    UID_JPEGLSLosslessTransferSyntax,
+    UID_JPEGLSLossyTransferSyntax,
+    UID_JPEG2000LosslessOnlyTransferSyntax,
+    UID_JPEG2000TransferSyntax,
+    UID_JPEG2000Part2MulticomponentImageCompressionLosslessOnlyTransferSyntax,
+    UID_JPEG2000Part2MulticomponentImageCompressionTransferSyntax,
+    UID_RLELosslessTransferSyntax,
+    UID_MPEG2MainProfileAtMainLevelTransferSyntax,
+    UID_MPEG2MainProfileAtHighLevelTransferSyntax,
+    UID_MPEG4HighProfileLevel4_1TransferSyntax,
+    UID_MPEG4BDcompatibleHighProfileLevel4_1TransferSyntax,
+    UID_MPEG4HighProfileLevel4_2_For2DVideoTransferSyntax,
+    UID_MPEG4HighProfileLevel4_2_For3DVideoTransferSyntax,
+    UID_MPEG4StereoHighProfileLevel4_2TransferSyntax,
+    UID_HEVCMainProfileLevel5_1TransferSyntax,
+    UID_HEVCMain10ProfileLevel5_1TransferSyntax,
+};
+
+extern "C" int iso_dcm_ts_supported(const char *ts_uid)
+{
+    if (ts_uid == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof supported_ts / sizeof supported_ts[0]; i++)
+        if (strcmp(ts_uid, supported_ts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+const char *const *iso_dcm_supported_ts(size_t *n)
+{
+    *n = sizeof supported_ts / sizeof supported_ts[0];
+    return supported_ts;
+}
+
+extern "C" iso_code iso_dcm_init(iso_err *err)
+{
+    /* DCMTK logs through oflog; our own log lines say what matters. */
+    OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+    if (!dcmDataDict.isDictionaryLoaded())
+        return iso_fail(err, ISO_EDICOM,
+                        "DCMTK data dictionary not loaded (is libdcmtk's dicom.dic installed? "
+                        "DCMDICTPATH=%s)",
+                        getenv("DCMDICTPATH") ? getenv("DCMDICTPATH") : "(unset)");
+    return ISO_OK;
+}
+
+void iso_dcm_set_nodelay(int fd)
+{
+    int one = 1;
+    /* Failure only costs speed (and happens on non-TCP sockets in tests). */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Creates DCMTK's plain TCP connections, with TCP_NODELAY set first. */
+class NodelayTransportLayer : public DcmTransportLayer {
+  public:
+    DcmTransportConnection *createConnection(DcmNativeSocketType openSocket,
+                                             OFBool useSecureLayer) override
+    {
+        if (useSecureLayer)
+            return NULL;
+        iso_dcm_set_nodelay(openSocket);
+        return new DcmTCPConnection(openSocket);
+    }
+};
+
+OFCondition iso_dcm_use_nodelay(T_ASC_Network *net)
+{
+    return ASC_setTransportLayer(net, new NodelayTransportLayer(), 1);
+}
+
+static void copy_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t outsz)
+{
+    OFString v;
+    out[0] = '\0';
+    if (ds->findAndGetOFStringArray(tag, v).good()) {
+        /* Trailing padding is not part of the value. */
+        size_t n = v.length();
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\0'))
+            n--;
+        if (n >= outsz)
+            n = outsz - 1;
+        memcpy(out, v.c_str(), n);
+        out[n] = '\0';
+    }
+}
+
+static void fill_from_dataset(DcmItem *ds, iso_attrs *a)
+{
+    copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
+    copy_str(ds, DCM_SOPClassUID, a->sop_class_uid, sizeof a->sop_class_uid);
+    copy_str(ds, DCM_SOPInstanceUID, a->sop_instance_uid, sizeof a->sop_instance_uid);
+    copy_str(ds, DCM_StudyInstanceUID, a->study_uid, sizeof a->study_uid);
+    copy_str(ds, DCM_SeriesInstanceUID, a->series_uid, sizeof a->series_uid);
+    copy_str(ds, DCM_PatientID, a->patient_id, sizeof a->patient_id);
+    copy_str(ds, DCM_IssuerOfPatientID, a->issuer, sizeof a->issuer);
+    copy_str(ds, DCM_PatientName, a->patient_name, sizeof a->patient_name);
+    copy_str(ds, DCM_PatientBirthDate, a->birth_date, sizeof a->birth_date);
+    copy_str(ds, DCM_PatientSex, a->sex, sizeof a->sex);
+    copy_str(ds, DCM_StudyDate, a->study_date, sizeof a->study_date);
+    copy_str(ds, DCM_StudyTime, a->study_time, sizeof a->study_time);
+    copy_str(ds, DCM_AccessionNumber, a->accession, sizeof a->accession);
+    copy_str(ds, DCM_StudyID, a->study_id, sizeof a->study_id);
+    copy_str(ds, DCM_StudyDescription, a->study_description, sizeof a->study_description);
+    copy_str(ds, DCM_ReferringPhysicianName, a->referring_physician,
+             sizeof a->referring_physician);
+    copy_str(ds, DCM_Modality, a->modality, sizeof a->modality);
+    copy_str(ds, DCM_SeriesNumber, a->series_number, sizeof a->series_number);
+    copy_str(ds, DCM_SeriesDescription, a->series_description, sizeof a->series_description);
+    copy_str(ds, DCM_BodyPartExamined, a->body_part, sizeof a->body_part);
+    copy_str(ds, DCM_InstanceNumber, a->instance_number, sizeof a->instance_number);
+    Sint32 frames = 0;
+    a->number_of_frames = ds->findAndGetSint32(DCM_NumberOfFrames, frames).good() ? frames : 1;
+}
+
+/* Index text is UTF-8.  Converting needs the whole data set in memory for
+ * the few text elements only; pixel data stays on disk. */
+static void to_utf8(DcmDataset *ds, const iso_attrs *a)
+{
+    if (a->charset[0] == '\0' || strcmp(a->charset, "ISO_IR 192") == 0 ||
+        strcmp(a->charset, "ISO_IR 6") == 0)
+        return;
+    if (!DcmSpecificCharacterSet::isConversionAvailable())
+        return;
+    /* A failed conversion leaves the original bytes; the JSON writer
+     * replaces what is not UTF-8. */
+    (void)ds->convertToUTF8();
+}
+
+/* Offset of the data set in a Part 10 file (after the group 0002 elements),
+ * or 0 if the file does not start like one. */
+static long dataset_offset(FILE *f)
+{
+    unsigned char h[12];
+    if (fseek(f, 128, SEEK_SET) != 0 || fread(h, 1, 4, f) != 4 || memcmp(h, "DICM", 4) != 0)
+        return 0;
+    for (;;) {
+        long at = ftell(f);
+        if (fread(h, 1, 8, f) != 8)
+            return 0;
+        if (h[0] != 0x02 || h[1] != 0x00)
+            return at;
+        bool long_form = (h[4] == 'O' || h[4] == 'S' || h[4] == 'U') &&
+                         (h[5] == 'B' || h[5] == 'W' || h[5] == 'Q' || h[5] == 'N' ||
+                          h[5] == 'T' || h[5] == 'C' || h[5] == 'R');
+        unsigned long len = (unsigned long)h[6] | (unsigned long)h[7] << 8;
+        if (long_form) {
+            if (fread(h + 8, 1, 4, f) != 4)
+                return 0;
+            len = (unsigned long)h[8] | (unsigned long)h[9] << 8 | (unsigned long)h[10] << 16 |
+                  (unsigned long)h[11] << 24;
+        }
+        if (len > (1u << 20) || fseek(f, (long)len, SEEK_CUR) != 0)
+            return 0;
+    }
+}
+
+/* Deflated data sets are parsed from an inflated copy.  DCMTK cannot defer
+ * loading large values from a deflate stream, so a few lying bytes could
+ * make it allocate gigabytes; from a plain file it loads values lazily and
+ * checks them against the file.  The stored object stays as received. */
+static iso_code inflate_copy(const char *path, const iso_attrs *meta, char *out_path,
+                             size_t out_size, iso_err *err)
+{
+    FILE *in = fopen(path, "rb");
+    if (in == NULL)
+        return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
+    long off = dataset_offset(in);
+    if (off <= 0 || fseek(in, off, SEEK_SET) != 0) {
+        fclose(in);
+        return iso_fail(err, ISO_EDICOM, "cannot parse %s: bad file meta information", path);
+    }
+    const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(out_path, out_size, "%s/isonode-inflate-XXXXXX", tmpdir);
+    int fd = mkstemp(out_path);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (out == NULL) {
+        if (fd >= 0)
+            close(fd);
+        fclose(in);
+        return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", tmpdir);
+    }
+    unsigned char meta_buf[1024];
+    size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, meta->meta_sop_class_uid,
+                                   meta->meta_sop_instance_uid,
+                                   UID_LittleEndianExplicitTransferSyntax, NULL);
+    bool ok = n > 0 && fwrite(meta_buf, 1, n, out) == n;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    ok = ok && inflateInit2(&z, -MAX_WBITS) == Z_OK;
+    unsigned char ibuf[65536], obuf[65536];
+    int zr = Z_OK;
+    while (ok && zr != Z_STREAM_END) {
+        z.avail_in = (uInt)fread(ibuf, 1, sizeof ibuf, in);
+        z.next_in = ibuf;
+        if (z.avail_in == 0)
+            break; /* truncated stream: parse what there is */
+        do {
+            z.avail_out = sizeof obuf;
+            z.next_out = obuf;
+            zr = inflate(&z, Z_NO_FLUSH);
+            if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+                ok = false;
+                break;
+            }
+            size_t have = sizeof obuf - z.avail_out;
+            if (have && fwrite(obuf, 1, have, out) != have)
+                ok = false;
+        } while (ok && z.avail_out == 0 && zr != Z_STREAM_END);
+    }
+    inflateEnd(&z);
+    fclose(in);
+    if (fclose(out) != 0)
+        ok = false;
+    if (!ok) {
+        unlink(out_path);
+        return iso_fail(err, ISO_EDICOM, "cannot parse %s: deflated data set does not inflate",
+                        path);
+    }
+    return ISO_OK;
+}
+
+extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *err)
+{
+    memset(a, 0, sizeof *a);
+    DcmFileFormat ff;
+    /* Meta information first: it says how to read the rest. */
+    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_metaOnly);
+    if (c.bad())
+        return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
+    DcmMetaInfo *mi = ff.getMetaInfo();
+    copy_str(mi, DCM_TransferSyntaxUID, a->transfer_syntax, sizeof a->transfer_syntax);
+    copy_str(mi, DCM_MediaStorageSOPClassUID, a->meta_sop_class_uid, sizeof a->meta_sop_class_uid);
+    copy_str(mi, DCM_MediaStorageSOPInstanceUID, a->meta_sop_instance_uid,
+             sizeof a->meta_sop_instance_uid);
+    char inflated[512] = "";
+    const char *parse_path = path;
+    if (strcmp(a->transfer_syntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0) {
+        if (inflate_copy(path, a, inflated, sizeof inflated, err) != ISO_OK)
+            return err->code;
+        parse_path = inflated;
+    }
+    /* No value can be longer than the file holding it; text may grow by
+     * a factor of up to 3 when converted to UTF-8. */
+    struct stat st;
+    size_t cap = stat(parse_path, &st) == 0 ? (size_t)st.st_size * 4 + (1u << 20) : (1u << 20);
+    IsoAllocCap alloc_cap(cap);
+    DcmFileFormat full;
+    c = full.loadFile(parse_path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+    if (inflated[0] != '\0')
+        unlink(inflated);
+    if (c.bad())
+        return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
+    DcmDataset *ds = full.getDataset();
+    copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
+    to_utf8(ds, a);
+    fill_from_dataset(ds, a);
+    return ISO_OK;
+}
+
+/* Appends one explicit VR little endian element of group 0002. */
+static size_t put_elem(unsigned char *p, uint16_t elem, const char vr[2], const void *val,
+                       size_t len, unsigned char pad)
+{
+    size_t padded = len + (len & 1);
+    size_t n = 0;
+    p[n++] = 0x02;
+    p[n++] = 0x00;
+    p[n++] = (unsigned char)(elem & 0xff);
+    p[n++] = (unsigned char)(elem >> 8);
+    p[n++] = (unsigned char)vr[0];
+    p[n++] = (unsigned char)vr[1];
+    if (vr[0] == 'O' && vr[1] == 'B') {
+        p[n++] = 0;
+        p[n++] = 0;
+        p[n++] = (unsigned char)(padded & 0xff);
+        p[n++] = (unsigned char)((padded >> 8) & 0xff);
+        p[n++] = (unsigned char)((padded >> 16) & 0xff);
+        p[n++] = (unsigned char)((padded >> 24) & 0xff);
+    } else {
+        p[n++] = (unsigned char)(padded & 0xff);
+        p[n++] = (unsigned char)(padded >> 8);
+    }
+    memcpy(p + n, val, len);
+    n += len;
+    if (len & 1)
+        p[n++] = pad;
+    return n;
+}
+
+extern "C" size_t iso_dcm_meta_header(unsigned char *buf, size_t bufsz, const char *sop_class,
+                                      const char *sop_instance, const char *ts_uid,
+                                      const char *source_ae)
+{
+    /* 132 + group length (12) + the rest: each element <= 8 + 64 + 1. */
+    if (bufsz < 132 + 12 + 12 + 6 * 80)
+        return 0;
+    memset(buf, 0, 128);
+    memcpy(buf + 128, "DICM", 4);
+    unsigned char *g = buf + 132 + 12; /* elements after the group length */
+    size_t n = 0;
+    static const unsigned char version[2] = {0x00, 0x01};
+    n += put_elem(g + n, 0x0001, "OB", version, 2, 0);
+    n += put_elem(g + n, 0x0002, "UI", sop_class, strlen(sop_class), 0);
+    n += put_elem(g + n, 0x0003, "UI", sop_instance, strlen(sop_instance), 0);
+    n += put_elem(g + n, 0x0010, "UI", ts_uid, strlen(ts_uid), 0);
+    n += put_elem(g + n, 0x0012, "UI", ISO_IMPLEMENTATION_CLASS_UID,
+                  strlen(ISO_IMPLEMENTATION_CLASS_UID), 0);
+    n += put_elem(g + n, 0x0013, "SH", ISO_IMPLEMENTATION_VERSION,
+                  strlen(ISO_IMPLEMENTATION_VERSION), ' ');
+    if (source_ae != NULL && source_ae[0] != '\0')
+        n += put_elem(g + n, 0x0016, "AE", source_ae, strlen(source_ae), ' ');
+    unsigned char gl[4] = {(unsigned char)(n & 0xff), (unsigned char)((n >> 8) & 0xff),
+                           (unsigned char)((n >> 16) & 0xff), (unsigned char)(n >> 24)};
+    put_elem(buf + 132, 0x0000, "UL", gl, 4, 0);
+    return 132 + 12 + n;
+}

@@ -1,0 +1,35 @@
+/* dcm_internal.h — what the adapter's .cc files share among themselves.
+ * C++ only; never included from C. */
+#ifndef ISO_DCM_INTERNAL_H
+#define ISO_DCM_INTERNAL_H
+
+#include "dcmtk/config/osconfig.h"
+#include "dcmtk/dcmnet/assoc.h"
+
+#include "dicom/dicom.h"
+
+/* Sets TCP_NODELAY on a socket. */
+void iso_dcm_set_nodelay(int fd);
+/* Installs a transport layer on net that sets TCP_NODELAY on every
+ * connection it creates (outgoing and incoming). */
+OFCondition iso_dcm_use_nodelay(T_ASC_Network *net);
+/* The transfer syntaxes we store, in our order of preference. */
+const char *const *iso_dcm_supported_ts(size_t *n);
+
+/* While alive, DCMTK's value allocations on this thread above cap bytes
+ * fail (see dcm_alloc.cc).  Nests: the previous cap returns afterwards. */
+class IsoAllocCap {
+  public:
+    explicit IsoAllocCap(size_t cap);
+    ~IsoAllocCap();
+    IsoAllocCap(const IsoAllocCap &) = delete;
+    IsoAllocCap &operator=(const IsoAllocCap &) = delete;
+
+  private:
+    size_t previous_;
+};
+
+/* Ceiling for a command set: they are a few hundred bytes. */
+enum { ISO_COMMAND_ALLOC_CAP = 1 << 20 };
+
+#endif

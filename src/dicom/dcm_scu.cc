@@ -1,0 +1,238 @@
+/* dcm_scu.cc — C-ECHO and C-STORE as a service class user.
+ *
+ * Files are sent as stored: one presentation context per (SOP class, stored
+ * transfer syntax), with explicit and implicit little endian offered as
+ * fall-backs for uncompressed files, which DCMTK converts between on the fly.
+ * Compressed files whose syntax the peer refuses are reported per file
+ * (transcoding belongs to the delivery stage).
+ */
+#include "dicom/dcm_internal.h"
+
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcmetinf.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmnet/dimse.h"
+
+namespace {
+
+struct Scu {
+    T_ASC_Network *net = NULL;
+    T_ASC_Association *assoc = NULL;
+    ~Scu()
+    {
+        if (assoc) {
+            ASC_abortAssociation(assoc);
+            ASC_destroyAssociation(&assoc);
+        }
+        if (net)
+            ASC_dropNetwork(&net);
+    }
+    void release()
+    {
+        if (assoc) {
+            ASC_releaseAssociation(assoc);
+            ASC_destroyAssociation(&assoc);
+        }
+    }
+};
+
+struct Context {
+    std::string sop_class;
+    std::string ts;
+    unsigned char id;
+};
+
+bool is_uncompressed(const std::string &ts)
+{
+    return ts == UID_LittleEndianImplicitTransferSyntax ||
+           ts == UID_LittleEndianExplicitTransferSyntax ||
+           ts == UID_BigEndianExplicitTransferSyntax;
+}
+
+iso_code open_assoc(Scu &scu, const iso_scu_params *p, const std::vector<Context> &ctxs,
+                    iso_err *err)
+{
+    OFCondition c = ASC_initializeNetwork(NET_REQUESTOR, 0, (int)p->acse_timeout, &scu.net);
+    if (c.good())
+        c = iso_dcm_use_nodelay(scu.net);
+    if (c.bad())
+        return iso_fail(err, ISO_ENET, "network init: %s", c.text());
+    T_ASC_Parameters *params = NULL;
+    c = ASC_createAssociationParameters(&params, p->max_pdu);
+    if (c.bad())
+        return iso_fail(err, ISO_ENET, "association parameters: %s", c.text());
+    snprintf(params->ourImplementationClassUID, sizeof params->ourImplementationClassUID, "%s",
+             ISO_IMPLEMENTATION_CLASS_UID);
+    snprintf(params->ourImplementationVersionName, sizeof params->ourImplementationVersionName,
+             "%s", ISO_IMPLEMENTATION_VERSION);
+    ASC_setAPTitles(params, p->our_ae, p->peer_ae, NULL);
+    char addr[300];
+    snprintf(addr, sizeof addr, "%s:%ld", p->host, p->port);
+    ASC_setPresentationAddresses(params, "localhost", addr);
+    for (const Context &ctx : ctxs) {
+        /* An empty ts marks the fall-back context of a SOP class: explicit,
+         * then implicit little endian, which DCMTK converts into. */
+        std::vector<const char *> ts;
+        if (ctx.ts.empty()) {
+            ts.push_back(UID_LittleEndianExplicitTransferSyntax);
+            ts.push_back(UID_LittleEndianImplicitTransferSyntax);
+        } else {
+            ts.push_back(ctx.ts.c_str());
+        }
+        c = ASC_addPresentationContext(params, ctx.id, ctx.sop_class.c_str(), ts.data(),
+                                       (int)ts.size());
+        if (c.bad()) {
+            ASC_destroyAssociationParameters(&params);
+            return iso_fail(err, ISO_ENET, "presentation context: %s", c.text());
+        }
+    }
+    dcmConnectionTimeout.set((Sint32)p->acse_timeout);
+    c = ASC_requestAssociation(scu.net, params, &scu.assoc);
+    if (c.bad()) {
+        if (c == DUL_ASSOCIATIONREJECTED) {
+            T_ASC_RejectParameters rej;
+            ASC_getRejectParameters(params, &rej);
+            OFString s;
+            ASC_printRejectParameters(s, &rej);
+            if (scu.assoc)
+                ASC_destroyAssociation(&scu.assoc);
+            else
+                ASC_destroyAssociationParameters(&params);
+            return iso_fail(err, ISO_ENET, "association rejected by %s: %s", p->peer_ae,
+                            s.c_str());
+        }
+        if (scu.assoc)
+            ASC_destroyAssociation(&scu.assoc);
+        else
+            ASC_destroyAssociationParameters(&params);
+        return iso_fail(err, ISO_ENET, "cannot associate with %s at %s: %s", p->peer_ae, addr,
+                        c.text());
+    }
+    if (ASC_countAcceptedPresentationContexts(scu.assoc->params) == 0)
+        return iso_fail(err, ISO_ENET, "%s accepted no presentation context", p->peer_ae);
+    return ISO_OK;
+}
+
+} // namespace
+
+extern "C" iso_code iso_dcm_scu_echo(const iso_scu_params *p, iso_err *err)
+{
+    Scu scu;
+    std::vector<Context> ctxs = {{UID_VerificationSOPClass, UID_LittleEndianImplicitTransferSyntax, 1}};
+    iso_code rc = open_assoc(scu, p, ctxs, err);
+    if (rc != ISO_OK)
+        return rc;
+    DIC_US status = 0;
+    DcmDataset *detail = NULL;
+    OFCondition c = DIMSE_echoUser(scu.assoc, 1, DIMSE_BLOCKING, (int)p->dimse_timeout, &status,
+                                   &detail);
+    delete detail;
+    if (c.bad())
+        return iso_fail(err, ISO_ENET, "C-ECHO failed: %s", c.text());
+    if (status != STATUS_Success)
+        return iso_fail(err, ISO_ENET, "C-ECHO answered status 0x%04x", status);
+    scu.release();
+    return ISO_OK;
+}
+
+extern "C" iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *const *paths,
+                                           size_t n, uint16_t *statuses, iso_err *err)
+{
+    struct FileInfo {
+        std::string sop_class, sop_instance, ts;
+        bool ok;
+    };
+    std::vector<FileInfo> files(n);
+    std::vector<Context> ctxs;
+    for (size_t i = 0; i < n; i++) {
+        statuses[i] = 0xFFFF;
+        DcmFileFormat ff;
+        OFCondition c = ff.loadFile(paths[i], EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
+                                    ERM_metaOnly);
+        OFString cls, inst, ts;
+        FileInfo &f = files[i];
+        f.ok = c.good() &&
+               ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, cls).good() &&
+               ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPInstanceUID, inst).good() &&
+               ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts).good();
+        if (!f.ok)
+            continue;
+        f.sop_class = cls.c_str();
+        f.sop_instance = inst.c_str();
+        f.ts = ts.c_str();
+        /* One context per (class, stored syntax) so the peer can take the
+         * object exactly as stored, plus one fall-back per class for
+         * uncompressed objects. */
+        std::string wanted[2] = {f.ts, is_uncompressed(f.ts) ? "" : f.ts};
+        for (const std::string &ts : wanted) {
+            bool have = false;
+            for (const Context &ctx : ctxs)
+                if (ctx.sop_class == f.sop_class && ctx.ts == ts)
+                    have = true;
+            if (have)
+                continue;
+            if (ctxs.size() >= 128)
+                return iso_fail(err, ISO_EINVAL,
+                                "more than 128 presentation contexts needed in one send");
+            ctxs.push_back({f.sop_class, ts, (unsigned char)(2 * ctxs.size() + 1)});
+        }
+    }
+    if (ctxs.empty())
+        return iso_fail(err, ISO_EDICOM, "none of the %zu files could be read", n);
+    Scu scu;
+    iso_code rc = open_assoc(scu, p, ctxs, err);
+    if (rc != ISO_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        FileInfo &f = files[i];
+        if (!f.ok)
+            continue;
+        T_ASC_PresentationContextID pid =
+            ASC_findAcceptedPresentationContextID(scu.assoc, f.sop_class.c_str(), f.ts.c_str());
+        DcmFileFormat ff;
+        DcmDataset *ds = NULL;
+        const char *fname = paths[i];
+        if (pid == 0 && is_uncompressed(f.ts)) {
+            /* Peer refused the stored syntax: DCMTK converts into the
+             * uncompressed one it accepted. */
+            pid = ASC_findAcceptedPresentationContextID(scu.assoc, f.sop_class.c_str(),
+                                                        UID_LittleEndianExplicitTransferSyntax);
+            if (pid == 0)
+                pid = ASC_findAcceptedPresentationContextID(
+                    scu.assoc, f.sop_class.c_str(), UID_LittleEndianImplicitTransferSyntax);
+            if (pid != 0 && ff.loadFile(paths[i]).good()) {
+                ds = ff.getDataset();
+                fname = NULL;
+            } else
+                pid = 0;
+        }
+        if (pid == 0)
+            continue;
+        T_DIMSE_C_StoreRQ rq;
+        memset(&rq, 0, sizeof rq);
+        rq.MessageID = scu.assoc->nextMsgID++;
+        OFStandard::strlcpy(rq.AffectedSOPClassUID, f.sop_class.c_str(),
+                            sizeof rq.AffectedSOPClassUID);
+        OFStandard::strlcpy(rq.AffectedSOPInstanceUID, f.sop_instance.c_str(),
+                            sizeof rq.AffectedSOPInstanceUID);
+        rq.DataSetType = DIMSE_DATASET_PRESENT;
+        rq.Priority = DIMSE_PRIORITY_MEDIUM;
+        T_DIMSE_C_StoreRSP rsp;
+        memset(&rsp, 0, sizeof rsp);
+        DcmDataset *detail = NULL;
+        OFCondition c = DIMSE_storeUser(scu.assoc, pid, &rq, fname, ds, NULL, NULL,
+                                        DIMSE_BLOCKING, (int)p->dimse_timeout, &rsp, &detail);
+        delete detail;
+        if (c.bad())
+            return iso_fail(err, ISO_ENET, "C-STORE of %s failed: %s", paths[i], c.text());
+        statuses[i] = rsp.DimseStatus;
+    }
+    scu.release();
+    return ISO_OK;
+}

@@ -1,0 +1,221 @@
+/* dicom.h — the plain C face of the DCMTK adapter (the .cc files beside it).
+ *
+ * Nothing of DCMTK crosses this header: no C++ type, no exception, no DCMTK
+ * header.  The adapter offers four things:
+ *
+ *   1. reading the attributes the index needs from a stored file;
+ *   2. serving one association on a socket the caller accepted (the C side
+ *      decides policy — AE titles, limits, storage — through callbacks, much
+ *      like DcmSCP's notify/handle hooks);
+ *   3. acting as SCU for C-ECHO and C-STORE to a configured peer;
+ *   4. process start-up checks (data dictionary present).
+ *
+ * Every association socket the adapter touches has TCP_NODELAY set: Debian's
+ * DCMTK 3.6.7 leaves Nagle's algorithm on, which stalls each C-STORE on two
+ * ~40 ms delayed ACKs.
+ *
+ * Ownership: functions that take an fd own it from then on, on success and on
+ * failure.  Opaque objects are freed with their _free function, which accepts
+ * NULL.
+ */
+#ifndef ISO_DICOM_H
+#define ISO_DICOM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- DIMSE status codes we answer with (PS3.7 Annex C, PS3.4 B.2.3) ---- */
+enum {
+    ISO_STATUS_SUCCESS = 0x0000,
+    ISO_STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122,
+    ISO_STATUS_OUT_OF_RESOURCES = 0xA700,
+    ISO_STATUS_DATASET_MISMATCH = 0xA900,
+    ISO_STATUS_CANNOT_UNDERSTAND = 0xC000,
+    ISO_STATUS_PROCESSING_FAILURE = 0x0110,
+};
+
+/* The UID this implementation puts in associations and file meta headers. */
+#define ISO_IMPLEMENTATION_CLASS_UID "2.25.136833058356961116694371467829624465205"
+#define ISO_IMPLEMENTATION_VERSION "ISONODE_010"
+
+/* ---- 1. attributes for the index ---- */
+
+typedef struct iso_attrs {
+    /* from the file meta header */
+    char transfer_syntax[65];
+    char meta_sop_class_uid[65];
+    char meta_sop_instance_uid[65];
+    /* from the data set; text converted to UTF-8 when the character set allows */
+    char sop_class_uid[65];
+    char sop_instance_uid[65];
+    char study_uid[65];
+    char series_uid[65];
+    char patient_id[256];
+    char issuer[256];
+    char patient_name[512];
+    char birth_date[32];
+    char sex[32];
+    char study_date[32];
+    char study_time[32];
+    char accession[64];
+    char study_id[64];
+    char study_description[256];
+    char referring_physician[512];
+    char modality[32];
+    char series_number[32];
+    char series_description[256];
+    char body_part[64];
+    char instance_number[32];
+    char charset[128];
+    long number_of_frames;
+} iso_attrs;
+
+/* Checks that DCMTK's data dictionary is loaded; call once at start-up. */
+iso_code iso_dcm_init(iso_err *err);
+
+/* Parses a DICOM file (Part 10) and fills a.  Fails with ISO_EDICOM if the
+ * file does not parse to its end. */
+iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *err);
+
+/* Writes the Part 10 preamble and File Meta Information for an object into
+ * buf (explicit VR little endian, group length computed).  Returns bytes
+ * written, or 0 if buf is too small. */
+size_t iso_dcm_meta_header(unsigned char *buf, size_t bufsz, const char *sop_class,
+                           const char *sop_instance, const char *ts_uid, const char *source_ae);
+
+/* ---- 2. serving associations ---- */
+
+typedef struct iso_dcm_server iso_dcm_server; /* one per process */
+typedef struct iso_dcm_assoc iso_dcm_assoc;
+
+typedef struct iso_scp_params {
+    long max_pdu;
+    long acse_timeout;
+    long dimse_timeout;
+    long network_timeout;
+} iso_scp_params;
+
+typedef struct iso_assoc_request {
+    char calling_ae[17];
+    char called_ae[17];
+    char peer_ip[64];
+    char app_context[65];
+    char their_implementation[65];
+    int n_proposed;
+} iso_assoc_request;
+
+typedef enum {
+    ISO_REJECT_CALLED_AE = 1,   /* permanent, service user, called AE not recognized */
+    ISO_REJECT_CALLING_AE = 2,  /* permanent, service user, calling AE not recognized */
+    ISO_REJECT_LIMIT = 3,       /* transient, service provider (presentation), local limit exceeded */
+    ISO_REJECT_NO_REASON = 4,   /* permanent, service user, no reason given */
+    ISO_REJECT_APP_CONTEXT = 5, /* permanent, service user, application context not supported */
+    ISO_REJECT_BUSY = 6,        /* transient, service user, no reason (shutting down) */
+} iso_reject_reason;
+
+typedef struct iso_store_rq {
+    unsigned char pres_id;
+    const char *abstract_syntax;
+    const char *transfer_syntax;
+    const char *sop_class_uid;
+    const char *sop_instance_uid;
+    unsigned message_id;
+} iso_store_rq;
+
+/* Where the bytes of a received object go: the Part 10 header first, then
+ * the data set exactly as it arrived. */
+typedef struct iso_store_sink {
+    iso_code (*write)(void *ctx, const void *buf, size_t len, iso_err *err);
+    void *ctx;
+} iso_store_sink;
+
+typedef struct iso_scp_handlers {
+    void *user;
+    /* A C-STORE-RQ arrived.  Return 0 and fill sink to receive it, or a
+     * non-zero DIMSE status to refuse it (the data set is then read and
+     * discarded); comment then holds an Error Comment (<= 64 chars). */
+    uint16_t (*store_begin)(void *user, const iso_store_rq *rq, iso_store_sink *sink,
+                            char *comment, size_t comment_size);
+    /* The data set ended: data_ok is 0 if the network failed mid-way (no
+     * response can be sent then).  Returns the DIMSE status to answer. */
+    uint16_t (*store_end)(void *user, const iso_store_rq *rq, iso_store_sink *sink, int data_ok,
+                          char *comment, size_t comment_size);
+    /* Polled about once a second while idle and between messages:
+     * non-zero aborts the association (shutdown deadline passed). */
+    int (*should_abort)(void *user, int idle_seconds);
+} iso_scp_handlers;
+
+typedef enum {
+    ISO_END_RELEASED = 0,
+    ISO_END_PEER_ABORTED = 1,
+    ISO_END_TIMEOUT = 2,
+    ISO_END_ERROR = 3,
+    ISO_END_SHUTDOWN = 4,
+    ISO_END_REJECTED = 5,
+} iso_assoc_end;
+
+typedef struct iso_assoc_counts {
+    unsigned echoes;
+    unsigned stores_ok;
+    unsigned stores_failed;
+    unsigned long long bytes;
+} iso_assoc_counts;
+
+/* Creates the process's acceptor.  It listens on nothing itself: the caller
+ * accepts connections and hands each socket to iso_dcm_assoc_receive. */
+iso_code iso_dcm_server_new(const iso_scp_params *params, iso_dcm_server **out, iso_err *err);
+void iso_dcm_server_free(iso_dcm_server *srv);
+
+/* Reads the A-ASSOCIATE-RQ on fd (the caller has waited until the whole PDU
+ * is buffered, see net/scp.c) and describes it in req.  Takes ownership of
+ * fd. */
+iso_code iso_dcm_assoc_receive(iso_dcm_server *srv, int fd, iso_dcm_assoc **out,
+                               iso_assoc_request *req, iso_err *err);
+/* Sends A-ASSOCIATE-RJ. */
+iso_code iso_dcm_assoc_reject(iso_dcm_assoc *a, iso_reject_reason reason, iso_err *err);
+/* Accepts Verification and every storage SOP class DCMTK knows, each with the
+ * first transfer syntax the requester proposed among those we store.
+ * summary receives a short list of accepted contexts for the log.  If no
+ * context is acceptable the association is rejected and ISO_EINVAL returned. */
+iso_code iso_dcm_assoc_accept(iso_dcm_assoc *a, int *n_accepted, char *summary,
+                              size_t summary_size, iso_err *err);
+/* Serves DIMSE messages until release, abort, timeout or error. */
+iso_assoc_end iso_dcm_assoc_serve(iso_dcm_assoc *a, const iso_scp_handlers *h,
+                                  iso_assoc_counts *counts, char *why, size_t why_size);
+void iso_dcm_assoc_free(iso_dcm_assoc *a);
+
+/* ---- 3. SCU ---- */
+
+typedef struct iso_scu_params {
+    const char *our_ae;
+    const char *peer_ae;
+    const char *host;
+    long port;
+    long acse_timeout;
+    long dimse_timeout;
+    long max_pdu;
+} iso_scu_params;
+
+/* Opens an association, sends C-ECHO, releases. */
+iso_code iso_dcm_scu_echo(const iso_scu_params *p, iso_err *err);
+
+/* Sends files over one association.  statuses[i] receives the DIMSE status
+ * of file i (0xFFFF if it could not be sent).  Returns ISO_OK if the
+ * association worked, even if single files failed. */
+iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *const *paths, size_t n,
+                                uint16_t *statuses, iso_err *err);
+
+/* True for transfer syntaxes whose data sets isonode stores. */
+int iso_dcm_ts_supported(const char *ts_uid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
