@@ -1,0 +1,562 @@
+/* index.c — SQLite index: open, migrate, write rows, answer queries
+ * (see index.h).  Statements used per instance are prepared once per handle. */
+#include "store/index.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/schema.h"
+
+enum {
+    ST_FIND_INSTANCE,
+    ST_HAS_PATH,
+    ST_UPSERT_PATIENT,
+    ST_UPSERT_STUDY,
+    ST_UPSERT_SERIES,
+    ST_INSERT_INSTANCE,
+    ST_UPDATE_INSTANCE,
+    ST_COUNT
+};
+
+static const char *const statement_sql[ST_COUNT] = {
+    [ST_FIND_INSTANCE] = "SELECT id, path, sha256, size, version FROM instances WHERE sop_uid = ?1",
+    [ST_HAS_PATH] = "SELECT 1 FROM instances WHERE path = ?1",
+    [ST_UPSERT_PATIENT] =
+        "INSERT INTO patients (patient_id, issuer, patient_name, birth_date, sex) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (patient_id, issuer) DO UPDATE SET "
+        "patient_name = excluded.patient_name, birth_date = excluded.birth_date, "
+        "sex = excluded.sex RETURNING id",
+    [ST_UPSERT_STUDY] =
+        "INSERT INTO studies (patient, study_uid, study_date, study_time, accession, study_id, "
+        "description, referring_physician) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT (study_uid) DO UPDATE SET patient = excluded.patient, "
+        "study_date = excluded.study_date, study_time = excluded.study_time, "
+        "accession = excluded.accession, study_id = excluded.study_id, "
+        "description = excluded.description, referring_physician = excluded.referring_physician "
+        "RETURNING id",
+    [ST_UPSERT_SERIES] =
+        "INSERT INTO series (study, series_uid, modality, series_number, description, body_part) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (series_uid) DO UPDATE SET "
+        "study = excluded.study, modality = excluded.modality, "
+        "series_number = excluded.series_number, description = excluded.description, "
+        "body_part = excluded.body_part RETURNING id",
+    [ST_INSERT_INSTANCE] =
+        "INSERT INTO instances (series, sop_uid, sop_class_uid, instance_number, transfer_syntax, "
+        "frames, path, size, sha256, calling_ae, received_at, version) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [ST_UPDATE_INSTANCE] =
+        "UPDATE instances SET series = ?1, sop_uid = ?2, sop_class_uid = ?3, "
+        "instance_number = ?4, transfer_syntax = ?5, frames = ?6, path = ?7, size = ?8, "
+        "sha256 = ?9, calling_ae = ?10, received_at = ?11, version = ?12 WHERE id = ?13",
+};
+
+struct iso_index {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    bool readonly;
+};
+
+/* SQLITE_FULL is a full disk: callers answer it like ENOSPC (0xA700). */
+static iso_code code_for(sqlite3 *db)
+{
+    return sqlite3_errcode(db) == SQLITE_FULL ? ISO_ENOSPC : ISO_EDB;
+}
+
+static iso_code db_fail(iso_index *idx, iso_err *err, const char *what)
+{
+    return iso_fail(err, code_for(idx->db), "index: %s: %s", what, sqlite3_errmsg(idx->db));
+}
+
+static iso_code exec(iso_index *idx, const char *sql, iso_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(idx->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        iso_code rc = iso_fail(err, code_for(idx->db), "index: %s: %s", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return rc;
+    }
+    return ISO_OK;
+}
+
+static iso_code migrate(iso_index *idx, iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "read user_version");
+    int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (version < 0)
+        return db_fail(idx, err, "read user_version");
+    if (version > iso_schema_version)
+        return iso_fail(err, ISO_EDB,
+                        "index schema version %d is newer than this isonode (%d): refusing to "
+                        "touch it",
+                        version, iso_schema_version);
+    for (int v = version; v < iso_schema_version; v++) {
+        if (exec(idx, "BEGIN IMMEDIATE", err) != ISO_OK)
+            return ISO_EDB;
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        if (exec(idx, iso_schema_migrations[v], err) != ISO_OK ||
+            exec(idx, pragma, err) != ISO_OK) {
+            iso_index_rollback(idx);
+            return ISO_EDB;
+        }
+        if (exec(idx, "COMMIT", err) != ISO_OK) {
+            iso_index_rollback(idx);
+            return ISO_EDB;
+        }
+    }
+    return ISO_OK;
+}
+
+iso_code iso_index_open(const char *path, bool readonly, iso_index **out, iso_err *err)
+{
+    *out = NULL;
+    iso_index *idx = calloc(1, sizeof *idx);
+    if (idx == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    idx->readonly = readonly;
+    int flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    flags |= SQLITE_OPEN_NOMUTEX; /* one thread per handle */
+    if (sqlite3_open_v2(path, &idx->db, flags, NULL) != SQLITE_OK) {
+        iso_code rc = iso_fail(err, ISO_EDB, "index: open %s: %s", path,
+                               idx->db ? sqlite3_errmsg(idx->db) : "out of memory");
+        iso_index_close(idx);
+        return rc;
+    }
+    sqlite3_busy_timeout(idx->db, 10000);
+    iso_code rc = ISO_OK;
+    if (!readonly)
+        rc = exec(idx, "PRAGMA journal_mode = WAL", err);
+    if (rc == ISO_OK)
+        rc = exec(idx, "PRAGMA synchronous = FULL", err);
+    if (rc == ISO_OK)
+        rc = exec(idx, "PRAGMA foreign_keys = ON", err);
+    if (rc == ISO_OK && !readonly)
+        rc = migrate(idx, err);
+    for (int i = 0; rc == ISO_OK && i < ST_COUNT; i++) {
+        bool writes = i >= ST_UPSERT_PATIENT;
+        if (readonly && writes)
+            continue;
+        if (sqlite3_prepare_v3(idx->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &idx->st[i], NULL) != SQLITE_OK)
+            rc = db_fail(idx, err, "prepare");
+    }
+    if (rc != ISO_OK) {
+        iso_index_close(idx);
+        return rc;
+    }
+    *out = idx;
+    return ISO_OK;
+}
+
+void iso_index_close(iso_index *idx)
+{
+    if (idx == NULL)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(idx->st[i]);
+    sqlite3_close(idx->db);
+    free(idx);
+}
+
+iso_code iso_index_begin(iso_index *idx, iso_err *err) { return exec(idx, "BEGIN IMMEDIATE", err); }
+iso_code iso_index_commit(iso_index *idx, iso_err *err) { return exec(idx, "COMMIT", err); }
+void iso_index_rollback(iso_index *idx)
+{
+    /* ROLLBACK fails only if no transaction is open, which is what we want. */
+    (void)sqlite3_exec(idx->db, "ROLLBACK", NULL, NULL, NULL);
+}
+iso_code iso_index_savepoint(iso_index *idx, iso_err *err)
+{
+    return exec(idx, "SAVEPOINT item", err);
+}
+iso_code iso_index_release(iso_index *idx, iso_err *err)
+{
+    return exec(idx, "RELEASE item", err);
+}
+void iso_index_rollback_savepoint(iso_index *idx)
+{
+    (void)sqlite3_exec(idx->db, "ROLLBACK TO item; RELEASE item", NULL, NULL, NULL);
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(out, size, "%s", t ? (const char *)t : "");
+}
+
+iso_code iso_index_find_instance(iso_index *idx, const char *sop_uid, iso_instance_row *row,
+                                 iso_err *err)
+{
+    sqlite3_stmt *st = idx->st[ST_FIND_INSTANCE];
+    sqlite3_reset(st);
+    if (sqlite3_bind_text(st, 1, sop_uid, -1, SQLITE_STATIC) != SQLITE_OK)
+        return db_fail(idx, err, "bind");
+    int r = sqlite3_step(st);
+    iso_code rc = ISO_OK;
+    if (r == SQLITE_ROW) {
+        row->id = sqlite3_column_int64(st, 0);
+        copy_col(st, 1, row->path, sizeof row->path);
+        copy_col(st, 2, row->sha256, sizeof row->sha256);
+        row->size = sqlite3_column_int64(st, 3);
+        row->version = sqlite3_column_int(st, 4);
+        snprintf(row->sop_uid, sizeof row->sop_uid, "%s", sop_uid);
+    } else if (r == SQLITE_DONE) {
+        rc = ISO_ENOTFOUND;
+    } else {
+        rc = db_fail(idx, err, "find instance");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+iso_code iso_index_has_path(iso_index *idx, const char *path, bool *has, iso_err *err)
+{
+    sqlite3_stmt *st = idx->st[ST_HAS_PATH];
+    sqlite3_reset(st);
+    if (sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC) != SQLITE_OK)
+        return db_fail(idx, err, "bind");
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return db_fail(idx, err, "look up path");
+    *has = r == SQLITE_ROW;
+    return ISO_OK;
+}
+
+/* Binds texts 1..n, steps, and returns the RETURNING id. */
+static iso_code upsert(iso_index *idx, int which, int64_t parent, const char *const *texts, int n,
+                       int64_t *id, iso_err *err)
+{
+    sqlite3_stmt *st = idx->st[which];
+    sqlite3_reset(st);
+    int col = 1;
+    int ok = SQLITE_OK;
+    if (parent > 0)
+        ok |= sqlite3_bind_int64(st, col++, parent);
+    for (int i = 0; i < n; i++)
+        ok |= sqlite3_bind_text(st, col++, texts[i], -1, SQLITE_STATIC);
+    if (ok != SQLITE_OK)
+        return db_fail(idx, err, "bind");
+    int r = sqlite3_step(st);
+    if (r != SQLITE_ROW) {
+        iso_code rc = db_fail(idx, err, "upsert");
+        sqlite3_reset(st);
+        return rc;
+    }
+    *id = sqlite3_column_int64(st, 0);
+    /* Step to completion so the statement's write is finished. */
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE)
+        return db_fail(idx, err, "upsert");
+    return ISO_OK;
+}
+
+iso_code iso_index_put_instance(iso_index *idx, const iso_attrs *a, const iso_instance_file *f,
+                                int64_t replace_id, iso_err *err)
+{
+    int64_t patient = 0, study = 0, series = 0;
+    const char *pat[] = {a->patient_id, a->issuer, a->patient_name, a->birth_date, a->sex};
+    const char *stu[] = {a->study_uid,  a->study_date,        a->study_time,
+                         a->accession,  a->study_id,          a->study_description,
+                         a->referring_physician};
+    const char *ser[] = {a->series_uid, a->modality, a->series_number, a->series_description,
+                         a->body_part};
+    iso_code rc = upsert(idx, ST_UPSERT_PATIENT, 0, pat, 5, &patient, err);
+    if (rc == ISO_OK)
+        rc = upsert(idx, ST_UPSERT_STUDY, patient, stu, 7, &study, err);
+    if (rc == ISO_OK)
+        rc = upsert(idx, ST_UPSERT_SERIES, study, ser, 5, &series, err);
+    if (rc != ISO_OK)
+        return rc;
+    sqlite3_stmt *st = idx->st[replace_id > 0 ? ST_UPDATE_INSTANCE : ST_INSERT_INSTANCE];
+    sqlite3_reset(st);
+    int ok = sqlite3_bind_int64(st, 1, series);
+    ok |= sqlite3_bind_text(st, 2, a->sop_instance_uid, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_text(st, 3, a->sop_class_uid, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_text(st, 4, a->instance_number, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_text(st, 5, a->transfer_syntax, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_int64(st, 6, a->number_of_frames);
+    ok |= sqlite3_bind_text(st, 7, f->path, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_int64(st, 8, f->size);
+    ok |= sqlite3_bind_text(st, 9, f->sha256, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_text(st, 10, f->calling_ae, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_text(st, 11, f->received_at, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_int(st, 12, f->version);
+    if (replace_id > 0)
+        ok |= sqlite3_bind_int64(st, 13, replace_id);
+    if (ok != SQLITE_OK)
+        return db_fail(idx, err, "bind");
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE)
+        return db_fail(idx, err, replace_id > 0 ? "update instance" : "insert instance");
+    return ISO_OK;
+}
+
+iso_code iso_index_meta_set(iso_index *idx, const char *key, const char *value, iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "INSERT INTO store_meta (key, value) VALUES (?1, ?2) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare meta");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE)
+        return db_fail(idx, err, "set meta");
+    return ISO_OK;
+}
+
+iso_code iso_index_meta_get(iso_index *idx, const char *key, char *value, size_t size,
+                            iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db, "SELECT value FROM store_meta WHERE key = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare meta");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    iso_code rc = ISO_OK;
+    if (r == SQLITE_ROW)
+        copy_col(st, 0, value, size);
+    else if (r == SQLITE_DONE)
+        rc = ISO_ENOTFOUND;
+    else
+        rc = db_fail(idx, err, "get meta");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- queries ---- */
+
+typedef struct level_def {
+    const char *name;
+    const char *sql; /* a SELECT whose column aliases are the keywords */
+    const char *const *columns;
+} level_def;
+
+static const char *const patient_cols[] = {
+    "PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate", "PatientSex",
+    "NumberOfPatientRelatedStudies", "NumberOfPatientRelatedSeries",
+    "NumberOfPatientRelatedInstances", NULL};
+static const char *const study_cols[] = {
+    "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
+    "StudyDescription", "ReferringPhysicianName", "PatientID", "PatientName",
+    "ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances", NULL};
+static const char *const series_cols[] = {
+    "SeriesInstanceUID", "StudyInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
+    "BodyPartExamined", "PatientID", "NumberOfSeriesRelatedInstances", NULL};
+static const char *const instance_cols[] = {
+    "SOPInstanceUID", "SOPClassUID", "InstanceNumber", "SeriesInstanceUID", "StudyInstanceUID",
+    "TransferSyntaxUID", "NumberOfFrames", "Path", "Size", "SHA256", "CallingAETitle",
+    "ReceivedAt", NULL};
+
+static const level_def levels[] = {
+    [ISO_LEVEL_PATIENT] = {"patients",
+                           "SELECT p.patient_id AS PatientID, p.issuer AS IssuerOfPatientID, "
+                           "p.patient_name AS PatientName, p.birth_date AS PatientBirthDate, "
+                           "p.sex AS PatientSex, "
+                           "(SELECT count(*) FROM studies s WHERE s.patient = p.id) "
+                           "AS NumberOfPatientRelatedStudies, "
+                           "(SELECT count(*) FROM series se JOIN studies s ON se.study = s.id "
+                           "WHERE s.patient = p.id) AS NumberOfPatientRelatedSeries, "
+                           "(SELECT count(*) FROM instances i JOIN series se ON i.series = se.id "
+                           "JOIN studies s ON se.study = s.id WHERE s.patient = p.id) "
+                           "AS NumberOfPatientRelatedInstances FROM patients p",
+                           patient_cols},
+    [ISO_LEVEL_STUDY] = {"studies",
+                         "SELECT s.study_uid AS StudyInstanceUID, s.study_date AS StudyDate, "
+                         "s.study_time AS StudyTime, s.accession AS AccessionNumber, "
+                         "s.study_id AS StudyID, s.description AS StudyDescription, "
+                         "s.referring_physician AS ReferringPhysicianName, "
+                         "p.patient_id AS PatientID, p.patient_name AS PatientName, "
+                         "(SELECT group_concat(DISTINCT se.modality) FROM series se "
+                         "WHERE se.study = s.id) AS ModalitiesInStudy, "
+                         "(SELECT count(*) FROM series se WHERE se.study = s.id) "
+                         "AS NumberOfStudyRelatedSeries, "
+                         "(SELECT count(*) FROM instances i JOIN series se ON i.series = se.id "
+                         "WHERE se.study = s.id) AS NumberOfStudyRelatedInstances "
+                         "FROM studies s JOIN patients p ON s.patient = p.id",
+                         study_cols},
+    [ISO_LEVEL_SERIES] = {"series",
+                          "SELECT se.series_uid AS SeriesInstanceUID, "
+                          "s.study_uid AS StudyInstanceUID, se.modality AS Modality, "
+                          "se.series_number AS SeriesNumber, se.description AS SeriesDescription, "
+                          "se.body_part AS BodyPartExamined, p.patient_id AS PatientID, "
+                          "(SELECT count(*) FROM instances i WHERE i.series = se.id) "
+                          "AS NumberOfSeriesRelatedInstances FROM series se "
+                          "JOIN studies s ON se.study = s.id JOIN patients p ON s.patient = p.id",
+                          series_cols},
+    [ISO_LEVEL_INSTANCE] = {"instances",
+                            "SELECT i.sop_uid AS SOPInstanceUID, i.sop_class_uid AS SOPClassUID, "
+                            "i.instance_number AS InstanceNumber, "
+                            "se.series_uid AS SeriesInstanceUID, s.study_uid AS StudyInstanceUID, "
+                            "i.transfer_syntax AS TransferSyntaxUID, i.frames AS NumberOfFrames, "
+                            "i.path AS Path, i.size AS Size, i.sha256 AS SHA256, "
+                            "i.calling_ae AS CallingAETitle, i.received_at AS ReceivedAt "
+                            "FROM instances i JOIN series se ON i.series = se.id "
+                            "JOIN studies s ON se.study = s.id",
+                            instance_cols},
+};
+
+int iso_level_parse(const char *s, iso_level *out)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, levels[i].name) == 0) {
+            *out = (iso_level)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *const *iso_level_columns(iso_level level) { return levels[level].columns; }
+
+static int column_index(iso_level level, const char *kw)
+{
+    const char *const *c = levels[level].columns;
+    for (int i = 0; c[i]; i++)
+        if (strcmp(c[i], kw) == 0)
+            return i;
+    return -1;
+}
+
+iso_code iso_index_list(iso_index *idx, iso_level level, const iso_filter *filters, int n_filters,
+                        iso_row_fn fn, void *user, iso_err *err)
+{
+    char sql[4096];
+    size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT * FROM (%s)", levels[level].sql);
+    for (int i = 0; i < n_filters; i++) {
+        /* The column name comes from our table, never from the caller. */
+        int c = column_index(level, filters[i].keyword);
+        if (c < 0)
+            return iso_fail(err, ISO_EINVAL, "%s has no attribute %s", levels[level].name,
+                            filters[i].keyword);
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s \"%s\" GLOB ?%d", i ? " AND" : " WHERE",
+                              levels[level].columns[c], i + 1);
+    }
+    snprintf(sql + n, sizeof sql - n, " ORDER BY 1");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare list");
+    for (int i = 0; i < n_filters; i++)
+        sqlite3_bind_text(st, i + 1, filters[i].pattern, -1, SQLITE_STATIC);
+    int ncol = sqlite3_column_count(st);
+    const char *names[32];
+    const char *values[32];
+    bool numeric[32];
+    if (ncol > 32)
+        ncol = 32;
+    int r;
+    iso_code rc = ISO_OK;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < ncol; i++) {
+            /* Names are read per row: a bound GLOB makes SQLite re-prepare
+             * the statement on its first step, freeing earlier names. */
+            names[i] = sqlite3_column_name(st, i);
+            const unsigned char *t = sqlite3_column_text(st, i);
+            values[i] = t ? (const char *)t : "";
+            numeric[i] = sqlite3_column_type(st, i) == SQLITE_INTEGER;
+        }
+        iso_row row = {ncol, names, values, numeric};
+        if (fn(user, &row) != 0)
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = db_fail(idx, err, "list");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+iso_code iso_index_counts(iso_index *idx, iso_counts *c, iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT (SELECT count(*) FROM patients), (SELECT count(*) FROM studies), "
+                           "(SELECT count(*) FROM series), (SELECT count(*) FROM instances), "
+                           "(SELECT coalesce(sum(size), 0) FROM instances)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare counts");
+    iso_code rc = ISO_OK;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        c->patients = sqlite3_column_int64(st, 0);
+        c->studies = sqlite3_column_int64(st, 1);
+        c->series = sqlite3_column_int64(st, 2);
+        c->instances = sqlite3_column_int64(st, 3);
+        c->bytes = sqlite3_column_int64(st, 4);
+    } else {
+        rc = db_fail(idx, err, "counts");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static iso_code each_file(iso_index *idx, const char *sql, const char *uid, iso_file_fn fn,
+                          void *user, int *count, iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare files");
+    if (uid)
+        sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+    int r;
+    *count = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        (*count)++;
+        if (fn(user, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+               (const char *)sqlite3_column_text(st, 3)) != 0)
+            break;
+    }
+    iso_code rc = ISO_OK;
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = db_fail(idx, err, "files");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+iso_code iso_index_each_file(iso_index *idx, iso_file_fn fn, void *user, iso_err *err)
+{
+    int count;
+    return each_file(idx, "SELECT path, sha256, size, sop_uid FROM instances ORDER BY id", NULL,
+                     fn, user, &count, err);
+}
+
+iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, void *user,
+                               iso_level *level_found, iso_err *err)
+{
+    static const struct {
+        iso_level level;
+        const char *sql;
+    } q[] = {
+        {ISO_LEVEL_INSTANCE,
+         "SELECT path, sha256, size, sop_uid FROM instances WHERE sop_uid = ?1"},
+        {ISO_LEVEL_SERIES, "SELECT i.path, i.sha256, i.size, i.sop_uid FROM instances i "
+                           "JOIN series se ON i.series = se.id WHERE se.series_uid = ?1 "
+                           "ORDER BY i.id"},
+        {ISO_LEVEL_STUDY, "SELECT i.path, i.sha256, i.size, i.sop_uid FROM instances i "
+                          "JOIN series se ON i.series = se.id JOIN studies s ON se.study = s.id "
+                          "WHERE s.study_uid = ?1 ORDER BY se.id, i.id"},
+    };
+    for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
+        int count = 0;
+        iso_code rc = each_file(idx, q[k].sql, uid, fn, user, &count, err);
+        if (rc != ISO_OK)
+            return rc;
+        if (count > 0) {
+            *level_found = q[k].level;
+            return ISO_OK;
+        }
+    }
+    return iso_fail(err, ISO_ENOTFOUND, "no study, series or instance %s in the index", uid);
+}

@@ -1,0 +1,108 @@
+/* index.h — the SQLite index of stored objects.
+ *
+ * One database file, data_dir/index.sqlite, in WAL mode with
+ * synchronous=FULL: a COMMIT returns only once the WAL is fsync'd.  The
+ * schema comes from the db/ migration files as numbered migrations tracked by
+ * PRAGMA user_version.  Every statement is prepared; no SQL is built from
+ * peer or operator text (list filters name columns from a fixed table).
+ *
+ * A handle is used by one thread at a time: the daemon's store committer
+ * owns one; each CLI command opens its own (WAL lets it read while the
+ * daemon writes).
+ */
+#ifndef ISO_INDEX_H
+#define ISO_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dicom/dicom.h"
+#include "util/err.h"
+
+typedef struct iso_index iso_index;
+
+/* Opens (creating and migrating unless readonly) the index at path. */
+iso_code iso_index_open(const char *path, bool readonly, iso_index **out, iso_err *err);
+void iso_index_close(iso_index *idx);
+
+iso_code iso_index_begin(iso_index *idx, iso_err *err);
+iso_code iso_index_commit(iso_index *idx, iso_err *err);
+void iso_index_rollback(iso_index *idx);
+iso_code iso_index_savepoint(iso_index *idx, iso_err *err);
+iso_code iso_index_release(iso_index *idx, iso_err *err);
+void iso_index_rollback_savepoint(iso_index *idx);
+
+typedef struct iso_instance_row {
+    int64_t id;
+    char path[256];
+    char sha256[65];
+    int64_t size;
+    int version;
+    char sop_uid[65];
+} iso_instance_row;
+
+/* Finds an instance by SOP Instance UID; ISO_ENOTFOUND if absent. */
+iso_code iso_index_find_instance(iso_index *idx, const char *sop_uid, iso_instance_row *row,
+                                 iso_err *err);
+/* True (ISO_OK) if some instance row has this relative path. */
+iso_code iso_index_has_path(iso_index *idx, const char *path, bool *has, iso_err *err);
+
+typedef struct iso_instance_file {
+    const char *path; /* relative to data_dir */
+    const char *sha256;
+    int64_t size;
+    const char *calling_ae;
+    const char *received_at;
+    int version;
+} iso_instance_file;
+
+/* Inserts or (if replace_id > 0) updates the instance, creating or updating
+ * its patient, study and series rows. */
+iso_code iso_index_put_instance(iso_index *idx, const iso_attrs *a, const iso_instance_file *f,
+                                int64_t replace_id, iso_err *err);
+
+/* Key/value facts about the store (created_at, last_start, ...). */
+iso_code iso_index_meta_set(iso_index *idx, const char *key, const char *value, iso_err *err);
+iso_code iso_index_meta_get(iso_index *idx, const char *key, char *value, size_t size,
+                            iso_err *err);
+
+/* ---- queries for the CLI ---- */
+
+typedef enum { ISO_LEVEL_PATIENT, ISO_LEVEL_STUDY, ISO_LEVEL_SERIES, ISO_LEVEL_INSTANCE } iso_level;
+
+typedef struct iso_row {
+    int n;
+    const char *const *names; /* DICOM keywords, or plain names for store facts */
+    const char *const *values;
+    const bool *is_number;
+} iso_row;
+
+typedef int (*iso_row_fn)(void *user, const iso_row *row); /* non-zero stops */
+
+typedef struct iso_filter {
+    const char *keyword; /* a column of the level, e.g. "Modality" */
+    const char *pattern; /* '*' and '?' wildcards */
+} iso_filter;
+
+/* Parses "patients|studies|series|instances". */
+int iso_level_parse(const char *s, iso_level *out);
+/* The column keywords of a level, NULL-terminated. */
+const char *const *iso_level_columns(iso_level level);
+
+iso_code iso_index_list(iso_index *idx, iso_level level, const iso_filter *filters, int n_filters,
+                        iso_row_fn fn, void *user, iso_err *err);
+
+typedef struct iso_counts {
+    int64_t patients, studies, series, instances, bytes;
+} iso_counts;
+iso_code iso_index_counts(iso_index *idx, iso_counts *c, iso_err *err);
+
+/* Calls fn for each instance: path, sha256, size, sop_uid (for verify/send). */
+typedef int (*iso_file_fn)(void *user, const char *path, const char *sha256, int64_t size,
+                           const char *sop_uid);
+iso_code iso_index_each_file(iso_index *idx, iso_file_fn fn, void *user, iso_err *err);
+/* Files of everything under a UID of any level. *level_found says which. */
+iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, void *user,
+                               iso_level *level_found, iso_err *err);
+
+#endif

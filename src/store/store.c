@@ -1,0 +1,573 @@
+/* store.c — files and index committed together (design note in store.h).
+ *
+ * Threads: any number of association threads call ingest_begin/write/commit
+ * concurrently; each does its own write and fdatasync (the file system
+ * merges concurrent journal commits).  One committer thread owns the index
+ * handle and does rename, directory fsync and COMMIT for whole batches.  The
+ * queue between them is the only shared state: a mutex, a condition for
+ * "work queued" and one for "batch done".
+ */
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/index.h"
+#include "util/fsx.h"
+#include "util/log.h"
+
+enum { MAX_BATCH = 512 };
+
+typedef struct pending {
+    iso_ingest *ing;
+    const iso_attrs *attrs;
+    const char *calling_ae;
+    iso_store_outcome outcome;
+    iso_code rc;
+    iso_err err;
+    bool done;
+    struct pending *next;
+} pending;
+
+typedef struct batch_state {
+    char dirs[MAX_BATCH][PATH_MAX];
+    int n_dirs;
+    char renamed[MAX_BATCH][PATH_MAX];    /* absolute final paths made in this batch */
+    char obsolete[MAX_BATCH][PATH_MAX];   /* old versions to delete after COMMIT */
+    int n_renamed, n_obsolete;
+} batch_state;
+
+struct iso_store {
+    char data_dir[PATH_MAX];
+    char objects_dir[PATH_MAX];
+    char tmp_dir[PATH_MAX];
+    char running_path[PATH_MAX];
+    iso_dup_policy duplicates;
+    long min_free_mb;
+    int lock_fd;
+    iso_index *idx; /* used only by the committer thread once it runs */
+    pthread_t committer;
+    bool committer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;
+    pthread_cond_t done_cv;
+    pending *head, *tail;
+    bool stopping;
+    atomic_ulong tmp_seq;
+    batch_state *batch; /* the committer's scratch (several MiB) */
+};
+
+struct iso_ingest {
+    iso_store *store;
+    int fd;
+    EVP_MD_CTX *md;
+    uint64_t size;
+    iso_code write_rc;
+    char tmp_path[PATH_MAX];
+    char sha256[65];
+};
+
+const char *iso_store_data_dir(const iso_store *store) { return store->data_dir; }
+
+void iso_store_object_path(const char *sop_uid, int version, char *out, size_t size)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    char hex[65];
+    EVP_Digest(sop_uid, strlen(sop_uid), md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (version <= 1)
+        snprintf(out, size, "objects/%.2s/%.2s/%.40s.dcm", hex, hex + 2, hex);
+    else
+        snprintf(out, size, "objects/%.2s/%.2s/%.40s.v%d.dcm", hex, hex + 2, hex, version);
+}
+
+static void utc_now(char *out, size_t size)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+}
+
+/* ---- recovery ---- */
+
+static iso_code empty_dir(const char *dir, unsigned *removed, iso_err *err)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return iso_fail(err, ISO_EIO, "opendir %s: %s", dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        if (unlink(p) == 0)
+            (*removed)++;
+        else
+            ISO_WARN("recovery: cannot remove %s: %s", p, strerror(errno));
+    }
+    closedir(d);
+    return ISO_OK;
+}
+
+/* Removes files under objects/ that have no index row (invariant I2). */
+static iso_code sweep_orphans(iso_store *s, unsigned *removed, iso_err *err)
+{
+    DIR *d1 = opendir(s->objects_dir);
+    if (d1 == NULL)
+        return iso_fail(err, ISO_EIO, "opendir %s: %s", s->objects_dir, strerror(errno));
+    struct dirent *e1;
+    iso_code rc = ISO_OK;
+    while (rc == ISO_OK && (e1 = readdir(d1)) != NULL) {
+        if (e1->d_name[0] == '.')
+            continue;
+        char p1[PATH_MAX];
+        snprintf(p1, sizeof p1, "%s/%s", s->objects_dir, e1->d_name);
+        DIR *d2 = opendir(p1);
+        if (d2 == NULL)
+            continue;
+        struct dirent *e2;
+        while (rc == ISO_OK && (e2 = readdir(d2)) != NULL) {
+            if (e2->d_name[0] == '.')
+                continue;
+            char p2[PATH_MAX];
+            snprintf(p2, sizeof p2, "%s/%s", p1, e2->d_name);
+            DIR *d3 = opendir(p2);
+            if (d3 == NULL)
+                continue;
+            struct dirent *e3;
+            while (rc == ISO_OK && (e3 = readdir(d3)) != NULL) {
+                if (e3->d_name[0] == '.')
+                    continue;
+                char rel[PATH_MAX], abs[PATH_MAX + 16];
+                snprintf(rel, sizeof rel, "objects/%s/%s/%s", e1->d_name, e2->d_name,
+                         e3->d_name);
+                snprintf(abs, sizeof abs, "%s/%s", s->data_dir, rel);
+                bool has = false;
+                rc = iso_index_has_path(s->idx, rel, &has, err);
+                if (rc == ISO_OK && !has) {
+                    ISO_WARN("recovery: removing %s (no index row: commit was interrupted, "
+                             "never acknowledged)",
+                             rel);
+                    if (unlink(abs) == 0)
+                        (*removed)++;
+                }
+            }
+            closedir(d3);
+        }
+        closedir(d2);
+    }
+    closedir(d1);
+    return rc;
+}
+
+/* ---- committer ---- */
+
+static void unlink_quietly(const char *path)
+{
+    if (unlink(path) != 0 && errno != ENOENT)
+        ISO_WARN("cannot remove %s: %s", path, strerror(errno));
+}
+
+
+static void note_dir(batch_state *b, const char *file)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    for (int i = 0; i < b->n_dirs; i++)
+        if (strcmp(b->dirs[i], dir) == 0)
+            return;
+    snprintf(b->dirs[b->n_dirs++], PATH_MAX, "%s", dir);
+}
+
+/* Decides and performs steps 4 (rename) and the row write for one object,
+ * inside the batch transaction. */
+static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *err)
+{
+    iso_ingest *ing = p->ing;
+    const iso_attrs *a = p->attrs;
+    iso_instance_row old;
+    iso_code found = iso_index_find_instance(s->idx, a->sop_instance_uid, &old, err);
+    if (found != ISO_OK && found != ISO_ENOTFOUND)
+        return found;
+    bool exists = found == ISO_OK;
+    if (exists && s->duplicates == ISO_DUP_KEEP) {
+        p->outcome = ISO_STORED_KEPT_EXISTING;
+        unlink_quietly(ing->tmp_path);
+        return ISO_OK;
+    }
+    int version = exists ? old.version + 1 : 1;
+    char rel[256], abs[PATH_MAX + 300];
+    iso_store_object_path(a->sop_instance_uid, version, rel, sizeof rel);
+    snprintf(abs, sizeof abs, "%s/%s", s->data_dir, rel);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", abs);
+    *strrchr(dir, '/') = '\0';
+    iso_code rc = fsx_mkdir_p(dir, err);
+    if (rc != ISO_OK)
+        return rc;
+    char now[40];
+    utc_now(now, sizeof now);
+    iso_instance_file f = {rel, ing->sha256, (int64_t)ing->size, p->calling_ae, now, version};
+    rc = iso_index_savepoint(s->idx, err);
+    if (rc != ISO_OK)
+        return rc;
+    rc = iso_index_put_instance(s->idx, a, &f, exists ? old.id : 0, err);
+    if (rc != ISO_OK) {
+        iso_index_rollback_savepoint(s->idx);
+        return rc;
+    }
+    if (rename(ing->tmp_path, abs) != 0) {
+        int e = errno;
+        iso_index_rollback_savepoint(s->idx);
+        return iso_fail(err, fsx_errno_code(e), "rename %s -> %s: %s", ing->tmp_path, abs,
+                        strerror(e));
+    }
+    rc = iso_index_release(s->idx, err);
+    if (rc != ISO_OK) {
+        /* The row is gone with the savepoint; the file must go too. */
+        unlink_quietly(abs);
+        return rc;
+    }
+    snprintf(b->renamed[b->n_renamed++], PATH_MAX, "%s", abs);
+    note_dir(b, abs);
+    if (exists) {
+        snprintf(b->obsolete[b->n_obsolete++], PATH_MAX, "%s/%s", s->data_dir, old.path);
+        p->outcome = ISO_STORED_REPLACED;
+    } else {
+        p->outcome = ISO_STORED_NEW;
+    }
+    return ISO_OK;
+}
+
+static void commit_batch(iso_store *s, pending **items, int n)
+{
+    batch_state *b = s->batch;
+    b->n_dirs = b->n_renamed = b->n_obsolete = 0;
+    iso_err err = {0};
+    iso_code rc = iso_index_begin(s->idx, &err);
+    for (int i = 0; rc == ISO_OK && i < n; i++) {
+        pending *p = items[i];
+        p->rc = commit_one(s, p, b, &p->err);
+        if (p->rc != ISO_OK) {
+            ISO_WARN("store: %s not committed: %s", p->attrs->sop_instance_uid, p->err.msg);
+            unlink_quietly(p->ing->tmp_path);
+        }
+    }
+    for (int i = 0; rc == ISO_OK && i < b->n_dirs; i++)
+        rc = fsx_fsync_dir(b->dirs[i], &err);
+    if (rc == ISO_OK)
+        rc = iso_index_commit(s->idx, &err);
+    if (rc != ISO_OK) {
+        /* Nothing of this batch is acknowledged: undo the renames. */
+        iso_index_rollback(s->idx);
+        ISO_ERROR("store: batch of %d not committed: %s", n, err.msg);
+        for (int i = 0; i < b->n_renamed; i++)
+            unlink_quietly(b->renamed[i]);
+        for (int i = 0; i < n; i++)
+            if (items[i]->rc == ISO_OK) {
+                items[i]->rc = err.code;
+                iso_fail(&items[i]->err, err.code, "%s", err.msg);
+                unlink_quietly(items[i]->ing->tmp_path);
+            }
+        return;
+    }
+    for (int i = 0; i < b->n_obsolete; i++)
+        unlink_quietly(b->obsolete[i]);
+}
+
+static void *committer_main(void *arg)
+{
+    iso_store *s = arg;
+    pending *items[MAX_BATCH];
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->head == NULL && !s->stopping)
+            pthread_cond_wait(&s->work_cv, &s->mu);
+        if (s->head == NULL && s->stopping)
+            break;
+        int n = 0;
+        while (s->head != NULL && n < MAX_BATCH) {
+            items[n++] = s->head;
+            s->head = s->head->next;
+        }
+        if (s->head == NULL)
+            s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        commit_batch(s, items, n);
+        pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < n; i++)
+            items[i]->done = true;
+        pthread_cond_broadcast(&s->done_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- open / close ---- */
+
+iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recovery_report *report,
+                        iso_err *err)
+{
+    *out = NULL;
+    memset(report, 0, sizeof *report);
+    iso_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    s->lock_fd = -1;
+    s->batch = malloc(sizeof *s->batch);
+    if (s->batch == NULL) {
+        free(s);
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    }
+    s->duplicates = o->duplicates;
+    s->min_free_mb = o->min_free_mb;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
+    if (strlen(o->data_dir) > PATH_MAX - 64) {
+        iso_fail(err, ISO_EINVAL, "data_dir path too long");
+        goto fail;
+    }
+    snprintf(s->data_dir, sizeof s->data_dir, "%s", o->data_dir);
+    snprintf(s->objects_dir, sizeof s->objects_dir, "%s/objects", o->data_dir);
+    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", o->data_dir);
+    snprintf(s->running_path, sizeof s->running_path, "%s/RUNNING", o->data_dir);
+    if (fsx_mkdir_p(s->data_dir, err) != ISO_OK || fsx_mkdir_durable(s->objects_dir, err) != ISO_OK ||
+        fsx_mkdir_durable(s->tmp_dir, err) != ISO_OK)
+        goto fail;
+
+    /* One daemon per store. */
+    char lock_path[PATH_MAX + 8];
+    snprintf(lock_path, sizeof lock_path, "%s/LOCK", s->data_dir);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (s->lock_fd < 0) {
+        iso_fail(err, ISO_EIO, "open %s: %s", lock_path, strerror(errno));
+        goto fail;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        iso_fail(err, ISO_EIO, "%s is in use by another isonoded", s->data_dir);
+        goto fail;
+    }
+
+    char index_path[PATH_MAX + 16];
+    snprintf(index_path, sizeof index_path, "%s/index.sqlite", s->data_dir);
+    if (iso_index_open(index_path, false, &s->idx, err) != ISO_OK)
+        goto fail;
+
+    report->was_unclean = access(s->running_path, F_OK) == 0;
+    if (report->was_unclean) {
+        ISO_WARN("store: previous run did not stop cleanly; recovering %s", s->data_dir);
+        if (empty_dir(s->tmp_dir, &report->tmp_removed, err) != ISO_OK ||
+            sweep_orphans(s, &report->orphans_removed, err) != ISO_OK)
+            goto fail;
+    } else {
+        /* A clean stop leaves tmp/ empty; anything there is stale. */
+        if (empty_dir(s->tmp_dir, &report->tmp_removed, err) != ISO_OK)
+            goto fail;
+    }
+    int rfd = open(s->running_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (rfd < 0) {
+        iso_fail(err, ISO_EIO, "create %s: %s", s->running_path, strerror(errno));
+        goto fail;
+    }
+    close(rfd);
+    if (fsx_fsync_dir(s->data_dir, err) != ISO_OK)
+        goto fail;
+
+    char now[40], existing[64];
+    utc_now(now, sizeof now);
+    iso_err meta_err = {0};
+    if (iso_index_meta_get(s->idx, "created_at", existing, sizeof existing, &meta_err) ==
+        ISO_ENOTFOUND)
+        if (iso_index_meta_set(s->idx, "created_at", now, err) != ISO_OK)
+            goto fail;
+    if (iso_index_meta_set(s->idx, "last_start", now, err) != ISO_OK)
+        goto fail;
+
+    if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+        iso_fail(err, ISO_ENOMEM, "cannot start store committer thread");
+        goto fail;
+    }
+    s->committer_started = true;
+    *out = s;
+    return ISO_OK;
+fail:
+    iso_index_close(s->idx);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->done_cv);
+    free(s->batch);
+    free(s);
+    return err->code ? err->code : ISO_EIO;
+}
+
+void iso_store_close(iso_store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->committer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->work_cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->committer, NULL);
+    }
+    iso_index_close(s->idx);
+    if (unlink(s->running_path) == 0) {
+        iso_err e = {0};
+        if (fsx_fsync_dir(s->data_dir, &e) != ISO_OK)
+            ISO_WARN("store: %s", e.msg);
+    }
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->done_cv);
+    free(s->batch);
+    free(s);
+}
+
+/* ---- ingest ---- */
+
+iso_code iso_store_ingest_begin(iso_store *s, iso_ingest **out, iso_err *err)
+{
+    *out = NULL;
+    uint64_t free_mb = 0;
+    if (fsx_free_mb(s->data_dir, &free_mb, err) != ISO_OK)
+        return err->code;
+    if ((long)free_mb < s->min_free_mb)
+        return iso_fail(err, ISO_ENOSPC, "only %llu MiB free in %s (min_free_mb = %ld)",
+                        (unsigned long long)free_mb, s->data_dir, s->min_free_mb);
+    iso_ingest *ing = calloc(1, sizeof *ing);
+    if (ing == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    ing->store = s;
+    ing->md = EVP_MD_CTX_new();
+    if (ing->md == NULL || EVP_DigestInit_ex(ing->md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ing->md);
+        free(ing);
+        return iso_fail(err, ISO_ENOMEM, "sha256 init failed");
+    }
+    unsigned long seq = atomic_fetch_add(&s->tmp_seq, 1);
+    snprintf(ing->tmp_path, sizeof ing->tmp_path, "%s/%ld-%lu.part", s->tmp_dir, (long)getpid(),
+             seq);
+    ing->fd = open(ing->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (ing->fd < 0) {
+        int e = errno;
+        EVP_MD_CTX_free(ing->md);
+        free(ing);
+        return iso_fail(err, fsx_errno_code(e), "create %s: %s", ing->tmp_path, strerror(e));
+    }
+    *out = ing;
+    return ISO_OK;
+}
+
+iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err *err)
+{
+    if (ing->write_rc != ISO_OK)
+        return iso_fail(err, ing->write_rc, "earlier write failed");
+    iso_code rc = fsx_write_all(ing->fd, buf, len, ing->tmp_path, err);
+    if (rc == ISO_OK && EVP_DigestUpdate(ing->md, buf, len) != 1)
+        rc = iso_fail(err, ISO_EIO, "sha256 update failed");
+    if (rc != ISO_OK) {
+        ing->write_rc = rc;
+        return rc;
+    }
+    ing->size += len;
+    return ISO_OK;
+}
+
+const char *iso_ingest_tmp_path(const iso_ingest *ing) { return ing->tmp_path; }
+
+static void ingest_free(iso_ingest *ing)
+{
+    if (ing->fd >= 0)
+        close(ing->fd);
+    EVP_MD_CTX_free(ing->md);
+    free(ing);
+}
+
+void iso_ingest_abort(iso_ingest *ing)
+{
+    if (ing == NULL)
+        return;
+    unlink_quietly(ing->tmp_path);
+    ingest_free(ing);
+}
+
+iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *calling_ae,
+                           iso_store_outcome *outcome, iso_err *err)
+{
+    iso_store *s = ing->store;
+    if (ing->write_rc != ISO_OK) {
+        iso_code rc = iso_fail(err, ing->write_rc, "object was not written completely");
+        iso_ingest_abort(ing);
+        return rc;
+    }
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (EVP_DigestFinal_ex(ing->md, md, &mdlen) != 1) {
+        iso_ingest_abort(ing);
+        return iso_fail(err, ISO_EIO, "sha256 final failed");
+    }
+    for (int i = 0; i < 32; i++)
+        snprintf(ing->sha256 + 2 * i, 3, "%02x", md[i]);
+    /* Step 3: the data is on disk before any name points at it. */
+    if (fdatasync(ing->fd) != 0) {
+        int e = errno;
+        iso_ingest_abort(ing);
+        return iso_fail(err, fsx_errno_code(e), "fdatasync: %s", strerror(e));
+    }
+    if (close(ing->fd) != 0) {
+        int e = errno;
+        ing->fd = -1;
+        iso_ingest_abort(ing);
+        return iso_fail(err, fsx_errno_code(e), "close: %s", strerror(e));
+    }
+    ing->fd = -1;
+
+    pending p = {.ing = ing, .attrs = attrs, .calling_ae = calling_ae ? calling_ae : ""};
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        iso_ingest_abort(ing);
+        return iso_fail(err, ISO_ESTOPPED, "store is closing");
+    }
+    if (s->tail)
+        s->tail->next = &p;
+    else
+        s->head = &p;
+    s->tail = &p;
+    pthread_cond_signal(&s->work_cv);
+    while (!p.done)
+        pthread_cond_wait(&s->done_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    ingest_free(ing);
+    if (p.rc != ISO_OK)
+        return iso_fail(err, p.rc, "%s", p.err.msg);
+    *outcome = p.outcome;
+    return ISO_OK;
+}
