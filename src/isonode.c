@@ -1,0 +1,429 @@
+/* isonode.c — the operator's command line: arguments in, module calls, text
+ * or JSON out.  Reads the same configuration file as the daemon so that it
+ * finds the same data directory and peers.
+ *
+ *   isonode [-c FILE] status
+ *   isonode [-c FILE] ls patients|studies|series|instances [KEYWORD=GLOB...] [--json]
+ *   isonode [-c FILE] show UID
+ *   isonode [-c FILE] verify
+ *   isonode [-c FILE] echo PEER
+ *   isonode [-c FILE] send PEER UID...
+ */
+#include "autoconf.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "dicom/dicom.h"
+#include "store/index.h"
+#include "store/verify.h"
+#include "util/fsx.h"
+#include "util/json.h"
+#include "util/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: isonode [-c FILE] COMMAND [ARGS]\n"
+                 "  status                                  counts, disk use, free space, uptime\n"
+                 "  ls patients|studies|series|instances [KEYWORD=GLOB...] [--json]\n"
+                 "  show UID                                a patient ID, study, series or "
+                 "instance\n"
+                 "  verify                                  index and files agree (exit 0) or "
+                 "not (1)\n"
+                 "  echo PEER                               C-ECHO to a [peer] section\n"
+                 "  send PEER UID...                        C-STORE studies/series/instances\n");
+}
+
+static iso_code open_index(const iso_config *cfg, iso_index **idx, iso_err *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/index.sqlite", cfg->data_dir);
+    if (access(path, F_OK) != 0)
+        return iso_fail(err, ISO_ENOTFOUND, "no index at %s (has isonoded run with this data_dir?)",
+                        path);
+    return iso_index_open(path, true, idx, err);
+}
+
+/* ---- ls / show ---- */
+
+typedef struct print_ctx {
+    bool json;
+    bool first;
+    int rows;
+} print_ctx;
+
+static int print_row(void *user, const iso_row *r)
+{
+    print_ctx *p = user;
+    p->rows++;
+    if (p->json) {
+        fputs(p->first ? "[\n  {" : ",\n  {", stdout);
+        p->first = false;
+        for (int i = 0; i < r->n; i++) {
+            if (i)
+                fputs(", ", stdout);
+            iso_json_string(stdout, r->names[i]);
+            fputs(": ", stdout);
+            if (r->is_number[i])
+                fputs(r->values[i], stdout);
+            else
+                iso_json_string(stdout, r->values[i]);
+        }
+        fputs("}", stdout);
+    } else {
+        for (int i = 0; i < r->n; i++)
+            printf("%s%s", i ? "\t" : "", r->values[i]);
+        putchar('\n');
+    }
+    return 0;
+}
+
+static int cmd_ls(const iso_config *cfg, int argc, char **argv)
+{
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    iso_level level;
+    if (iso_level_parse(argv[0], &level) != 0) {
+        fprintf(stderr, "isonode ls: unknown level '%s'\n", argv[0]);
+        return 2;
+    }
+    iso_filter filters[16];
+    int nf = 0;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+            continue;
+        }
+        char *eq = strchr(argv[i], '=');
+        if (eq == NULL || nf == 16) {
+            fprintf(stderr, "isonode ls: expected KEYWORD=GLOB, got '%s'\n", argv[i]);
+            return 2;
+        }
+        *eq = '\0';
+        filters[nf].keyword = argv[i];
+        filters[nf].pattern = eq + 1;
+        nf++;
+    }
+    iso_err err = {0};
+    iso_index *idx = NULL;
+    if (open_index(cfg, &idx, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    if (!json) {
+        const char *const *cols = iso_level_columns(level);
+        for (int i = 0; cols[i]; i++)
+            printf("%s%s", i ? "\t" : "", cols[i]);
+        putchar('\n');
+    }
+    print_ctx p = {json, true, 0};
+    iso_code rc = iso_index_list(idx, level, filters, nf, print_row, &p, &err);
+    iso_index_close(idx);
+    if (json)
+        fputs(p.first ? "[]\n" : "\n]\n", stdout);
+    if (rc != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return rc == ISO_EINVAL ? 2 : 1;
+    }
+    return 0;
+}
+
+static int cmd_show(const iso_config *cfg, int argc, char **argv)
+{
+    if (argc != 1) {
+        usage(stderr);
+        return 2;
+    }
+    iso_err err = {0};
+    iso_index *idx = NULL;
+    if (open_index(cfg, &idx, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    static const struct {
+        iso_level level;
+        const char *key;
+    } lookups[] = {{ISO_LEVEL_INSTANCE, "SOPInstanceUID"},
+                   {ISO_LEVEL_SERIES, "SeriesInstanceUID"},
+                   {ISO_LEVEL_STUDY, "StudyInstanceUID"},
+                   {ISO_LEVEL_PATIENT, "PatientID"}};
+    print_ctx p = {true, true, 0};
+    iso_code rc = ISO_OK;
+    for (size_t i = 0; i < 4 && p.rows == 0 && rc == ISO_OK; i++) {
+        iso_filter f = {lookups[i].key, argv[0]};
+        rc = iso_index_list(idx, lookups[i].level, &f, 1, print_row, &p, &err);
+    }
+    iso_index_close(idx);
+    if (rc != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    if (p.rows == 0) {
+        fprintf(stderr, "isonode: nothing indexed under %s\n", argv[0]);
+        return 1;
+    }
+    fputs("\n]\n", stdout);
+    return 0;
+}
+
+/* ---- status ---- */
+
+static int cmd_status(const iso_config *cfg)
+{
+    iso_err err = {0};
+    iso_index *idx = NULL;
+    if (open_index(cfg, &idx, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    iso_counts c;
+    char created[64] = "?", started[64] = "?";
+    iso_code rc = iso_index_counts(idx, &c, &err);
+    iso_err ignore = {0};
+    iso_index_meta_get(idx, "created_at", created, sizeof created, &ignore);
+    iso_index_meta_get(idx, "last_start", started, sizeof started, &ignore);
+    iso_index_close(idx);
+    if (rc != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    uint64_t free_mb = 0, du_bytes = 0, du_files = 0;
+    char objects[PATH_MAX];
+    snprintf(objects, sizeof objects, "%s/objects", cfg->data_dir);
+    fsx_free_mb(cfg->data_dir, &free_mb, &err);
+    fsx_du(objects, &du_bytes, &du_files, &err);
+    char running[PATH_MAX];
+    snprintf(running, sizeof running, "%s/RUNNING", cfg->data_dir);
+    bool is_running = access(running, F_OK) == 0;
+    long uptime = -1;
+    struct tm tm = {0};
+    if (is_running && strptime(started, "%Y-%m-%dT%H:%M:%S", &tm) != NULL)
+        uptime = (long)(time(NULL) - timegm(&tm));
+    printf("data_dir:        %s\n", cfg->data_dir);
+    printf("patients:        %lld\n", (long long)c.patients);
+    printf("studies:         %lld\n", (long long)c.studies);
+    printf("series:          %lld\n", (long long)c.series);
+    printf("instances:       %lld\n", (long long)c.instances);
+    printf("indexed bytes:   %lld (%.1f MiB)\n", (long long)c.bytes, (double)c.bytes / 1048576.0);
+    printf("files on disk:   %llu, %.1f MiB\n", (unsigned long long)du_files,
+           (double)du_bytes / 1048576.0);
+    printf("free space:      %llu MiB (min_free_mb %ld)\n", (unsigned long long)free_mb,
+           cfg->min_free_mb);
+    printf("store created:   %s\n", created);
+    printf("last start:      %s\n", started);
+    if (uptime >= 0)
+        printf("daemon:          running, up %ldd %02ld:%02ld:%02ld\n", uptime / 86400,
+               uptime / 3600 % 24, uptime / 60 % 60, uptime % 60);
+    else
+        printf("daemon:          not running on this store\n");
+    return 0;
+}
+
+/* ---- verify ---- */
+
+static int cmd_verify(const iso_config *cfg)
+{
+    iso_err err = {0};
+    iso_verify_report r;
+    if (iso_store_verify(cfg->data_dir, stdout, &r, &err) != ISO_OK) {
+        fprintf(stderr, "isonode verify: %s\n", err.msg);
+        return 2;
+    }
+    printf("verify: %lu index rows, %lu files, %lu problems\n", r.rows, r.files, r.problems);
+    return r.problems == 0 ? 0 : 1;
+}
+
+/* ---- echo / send ---- */
+
+static const iso_peer *find_peer(const iso_config *cfg, const char *name)
+{
+    const iso_peer *p = iso_config_peer_by_name(cfg, name);
+    if (p == NULL)
+        p = iso_config_peer_by_ae(cfg, name);
+    if (p == NULL)
+        fprintf(stderr, "isonode: no [peer %s] (nor a peer with that AE title) in %s\n", name,
+                cfg->source[0] ? cfg->source : "the built-in configuration");
+    return p;
+}
+
+static iso_scu_params scu_params(const iso_config *cfg, const iso_peer *p)
+{
+    iso_scu_params s = {cfg->ae_title, p->ae_title, p->host, p->port, cfg->acse_timeout,
+                        cfg->dimse_timeout, cfg->max_pdu};
+    return s;
+}
+
+static int cmd_echo(const iso_config *cfg, int argc, char **argv)
+{
+    if (argc != 1) {
+        usage(stderr);
+        return 2;
+    }
+    const iso_peer *p = find_peer(cfg, argv[0]);
+    if (p == NULL)
+        return 2;
+    iso_scu_params s = scu_params(cfg, p);
+    iso_err err = {0};
+    if (iso_dcm_scu_echo(&s, &err) != ISO_OK) {
+        fprintf(stderr, "isonode echo: %s\n", err.msg);
+        return 1;
+    }
+    printf("C-ECHO %s (%s@%s:%ld): success\n", p->name, p->ae_title, p->host, p->port);
+    return 0;
+}
+
+typedef struct path_list {
+    char **paths;
+    size_t n, cap;
+    const char *data_dir;
+    bool oom;
+} path_list;
+
+static int add_path(void *user, const char *path, const char *sha256, int64_t size,
+                    const char *sop_uid)
+{
+    (void)sha256;
+    (void)size;
+    (void)sop_uid;
+    path_list *l = user;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **np = realloc(l->paths, cap * sizeof *np);
+        if (np == NULL) {
+            l->oom = true;
+            return 1;
+        }
+        l->paths = np;
+        l->cap = cap;
+    }
+    size_t len = strlen(l->data_dir) + strlen(path) + 2;
+    l->paths[l->n] = malloc(len);
+    if (l->paths[l->n] == NULL) {
+        l->oom = true;
+        return 1;
+    }
+    snprintf(l->paths[l->n], len, "%s/%s", l->data_dir, path);
+    l->n++;
+    return 0;
+}
+
+static int cmd_send(const iso_config *cfg, int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const iso_peer *p = find_peer(cfg, argv[0]);
+    if (p == NULL)
+        return 2;
+    iso_err err = {0};
+    iso_index *idx = NULL;
+    if (open_index(cfg, &idx, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    path_list l = {NULL, 0, 0, cfg->data_dir, false};
+    int status = 0;
+    for (int i = 1; i < argc && status == 0; i++) {
+        iso_level level;
+        if (iso_index_files_under(idx, argv[i], add_path, &l, &level, &err) != ISO_OK) {
+            fprintf(stderr, "isonode send: %s\n", err.msg);
+            status = 1;
+        }
+    }
+    iso_index_close(idx);
+    if (l.oom) {
+        fprintf(stderr, "isonode send: out of memory\n");
+        status = 1;
+    }
+    if (status == 0) {
+        uint16_t *st = calloc(l.n ? l.n : 1, sizeof *st);
+        iso_scu_params s = scu_params(cfg, p);
+        if (st == NULL || iso_dcm_scu_send_files(&s, (const char *const *)l.paths, l.n, st,
+                                                 &err) != ISO_OK) {
+            fprintf(stderr, "isonode send: %s\n", st ? err.msg : "out of memory");
+            status = 1;
+        } else {
+            size_t ok = 0;
+            for (size_t i = 0; i < l.n; i++) {
+                if (st[i] == 0)
+                    ok++;
+                else if (st[i] == 0xFFFF)
+                    fprintf(stderr, "not sent (no accepted presentation context): %s\n",
+                            l.paths[i]);
+                else
+                    fprintf(stderr, "status 0x%04x for %s\n", st[i], l.paths[i]);
+            }
+            printf("sent %zu of %zu instances to %s\n", ok, l.n, p->name);
+            status = ok == l.n ? 0 : 1;
+        }
+        free(st);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.paths[i]);
+    free(l.paths);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int i = 1;
+    if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
+        config_path = argv[i + 1];
+        i += 2;
+    }
+    if (i >= argc || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+        usage(i >= argc ? stderr : stdout);
+        return i >= argc ? 2 : 0;
+    }
+    if (strcmp(argv[i], "--version") == 0) {
+        printf("isonode %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    iso_config cfg;
+    iso_err err = {0};
+    iso_config_defaults(&cfg);
+    if (config_path != NULL && iso_config_load(&cfg, config_path, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 2;
+    }
+    iso_log_init(ISO_LOG_WARN);
+    signal(SIGPIPE, SIG_IGN);
+    if (iso_dcm_init(&err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        iso_config_free(&cfg);
+        return 1;
+    }
+    const char *cmd = argv[i];
+    int rest = argc - i - 1;
+    char **args = argv + i + 1;
+    int rc;
+    if (strcmp(cmd, "status") == 0 && rest == 0)
+        rc = cmd_status(&cfg);
+    else if (strcmp(cmd, "ls") == 0)
+        rc = cmd_ls(&cfg, rest, args);
+    else if (strcmp(cmd, "show") == 0)
+        rc = cmd_show(&cfg, rest, args);
+    else if (strcmp(cmd, "verify") == 0 && rest == 0)
+        rc = cmd_verify(&cfg);
+    else if (strcmp(cmd, "echo") == 0)
+        rc = cmd_echo(&cfg, rest, args);
+    else if (strcmp(cmd, "send") == 0)
+        rc = cmd_send(&cfg, rest, args);
+    else {
+        usage(stderr);
+        rc = 2;
+    }
+    iso_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,592 @@
+/* scp.c — listener, connection threads and association policy (see scp.h).
+ *
+ * A connection's life:
+ *   accept (listener thread; TCP_NODELAY set; over the thread cap it is
+ *   closed at once) -> connection thread: wait, with the ACSE timeout, until
+ *   the whole A-ASSOCIATE-RQ PDU is buffered (a silent or garbage-sending
+ *   client costs only its own thread) -> DCMTK reads it -> policy decides
+ *   reject or accept -> DIMSE loop with the store callbacks below -> one log
+ *   line for the association.
+ *
+ * Limits: max_associations are served; up to REJECT_SLOTS more connections
+ * are read just far enough to answer A-ASSOCIATE-RJ (transient, local limit
+ * exceeded); beyond that a connection is closed unanswered.  Memory per
+ * connection is bounded by max_pdu and the A-ASSOCIATE-RQ cap, never by a
+ * length a peer announces.
+ */
+#include "net/scp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dicom/dicom.h"
+#include "util/log.h"
+#include "util/uid.h"
+
+enum {
+    REJECT_SLOTS = 8,
+    ASSOC_RQ_MAX = 1 << 20,       /* DCMTK's own cap on A-ASSOCIATE-RQ */
+    ASSOC_RQ_PREBUFFER = 60000,   /* wait for this much of it at most */
+};
+
+#define DICOM_APP_CONTEXT "1.2.840.10008.3.1.1.1"
+
+struct iso_scp {
+    const iso_config *cfg;
+    iso_store *store;
+    iso_dcm_server *dcm;
+    int listen_fd;
+    int wake_pipe[2];
+    pthread_t listener;
+    bool listener_started;
+    pthread_mutex_t mu;
+    pthread_cond_t idle_cv;
+    int active;          /* connection threads alive */
+    bool stopping;
+    struct timespec stop_deadline;
+};
+
+typedef struct conn {
+    iso_scp *scp;
+    int fd;
+    bool over_limit;
+    char peer_ip[64];
+    iso_assoc_request req;
+    /* the C-STORE in progress */
+    iso_ingest *ing;
+    struct timespec store_start;
+} conn;
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- waiting for the A-ASSOCIATE-RQ ---- */
+
+/* Waits until at least want bytes can be read without blocking (peeking
+ * into buf, which holds want bytes).  SO_RCVLOWAT makes poll sleep until
+ * that many bytes are there instead of waking on every segment. */
+static int wait_bytes(int fd, unsigned char *buf, int want, const struct timespec *deadline)
+{
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want);
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (deadline->tv_sec - now.tv_sec) * 1000 +
+                  (deadline->tv_nsec - now.tv_nsec) / 1000000;
+        if (ms <= 0)
+            return -1;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int r = poll(&pfd, 1, (int)(ms > 1000 ? 1000 : ms));
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (r <= 0)
+            continue;
+        ssize_t n = recv(fd, buf, (size_t)want, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0)
+            return -1; /* closed before the PDU was complete */
+        if (n >= want)
+            return 0;
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return -1;
+        if (pfd.revents & (POLLHUP | POLLERR))
+            return -1;
+        struct timespec pause = {0, 2 * 1000000L}; /* partial data: do not spin */
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* Returns 0 when a plausible A-ASSOCIATE-RQ is (mostly) buffered; else
+ * fills why. */
+static int await_associate_rq(int fd, long timeout_s, char *why, size_t why_size)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_s;
+    unsigned char *buf = malloc(ASSOC_RQ_PREBUFFER);
+    if (buf == NULL) {
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    if (wait_bytes(fd, buf, 6, &deadline) != 0) {
+        free(buf);
+        snprintf(why, why_size, "no A-ASSOCIATE-RQ within %ld s", timeout_s);
+        return -1;
+    }
+    unsigned char h[6];
+    memcpy(h, buf, 6);
+    uint32_t len = (uint32_t)h[2] << 24 | (uint32_t)h[3] << 16 | (uint32_t)h[4] << 8 | h[5];
+    if (h[0] != 0x01) {
+        free(buf);
+        snprintf(why, why_size, "first PDU has type 0x%02x, not A-ASSOCIATE-RQ", h[0]);
+        return -1;
+    }
+    if (len < 68 || len > ASSOC_RQ_MAX) {
+        free(buf);
+        snprintf(why, why_size, "A-ASSOCIATE-RQ length %u out of range", len);
+        return -1;
+    }
+    int want = (int)(len + 6 > ASSOC_RQ_PREBUFFER ? ASSOC_RQ_PREBUFFER : len + 6);
+    int rc = wait_bytes(fd, buf, want, &deadline);
+    free(buf);
+    int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+    if (rc != 0) {
+        snprintf(why, why_size, "incomplete A-ASSOCIATE-RQ (%u bytes announced) within %ld s",
+                 len, timeout_s);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- store callbacks ---- */
+
+static iso_code sink_write(void *ctx, const void *buf, size_t len, iso_err *err)
+{
+    return iso_ingest_write(ctx, buf, len, err);
+}
+
+static uint16_t status_for(iso_code rc)
+{
+    return rc == ISO_ENOSPC ? ISO_STATUS_OUT_OF_RESOURCES : ISO_STATUS_PROCESSING_FAILURE;
+}
+
+static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sink *sink,
+                               char *comment, size_t comment_size)
+{
+    conn *c = user;
+    clock_gettime(CLOCK_MONOTONIC, &c->store_start);
+    if (!iso_uid_valid(rq->sop_instance_uid) || !iso_uid_valid(rq->sop_class_uid)) {
+        snprintf(comment, comment_size, "Invalid SOP Class or SOP Instance UID in request");
+        ISO_WARN("C-STORE from %s: refused, invalid UID in command (instance '%.64s')",
+                 c->req.calling_ae, rq->sop_instance_uid);
+        return ISO_STATUS_CANNOT_UNDERSTAND;
+    }
+    iso_err err = {0};
+    iso_code rc = iso_store_ingest_begin(c->scp->store, &c->ing, &err);
+    unsigned char meta[1024];
+    size_t n = 0;
+    if (rc == ISO_OK) {
+        n = iso_dcm_meta_header(meta, sizeof meta, rq->sop_class_uid, rq->sop_instance_uid,
+                                rq->transfer_syntax, c->req.calling_ae);
+        if (n == 0)
+            rc = iso_fail(&err, ISO_EINVAL, "meta header does not fit");
+    }
+    if (rc == ISO_OK)
+        rc = iso_ingest_write(c->ing, meta, n, &err);
+    if (rc != ISO_OK) {
+        iso_ingest_abort(c->ing);
+        c->ing = NULL;
+        snprintf(comment, comment_size, "%s",
+                 rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
+        ISO_ERROR("C-STORE %s from %s: refused: %s", rq->sop_instance_uid, c->req.calling_ae,
+                  err.msg);
+        return status_for(rc);
+    }
+    sink->write = sink_write;
+    sink->ctx = c->ing;
+    return ISO_STATUS_SUCCESS;
+}
+
+static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink *sink,
+                             int data_ok, char *comment, size_t comment_size)
+{
+    conn *c = user;
+    (void)sink;
+    iso_ingest *ing = c->ing;
+    c->ing = NULL;
+    if (!data_ok) {
+        iso_ingest_abort(ing);
+        ISO_WARN("C-STORE %s from %s: data set not received completely; nothing stored",
+                 rq->sop_instance_uid, c->req.calling_ae);
+        return ISO_STATUS_PROCESSING_FAILURE;
+    }
+    iso_attrs attrs;
+    iso_err err = {0};
+    uint16_t status = ISO_STATUS_SUCCESS;
+    /* A write error (disk full) shows up as a failed parse of a short file;
+     * commit reports it precisely, so parse only what was fully written. */
+    iso_code rc = iso_dcm_read_attrs(iso_ingest_tmp_path(ing), &attrs, &err);
+    if (rc != ISO_OK) {
+        status = ISO_STATUS_CANNOT_UNDERSTAND;
+        snprintf(comment, comment_size, "Data set cannot be parsed");
+    } else if (strcmp(attrs.sop_instance_uid, rq->sop_instance_uid) != 0) {
+        status = ISO_STATUS_DATASET_MISMATCH;
+        snprintf(comment, comment_size, "SOP Instance UID differs from request");
+        iso_fail(&err, ISO_EMISMATCH, "data set has SOP Instance UID '%.64s'",
+                 attrs.sop_instance_uid);
+    } else if (strcmp(attrs.sop_class_uid, rq->sop_class_uid) != 0) {
+        status = ISO_STATUS_DATASET_MISMATCH;
+        snprintf(comment, comment_size, "SOP Class UID differs from request");
+        iso_fail(&err, ISO_EMISMATCH, "data set has SOP Class UID '%.64s'", attrs.sop_class_uid);
+    } else if (!iso_uid_valid(attrs.study_uid) || !iso_uid_valid(attrs.series_uid)) {
+        status = ISO_STATUS_CANNOT_UNDERSTAND;
+        snprintf(comment, comment_size, "Missing or invalid Study/Series Instance UID");
+        iso_fail(&err, ISO_EDICOM, "study '%.64s' series '%.64s'", attrs.study_uid,
+                 attrs.series_uid);
+    }
+    if (status != ISO_STATUS_SUCCESS) {
+        iso_ingest_abort(ing);
+        ISO_WARN("C-STORE %s from %s: status 0x%04x (%s): %s", rq->sop_instance_uid,
+                 c->req.calling_ae, status, comment, err.msg);
+        return status;
+    }
+    iso_store_outcome outcome;
+    rc = iso_ingest_commit(ing, &attrs, c->req.calling_ae, &outcome, &err);
+    double ms = seconds_since(&c->store_start) * 1000.0;
+    if (rc != ISO_OK) {
+        status = status_for(rc);
+        snprintf(comment, comment_size, "%s",
+                 rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
+        ISO_ERROR("C-STORE %s from %s: status 0x%04x: %s (%.1f ms)", rq->sop_instance_uid,
+                  c->req.calling_ae, status, err.msg, ms);
+        return status;
+    }
+    static const char *const what[] = {"stored", "replaced", "duplicate, kept stored copy"};
+    ISO_INFO("C-STORE %s from %s: %s, status 0x0000 (%.1f ms)", rq->sop_instance_uid,
+             c->req.calling_ae, what[outcome], ms);
+    return ISO_STATUS_SUCCESS;
+}
+
+static int on_should_abort(void *user, int idle_seconds)
+{
+    conn *c = user;
+    iso_scp *scp = c->scp;
+    pthread_mutex_lock(&scp->mu);
+    bool stopping = scp->stopping;
+    struct timespec deadline = scp->stop_deadline;
+    pthread_mutex_unlock(&scp->mu);
+    if (!stopping)
+        return 0;
+    if (idle_seconds >= 1)
+        return 1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline.tv_sec ||
+           (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
+}
+
+/* ---- policy ---- */
+
+static bool same_ae(const char *a, const char *b)
+{
+    char x[32], y[32];
+    snprintf(x, sizeof x, "%s", a);
+    snprintf(y, sizeof y, "%s", b);
+    for (char *s = x + strlen(x); s > x && s[-1] == ' ';)
+        *--s = '\0';
+    for (char *s = y + strlen(y); s > y && s[-1] == ' ';)
+        *--s = '\0';
+    return strcmp(x, y) == 0;
+}
+
+static bool host_matches(const char *host, const char *ip)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+        return false;
+    bool match = false;
+    for (struct addrinfo *r = res; r && !match; r = r->ai_next) {
+        char buf[INET_ADDRSTRLEN];
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)r->ai_addr;
+        if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf) && strcmp(buf, ip) == 0)
+            match = true;
+    }
+    freeaddrinfo(res);
+    return match;
+}
+
+/* Returns 0 to accept, or the reject reason; why says it for the log. */
+static int decide(conn *c, char *why, size_t why_size)
+{
+    const iso_config *cfg = c->scp->cfg;
+    pthread_mutex_lock(&c->scp->mu);
+    bool stopping = c->scp->stopping;
+    pthread_mutex_unlock(&c->scp->mu);
+    if (stopping) {
+        snprintf(why, why_size, "shutting down");
+        return ISO_REJECT_BUSY;
+    }
+    if (c->over_limit) {
+        snprintf(why, why_size, "max_associations (%ld) reached", cfg->max_associations);
+        return ISO_REJECT_LIMIT;
+    }
+    if (strcmp(c->req.app_context, DICOM_APP_CONTEXT) != 0) {
+        snprintf(why, why_size, "application context '%s' not supported", c->req.app_context);
+        return ISO_REJECT_APP_CONTEXT;
+    }
+    if (!same_ae(c->req.called_ae, cfg->ae_title)) {
+        snprintf(why, why_size, "called AE '%s' is not '%s'", c->req.called_ae, cfg->ae_title);
+        return ISO_REJECT_CALLED_AE;
+    }
+    if (cfg->check_calling_ae) {
+        const iso_peer *p = iso_config_peer_by_ae(cfg, c->req.calling_ae);
+        if (p == NULL) {
+            snprintf(why, why_size, "calling AE '%s' is not a configured peer", c->req.calling_ae);
+            return ISO_REJECT_CALLING_AE;
+        }
+        if (cfg->check_host && !host_matches(p->host, c->peer_ip)) {
+            snprintf(why, why_size, "calling AE '%s' connected from %s, not from its host %s",
+                     c->req.calling_ae, c->peer_ip, p->host);
+            return ISO_REJECT_CALLING_AE;
+        }
+    }
+    return 0;
+}
+
+static const char *end_name(iso_assoc_end e)
+{
+    static const char *const names[] = {"released", "aborted by peer", "timed out",
+                                        "aborted on error", "aborted for shutdown", "rejected"};
+    return (unsigned)e < 6 ? names[e] : "ended";
+}
+
+static void serve_connection(conn *c)
+{
+    iso_scp *scp = c->scp;
+    char why[512] = "";
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (await_associate_rq(c->fd, scp->cfg->acse_timeout, why, sizeof why) != 0) {
+        ISO_WARN("connection from %s closed: %s", c->peer_ip, why);
+        close(c->fd);
+        return;
+    }
+    iso_dcm_assoc *a = NULL;
+    iso_err err = {0};
+    if (iso_dcm_assoc_receive(scp->dcm, c->fd, &a, &c->req, &err) != ISO_OK) {
+        ISO_WARN("connection from %s closed: %s", c->peer_ip, err.msg);
+        return;
+    }
+    int reason = decide(c, why, sizeof why);
+    if (reason != 0) {
+        iso_err rj = {0};
+        if (iso_dcm_assoc_reject(a, (iso_reject_reason)reason, &rj) != ISO_OK)
+            ISO_WARN("association %s -> %s from %s: %s", c->req.calling_ae, c->req.called_ae,
+                     c->peer_ip, rj.msg);
+        ISO_WARN("association %s -> %s from %s rejected: %s", c->req.calling_ae,
+                 c->req.called_ae, c->peer_ip, why);
+        iso_dcm_assoc_free(a);
+        return;
+    }
+    int n_accepted = 0;
+    char contexts[1024];
+    if (iso_dcm_assoc_accept(a, &n_accepted, contexts, sizeof contexts, &err) != ISO_OK) {
+        ISO_WARN("association %s -> %s from %s rejected: %s", c->req.calling_ae,
+                 c->req.called_ae, c->peer_ip, err.msg);
+        iso_dcm_assoc_free(a);
+        return;
+    }
+    ISO_DEBUG("association %s -> %s from %s accepted, %d of %d contexts: %s", c->req.calling_ae,
+              c->req.called_ae, c->peer_ip, n_accepted, c->req.n_proposed, contexts);
+    iso_scp_handlers h = {c, on_store_begin, on_store_end, on_should_abort};
+    iso_assoc_counts counts = {0};
+    iso_assoc_end end = iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);
+    if (c->ing) { /* network failed between begin and end */
+        iso_ingest_abort(c->ing);
+        c->ing = NULL;
+    }
+    iso_dcm_assoc_free(a);
+    double secs = seconds_since(&t0);
+    iso_log(end == ISO_END_RELEASED ? ISO_LOG_INFO : ISO_LOG_WARN,
+            "association %s -> %s from %s %s%s%s after %.2f s: contexts %d/%d [%s], echo %u, "
+            "stored %u, failed %u, %.1f MB",
+            c->req.calling_ae, c->req.called_ae, c->peer_ip, end_name(end), why[0] ? ": " : "",
+            why, secs, n_accepted, c->req.n_proposed, contexts, counts.echoes, counts.stores_ok,
+            counts.stores_failed, (double)counts.bytes / 1e6);
+}
+
+static void *connection_main(void *arg)
+{
+    conn *c = arg;
+    iso_scp *scp = c->scp;
+    serve_connection(c);
+    free(c);
+    pthread_mutex_lock(&scp->mu);
+    scp->active--;
+    pthread_cond_broadcast(&scp->idle_cv);
+    pthread_mutex_unlock(&scp->mu);
+    return NULL;
+}
+
+/* ---- listener ---- */
+
+static void *listener_main(void *arg)
+{
+    iso_scp *scp = arg;
+    const long max = scp->cfg->max_associations;
+    for (;;) {
+        struct pollfd pfd[2] = {{scp->listen_fd, POLLIN, 0}, {scp->wake_pipe[0], POLLIN, 0}};
+        int r = poll(pfd, 2, -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            ISO_ERROR("listener: poll: %s", strerror(errno));
+            break;
+        }
+        if (pfd[1].revents)
+            break; /* stop requested */
+        struct sockaddr_in from;
+        socklen_t fromlen = sizeof from;
+        int fd = accept4(scp->listen_fd, (struct sockaddr *)&from, &fromlen, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+                ISO_ERROR("listener: accept: %s", strerror(errno));
+                /* EMFILE and friends: back off instead of spinning. */
+                struct timespec ts = {0, 100 * 1000000L};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char ip[INET_ADDRSTRLEN] = "?";
+        inet_ntop(AF_INET, &from.sin_addr, ip, sizeof ip);
+        pthread_mutex_lock(&scp->mu);
+        int active = scp->active;
+        bool over_cap = active >= max + REJECT_SLOTS;
+        if (!over_cap)
+            scp->active++;
+        pthread_mutex_unlock(&scp->mu);
+        if (over_cap) {
+            ISO_WARN("connection from %s closed unanswered: %d connections open", ip, active);
+            close(fd);
+            continue;
+        }
+        conn *c = calloc(1, sizeof *c);
+        pthread_t t;
+        pthread_attr_t attr;
+        bool started = false;
+        if (c != NULL) {
+            c->scp = scp;
+            c->fd = fd;
+            c->over_limit = active >= max;
+            snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            pthread_attr_setstacksize(&attr, 512 * 1024);
+            started = pthread_create(&t, &attr, connection_main, c) == 0;
+            pthread_attr_destroy(&attr);
+        }
+        if (!started) {
+            ISO_ERROR("connection from %s closed: cannot start a thread", ip);
+            free(c);
+            close(fd);
+            pthread_mutex_lock(&scp->mu);
+            scp->active--;
+            pthread_cond_broadcast(&scp->idle_cv);
+            pthread_mutex_unlock(&scp->mu);
+        }
+    }
+    return NULL;
+}
+
+iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_scp **out, iso_err *err)
+{
+    *out = NULL;
+    iso_scp *scp = calloc(1, sizeof *scp);
+    if (scp == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    scp->cfg = cfg;
+    scp->store = store;
+    scp->listen_fd = -1;
+    scp->wake_pipe[0] = scp->wake_pipe[1] = -1;
+    pthread_mutex_init(&scp->mu, NULL);
+    pthread_cond_init(&scp->idle_cv, NULL);
+    iso_scp_params params = {cfg->max_pdu, cfg->acse_timeout, cfg->dimse_timeout,
+                             cfg->network_timeout};
+    if (iso_dcm_server_new(&params, &scp->dcm, err) != ISO_OK)
+        goto fail;
+    if (pipe2(scp->wake_pipe, O_CLOEXEC) != 0) {
+        iso_fail(err, ISO_EIO, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+    if (inet_pton(AF_INET, cfg->bind, &addr.sin_addr) != 1) {
+        iso_fail(err, ISO_ECONFIG, "bind = %s is not an IPv4 address", cfg->bind);
+        goto fail;
+    }
+    scp->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (scp->listen_fd < 0 ||
+        setsockopt(scp->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(scp->listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+        bind(scp->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        listen(scp->listen_fd, 128) != 0) {
+        iso_fail(err, ISO_ENET, "cannot listen on %s:%ld: %s", cfg->bind, cfg->port,
+                 strerror(errno));
+        goto fail;
+    }
+    if (pthread_create(&scp->listener, NULL, listener_main, scp) != 0) {
+        iso_fail(err, ISO_ENOMEM, "cannot start listener thread");
+        goto fail;
+    }
+    scp->listener_started = true;
+    *out = scp;
+    return ISO_OK;
+fail:
+    if (scp->listen_fd >= 0)
+        close(scp->listen_fd);
+    if (scp->wake_pipe[0] >= 0) {
+        close(scp->wake_pipe[0]);
+        close(scp->wake_pipe[1]);
+    }
+    iso_dcm_server_free(scp->dcm);
+    pthread_mutex_destroy(&scp->mu);
+    pthread_cond_destroy(&scp->idle_cv);
+    free(scp);
+    return err->code;
+}
+
+int iso_scp_active(iso_scp *scp)
+{
+    pthread_mutex_lock(&scp->mu);
+    int n = scp->active;
+    pthread_mutex_unlock(&scp->mu);
+    return n;
+}
+
+void iso_scp_stop(iso_scp *scp)
+{
+    if (scp == NULL)
+        return;
+    pthread_mutex_lock(&scp->mu);
+    scp->stopping = true;
+    clock_gettime(CLOCK_MONOTONIC, &scp->stop_deadline);
+    scp->stop_deadline.tv_sec += scp->cfg->shutdown_timeout;
+    pthread_mutex_unlock(&scp->mu);
+    if (scp->listener_started) {
+        ssize_t w = write(scp->wake_pipe[1], "x", 1);
+        (void)w;
+        pthread_join(scp->listener, NULL);
+    }
+    close(scp->listen_fd);
+    /* Connection threads notice `stopping` within a second; those blocked in
+     * a network read are bounded by network_timeout. */
+    pthread_mutex_lock(&scp->mu);
+    while (scp->active > 0)
+        pthread_cond_wait(&scp->idle_cv, &scp->mu);
+    pthread_mutex_unlock(&scp->mu);
+    close(scp->wake_pipe[0]);
+    close(scp->wake_pipe[1]);
+    iso_dcm_server_free(scp->dcm);
+    pthread_mutex_destroy(&scp->mu);
+    pthread_cond_destroy(&scp->idle_cv);
+    free(scp);
+}
