@@ -171,9 +171,12 @@ static void to_utf8(DcmDataset *ds, const iso_attrs *a)
 }
 
 /* Offset of the data set in a Part 10 file (after the group 0002 elements),
- * or 0 if the file does not start like one. */
-static long dataset_offset(FILE *f)
+ * or 0 if the file does not start like one.  If ts is not NULL it receives
+ * the Transfer Syntax UID (0002,0010). */
+static long dataset_offset(FILE *f, char *ts, size_t ts_size)
 {
+    if (ts != NULL && ts_size > 0)
+        ts[0] = '\0';
     unsigned char h[12];
     if (fseek(f, 128, SEEK_SET) != 0 || fread(h, 1, 4, f) != 4 || memcmp(h, "DICM", 4) != 0)
         return 0;
@@ -193,8 +196,17 @@ static long dataset_offset(FILE *f)
             len = (unsigned long)h[8] | (unsigned long)h[9] << 8 | (unsigned long)h[10] << 16 |
                   (unsigned long)h[11] << 24;
         }
-        if (len > (1u << 20) || fseek(f, (long)len, SEEK_CUR) != 0)
+        if (len > (1u << 20))
             return 0;
+        if (ts != NULL && h[2] == 0x10 && h[3] == 0x00 && len < ts_size) {
+            if (fread(ts, 1, len, f) != len)
+                return 0;
+            ts[len] = '\0';
+            while (len > 0 && (ts[len - 1] == '\0' || ts[len - 1] == ' '))
+                ts[--len] = '\0';
+        } else if (fseek(f, (long)len, SEEK_CUR) != 0) {
+            return 0;
+        }
     }
 }
 
@@ -202,13 +214,13 @@ static long dataset_offset(FILE *f)
  * loading large values from a deflate stream, so a few lying bytes could
  * make it allocate gigabytes; from a plain file it loads values lazily and
  * checks them against the file.  The stored object stays as received. */
-static iso_code inflate_copy(const char *path, const iso_attrs *meta, char *out_path,
+static iso_code inflate_copy(const char *path, const char *ts, char *out_path,
                              size_t out_size, iso_err *err)
 {
     FILE *in = fopen(path, "rb");
     if (in == NULL)
         return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
-    long off = dataset_offset(in);
+    long off = dataset_offset(in, NULL, 0);
     if (off <= 0 || fseek(in, off, SEEK_SET) != 0) {
         fclose(in);
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: bad file meta information", path);
@@ -223,9 +235,15 @@ static iso_code inflate_copy(const char *path, const iso_attrs *meta, char *out_
         fclose(in);
         return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", tmpdir);
     }
+    (void)ts;
+    DcmFileFormat meta_only;
+    OFString cls, inst;
+    if (meta_only.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_metaOnly).good()) {
+        meta_only.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, cls);
+        meta_only.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPInstanceUID, inst);
+    }
     unsigned char meta_buf[1024];
-    size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, meta->meta_sop_class_uid,
-                                   meta->meta_sop_instance_uid,
+    size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, cls.c_str(), inst.c_str(),
                                    UID_LittleEndianExplicitTransferSyntax, NULL);
     bool ok = n > 0 && fwrite(meta_buf, 1, n, out) == n;
     z_stream z;
@@ -266,20 +284,20 @@ static iso_code inflate_copy(const char *path, const iso_attrs *meta, char *out_
 extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *err)
 {
     memset(a, 0, sizeof *a);
-    DcmFileFormat ff;
-    /* Meta information first: it says how to read the rest. */
-    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_metaOnly);
-    if (c.bad())
-        return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
-    DcmMetaInfo *mi = ff.getMetaInfo();
-    copy_str(mi, DCM_TransferSyntaxUID, a->transfer_syntax, sizeof a->transfer_syntax);
-    copy_str(mi, DCM_MediaStorageSOPClassUID, a->meta_sop_class_uid, sizeof a->meta_sop_class_uid);
-    copy_str(mi, DCM_MediaStorageSOPInstanceUID, a->meta_sop_instance_uid,
-             sizeof a->meta_sop_instance_uid);
+    /* The transfer syntax decides how to parse: read it from the meta
+     * group ourselves rather than parsing the file twice. */
+    char ts[65];
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
+    long off = dataset_offset(f, ts, sizeof ts);
+    fclose(f);
+    if (off <= 0)
+        return iso_fail(err, ISO_EDICOM, "cannot parse %s: no valid file meta information", path);
     char inflated[512] = "";
     const char *parse_path = path;
-    if (strcmp(a->transfer_syntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0) {
-        if (inflate_copy(path, a, inflated, sizeof inflated, err) != ISO_OK)
+    if (strcmp(ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0) {
+        if (inflate_copy(path, ts, inflated, sizeof inflated, err) != ISO_OK)
             return err->code;
         parse_path = inflated;
     }
@@ -289,11 +307,16 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
     size_t cap = stat(parse_path, &st) == 0 ? (size_t)st.st_size * 4 + (1u << 20) : (1u << 20);
     IsoAllocCap alloc_cap(cap);
     DcmFileFormat full;
-    c = full.loadFile(parse_path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+    OFCondition c = full.loadFile(parse_path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
     if (inflated[0] != '\0')
         unlink(inflated);
     if (c.bad())
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
+    DcmMetaInfo *mi = full.getMetaInfo();
+    copy_str(mi, DCM_MediaStorageSOPClassUID, a->meta_sop_class_uid, sizeof a->meta_sop_class_uid);
+    copy_str(mi, DCM_MediaStorageSOPInstanceUID, a->meta_sop_instance_uid,
+             sizeof a->meta_sop_instance_uid);
+    snprintf(a->transfer_syntax, sizeof a->transfer_syntax, "%s", ts);
     DcmDataset *ds = full.getDataset();
     copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
     to_utf8(ds, a);

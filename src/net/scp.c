@@ -219,6 +219,7 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     iso_attrs attrs;
     iso_err err = {0};
     uint16_t status = ISO_STATUS_SUCCESS;
+    double t_received = seconds_since(&c->store_start);
     /* A write error (disk full) shows up as a failed parse of a short file;
      * commit reports it precisely, so parse only what was fully written. */
     iso_code rc = iso_dcm_read_attrs(iso_ingest_tmp_path(ing), &attrs, &err);
@@ -247,8 +248,12 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
         return status;
     }
     iso_store_outcome outcome;
+    double t_parsed = seconds_since(&c->store_start);
     rc = iso_ingest_commit(ing, &attrs, c->req.calling_ae, &outcome, &err);
     double ms = seconds_since(&c->store_start) * 1000.0;
+    ISO_DEBUG("C-STORE %s timing: receive %.2f ms, parse %.2f ms, sync+commit %.2f ms",
+              rq->sop_instance_uid, t_received * 1000.0, (t_parsed - t_received) * 1000.0,
+              ms - t_parsed * 1000.0);
     if (rc != ISO_OK) {
         status = status_for(rc);
         snprintf(comment, comment_size, "%s",
