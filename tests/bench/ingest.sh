@@ -1,0 +1,90 @@
+#!/bin/bash
+# make bench: C-STORE ingest rate of isonoded next to the reference peers,
+# measured in one run on this machine: DCMTK storescp (writes files, no
+# fsync, no index) and Orthanc (SQLite index, SyncStorageArea on), each fed
+# by storescu over loopback with one association and with 4 concurrent
+# associations (4 different copies of the series).  TCP_NODELAY is set on
+# the peers and on storescu with ../shared/bench/nodelay.c, as in
+# ../shared/bench/ingest_anchor.sh; isonoded sets it itself.
+# Needs: dcmtk; for Orthanc: apt-get install orthanc curl.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+SHARED=${SHARED:-$(cd "$top/.." && pwd)/shared}
+SERIES=${1:-$SHARED/data/ct/philips-phantom-140}
+ROUNDS=${ROUNDS:-3}
+[ -d "$SERIES" ] || { echo "no series at $SERIES"; exit 1; }
+W=$(mktemp -d); trap 'stop_peer 2>/dev/null; rm -rf "$W"' EXIT
+cc -shared -fPIC -O2 -o "$W/nodelay.so" "$SHARED/bench/nodelay.c" -ldl || exit 1
+SHIM=$W/nodelay.so
+files=$(find "$SERIES" -type f ! -name DIRFILE | sort); N=$(echo $files | wc -w)
+for i in 1 2 3 4; do
+    mkdir -p "$W/copy$i"; cp $files "$W/copy$i/"
+    dcmodify -nb -gin -m "StudyInstanceUID=1.2.826.0.1.3680043.10.9.$i" \
+        -m "SeriesInstanceUID=1.2.826.0.1.3680043.10.9.$i.1" "$W/copy$i"/* >/dev/null 2>&1
+done
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+
+# measure LABEL AET PORT: prints one row, single and concurrent img/s (best
+# of ROUNDS); reset_peer starts a fresh peer before each round so every round
+# stores new objects; stop_peer ends it.
+PEER_PID=
+stop_peer() { [ -n "$PEER_PID" ] && { kill "$PEER_PID"; wait "$PEER_PID" 2>/dev/null; }; PEER_PID=; }
+measure() {
+    local label=$1 aet=$2 port=$3 best1=0 best4=0
+    for r in $(seq "$ROUNDS"); do
+        reset_peer
+        local t0 t1
+        t0=$(now); LD_PRELOAD=$SHIM storescu -aec "$aet" 127.0.0.1 "$port" $files >/dev/null 2>&1 || echo "storescu failed" >&2; t1=$(now)
+        best1=$(python3 -c "print(max($best1, $N/($t1-$t0)))")
+        t0=$(now)
+        local pids=()
+        for i in 1 2 3 4; do LD_PRELOAD=$SHIM storescu -aec "$aet" 127.0.0.1 "$port" "$W/copy$i"/* >/dev/null 2>&1 & pids+=($!); done
+        wait "${pids[@]}"; t1=$(now)
+        best4=$(python3 -c "print(max($best4, 4*$N/($t1-$t0)))")
+    done
+    stop_peer
+    printf '%-36s %8.0f %14.0f\n' "$label" "$best1" "$best4"
+}
+
+echo "C-STORE ingest, $N images of $(basename "$SERIES") ($(du -sh "$SERIES" | cut -f1)), best of $ROUNDS rounds, images/s"
+printf '%-36s %8s %14s\n' "peer" "1 assoc" "4 concurrent"
+
+# isonoded: fsync'd and indexed
+P=$(free_port)
+reset_peer() {
+    stop_peer
+    rm -rf "$W/iso"
+    printf '[node]\nport = %s\ndata_dir = %s\nlog_level = warn\n' "$P" "$W/iso" > "$W/iso.conf"
+    "$top/src/isonoded" -c "$W/iso.conf" 2>>"$W/iso.log" & PEER_PID=$!
+    for _ in $(seq 50); do echoscu -aec ISONODE 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+measure "isonoded (fsync + SQLite index)" ISONODE "$P"
+
+# storescp: files only
+P=$(free_port)
+reset_peer() {
+    stop_peer
+    rm -rf "$W/scp"; mkdir -p "$W/scp"
+    LD_PRELOAD=$SHIM storescp -aet SCP -od "$W/scp" "$P" >/dev/null 2>&1 & PEER_PID=$!
+    for _ in $(seq 50); do echoscu -aec SCP 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+measure "storescp (files, no fsync, no index)" SCP "$P"
+
+# Orthanc: SQLite index, SyncStorageArea
+if command -v Orthanc >/dev/null && command -v curl >/dev/null; then
+    P=$(free_port); H=$(free_port)
+    reset_peer() {
+        stop_peer
+        rm -rf "$W/orthanc"; mkdir -p "$W/orthanc"
+        cat > "$W/orthanc.json" <<J
+{ "Name":"bench", "StorageDirectory":"$W/orthanc", "IndexDirectory":"$W/orthanc", "DicomAet":"ORTHANC", "DicomPort":$P, "HttpPort":$H, "RemoteAccessAllowed":false, "AuthenticationEnabled":false, "SyncStorageArea":true, "DicomThreadsCount":4, "Plugins":[] }
+J
+        LD_PRELOAD=$SHIM Orthanc "$W/orthanc.json" >"$W/orthanc.log" 2>&1 & PEER_PID=$!
+        for _ in $(seq 100); do curl -sf "localhost:$H/system" >/dev/null && break; sleep 0.2; done
+    }
+    measure "Orthanc (SQLite, SyncStorageArea)" ORTHANC "$P"
+else
+    echo "Orthanc: not installed (apt-get install orthanc curl) - skipped"
+fi

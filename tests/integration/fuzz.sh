@@ -1,0 +1,33 @@
+#!/bin/bash
+# Fuzzing the peer-facing entry points for a bounded time (FUZZ_SECONDS,
+# default 25 each): data set parsing, and whole associations fed through a
+# socketpair into the adapter.  Built with clang's libFuzzer and
+# AddressSanitizer from the project's sources; DCMTK itself is the Debian
+# library (not instrumented, but its crashes and our memory errors are
+# caught).  A crash leaves its input in the work directory and fails.
+. "$top_srcdir/tests/lib/common.sh"
+need python3
+[ -n "${CLANG:-}" ] && command -v clang++ >/dev/null 2>&1 || skip "clang/libFuzzer not installed (apt-get install clang)"
+secs=${FUZZ_SECONDS:-25}
+B=$WORK/build; mkdir -p "$B"
+flags="-g -O1 -fsanitize=fuzzer-no-link,address -include $top_builddir/autoconf.h -I$top_srcdir/src -I$top_builddir"
+clang $flags -std=c11 -c "$top_srcdir/src/util/err.c" -o "$B/err.o" || fail "build err.c"
+for f in dcm_common dcm_scp dcm_alloc; do
+    clang++ $flags -std=c++17 -c "$top_srcdir/src/dicom/$f.cc" -o "$B/$f.o" || fail "build $f"
+done
+for target in fuzz_dataset fuzz_association; do
+    clang++ $flags -std=c++17 -fsanitize=fuzzer,address "$top_srcdir/tests/fuzz/$target.cc" \
+        "$B"/*.o $DCMTK_LIBS -lpthread -o "$B/$target" || fail "link $target"
+done
+python3 "$top_srcdir/tests/fuzz/make_seeds.py" "$WORK/seeds" "$SHARED" || fail "seeds"
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+for target in dataset association; do
+    mkdir -p "$WORK/corpus-$target"
+    ( cd "$WORK" && "$B/fuzz_$target" -max_total_time="$secs" -max_len=65536 -timeout=10 \
+        -rss_limit_mb=1536 -malloc_limit_mb=1024 -print_final_stats=1 "$WORK/corpus-$target" "$WORK/seeds/$target" \
+        > "$WORK/fuzz-$target.log" 2>&1 ) \
+        || { tail -40 "$WORK/fuzz-$target.log"; KEEP_WORK=1; fail "fuzz_$target found a crash"; }
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$WORK/fuzz-$target.log" | grep -o '[0-9]*$')
+    [ "${runs:-0}" -gt 100 ] || { tail -20 "$WORK/fuzz-$target.log"; fail "fuzz_$target ran only ${runs:-0} inputs"; }
+    ok "fuzz_$target: $runs inputs in ${secs}s, no crash"
+done

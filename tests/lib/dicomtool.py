@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""dicomtool.py — a deliberately small DICOM upper-layer client for tests.
+
+DCMTK's tools refuse to send malformed PDUs or lying data sets, which is
+exactly what the bad-input tests need.  This speaks PS3.8 by hand: it builds
+A-ASSOCIATE-RQ, P-DATA-TF, A-RELEASE-RQ and C-STORE-RQ command sets, and can
+break any of them on purpose.  It also compares the data set bytes of two
+Part 10 files (to show objects are stored exactly as received).
+
+usage:
+  dicomtool.py scenario NAME HOST PORT [CALLED_AE]   prints one result line
+  dicomtool.py store HOST PORT SOP_INSTANCE_UID [--hold SECONDS]
+  dicomtool.py hold HOST PORT SECONDS                 associate, echo, wait, release
+  dicomtool.py same-dataset STORED ORIGINAL            exit 0 if data sets are identical
+"""
+import socket
+import struct
+import sys
+import time
+
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
+VERIFICATION = "1.2.840.10008.1.1"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+IMPLICIT_LE = "1.2.840.10008.1.2"
+
+
+def uid_bytes(uid):
+    b = uid.encode()
+    return b + b"\0" if len(b) % 2 else b
+
+
+def item(kind, payload):
+    return struct.pack(">BBH", kind, 0, len(payload)) + payload
+
+
+def associate_rq(called="ISONODE", calling="PYTEST", contexts=((1, CT_IMAGE, EXPLICIT_LE),),
+                 max_pdu=16384):
+    body = struct.pack(">HH", 1, 0)
+    body += called.ljust(16).encode()[:16] + calling.ljust(16).encode()[:16] + b"\0" * 32
+    body += item(0x10, b"1.2.840.10008.3.1.1.1")
+    for cid, abstract, ts in contexts:
+        sub = item(0x30, abstract.encode()) + item(0x40, ts.encode())
+        body += item(0x20, struct.pack(">BBBB", cid, 0, 0, 0) + sub)
+    user = item(0x51, struct.pack(">I", max_pdu)) + item(0x52, b"1.2.3.4.5.6")
+    body += item(0x50, user)
+    return struct.pack(">BBI", 1, 0, len(body)) + body
+
+
+def elem_implicit(group, elem, value):
+    if len(value) % 2:
+        value += b"\0"
+    return struct.pack("<HHI", group, elem, len(value)) + value
+
+
+def command_set(fields):
+    """fields: list of (elem, bytes) in group 0000, implicit VR LE, with group length."""
+    body = b"".join(elem_implicit(0, e, v) for e, v in fields)
+    return elem_implicit(0, 0x0000, struct.pack("<I", len(body))) + body
+
+
+def c_store_rq(sop_class, sop_instance, msg_id=1):
+    return command_set([
+        (0x0002, uid_bytes(sop_class)),
+        (0x0100, struct.pack("<H", 0x0001)),
+        (0x0110, struct.pack("<H", msg_id)),
+        (0x0700, struct.pack("<H", 0)),
+        (0x0800, struct.pack("<H", 0x0000)),
+        (0x1000, uid_bytes(sop_instance)),
+    ])
+
+
+def c_echo_rq(msg_id=1):
+    return command_set([
+        (0x0002, uid_bytes(VERIFICATION)),
+        (0x0100, struct.pack("<H", 0x0030)),
+        (0x0110, struct.pack("<H", msg_id)),
+        (0x0800, struct.pack("<H", 0x0101)),
+    ])
+
+
+def elem_explicit(group, elem, vr, value, pad=b" "):
+    if len(value) % 2:
+        value += pad
+    if vr in ("OB", "OW", "SQ", "UN", "UT"):
+        return struct.pack("<HH2sHI", group, elem, vr.encode(), 0, len(value)) + value
+    return struct.pack("<HH2sH", group, elem, vr.encode(), len(value)) + value
+
+
+def dataset(sop_class=CT_IMAGE, sop_instance="1.2.3.4", study="1.2.3", series="1.2.3.1",
+            omit=(), extra=b""):
+    els = [
+        ((0x0008, 0x0016), "UI", sop_class.encode(), b"\0"),
+        ((0x0008, 0x0018), "UI", sop_instance.encode(), b"\0"),
+        ((0x0008, 0x0060), "CS", b"CT", b" "),
+        ((0x0010, 0x0010), "PN", b"Test^Bad^Input", b" "),
+        ((0x0010, 0x0020), "LO", b"BAD-1", b" "),
+        ((0x0020, 0x000D), "UI", study.encode(), b"\0"),
+        ((0x0020, 0x000E), "UI", series.encode(), b"\0"),
+    ]
+    out = b""
+    for (g, e), vr, v, pad in els:
+        if (g, e) in omit:
+            continue
+        out += elem_explicit(g, e, vr, v, pad)
+    return out + extra
+
+
+def pdata(cid, payload, command, last=True):
+    hdr = (1 if command else 0) | (2 if last else 0)
+    pdv = struct.pack(">IBB", len(payload) + 2, cid, hdr) + payload
+    return struct.pack(">BBI", 4, 0, len(pdv)) + pdv
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+def recv_pdu(s):
+    hdr = recv_exact(s, 6)
+    kind, _, length = struct.unpack(">BBI", hdr)
+    return kind, recv_exact(s, length)
+
+
+def accepted_contexts(ac_body):
+    """Maps presentation context id -> result from an A-ASSOCIATE-AC."""
+    res = {}
+    i = 68
+    while i + 4 <= len(ac_body):
+        kind, _, ln = struct.unpack(">BBH", ac_body[i:i + 4])
+        if kind == 0x21:
+            res[ac_body[i + 4]] = ac_body[i + 6]
+        i += 4 + ln
+    return res
+
+
+def read_status(s):
+    """Reads P-DATA until a complete command set; returns its (0000,0900) status."""
+    cmd = b""
+    while True:
+        kind, body = recv_pdu(s)
+        if kind != 4:
+            raise ConnectionError("PDU type %d instead of P-DATA" % kind)
+        i = 0
+        done = False
+        while i < len(body):
+            ln = struct.unpack(">I", body[i:i + 4])[0]
+            hdr = body[i + 5]
+            cmd += body[i + 6:i + 4 + ln]
+            if hdr & 1 and hdr & 2:
+                done = True
+            i += 4 + ln
+        if done:
+            break
+    j = 0
+    while j + 8 <= len(cmd):
+        g, e, ln = struct.unpack("<HHI", cmd[j:j + 8])
+        if (g, e) == (0, 0x0900):
+            return struct.unpack("<H", cmd[j + 8:j + 10])[0]
+        j += 8 + ln
+    return None
+
+
+def connect(host, port):
+    s = socket.create_connection((host, port), timeout=20)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def associate(host, port, called="ISONODE", contexts=((1, CT_IMAGE, EXPLICIT_LE),)):
+    s = connect(host, port)
+    s.sendall(associate_rq(called=called, contexts=contexts))
+    kind, body = recv_pdu(s)
+    if kind != 2:
+        raise ConnectionError("association not accepted (PDU type %d)" % kind)
+    return s, accepted_contexts(body)
+
+
+def release(s):
+    s.sendall(struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
+    kind, _ = recv_pdu(s)
+    s.close()
+    return kind == 6
+
+
+def store(s, cid, cmd, data):
+    s.sendall(pdata(cid, cmd, True))
+    s.sendall(pdata(cid, data, False))
+    return read_status(s)
+
+
+def peer_closed(s, wait=10):
+    """True if the peer closed or aborted within wait seconds."""
+    s.settimeout(wait)
+    try:
+        while True:
+            kind, _ = recv_pdu(s)
+            if kind == 7:  # A-ABORT
+                return True
+    except (ConnectionError, OSError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def scenario(name, host, port, called="ISONODE"):
+    """Runs one bad-input scenario; returns a short result word."""
+    if name == "garbage":
+        s = connect(host, port)
+        s.sendall(bytes(range(256)) * 8)
+        return "closed" if peer_closed(s) else "open"
+    if name == "wrong-first-pdu":
+        s = connect(host, port)
+        s.sendall(pdata(1, c_echo_rq(), True))
+        return "closed" if peer_closed(s) else "open"
+    if name == "huge-length":
+        s = connect(host, port)
+        s.sendall(struct.pack(">BBI", 1, 0, 0xFFFFFFF0) + b"\0" * 64)
+        return "closed" if peer_closed(s) else "open"
+    if name == "truncated-rq":
+        s = connect(host, port)
+        rq = associate_rq()
+        s.sendall(rq[:len(rq) // 2])
+        s.shutdown(socket.SHUT_WR)
+        return "closed" if peer_closed(s) else "open"
+    if name == "oversized-pdata":
+        s, _ = associate(host, port, called)
+        # Announce a P-DATA far beyond the 16 KiB max PDU we negotiated for
+        # receiving and far beyond what the node accepts.
+        s.sendall(struct.pack(">BBI", 4, 0, 0x7FFFFFFF) + b"\0" * 1024)
+        return "closed" if peer_closed(s) else "open"
+    if name == "lying-pdv-length":
+        s, _ = associate(host, port, called)
+        cmd = c_store_rq(CT_IMAGE, "1.2.3.4.5")
+        pdv = struct.pack(">IBB", len(cmd) + 5000, 1, 3) + cmd
+        s.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
+        return "closed" if peer_closed(s) else "open"
+    if name == "lying-element-length":
+        s, _ = associate(host, port, called)
+        data = dataset(sop_instance="1.2.3.4.6") + struct.pack("<HH2sH", 0x0010, 0x1010, b"AS", 4) \
+            + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0x7FFFFF00) + b"\0" * 16
+        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.6"), data)
+        release(s)
+        return "status=%04x" % st
+    if name == "missing-sop-instance":
+        s, _ = associate(host, port, called)
+        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.7"), dataset(omit=((0x0008, 0x0018),)))
+        release(s)
+        return "status=%04x" % st
+    if name == "instance-mismatch":
+        s, _ = associate(host, port, called)
+        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.8"), dataset(sop_instance="1.2.3.4.9"))
+        release(s)
+        return "status=%04x" % st
+    if name == "class-mismatch":
+        s, _ = associate(host, port, called)
+        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.10"),
+                   dataset(sop_class=MR_IMAGE, sop_instance="1.2.3.4.10"))
+        release(s)
+        return "status=%04x" % st
+    if name == "context-mismatch":
+        s, _ = associate(host, port, called)
+        st = store(s, 1, c_store_rq(MR_IMAGE, "1.2.3.4.11"),
+                   dataset(sop_class=MR_IMAGE, sop_instance="1.2.3.4.11"))
+        release(s)
+        return "status=%04x" % st
+    if name == "invalid-uid":
+        s, _ = associate(host, port, called)
+        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.03.4"), dataset(sop_instance="1.2.03.4"))
+        release(s)
+        return "status=%04x" % st
+    if name == "invalid-study-uid":
+        s, _ = associate(host, port, called)
+        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.12"),
+                   dataset(sop_instance="1.2.3.4.12", study="1.2.3.x"))
+        release(s)
+        return "status=%04x" % st
+    if name == "good":
+        s, _ = associate(host, port, called)
+        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.99"), dataset(sop_instance="1.2.3.4.99"))
+        release(s)
+        return "status=%04x" % st
+    if name == "abort-mid-dataset":
+        s, _ = associate(host, port, called)
+        s.sendall(pdata(1, c_store_rq(CT_IMAGE, "1.2.3.4.13"), True))
+        s.sendall(pdata(1, dataset(sop_instance="1.2.3.4.13"), False, last=False))
+        s.sendall(struct.pack(">BBI", 7, 0, 4) + b"\0" * 4)
+        s.close()
+        return "sent"
+    raise SystemExit("unknown scenario " + name)
+
+
+def part10_dataset(path):
+    """Returns the data set bytes of a Part 10 file (after the meta group)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    if b[128:132] != b"DICM":
+        raise SystemExit("%s: no DICM prefix" % path)
+    i = 132
+    while i + 8 <= len(b):
+        g = struct.unpack("<H", b[i:i + 2])[0]
+        if g != 2:
+            break
+        vr = b[i + 4:i + 6]
+        if vr in (b"OB", b"OW", b"SQ", b"UN", b"UT", b"UC", b"UR", b"OD", b"OF", b"OL", b"OV"):
+            ln = struct.unpack("<I", b[i + 8:i + 12])[0]
+            i += 12 + ln
+        else:
+            ln = struct.unpack("<H", b[i + 6:i + 8])[0]
+            i += 8 + ln
+    return b[i:]
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    cmd = argv[1]
+    if cmd == "scenario":
+        called = argv[5] if len(argv) > 5 else "ISONODE"
+        try:
+            print(scenario(argv[2], argv[3], int(argv[4]), called))
+        except (ConnectionError, OSError) as e:
+            print("error: %s" % e)
+        return 0
+    if cmd == "store":
+        host, port, uid = argv[2], int(argv[3]), argv[4]
+        hold = float(argv[argv.index("--hold") + 1]) if "--hold" in argv else 0
+        s, _ = associate(host, port)
+        time.sleep(hold)
+        st = store(s, 1, c_store_rq(CT_IMAGE, uid), dataset(sop_instance=uid))
+        release(s)
+        print("status=%04x" % st)
+        return 0
+    if cmd == "hold":
+        host, port, secs = argv[2], int(argv[3]), float(argv[4])
+        s, ctx = associate(host, port, contexts=((1, VERIFICATION, IMPLICIT_LE),))
+        s.sendall(pdata(1, c_echo_rq(), True))
+        st = read_status(s)
+        print("held status=%04x" % st, flush=True)
+        time.sleep(secs)
+        release(s)
+        return 0
+    if cmd == "same-dataset":
+        return 0 if part10_dataset(argv[2]) == part10_dataset(argv[3]) else 1
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

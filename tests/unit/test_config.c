@@ -1,0 +1,96 @@
+/* test_config.c — the configuration table and loader: every default in the
+ * table loads and is in bounds, files override defaults, errors name
+ * FILE:LINE, peers parse and are looked up by name and AE title. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "tests/unit/check.h"
+
+static char path[] = "/tmp/isonode-test-config-XXXXXX";
+
+static iso_code load_text(iso_config *cfg, const char *text, iso_err *err)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    iso_config_defaults(cfg);
+    iso_err_clear(err);
+    return iso_config_load(cfg, path, err);
+}
+
+int main(void)
+{
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    iso_config cfg;
+    iso_err err = {0};
+
+    /* Every row: default (where given) is valid for its own type and bounds. */
+    iso_config_defaults(&cfg);
+    for (size_t i = 0; i < iso_config_nkeys; i++) {
+        const iso_config_key *k = &iso_config_keys[i];
+        CHECK(k->doc != NULL && strlen(k->doc) > 10);
+        if (strcmp(k->section, "node") == 0) {
+            CHECK(k->def != NULL);
+            char text[512];
+            snprintf(text, sizeof text, "[node]\n%s = %s\n", k->key, k->def);
+            CHECK(load_text(&cfg, text, &err) == ISO_OK);
+            if (err.code)
+                fprintf(stderr, "default of %s: %s\n", k->key, err.msg);
+        } else {
+            CHECK(strcmp(k->section, "peer") == 0);
+        }
+        if (k->type == ISO_CFG_INT && k->def)
+            CHECK(atol(k->def) >= k->min && atol(k->def) <= k->max);
+    }
+    iso_config_defaults(&cfg);
+    CHECK(strcmp(cfg.ae_title, "ISONODE") == 0);
+    CHECK(cfg.port == 11112);
+    CHECK(cfg.max_associations == 32);
+    CHECK(iso_config_dup_policy(&cfg) == ISO_DUP_KEEP);
+
+    CHECK(load_text(&cfg,
+                    "# comment\n[node]\nport = 4242\nduplicates = replace\ncheck_calling_ae = yes\n"
+                    "[peer ct]\nae_title = CT1\nhost = 127.0.0.1\nport = 104\n"
+                    "[peer pacs]\nae_title = PACS\nhost = pacs.example\nport = 11112\n",
+                    &err) == ISO_OK);
+    CHECK(cfg.port == 4242);
+    CHECK(cfg.check_calling_ae == 1);
+    CHECK(iso_config_dup_policy(&cfg) == ISO_DUP_REPLACE);
+    CHECK(cfg.n_peers == 2);
+    CHECK(iso_config_peer_by_name(&cfg, "pacs") == &cfg.peers[1]);
+    CHECK(iso_config_peer_by_ae(&cfg, "CT1  ") == &cfg.peers[0]);
+    CHECK(iso_config_peer_by_ae(&cfg, "CT2") == NULL);
+    iso_config_free(&cfg);
+
+    char expect[600];
+    CHECK(load_text(&cfg, "[node]\nport = 1\n\nbogus = 3\n", &err) == ISO_ECONFIG);
+    snprintf(expect, sizeof expect, "%s:4: unknown key 'bogus' in [node]", path);
+    CHECK(strcmp(err.msg, expect) == 0);
+    CHECK(load_text(&cfg, "[nodes]\nport = 1\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, ":2: unknown section [nodes]") != NULL);
+    CHECK(load_text(&cfg, "[node]\nport = 0\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "outside 1..65535") != NULL);
+    CHECK(load_text(&cfg, "[node]\nport = 12x\n", &err) == ISO_ECONFIG);
+    CHECK(load_text(&cfg, "[node]\nlog_level = loud\n", &err) == ISO_ECONFIG);
+    CHECK(load_text(&cfg, "[node]\nae_title = ABCDEFGHIJKLMNOPQ\n", &err) == ISO_ECONFIG);
+    CHECK(load_text(&cfg, "[peer x]\nae_title = X\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "[peer x] needs ae_title, host and port") != NULL);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg, "[peer a]\nae_title=A\nhost=h\nport=1\n[peer a]\nport=2\n", &err) ==
+          ISO_ECONFIG);
+    CHECK(strstr(err.msg, ":6: [peer a] sets port twice") != NULL);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg, "[node]\nport = 1\nport = 2\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, ":3: [node] sets port twice") != NULL);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg, "[node\nport = 1\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, ":1:") != NULL);
+    iso_config_free(&cfg);
+    unlink(path);
+    return CHECK_DONE();
+}

@@ -1,0 +1,206 @@
+/* test_store.c — the store's guarantees without the network: commit makes a
+ * row and a file with the right checksum; duplicates follow the policy;
+ * concurrent commits (distinct and identical instances) give an exact index;
+ * recovery after a simulated crash removes what no row names; free space
+ * below min_free_mb refuses; one daemon per store. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/index.h"
+#include "store/store.h"
+#include "tests/unit/check.h"
+#include "util/fsx.h"
+
+static char dir[] = "/tmp/isonode-test-store-XXXXXX";
+
+static void attrs_for(iso_attrs *a, const char *sop_uid, const char *series)
+{
+    memset(a, 0, sizeof *a);
+    snprintf(a->sop_instance_uid, sizeof a->sop_instance_uid, "%s", sop_uid);
+    snprintf(a->sop_class_uid, sizeof a->sop_class_uid, "1.2.840.10008.5.1.4.1.1.2");
+    snprintf(a->study_uid, sizeof a->study_uid, "1.2.3");
+    snprintf(a->series_uid, sizeof a->series_uid, "%s", series);
+    snprintf(a->patient_id, sizeof a->patient_id, "P1");
+    snprintf(a->transfer_syntax, sizeof a->transfer_syntax, "1.2.840.10008.1.2.1");
+    snprintf(a->modality, sizeof a->modality, "CT");
+    a->number_of_frames = 1;
+}
+
+static iso_code put(iso_store *s, const char *uid, const char *content, iso_store_outcome *out)
+{
+    iso_ingest *ing = NULL;
+    iso_err err = {0};
+    iso_code rc = iso_store_ingest_begin(s, &ing, &err);
+    if (rc != ISO_OK)
+        return rc;
+    rc = iso_ingest_write(ing, content, strlen(content), &err);
+    if (rc != ISO_OK) {
+        iso_ingest_abort(ing);
+        return rc;
+    }
+    iso_attrs a;
+    attrs_for(&a, uid, "1.2.3.1");
+    return iso_ingest_commit(ing, &a, "TESTAE", out, &err);
+}
+
+static iso_index *open_ro(void)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/index.sqlite", dir);
+    iso_index *idx = NULL;
+    iso_err err = {0};
+    iso_index_open(p, true, &idx, &err);
+    return idx;
+}
+
+static int count_files(const char *sub)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "find %s/%s -type f | wc -l", dir, sub);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+typedef struct worker {
+    iso_store *s;
+    int id;
+    int n;
+    bool same_uid;
+    int failures;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    for (int i = 0; i < w->n; i++) {
+        char uid[64], content[64];
+        if (w->same_uid)
+            snprintf(uid, sizeof uid, "1.2.3.9.%d", i);
+        else
+            snprintf(uid, sizeof uid, "1.2.3.%d.%d", w->id + 100, i);
+        snprintf(content, sizeof content, "object %s by %d", uid, w->id);
+        iso_store_outcome o;
+        if (put(w->s, uid, content, &o) != ISO_OK)
+            w->failures++;
+    }
+    return NULL;
+}
+
+int main(void)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    iso_store_options opt = {dir, ISO_DUP_KEEP, 0};
+    iso_store *s = NULL;
+    iso_recovery_report rep;
+    iso_err err = {0};
+    CHECK(iso_store_open(&opt, &s, &rep, &err) == ISO_OK);
+    CHECK(!rep.was_unclean);
+
+    /* one daemon per store */
+    iso_store *s2 = NULL;
+    iso_err err2 = {0};
+    CHECK(iso_store_open(&opt, &s2, &rep, &err2) != ISO_OK);
+    CHECK(strstr(err2.msg, "in use") != NULL);
+
+    iso_store_outcome o;
+    CHECK(put(s, "1.2.3.4.1", "first", &o) == ISO_OK && o == ISO_STORED_NEW);
+    CHECK(put(s, "1.2.3.4.1", "second", &o) == ISO_OK && o == ISO_STORED_KEPT_EXISTING);
+    iso_index *idx = open_ro();
+    CHECK(idx != NULL);
+    iso_instance_row row;
+    CHECK(iso_index_find_instance(idx, "1.2.3.4.1", &row, &err) == ISO_OK);
+    char abs[600], hex[65];
+    uint64_t size = 0;
+    snprintf(abs, sizeof abs, "%s/%s", dir, row.path);
+    CHECK(fsx_sha256_file(abs, hex, &size, &err) == ISO_OK);
+    CHECK(strcmp(hex, row.sha256) == 0 && size == 5); /* "first" kept */
+    CHECK(strncmp(row.path, "objects/", 8) == 0 && strstr(row.path, "1.2.3") == NULL);
+    iso_index_close(idx);
+    CHECK(count_files("objects") == 1 && count_files("tmp") == 0);
+
+    /* abort leaves nothing */
+    iso_ingest *ing = NULL;
+    CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
+    CHECK(iso_ingest_write(ing, "xyz", 3, &err) == ISO_OK);
+    iso_ingest_abort(ing);
+    CHECK(count_files("tmp") == 0);
+
+    /* concurrency: 8 threads x 40 distinct, then 8 threads racing on 20 uids */
+    pthread_t t[8];
+    worker w[8];
+    for (int i = 0; i < 8; i++) {
+        w[i] = (worker){s, i, 40, false, 0};
+        pthread_create(&t[i], NULL, worker_main, &w[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 8; i++) {
+        CHECK(w[i].failures == 0);
+        w[i] = (worker){s, i, 20, true, 0};
+        pthread_create(&t[i], NULL, worker_main, &w[i]);
+    }
+    for (int i = 0; i < 8; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 8; i++)
+        CHECK(w[i].failures == 0);
+    idx = open_ro();
+    iso_counts c;
+    CHECK(iso_index_counts(idx, &c, &err) == ISO_OK);
+    CHECK(c.instances == 1 + 320 + 20);
+    iso_index_close(idx);
+    CHECK(count_files("objects") == 1 + 320 + 20);
+    iso_store_close(s);
+    CHECK(access("RUNNING", F_OK) != 0);
+
+    /* replace policy */
+    opt.duplicates = ISO_DUP_REPLACE;
+    CHECK(iso_store_open(&opt, &s, &rep, &err) == ISO_OK);
+    CHECK(!rep.was_unclean);
+    CHECK(put(s, "1.2.3.4.1", "replacement", &o) == ISO_OK && o == ISO_STORED_REPLACED);
+    idx = open_ro();
+    CHECK(iso_index_find_instance(idx, "1.2.3.4.1", &row, &err) == ISO_OK);
+    CHECK(row.version == 2 && strstr(row.path, ".v2.dcm") != NULL && row.size == 11);
+    iso_index_close(idx);
+    CHECK(count_files("objects") == 1 + 320 + 20);
+    iso_store_close(s);
+
+    /* simulated crash: RUNNING left, an orphan object and a partial tmp file */
+    char p[600];
+    snprintf(p, sizeof p, "%s/RUNNING", dir);
+    fclose(fopen(p, "w"));
+    snprintf(p, sizeof p, "%s/objects/aa", dir);
+    mkdir(p, 0750);
+    snprintf(p, sizeof p, "%s/objects/aa/bb", dir);
+    mkdir(p, 0750);
+    snprintf(p, sizeof p, "%s/objects/aa/bb/orphan.dcm", dir);
+    fclose(fopen(p, "w"));
+    snprintf(p, sizeof p, "%s/tmp/1-1.part", dir);
+    fclose(fopen(p, "w"));
+    CHECK(iso_store_open(&opt, &s, &rep, &err) == ISO_OK);
+    CHECK(rep.was_unclean && rep.orphans_removed == 1 && rep.tmp_removed == 1);
+    CHECK(count_files("objects") == 1 + 320 + 20 && count_files("tmp") == 0);
+    iso_store_close(s);
+
+    /* below min_free_mb */
+    opt.min_free_mb = 1L << 40;
+    CHECK(iso_store_open(&opt, &s, &rep, &err) == ISO_OK);
+    iso_err e3 = {0};
+    CHECK(iso_store_ingest_begin(s, &ing, &e3) == ISO_ENOSPC);
+    CHECK(strstr(e3.msg, "min_free_mb") != NULL);
+    iso_store_close(s);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    return CHECK_DONE();
+}
