@@ -81,7 +81,16 @@ static double seconds_since(const struct timespec *t0)
 /* Waits until at least want bytes can be read without blocking (peeking
  * into buf, which holds want bytes).  SO_RCVLOWAT makes poll sleep until
  * that many bytes are there instead of waking on every segment. */
-static int wait_bytes(int fd, unsigned char *buf, int want, const struct timespec *deadline)
+static bool scp_stopping(iso_scp *scp)
+{
+    pthread_mutex_lock(&scp->mu);
+    bool stopping = scp->stopping;
+    pthread_mutex_unlock(&scp->mu);
+    return stopping;
+}
+
+static int wait_bytes(iso_scp *scp, int fd, unsigned char *buf, int want,
+                      const struct timespec *deadline)
 {
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want);
     for (;;) {
@@ -89,7 +98,7 @@ static int wait_bytes(int fd, unsigned char *buf, int want, const struct timespe
         clock_gettime(CLOCK_MONOTONIC, &now);
         long ms = (deadline->tv_sec - now.tv_sec) * 1000 +
                   (deadline->tv_nsec - now.tv_nsec) / 1000000;
-        if (ms <= 0)
+        if (ms <= 0 || scp_stopping(scp))
             return -1;
         struct pollfd pfd = {fd, POLLIN, 0};
         int r = poll(&pfd, 1, (int)(ms > 1000 ? 1000 : ms));
@@ -113,7 +122,7 @@ static int wait_bytes(int fd, unsigned char *buf, int want, const struct timespe
 
 /* Returns 0 when a plausible A-ASSOCIATE-RQ is (mostly) buffered; else
  * fills why. */
-static int await_associate_rq(int fd, long timeout_s, char *why, size_t why_size)
+static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, size_t why_size)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -123,9 +132,9 @@ static int await_associate_rq(int fd, long timeout_s, char *why, size_t why_size
         snprintf(why, why_size, "out of memory");
         return -1;
     }
-    if (wait_bytes(fd, buf, 6, &deadline) != 0) {
+    if (wait_bytes(scp, fd, buf, 6, &deadline) != 0) {
         free(buf);
-        snprintf(why, why_size, "no A-ASSOCIATE-RQ within %ld s", timeout_s);
+        snprintf(why, why_size, "no A-ASSOCIATE-RQ within %ld s (or shutting down)", timeout_s);
         return -1;
     }
     unsigned char h[6];
@@ -142,7 +151,7 @@ static int await_associate_rq(int fd, long timeout_s, char *why, size_t why_size
         return -1;
     }
     int want = (int)(len + 6 > ASSOC_RQ_PREBUFFER ? ASSOC_RQ_PREBUFFER : len + 6);
-    int rc = wait_bytes(fd, buf, want, &deadline);
+    int rc = wait_bytes(scp, fd, buf, want, &deadline);
     free(buf);
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
@@ -321,10 +330,7 @@ static bool host_matches(const char *host, const char *ip)
 static int decide(conn *c, char *why, size_t why_size)
 {
     const iso_config *cfg = c->scp->cfg;
-    pthread_mutex_lock(&c->scp->mu);
-    bool stopping = c->scp->stopping;
-    pthread_mutex_unlock(&c->scp->mu);
-    if (stopping) {
+    if (scp_stopping(c->scp)) {
         snprintf(why, why_size, "shutting down");
         return ISO_REJECT_BUSY;
     }
@@ -368,7 +374,7 @@ static void serve_connection(conn *c)
     char why[512] = "";
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (await_associate_rq(c->fd, scp->cfg->acse_timeout, why, sizeof why) != 0) {
+    if (await_associate_rq(scp, c->fd, scp->cfg->acse_timeout, why, sizeof why) != 0) {
         ISO_WARN("connection from %s closed: %s", c->peer_ip, why);
         close(c->fd);
         return;

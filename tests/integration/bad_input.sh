@@ -66,4 +66,19 @@ node verify >/dev/null || fail "verify"
 rss=$(awk '/VmRSS/ {print $2}' /proc/$NODE_PID/status)
 [ "$rss" -lt 200000 ] || fail "RSS $rss kB after bad input"
 ok "nothing partial stored, earlier objects untouched, verify passes, RSS ${rss} kB"
+
+# A client stalled in its A-ASSOCIATE-RQ must not hold up a clean stop.
+python3 - "$PORT" <<'PY' &
+import socket, sys, time, struct
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(struct.pack(">BBI", 1, 0, 200) + b"\0" * 20)
+time.sleep(20)
+PY
+stall=$!
+sleep 0.5
+t0=$(date +%s.%N)
 stop_node
+t1=$(date +%s.%N)
+kill "$stall" 2>/dev/null
+python3 -c "import sys; sys.exit(0 if $t1-$t0 < 5 else 1)" || fail "SIGTERM took $(python3 -c "print(round($t1-$t0,1))") s with a stalled client"
+ok "SIGTERM with a stalled client: clean stop in $(python3 -c "print(round($t1-$t0,1))") s"
