@@ -40,14 +40,21 @@ static void usage(FILE *out)
                  "  send PEER UID...                        C-STORE studies/series/instances\n");
 }
 
-static iso_code open_index(const iso_config *cfg, iso_index **idx, iso_err *err)
+/* The store's index, read-only; NULL after printing why. */
+static iso_index *open_index(const iso_config *cfg)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/index.sqlite", cfg->data_dir);
+    iso_err err = {0};
+    iso_index *idx = NULL;
     if (access(path, F_OK) != 0)
-        return iso_fail(err, ISO_ENOTFOUND, "no index at %s (has isonoded run with this data_dir?)",
-                        path);
-    return iso_index_open(path, true, idx, err);
+        iso_fail(&err, ISO_ENOTFOUND, "no index at %s (has isonoded run with this data_dir?)",
+                 path);
+    else
+        iso_index_open(path, true, &idx, &err);
+    if (idx == NULL)
+        fprintf(stderr, "isonode: %s\n", err.msg);
+    return idx;
 }
 
 /* ---- ls / show ---- */
@@ -114,11 +121,9 @@ static int cmd_ls(const iso_config *cfg, int argc, char **argv)
         nf++;
     }
     iso_err err = {0};
-    iso_index *idx = NULL;
-    if (open_index(cfg, &idx, &err) != ISO_OK) {
-        fprintf(stderr, "isonode: %s\n", err.msg);
+    iso_index *idx = open_index(cfg);
+    if (idx == NULL)
         return 1;
-    }
     if (!json) {
         const char *const *cols = iso_level_columns(level);
         for (int i = 0; cols[i]; i++)
@@ -144,11 +149,9 @@ static int cmd_show(const iso_config *cfg, int argc, char **argv)
         return 2;
     }
     iso_err err = {0};
-    iso_index *idx = NULL;
-    if (open_index(cfg, &idx, &err) != ISO_OK) {
-        fprintf(stderr, "isonode: %s\n", err.msg);
+    iso_index *idx = open_index(cfg);
+    if (idx == NULL)
         return 1;
-    }
     static const struct {
         iso_level level;
         const char *key;
@@ -180,11 +183,9 @@ static int cmd_show(const iso_config *cfg, int argc, char **argv)
 static int cmd_status(const iso_config *cfg)
 {
     iso_err err = {0};
-    iso_index *idx = NULL;
-    if (open_index(cfg, &idx, &err) != ISO_OK) {
-        fprintf(stderr, "isonode: %s\n", err.msg);
+    iso_index *idx = open_index(cfg);
+    if (idx == NULL)
         return 1;
-    }
     iso_counts c;
     char created[64] = "?", started[64] = "?";
     iso_code rc = iso_index_counts(idx, &c, &err);
@@ -326,11 +327,9 @@ static int cmd_send(const iso_config *cfg, int argc, char **argv)
     if (p == NULL)
         return 2;
     iso_err err = {0};
-    iso_index *idx = NULL;
-    if (open_index(cfg, &idx, &err) != ISO_OK) {
-        fprintf(stderr, "isonode: %s\n", err.msg);
+    iso_index *idx = open_index(cfg);
+    if (idx == NULL)
         return 1;
-    }
     path_list l = {NULL, 0, 0, cfg->data_dir, false};
     int status = 0;
     for (int i = 1; i < argc && status == 0; i++) {

@@ -423,16 +423,22 @@ static void serve_connection(conn *c)
             counts.stores_failed, (double)counts.bytes / 1e6);
 }
 
+/* A connection is over: its slot counts against the limits no more. */
+static void release_slot(iso_scp *scp)
+{
+    pthread_mutex_lock(&scp->mu);
+    scp->active--;
+    pthread_cond_broadcast(&scp->idle_cv);
+    pthread_mutex_unlock(&scp->mu);
+}
+
 static void *connection_main(void *arg)
 {
     conn *c = arg;
     iso_scp *scp = c->scp;
     serve_connection(c);
     free(c);
-    pthread_mutex_lock(&scp->mu);
-    scp->active--;
-    pthread_cond_broadcast(&scp->idle_cv);
-    pthread_mutex_unlock(&scp->mu);
+    release_slot(scp);
     return NULL;
 }
 
@@ -499,10 +505,7 @@ static void *listener_main(void *arg)
             ISO_ERROR("connection from %s closed: cannot start a thread", ip);
             free(c);
             close(fd);
-            pthread_mutex_lock(&scp->mu);
-            scp->active--;
-            pthread_cond_broadcast(&scp->idle_cv);
-            pthread_mutex_unlock(&scp->mu);
+            release_slot(scp);
         }
     }
     return NULL;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "store/index.h"
+#include "store/layout.h"
 #include "util/fsx.h"
 #include "util/log.h"
 
@@ -82,20 +83,6 @@ struct iso_ingest {
 
 const char *iso_store_data_dir(const iso_store *store) { return store->data_dir; }
 
-void iso_store_object_path(const char *sop_uid, int version, char *out, size_t size)
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    char hex[65];
-    EVP_Digest(sop_uid, strlen(sop_uid), md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    if (version <= 1)
-        snprintf(out, size, "objects/%.2s/%.2s/%.40s.dcm", hex, hex + 2, hex);
-    else
-        snprintf(out, size, "objects/%.2s/%.2s/%.40s.v%d.dcm", hex, hex + 2, hex, version);
-}
-
 static void utc_now(char *out, size_t size)
 {
     struct timespec ts;
@@ -128,55 +115,31 @@ static iso_code empty_dir(const char *dir, unsigned *removed, iso_err *err)
     return ISO_OK;
 }
 
-/* Removes files under objects/ that have no index row (invariant I2). */
+/* Removes a file under objects/ that has no index row (invariant I2). */
+typedef struct sweep_ctx {
+    iso_store *s;
+    unsigned *removed;
+} sweep_ctx;
+
+static iso_code sweep_one(void *user, const char *rel, const char *abs, iso_err *err)
+{
+    sweep_ctx *sw = user;
+    bool has = false;
+    iso_code rc = iso_index_has_path(sw->s->idx, rel, &has, err);
+    if (rc == ISO_OK && !has) {
+        ISO_WARN("recovery: removing %s (no index row: commit was interrupted, never "
+                 "acknowledged)",
+                 rel);
+        if (unlink(abs) == 0)
+            (*sw->removed)++;
+    }
+    return rc;
+}
+
 static iso_code sweep_orphans(iso_store *s, unsigned *removed, iso_err *err)
 {
-    DIR *d1 = opendir(s->objects_dir);
-    if (d1 == NULL)
-        return iso_fail(err, ISO_EIO, "opendir %s: %s", s->objects_dir, strerror(errno));
-    struct dirent *e1;
-    iso_code rc = ISO_OK;
-    while (rc == ISO_OK && (e1 = readdir(d1)) != NULL) {
-        if (e1->d_name[0] == '.')
-            continue;
-        char p1[PATH_MAX];
-        snprintf(p1, sizeof p1, "%s/%s", s->objects_dir, e1->d_name);
-        DIR *d2 = opendir(p1);
-        if (d2 == NULL)
-            continue;
-        struct dirent *e2;
-        while (rc == ISO_OK && (e2 = readdir(d2)) != NULL) {
-            if (e2->d_name[0] == '.')
-                continue;
-            char p2[PATH_MAX];
-            snprintf(p2, sizeof p2, "%s/%s", p1, e2->d_name);
-            DIR *d3 = opendir(p2);
-            if (d3 == NULL)
-                continue;
-            struct dirent *e3;
-            while (rc == ISO_OK && (e3 = readdir(d3)) != NULL) {
-                if (e3->d_name[0] == '.')
-                    continue;
-                char rel[PATH_MAX], abs[PATH_MAX + 16];
-                snprintf(rel, sizeof rel, "objects/%s/%s/%s", e1->d_name, e2->d_name,
-                         e3->d_name);
-                snprintf(abs, sizeof abs, "%s/%s", s->data_dir, rel);
-                bool has = false;
-                rc = iso_index_has_path(s->idx, rel, &has, err);
-                if (rc == ISO_OK && !has) {
-                    ISO_WARN("recovery: removing %s (no index row: commit was interrupted, "
-                             "never acknowledged)",
-                             rel);
-                    if (unlink(abs) == 0)
-                        (*removed)++;
-                }
-            }
-            closedir(d3);
-        }
-        closedir(d2);
-    }
-    closedir(d1);
-    return rc;
+    sweep_ctx sw = {s, removed};
+    return iso_layout_walk(s->data_dir, sweep_one, &sw, err);
 }
 
 /* ---- committer ---- */

@@ -92,7 +92,4 @@ void iso_ingest_abort(iso_ingest *ing);
 
 const char *iso_store_data_dir(const iso_store *store);
 
-/* Relative object path for a SOP Instance UID and version (1 = first). */
-void iso_store_object_path(const char *sop_uid, int version, char *out, size_t size);
-
 #endif

@@ -1,7 +1,6 @@
 /* verify.c — index/file agreement check (see verify.h). */
 #include "store/verify.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "dicom/dicom.h"
 #include "store/index.h"
+#include "store/layout.h"
 #include "util/fsx.h"
 
 typedef struct verify_ctx {
@@ -54,40 +54,26 @@ static int check_row(void *user, const char *path, const char *sha256, int64_t s
     return 0;
 }
 
-static iso_code check_dir(verify_ctx *v, iso_index *idx, const char *rel, int depth, iso_err *err)
+typedef struct file_ctx {
+    verify_ctx *v;
+    iso_index *idx;
+} file_ctx;
+
+static iso_code check_file(void *user, const char *rel, const char *abs, iso_err *err)
 {
-    char abs[PATH_MAX];
-    snprintf(abs, sizeof abs, "%s/%s", v->data_dir, rel);
-    DIR *d = opendir(abs);
-    if (d == NULL)
-        return ISO_OK;
-    struct dirent *de;
-    iso_code rc = ISO_OK;
-    while (rc == ISO_OK && (de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char child[PATH_MAX];
-        snprintf(child, sizeof child, "%s/%s", rel, de->d_name);
-        if (depth < 2) {
-            rc = check_dir(v, idx, child, depth + 1, err);
-            continue;
-        }
-        v->report->files++;
-        bool has = false;
-        rc = iso_index_has_path(idx, child, &has, err);
-        if (rc == ISO_OK && !has) {
-            /* Maybe between rename and COMMIT in a running daemon. */
-            sleep(2);
-            rc = iso_index_has_path(idx, child, &has, err);
-            char again[PATH_MAX];
-            snprintf(again, sizeof again, "%s/%s", v->data_dir, child);
-            if (rc == ISO_OK && !has && access(again, F_OK) == 0) {
-                fprintf(v->out, "UNINDEXED %s\n", child);
-                v->report->problems++;
-            }
+    file_ctx *f = user;
+    f->v->report->files++;
+    bool has = false;
+    iso_code rc = iso_index_has_path(f->idx, rel, &has, err);
+    if (rc == ISO_OK && !has) {
+        /* Maybe between rename and COMMIT in a running daemon. */
+        sleep(2);
+        rc = iso_index_has_path(f->idx, rel, &has, err);
+        if (rc == ISO_OK && !has && access(abs, F_OK) == 0) {
+            fprintf(f->v->out, "UNINDEXED %s\n", rel);
+            f->v->report->problems++;
         }
     }
-    closedir(d);
     return rc;
 }
 
@@ -102,8 +88,9 @@ iso_code iso_store_verify(const char *data_dir, FILE *out, iso_verify_report *re
         return err->code;
     verify_ctx v = {data_dir, out, report};
     iso_code rc = iso_index_each_file(idx, check_row, &v, err);
+    file_ctx f = {&v, idx};
     if (rc == ISO_OK)
-        rc = check_dir(&v, idx, "objects", 0, err);
+        rc = iso_layout_walk(data_dir, check_file, &f, err);
     iso_index_close(idx);
     return rc;
 }
