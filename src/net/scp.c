@@ -511,6 +511,21 @@ static void *listener_main(void *arg)
     return NULL;
 }
 
+/* Releases what start acquired; no thread may be running. */
+static void scp_free(iso_scp *scp)
+{
+    if (scp->listen_fd >= 0)
+        close(scp->listen_fd);
+    if (scp->wake_pipe[0] >= 0) {
+        close(scp->wake_pipe[0]);
+        close(scp->wake_pipe[1]);
+    }
+    iso_dcm_server_free(scp->dcm);
+    pthread_mutex_destroy(&scp->mu);
+    pthread_cond_destroy(&scp->idle_cv);
+    free(scp);
+}
+
 iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_scp **out, iso_err *err)
 {
     *out = NULL;
@@ -555,16 +570,7 @@ iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_scp **out, i
     *out = scp;
     return ISO_OK;
 fail:
-    if (scp->listen_fd >= 0)
-        close(scp->listen_fd);
-    if (scp->wake_pipe[0] >= 0) {
-        close(scp->wake_pipe[0]);
-        close(scp->wake_pipe[1]);
-    }
-    iso_dcm_server_free(scp->dcm);
-    pthread_mutex_destroy(&scp->mu);
-    pthread_cond_destroy(&scp->idle_cv);
-    free(scp);
+    scp_free(scp);
     return err->code;
 }
 
@@ -591,16 +597,12 @@ void iso_scp_stop(iso_scp *scp)
         pthread_join(scp->listener, NULL);
     }
     close(scp->listen_fd);
+    scp->listen_fd = -1;
     /* Connection threads notice `stopping` within a second; those blocked in
      * a network read are bounded by network_timeout. */
     pthread_mutex_lock(&scp->mu);
     while (scp->active > 0)
         pthread_cond_wait(&scp->idle_cv, &scp->mu);
     pthread_mutex_unlock(&scp->mu);
-    close(scp->wake_pipe[0]);
-    close(scp->wake_pipe[1]);
-    iso_dcm_server_free(scp->dcm);
-    pthread_mutex_destroy(&scp->mu);
-    pthread_cond_destroy(&scp->idle_cv);
-    free(scp);
+    scp_free(scp);
 }

@@ -302,6 +302,19 @@ static void *committer_main(void *arg)
 
 /* ---- open / close ---- */
 
+/* Releases what open acquired; the committer must not be running. */
+static void store_free(iso_store *s)
+{
+    iso_index_close(s->idx);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->done_cv);
+    free(s->batch);
+    free(s);
+}
+
 iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recovery_report *report,
                         iso_err *err)
 {
@@ -389,14 +402,7 @@ iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recover
     *out = s;
     return ISO_OK;
 fail:
-    iso_index_close(s->idx);
-    if (s->lock_fd >= 0)
-        close(s->lock_fd);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->work_cv);
-    pthread_cond_destroy(&s->done_cv);
-    free(s->batch);
-    free(s);
+    store_free(s);
     return err->code ? err->code : ISO_EIO;
 }
 
@@ -412,18 +418,13 @@ void iso_store_close(iso_store *s)
         pthread_join(s->committer, NULL);
     }
     iso_index_close(s->idx);
+    s->idx = NULL;
     if (unlink(s->running_path) == 0) {
         iso_err e = {0};
         if (fsx_fsync_dir(s->data_dir, &e) != ISO_OK)
             ISO_WARN("store: %s", e.msg);
     }
-    if (s->lock_fd >= 0)
-        close(s->lock_fd);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->work_cv);
-    pthread_cond_destroy(&s->done_cv);
-    free(s->batch);
-    free(s);
+    store_free(s);
 }
 
 /* ---- ingest ---- */
