@@ -4,7 +4,9 @@
 # systemd-notify's socket) only once it accepts associations.
 . "$top_srcdir/tests/lib/common.sh"
 need systemd-analyze python3 echoscu
-unit=$top_srcdir/systemd/isonoded.service
+unit=$top_builddir/systemd/isonoded.service
+[ -f "$unit" ] || fail "unit not generated at $unit"
+grep -q "^ExecStart=/.*/isonoded -c /.*/isonode/isonode.conf$" "$unit" || fail "ExecStart not filled in: $(grep ExecStart "$unit")"
 for k in 'Type=notify' 'WatchdogSec=' 'StateDirectory=isonode' 'ProtectSystem=strict' \
          'NoNewPrivileges=yes' 'PrivateTmp=yes' 'ProtectHome=yes' 'User=isonode' 'Restart=on-failure'; do
     grep -q "^$k" "$unit" || fail "unit lacks $k"
