@@ -229,9 +229,19 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     iso_err err = {0};
     uint16_t status = ISO_STATUS_SUCCESS;
     double t_received = seconds_since(&c->store_start);
-    /* A write error (disk full) shows up as a failed parse of a short file;
-     * commit reports it precisely, so parse only what was fully written. */
-    iso_code rc = iso_dcm_read_attrs(iso_ingest_tmp_path(ing), &attrs, &err);
+    /* A write that failed (disk full) leaves a truncated file: answer the
+     * real cause instead of parsing it. */
+    iso_code rc = iso_ingest_write_status(ing);
+    if (rc != ISO_OK) {
+        iso_ingest_abort(ing);
+        snprintf(comment, comment_size, "%s",
+                 rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
+        ISO_ERROR("C-STORE %s from %s: status 0x%04x: writing the object failed (%s)",
+                  rq->sop_instance_uid, c->req.calling_ae, status_for(rc),
+                  rc == ISO_ENOSPC ? "disk full" : "I/O error");
+        return status_for(rc);
+    }
+    rc = iso_dcm_read_attrs(iso_ingest_tmp_path(ing), &attrs, &err);
     if (rc != ISO_OK) {
         status = ISO_STATUS_CANNOT_UNDERSTAND;
         snprintf(comment, comment_size, "Data set cannot be parsed");

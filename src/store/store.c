@@ -486,6 +486,8 @@ iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err 
 
 const char *iso_ingest_tmp_path(const iso_ingest *ing) { return ing->tmp_path; }
 
+iso_code iso_ingest_write_status(const iso_ingest *ing) { return ing->write_rc; }
+
 static void ingest_free(iso_ingest *ing)
 {
     if (ing->fd >= 0)

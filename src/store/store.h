@@ -81,6 +81,9 @@ void iso_store_close(iso_store *store);
 iso_code iso_store_ingest_begin(iso_store *store, iso_ingest **out, iso_err *err);
 /* Appends bytes (Part 10 header first, then the data set). */
 iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err *err);
+/* ISO_OK, or the code of the first write that failed (ISO_ENOSPC for a full
+ * disk): a failed object is never worth parsing. */
+iso_code iso_ingest_write_status(const iso_ingest *ing);
 /* The temporary file, for parsing before commit. */
 const char *iso_ingest_tmp_path(const iso_ingest *ing);
 /* Makes the object durable and indexed (steps 3-6), then frees ing.  On

@@ -35,7 +35,24 @@ storescu -aec ISONODE 127.0.0.1 "$PORT" $files > "$WORK/scu2.log" 2>&1 || { tail
 ok "space returned: all 140 stored without restart"
 stop_node
 
-# 3. min_free_mb threshold: refuse before writing
+# 3. the disk fills while the object itself is written (the index still has
+#    room): 0xA700, not a parse error on the truncated file.
+stop_node
+rm -rf "$DATA"
+write_conf "min_free_mb = 0"
+start_node
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$SHARED/data/ts/1.dcm" >/dev/null 2>&1 || fail "first store"
+free_kb=$(df -k --output=avail "$WORK/small" | tail -1)
+fallocate -l $(( (free_kb - 100) * 1024 )) "$WORK/small/filler" || fail "fallocate"
+storescu -v -aec ISONODE 127.0.0.1 "$PORT" $(echo $files | cut -d' ' -f1) > "$WORK/scu4.log" 2>&1
+grep -qi 'OutOfResources\|Out of Resources\|0xa700' "$WORK/scu4.log" || { cat "$WORK/scu4.log"; tail -3 "$WORK/node.log"; fail "write ENOSPC not answered 0xA700"; }
+grep -q 'status 0xc000' "$WORK/node.log" && fail "a full disk was reported as an unparseable data set"
+[ -z "$(ls -A "$DATA/tmp")" ] || fail "partial file left in tmp"
+[ "$(count instances)" = 1 ] || fail "index changed"
+rm -f "$WORK/small/filler"
+ok "disk full while writing the object: 0xA700, nothing partial, index unchanged"
+
+# 4. min_free_mb threshold: refuse before writing
 rm -rf "$DATA"
 write_conf "min_free_mb = 1000"
 start_node
