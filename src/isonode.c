@@ -9,7 +9,6 @@
  *   isonode [-c FILE] echo PEER
  *   isonode [-c FILE] send PEER UID...
  */
-#include "autoconf.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -391,8 +390,7 @@ int main(int argc, char **argv)
     }
     iso_config cfg;
     iso_err err = {0};
-    iso_config_defaults(&cfg);
-    if (config_path != NULL && iso_config_load(&cfg, config_path, &err) != ISO_OK) {
+    if (iso_config_init(&cfg, config_path, &err) != ISO_OK) {
         fprintf(stderr, "isonode: %s\n", err.msg);
         return 2;
     }

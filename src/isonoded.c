@@ -5,7 +5,6 @@
  * Signals are blocked in every thread and taken synchronously here with
  * sigtimedwait, which also paces the systemd watchdog keep-alive.
  */
-#include "autoconf.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -71,10 +70,8 @@ int main(int argc, char **argv)
 
     iso_config cfg;
     iso_err err = {0};
-    iso_config_defaults(&cfg);
-    if (config_path != NULL && iso_config_load(&cfg, config_path, &err) != ISO_OK) {
+    if (iso_config_init(&cfg, config_path, &err) != ISO_OK) {
         fprintf(stderr, "isonoded: %s\n", err.msg);
-        iso_config_free(&cfg);
         return 2;
     }
     if (dump) {

@@ -1,6 +1,5 @@
 /* config.c — the key table and the INI loader (see config.h). */
 
-#include "autoconf.h"
 #include "config/config.h"
 
 #include <errno.h>
@@ -242,7 +241,7 @@ static iso_code validate(const iso_config *cfg, iso_err *err)
             return iso_fail(err, ISO_ECONFIG, "[peer %s] ae_title '%s' is not a valid AE title",
                             p->name, p->ae_title);
         for (size_t j = 0; j < i; j++)
-            if (strcmp(cfg->peers[j].ae_title, p->ae_title) == 0)
+            if (iso_ae_equal(cfg->peers[j].ae_title, p->ae_title))
                 return iso_fail(err, ISO_ECONFIG, "[peer %s] and [peer %s] share ae_title %s",
                                 cfg->peers[j].name, p->name, p->ae_title);
     }
@@ -269,6 +268,17 @@ iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err)
         return iso_fail(err, ctx.err.code, "%s: %s", path, ctx.err.msg);
     snprintf(cfg->source, sizeof cfg->source, "%s", path);
     return ISO_OK;
+}
+
+iso_code iso_config_init(iso_config *cfg, const char *path, iso_err *err)
+{
+    iso_config_defaults(cfg);
+    if (path == NULL)
+        return ISO_OK;
+    iso_code rc = iso_config_load(cfg, path, err);
+    if (rc != ISO_OK)
+        iso_config_free(cfg);
+    return rc;
 }
 
 void iso_config_free(iso_config *cfg)
@@ -312,25 +322,11 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
     }
 }
 
-static void trim_copy(const char *in, char *out, size_t outsz)
-{
-    while (*in == ' ')
-        in++;
-    snprintf(out, outsz, "%s", in);
-    size_t n = strlen(out);
-    while (n > 0 && out[n - 1] == ' ')
-        out[--n] = '\0';
-}
-
 const iso_peer *iso_config_peer_by_ae(const iso_config *cfg, const char *ae)
 {
-    char want[ISO_AE_LEN + 8], have[ISO_AE_LEN + 8];
-    trim_copy(ae, want, sizeof want);
-    for (size_t i = 0; i < cfg->n_peers; i++) {
-        trim_copy(cfg->peers[i].ae_title, have, sizeof have);
-        if (strcmp(want, have) == 0)
+    for (size_t i = 0; i < cfg->n_peers; i++)
+        if (iso_ae_equal(cfg->peers[i].ae_title, ae))
             return &cfg->peers[i];
-    }
     return NULL;
 }
 

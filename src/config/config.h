@@ -74,6 +74,9 @@ extern const size_t iso_config_nkeys;
 void iso_config_defaults(iso_config *cfg);
 /* Loads path over the defaults.  On failure err says FILE:LINE: why. */
 iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err);
+/* The configuration a main starts from: the defaults, overlaid by path if
+ * it is not NULL.  On failure nothing needs freeing. */
+iso_code iso_config_init(iso_config *cfg, const char *path, iso_err *err);
 /* Frees the peer list. */
 void iso_config_free(iso_config *cfg);
 /* Writes the effective configuration as INI, with doc lines as comments. */

@@ -28,7 +28,6 @@
 #include "dcmtk/dcmdata/dcxfer.h"
 #include "dcmtk/dcmnet/dcmlayer.h"
 #include "dcmtk/dcmnet/dcmtrans.h"
-#include "dcmtk/dcmdata/dcmetinf.h"
 #include "dcmtk/oflog/oflog.h"
 
 /* Transfer syntaxes whose data sets we accept and store as received. */
@@ -67,12 +66,6 @@ extern "C" int iso_dcm_ts_supported(const char *ts_uid)
         if (strcmp(ts_uid, supported_ts[i]) == 0)
             return 1;
     return 0;
-}
-
-const char *const *iso_dcm_supported_ts(size_t *n)
-{
-    *n = sizeof supported_ts / sizeof supported_ts[0];
-    return supported_ts;
 }
 
 extern "C" iso_code iso_dcm_init(iso_err *err)
@@ -170,42 +163,65 @@ static void to_utf8(DcmDataset *ds, const iso_attrs *a)
     (void)ds->convertToUTF8();
 }
 
-/* Offset of the data set in a Part 10 file (after the group 0002 elements),
- * or 0 if the file does not start like one.  If ts is not NULL it receives
- * the Transfer Syntax UID (0002,0010). */
-static long dataset_offset(FILE *f, char *ts, size_t ts_size)
+/* What the file meta group says, read by us: where the data set starts and
+ * the three UIDs needed to parse it (DCMTK would parse the whole group). */
+typedef struct part10_meta {
+    long dataset_offset;
+    char ts[65];
+    char sop_class[65];
+    char sop_instance[65];
+} part10_meta;
+
+/* Copies a UI value of len bytes at the file position into out, without
+ * its padding. */
+static bool read_uid(FILE *f, unsigned long len, char *out, size_t out_size)
 {
-    if (ts != NULL && ts_size > 0)
-        ts[0] = '\0';
+    if (len >= out_size || fread(out, 1, len, f) != len)
+        return false;
+    out[len] = '\0';
+    while (len > 0 && (out[len - 1] == '\0' || out[len - 1] == ' '))
+        out[--len] = '\0';
+    return true;
+}
+
+/* Scans the explicit VR little endian group 0002 after the preamble.
+ * Returns false if the file does not start like Part 10. */
+static bool scan_meta(FILE *f, part10_meta *m)
+{
+    memset(m, 0, sizeof *m);
     unsigned char h[12];
     if (fseek(f, 128, SEEK_SET) != 0 || fread(h, 1, 4, f) != 4 || memcmp(h, "DICM", 4) != 0)
-        return 0;
+        return false;
     for (;;) {
         long at = ftell(f);
         if (fread(h, 1, 8, f) != 8)
-            return 0;
-        if (h[0] != 0x02 || h[1] != 0x00)
-            return at;
+            return false;
+        if (h[0] != 0x02 || h[1] != 0x00) {
+            m->dataset_offset = at;
+            return m->ts[0] != '\0';
+        }
         bool long_form = (h[4] == 'O' || h[4] == 'S' || h[4] == 'U') &&
                          (h[5] == 'B' || h[5] == 'W' || h[5] == 'Q' || h[5] == 'N' ||
                           h[5] == 'T' || h[5] == 'C' || h[5] == 'R');
         unsigned long len = (unsigned long)h[6] | (unsigned long)h[7] << 8;
         if (long_form) {
             if (fread(h + 8, 1, 4, f) != 4)
-                return 0;
+                return false;
             len = (unsigned long)h[8] | (unsigned long)h[9] << 8 | (unsigned long)h[10] << 16 |
                   (unsigned long)h[11] << 24;
         }
         if (len > (1u << 20))
-            return 0;
-        if (ts != NULL && h[2] == 0x10 && h[3] == 0x00 && len < ts_size) {
-            if (fread(ts, 1, len, f) != len)
-                return 0;
-            ts[len] = '\0';
-            while (len > 0 && (ts[len - 1] == '\0' || ts[len - 1] == ' '))
-                ts[--len] = '\0';
+            return false;
+        unsigned elem = (unsigned)h[2] | (unsigned)h[3] << 8;
+        char *uid = elem == 0x0002 ? m->sop_class
+                    : elem == 0x0003 ? m->sop_instance
+                    : elem == 0x0010 ? m->ts
+                                     : NULL;
+        if (uid != NULL && len < sizeof m->ts) {
+            if (!read_uid(f, len, uid, sizeof m->ts))
+                return false;
         } else if (fseek(f, (long)len, SEEK_CUR) != 0) {
-            return 0;
+            return false;
         }
     }
 }
@@ -214,14 +230,13 @@ static long dataset_offset(FILE *f, char *ts, size_t ts_size)
  * loading large values from a deflate stream, so a few lying bytes could
  * make it allocate gigabytes; from a plain file it loads values lazily and
  * checks them against the file.  The stored object stays as received. */
-static iso_code inflate_copy(const char *path, const char *ts, char *out_path,
+static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_path,
                              size_t out_size, iso_err *err)
 {
     FILE *in = fopen(path, "rb");
     if (in == NULL)
         return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
-    long off = dataset_offset(in, NULL, 0);
-    if (off <= 0 || fseek(in, off, SEEK_SET) != 0) {
+    if (fseek(in, m->dataset_offset, SEEK_SET) != 0) {
         fclose(in);
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: bad file meta information", path);
     }
@@ -235,15 +250,8 @@ static iso_code inflate_copy(const char *path, const char *ts, char *out_path,
         fclose(in);
         return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", tmpdir);
     }
-    (void)ts;
-    DcmFileFormat meta_only;
-    OFString cls, inst;
-    if (meta_only.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_metaOnly).good()) {
-        meta_only.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, cls);
-        meta_only.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPInstanceUID, inst);
-    }
     unsigned char meta_buf[1024];
-    size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, cls.c_str(), inst.c_str(),
+    size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, m->sop_class, m->sop_instance,
                                    UID_LittleEndianExplicitTransferSyntax, NULL);
     bool ok = n > 0 && fwrite(meta_buf, 1, n, out) == n;
     z_stream z;
@@ -286,18 +294,21 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
     memset(a, 0, sizeof *a);
     /* The transfer syntax decides how to parse: read it from the meta
      * group ourselves rather than parsing the file twice. */
-    char ts[65];
+    part10_meta m;
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
-    long off = dataset_offset(f, ts, sizeof ts);
+    bool meta_ok = scan_meta(f, &m);
     fclose(f);
-    if (off <= 0)
+    if (!meta_ok)
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: no valid file meta information", path);
+    snprintf(a->transfer_syntax, sizeof a->transfer_syntax, "%s", m.ts);
+    snprintf(a->meta_sop_class_uid, sizeof a->meta_sop_class_uid, "%s", m.sop_class);
+    snprintf(a->meta_sop_instance_uid, sizeof a->meta_sop_instance_uid, "%s", m.sop_instance);
     char inflated[512] = "";
     const char *parse_path = path;
-    if (strcmp(ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0) {
-        if (inflate_copy(path, ts, inflated, sizeof inflated, err) != ISO_OK)
+    if (strcmp(m.ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0) {
+        if (inflate_copy(path, &m, inflated, sizeof inflated, err) != ISO_OK)
             return err->code;
         parse_path = inflated;
     }
@@ -312,11 +323,6 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
         unlink(inflated);
     if (c.bad())
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
-    DcmMetaInfo *mi = full.getMetaInfo();
-    copy_str(mi, DCM_MediaStorageSOPClassUID, a->meta_sop_class_uid, sizeof a->meta_sop_class_uid);
-    copy_str(mi, DCM_MediaStorageSOPInstanceUID, a->meta_sop_instance_uid,
-             sizeof a->meta_sop_instance_uid);
-    snprintf(a->transfer_syntax, sizeof a->transfer_syntax, "%s", ts);
     DcmDataset *ds = full.getDataset();
     copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
     to_utf8(ds, a);

@@ -13,8 +13,6 @@ void iso_dcm_set_nodelay(int fd);
 /* Installs a transport layer on net that sets TCP_NODELAY on every
  * connection it creates (outgoing and incoming). */
 OFCondition iso_dcm_use_nodelay(T_ASC_Network *net);
-/* The transfer syntaxes we store, in our order of preference. */
-const char *const *iso_dcm_supported_ts(size_t *n);
 
 /* While alive, DCMTK's value allocations on this thread above cap bytes
  * fail (see dcm_alloc.cc).  Nests: the previous cap returns afterwards. */

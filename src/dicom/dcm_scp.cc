@@ -137,8 +137,6 @@ extern "C" iso_code iso_dcm_assoc_receive(iso_dcm_server *srv, int fd, iso_dcm_a
     snprintf(req->called_ae, sizeof req->called_ae, "%s", called);
     snprintf(req->peer_ip, sizeof req->peer_ip, "%s", p->DULparams.callingPresentationAddress);
     ASC_getApplicationContextName(p, req->app_context, sizeof req->app_context);
-    snprintf(req->their_implementation, sizeof req->their_implementation, "%s",
-             p->theirImplementationClassUID);
     req->n_proposed = ASC_countPresentationContexts(p);
     *out = a;
     return ISO_OK;

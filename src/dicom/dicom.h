@@ -106,7 +106,6 @@ typedef struct iso_assoc_request {
     char called_ae[17];
     char peer_ip[64];
     char app_context[65];
-    char their_implementation[65];
     int n_proposed;
 } iso_assoc_request;
 
@@ -157,7 +156,6 @@ typedef enum {
     ISO_END_TIMEOUT = 2,
     ISO_END_ERROR = 3,
     ISO_END_SHUTDOWN = 4,
-    ISO_END_REJECTED = 5,
 } iso_assoc_end;
 
 typedef struct iso_assoc_counts {

@@ -307,18 +307,6 @@ static int on_should_abort(void *user, int idle_seconds)
 
 /* ---- policy ---- */
 
-static bool same_ae(const char *a, const char *b)
-{
-    char x[32], y[32];
-    snprintf(x, sizeof x, "%s", a);
-    snprintf(y, sizeof y, "%s", b);
-    for (char *s = x + strlen(x); s > x && s[-1] == ' ';)
-        *--s = '\0';
-    for (char *s = y + strlen(y); s > y && s[-1] == ' ';)
-        *--s = '\0';
-    return strcmp(x, y) == 0;
-}
-
 static bool host_matches(const char *host, const char *ip)
 {
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
@@ -352,7 +340,7 @@ static int decide(conn *c, char *why, size_t why_size)
         snprintf(why, why_size, "application context '%s' not supported", c->req.app_context);
         return ISO_REJECT_APP_CONTEXT;
     }
-    if (!same_ae(c->req.called_ae, cfg->ae_title)) {
+    if (!iso_ae_equal(c->req.called_ae, cfg->ae_title)) {
         snprintf(why, why_size, "called AE '%s' is not '%s'", c->req.called_ae, cfg->ae_title);
         return ISO_REJECT_CALLED_AE;
     }
@@ -374,8 +362,8 @@ static int decide(conn *c, char *why, size_t why_size)
 static const char *end_name(iso_assoc_end e)
 {
     static const char *const names[] = {"released", "aborted by peer", "timed out",
-                                        "aborted on error", "aborted for shutdown", "rejected"};
-    return (unsigned)e < 6 ? names[e] : "ended";
+                                        "aborted on error", "aborted for shutdown"};
+    return (unsigned)e < 5 ? names[e] : "ended";
 }
 
 static void serve_connection(conn *c)
@@ -582,14 +570,6 @@ iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_scp **out, i
 fail:
     scp_free(scp);
     return err->code;
-}
-
-int iso_scp_active(iso_scp *scp)
-{
-    pthread_mutex_lock(&scp->mu);
-    int n = scp->active;
-    pthread_mutex_unlock(&scp->mu);
-    return n;
 }
 
 void iso_scp_stop(iso_scp *scp)

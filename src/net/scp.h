@@ -18,7 +18,5 @@ typedef struct iso_scp iso_scp;
 
 iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_scp **out, iso_err *err);
 void iso_scp_stop(iso_scp *scp);
-/* Number of associations being served right now. */
-int iso_scp_active(iso_scp *scp);
 
 #endif

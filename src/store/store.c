@@ -81,8 +81,6 @@ struct iso_ingest {
     char sha256[65];
 };
 
-const char *iso_store_data_dir(const iso_store *store) { return store->data_dir; }
-
 static void utc_now(char *out, size_t size)
 {
     struct timespec ts;

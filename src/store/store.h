@@ -93,6 +93,5 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
 /* Discards the object and frees ing.  NULL-safe. */
 void iso_ingest_abort(iso_ingest *ing);
 
-const char *iso_store_data_dir(const iso_store *store);
 
 #endif

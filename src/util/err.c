@@ -23,14 +23,3 @@ void iso_err_clear(iso_err *err)
         err->msg[0] = '\0';
     }
 }
-
-const char *iso_code_name(iso_code code)
-{
-    static const char *const names[] = {
-        "OK", "EINVAL", "EIO", "ENOSPC", "ENOMEM", "EDB", "EDICOM",
-        "ENET", "ECONFIG", "ENOTFOUND", "EMISMATCH", "ESTOPPED",
-    };
-    if ((unsigned)code < sizeof names / sizeof names[0])
-        return names[code];
-    return "E?";
-}

@@ -41,8 +41,6 @@ iso_code iso_fail(iso_err *err, iso_code code, const char *fmt, ...)
 /* Clears err so it can be reused. */
 void iso_err_clear(iso_err *err);
 
-/* Name of a code, for logs ("EIO"). */
-const char *iso_code_name(iso_code code);
 
 #ifdef __cplusplus
 }

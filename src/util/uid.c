@@ -48,3 +48,24 @@ bool iso_ae_valid(const char *s)
     }
     return non_space;
 }
+
+/* [*start, *end) of s without leading and trailing spaces. */
+static void ae_span(const char *s, const char **start, size_t *len)
+{
+    while (*s == ' ')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == ' ')
+        n--;
+    *start = s;
+    *len = n;
+}
+
+bool iso_ae_equal(const char *a, const char *b)
+{
+    const char *pa, *pb;
+    size_t na, nb;
+    ae_span(a, &pa, &na);
+    ae_span(b, &pb, &nb);
+    return na == nb && memcmp(pa, pb, na) == 0;
+}

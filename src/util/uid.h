@@ -16,4 +16,8 @@ bool iso_uid_valid(const char *s);
  * backslash, not all spaces (leading/trailing spaces are insignificant). */
 bool iso_ae_valid(const char *s);
 
+/* True if two AE titles are the same; leading and trailing spaces are not
+ * significant (PS3.5 6.2). */
+bool iso_ae_equal(const char *a, const char *b);
+
 #endif

@@ -209,6 +209,36 @@ def peer_closed(s, wait=10):
         return False
 
 
+def store_one(host, port, called, sop_class, uid, data, hold=0.0):
+    """One association, one C-STORE, release; returns the status."""
+    s, _ = associate(host, port, called)
+    time.sleep(hold)
+    st = store(s, 1, c_store_rq(sop_class, uid), data)
+    release(s)
+    return st
+
+
+# Scenarios that send one C-STORE and report its status: each gives the
+# command's SOP class and instance UID, and the data set actually sent.
+STORE_SCENARIOS = {
+    "lying-element-length": lambda: (
+        CT_IMAGE, "1.2.3.4.6",
+        dataset(sop_instance="1.2.3.4.6") + struct.pack("<HH2sH", 0x0010, 0x1010, b"AS", 4)
+        + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0x7FFFFF00) + b"\0" * 16),
+    "missing-sop-instance": lambda: (
+        CT_IMAGE, "1.2.3.4.7", dataset(omit=((0x0008, 0x0018),))),
+    "instance-mismatch": lambda: (CT_IMAGE, "1.2.3.4.8", dataset(sop_instance="1.2.3.4.9")),
+    "class-mismatch": lambda: (
+        CT_IMAGE, "1.2.3.4.10", dataset(sop_class=MR_IMAGE, sop_instance="1.2.3.4.10")),
+    "context-mismatch": lambda: (
+        MR_IMAGE, "1.2.3.4.11", dataset(sop_class=MR_IMAGE, sop_instance="1.2.3.4.11")),
+    "invalid-uid": lambda: (CT_IMAGE, "1.2.03.4", dataset(sop_instance="1.2.03.4")),
+    "invalid-study-uid": lambda: (
+        CT_IMAGE, "1.2.3.4.12", dataset(sop_instance="1.2.3.4.12", study="1.2.3.x")),
+    "good": lambda: (CT_IMAGE, "1.2.3.4.99", dataset(sop_instance="1.2.3.4.99")),
+}
+
+
 def scenario(name, host, port, called="ISONODE"):
     """Runs one bad-input scenario; returns a short result word."""
     if name == "garbage":
@@ -241,51 +271,9 @@ def scenario(name, host, port, called="ISONODE"):
         pdv = struct.pack(">IBB", len(cmd) + 5000, 1, 3) + cmd
         s.sendall(struct.pack(">BBI", 4, 0, len(pdv)) + pdv)
         return "closed" if peer_closed(s) else "open"
-    if name == "lying-element-length":
-        s, _ = associate(host, port, called)
-        data = dataset(sop_instance="1.2.3.4.6") + struct.pack("<HH2sH", 0x0010, 0x1010, b"AS", 4) \
-            + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0x7FFFFF00) + b"\0" * 16
-        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.6"), data)
-        release(s)
-        return "status=%04x" % st
-    if name == "missing-sop-instance":
-        s, _ = associate(host, port, called)
-        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.7"), dataset(omit=((0x0008, 0x0018),)))
-        release(s)
-        return "status=%04x" % st
-    if name == "instance-mismatch":
-        s, _ = associate(host, port, called)
-        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.8"), dataset(sop_instance="1.2.3.4.9"))
-        release(s)
-        return "status=%04x" % st
-    if name == "class-mismatch":
-        s, _ = associate(host, port, called)
-        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.10"),
-                   dataset(sop_class=MR_IMAGE, sop_instance="1.2.3.4.10"))
-        release(s)
-        return "status=%04x" % st
-    if name == "context-mismatch":
-        s, _ = associate(host, port, called)
-        st = store(s, 1, c_store_rq(MR_IMAGE, "1.2.3.4.11"),
-                   dataset(sop_class=MR_IMAGE, sop_instance="1.2.3.4.11"))
-        release(s)
-        return "status=%04x" % st
-    if name == "invalid-uid":
-        s, _ = associate(host, port, called)
-        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.03.4"), dataset(sop_instance="1.2.03.4"))
-        release(s)
-        return "status=%04x" % st
-    if name == "invalid-study-uid":
-        s, _ = associate(host, port, called)
-        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.12"),
-                   dataset(sop_instance="1.2.3.4.12", study="1.2.3.x"))
-        release(s)
-        return "status=%04x" % st
-    if name == "good":
-        s, _ = associate(host, port, called)
-        st = store(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.99"), dataset(sop_instance="1.2.3.4.99"))
-        release(s)
-        return "status=%04x" % st
+    if name in STORE_SCENARIOS:
+        sop_class, uid, data = STORE_SCENARIOS[name]()
+        return "status=%04x" % store_one(host, port, called, sop_class, uid, data)
     if name == "abort-mid-dataset":
         s, _ = associate(host, port, called)
         s.sendall(pdata(1, c_store_rq(CT_IMAGE, "1.2.3.4.13"), True))
@@ -332,10 +320,7 @@ def main(argv):
     if cmd == "store":
         host, port, uid = argv[2], int(argv[3]), argv[4]
         hold = float(argv[argv.index("--hold") + 1]) if "--hold" in argv else 0
-        s, _ = associate(host, port)
-        time.sleep(hold)
-        st = store(s, 1, c_store_rq(CT_IMAGE, uid), dataset(sop_instance=uid))
-        release(s)
+        st = store_one(host, port, "ISONODE", CT_IMAGE, uid, dataset(sop_instance=uid), hold)
         print("status=%04x" % st)
         return 0
     if cmd == "hold":

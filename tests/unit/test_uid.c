@@ -30,5 +30,10 @@ int main(void)
     CHECK(!iso_ae_valid("BAD\\AE"));
     CHECK(!iso_ae_valid("TAB\tAE"));
     CHECK(!iso_ae_valid(""));
+    CHECK(iso_ae_equal("CT1", "CT1"));
+    CHECK(iso_ae_equal(" CT1  ", "CT1"));
+    CHECK(!iso_ae_equal("CT1", "CT 1"));
+    CHECK(!iso_ae_equal("CT1", "CT12"));
+    CHECK(iso_ae_equal("", "   "));
     return CHECK_DONE();
 }
