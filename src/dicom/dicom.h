@@ -8,7 +8,10 @@
  *      decides policy — AE titles, limits, storage — through callbacks, much
  *      like DcmSCP's notify/handle hooks);
  *   3. acting as SCU for C-ECHO and C-STORE to a configured peer;
- *   4. process start-up checks (data dictionary present).
+ *   4. process start-up checks (data dictionary present);
+ *   5. decoding images for reconstruction: geometry per frame and modality
+ *      values (Rescale Slope/Intercept applied) for every transfer syntax
+ *      we store that carries a greyscale image.
  *
  * Every association socket the adapter touches has TCP_NODELAY set: Debian's
  * DCMTK 3.6.7 leaves Nagle's algorithm on, which stalls each C-STORE on two
@@ -208,6 +211,50 @@ iso_code iso_dcm_scu_echo(const iso_scu_params *p, iso_err *err);
  * association worked, even if single files failed. */
 iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *const *paths, size_t n,
                                 uint16_t *statuses, iso_err *err);
+
+/* ---- 5. images for reconstruction ---- */
+
+/* The plane of one frame: from the top level of a single-frame image, or
+ * from the per-frame / shared functional groups of an enhanced object. */
+typedef struct iso_dcm_plane {
+    double position[3];    /* Image Position (Patient), mm, LPS */
+    double orientation[6]; /* Image Orientation (Patient): row then column cosines */
+    double spacing[2];     /* Pixel Spacing: between rows, between columns (mm) */
+    double thickness;      /* Slice Thickness, 0 if absent */
+    double slope, intercept;
+    int has_position, has_orientation, has_spacing;
+} iso_dcm_plane;
+
+typedef struct iso_dcm_image_info {
+    char sop_class_uid[65];
+    char sop_instance_uid[65];
+    char study_uid[65];
+    char series_uid[65];
+    char frame_of_reference_uid[65];
+    char transfer_syntax[65];
+    char modality[17];
+    char image_type[128];
+    char photometric[17];
+    int rows, cols, frames;
+    int samples_per_pixel, bits_allocated, bits_stored, high_bit, pixel_representation;
+    int has_pixel_data;
+    long instance_number;
+    iso_dcm_plane *planes; /* frames entries; free with iso_dcm_image_info_free */
+} iso_dcm_image_info;
+
+/* Reads what reconstruction needs to know of an image, without decoding
+ * its pixels. */
+iso_code iso_dcm_read_image_info(const char *path, iso_dcm_image_info *info, iso_err *err);
+void iso_dcm_image_info_free(iso_dcm_image_info *info);
+
+/* Decodes every frame of a greyscale image and writes its modality values
+ * (stored value, sign and Bits Stored honoured, times slope plus
+ * intercept) to dst, frame after frame, rows*cols values each, as int16
+ * (dst_float 0; values are rounded and must fit, the caller checked) or
+ * float (dst_float 1).  Compressed syntaxes are decoded with DCMTK's codecs
+ * (JPEG, JPEG-LS, RLE) or OpenJPEG (JPEG 2000). */
+iso_code iso_dcm_read_frames(const char *path, const iso_dcm_image_info *info, void *dst,
+                             int dst_float, iso_err *err);
 
 /* True for transfer syntaxes whose data sets isonode stores. */
 int iso_dcm_ts_supported(const char *ts_uid);

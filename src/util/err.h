@@ -27,6 +27,7 @@ typedef enum {
     ISO_ENOTFOUND = 9, /* no such object */
     ISO_EMISMATCH = 10,/* data contradicts what was announced or recorded */
     ISO_ESTOPPED = 11, /* the component is shutting down */
+    ISO_EREFUSED = 12, /* input not suitable (e.g. a series that cannot be reconstructed) */
 } iso_code;
 
 typedef struct iso_err {
