@@ -8,6 +8,7 @@
  *   isonode [-c FILE] verify
  *   isonode [-c FILE] echo PEER
  *   isonode [-c FILE] send PEER UID...
+ *   isonode reconstruct SERIES_DIR --out DIR [options]   (cli_reconstruct.c)
  */
 
 #include <limits.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_reconstruct.h"
 #include "config/config.h"
 #include "dicom/dicom.h"
 #include "store/index.h"
@@ -36,7 +38,9 @@ static void usage(FILE *out)
                  "  verify                                  index and files agree (exit 0) or "
                  "not (1)\n"
                  "  echo PEER                               C-ECHO to a [peer] section\n"
-                 "  send PEER UID...                        C-STORE studies/series/instances\n");
+                 "  send PEER UID...                        C-STORE studies/series/instances\n"
+                 "  reconstruct SERIES_DIR --out DIR [...]  meshes, pictures and a report from a "
+                 "series\n");
 }
 
 /* The store's index, read-only; NULL after printing why. */
@@ -417,6 +421,8 @@ int main(int argc, char **argv)
         rc = cmd_echo(&cfg, rest, args);
     else if (strcmp(cmd, "send") == 0)
         rc = cmd_send(&cfg, rest, args);
+    else if (strcmp(cmd, "reconstruct") == 0)
+        rc = iso_cli_reconstruct(rest, args);
     else {
         usage(stderr);
         rc = 2;

@@ -9,7 +9,8 @@
  * face's own four corners, two cubes sharing a face always cut it the same
  * way, so the surface has no holes (ambiguous faces separate the above
  * corners).  Segments chain into closed loops, oriented counter-clockwise
- * seen from the below side, and each loop becomes a fan of triangles.
+ * seen from the below side, and each loop becomes a fan of triangles whose
+ * diagonals run through the cube, never along a face (see fan()).
  * Triangle normals (right-hand rule) therefore point from above to below:
  * out of a bright object.
  *
@@ -23,13 +24,55 @@
 
 static int corner(int x, int y, int z) { return x | y << 1 | z << 2; }
 
+static const int edge_ends[12][2] = {{0, 1}, {1, 3}, {2, 3}, {0, 2}, {4, 5}, {5, 7},
+                                     {6, 7}, {4, 6}, {0, 4}, {1, 5}, {3, 7}, {2, 6}};
+
+/* Do cube edges a and b lie on a common face?  An edge keeps two of the
+ * three coordinates constant; each constant coordinate names a face. */
+static int share_face(int a, int b)
+{
+    int ca = edge_ends[a][0], cb = edge_ends[b][0];
+    int fa = ca ^ edge_ends[a][1], fb = cb ^ edge_ends[b][1]; /* the varying axis bit */
+    for (int axis = 0; axis < 3; axis++) {
+        int bit = 1 << axis;
+        if ((fa & bit) || (fb & bit))
+            continue;
+        if ((ca & bit) == (cb & bit))
+            return 1;
+    }
+    return 0;
+}
+
+/* Triangulates a loop as a fan from the first apex whose diagonals all
+ * cross the inside of the cube.  A diagonal between two points on one
+ * face could be chosen by the neighbouring cube too, and an edge used by
+ * four triangles is not a manifold. */
+static int fan(const int *loop, int len, int *out)
+{
+    for (int apex = 0; apex < len; apex++) {
+        int ok = 1;
+        for (int k = 2; k + 1 < len + 0 && ok; k++)
+            if (share_face(loop[apex], loop[(apex + k) % len]))
+                ok = 0;
+        if (!ok)
+            continue;
+        int n = 0;
+        for (int k = 1; k + 1 < len; k++) {
+            out[n++] = loop[apex];
+            out[n++] = loop[(apex + k) % len];
+            out[n++] = loop[(apex + k + 1) % len];
+        }
+        return n;
+    }
+    return -1;
+}
+
 /* The edge joining two corners that differ in one coordinate. */
 static int edge_of(int a, int b)
 {
-    static const int ends[12][2] = {{0, 1}, {1, 3}, {2, 3}, {0, 2}, {4, 5}, {5, 7},
-                                    {6, 7}, {4, 6}, {0, 4}, {1, 5}, {3, 7}, {2, 6}};
     for (int e = 0; e < 12; e++)
-        if ((ends[e][0] == a && ends[e][1] == b) || (ends[e][0] == b && ends[e][1] == a))
+        if ((edge_ends[e][0] == a && edge_ends[e][1] == b) ||
+            (edge_ends[e][0] == b && edge_ends[e][1] == a))
             return e;
     fprintf(stderr, "mctable: corners %d and %d share no edge\n", a, b);
     exit(1);
@@ -86,11 +129,12 @@ int main(void)
                 used[e] = 1;
                 loop[len++] = e;
             }
-            for (int k = 1; k + 1 < len; k++) {
-                out[n++] = loop[0];
-                out[n++] = loop[k];
-                out[n++] = loop[k + 1];
+            int got = fan(loop, len, out + n);
+            if (got < 0) {
+                fprintf(stderr, "mctable: case %d: no fan keeps diagonals off the faces\n", cs);
+                return 1;
             }
+            n += got;
         }
         if (n / 3 > max_tris)
             max_tris = n / 3;

@@ -341,6 +341,18 @@ static void rescale_frame(const T *src, size_t n, const iso_dcm_image_info *info
     Uint32 mask = bits >= 32 ? 0xFFFFFFFFu : ((1u << bits) - 1);
     Uint32 sign = bits >= 32 ? 0 : (1u << (bits - 1));
     double slope = p->slope, icpt = p->intercept;
+    if (!dst_float && slope == 1 && icpt == floor(icpt)) {
+        /* the CT case: integers all the way (the caller checked the range) */
+        long off = (long)icpt;
+        int16_t *o = (int16_t *)dst + dst_index;
+        for (size_t i = 0; i < n; i++) {
+            Uint32 raw = ((Uint32)src[i] >> shift) & mask;
+            long v = info->pixel_representation && (raw & sign) ? (long)raw - (long)mask - 1
+                                                                 : (long)raw;
+            o[i] = (int16_t)(v + off);
+        }
+        return;
+    }
     int identity = slope == 1 && icpt == 0;
     for (size_t i = 0; i < n; i++) {
         Uint32 raw = ((Uint32)src[i] >> shift) & mask;

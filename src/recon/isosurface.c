@@ -32,6 +32,8 @@
 #include "recon/mc_table.h"
 #include "util/par.h"
 
+#define VERTEX_MARGIN 0.01
+
 typedef struct fe {
     const iso_volume *v;
     double iso;
@@ -247,11 +249,15 @@ static void put_vertex(fe *f, size_t id, int ip, int jp, int kp, int axis)
         a = value_at(f, ip, jp, kp);
         b = value_at(f, ip + (axis == 0), jp + (axis == 1), kp + (axis == 2));
     }
+    /* A voxel exactly at the iso-value would put the vertices of all its
+     * crossing edges on one point: distinct vertices, one position, which
+     * is a pinch once an STL reader welds by position.  Keeping vertices
+     * a hundredth of a voxel off the grid points avoids that. */
     double t = (f->iso - a) / (b - a);
-    if (!(t >= 0))
-        t = 0;
-    if (t > 1)
-        t = 1;
+    if (!(t >= VERTEX_MARGIN))
+        t = VERTEX_MARGIN;
+    if (t > 1 - VERTEX_MARGIN)
+        t = 1 - VERTEX_MARGIN;
     double idx[3] = {i, j, k};
     idx[axis] += t;
     float *o = f->out_v + 3 * id;

@@ -2,11 +2,14 @@
  * ../shared/bench/vtk_iso.py times VTK's filters, so `make bench` can print
  * both side by side.
  *
- * usage: recon_bench SERIES_DIR ISO
+ * usage: recon_bench SERIES_DIR ISO [--iso-only]
  * Prints one line per figure: iso-surface (open, as VTK's; best of 3) on 1
  * and 2 threads in ms and Mvoxel/s with triangle count and area, Gaussian
- * sigma 1 voxel on the raw volume, and the load time.
+ * sigma 1 voxel on the raw volume, and the load time.  With --iso-only it
+ * prints just "TRIANGLES AREA_MM2" of one open iso-surface (the test that
+ * compares with VTK uses that).
  */
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -53,6 +56,19 @@ int main(int argc, char **argv)
     double t_load = now() - t0;
     iso_series_paths_free(paths, n);
     size_t vox = iso_volume_count(&st.vol);
+    if (argc > 3 && strcmp(argv[3], "--iso-only") == 0) {
+        iso_mesh m;
+        iso_mesh_stats ms;
+        if (iso_isosurface(&st.vol, iso, 0, 0, &m, &err) != ISO_OK ||
+            iso_mesh_measure(&m, &ms, &err) != ISO_OK) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        printf("%zu %.3f\n", m.nt, ms.area_mm2);
+        iso_mesh_free(&m);
+        iso_stack_free(&st);
+        return 0;
+    }
     printf("volume %dx%dx%d voxels=%.1fM load=%.3fs\n", st.vol.dim[0], st.vol.dim[1],
            st.vol.dim[2], vox / 1e6, t_load);
     for (int threads = 1; threads <= 2; threads++) {

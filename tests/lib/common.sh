@@ -95,3 +95,16 @@ storescu_all_ts_cfg() {
     } > "$f"
     echo "$f"
 }
+
+# need_pydicom: sets PY to a Python with pydicom and numpy (Debian's
+# python3-pydicom and python3-numpy live in /usr/bin/python3, which may not
+# be the first python3 on PATH), or skips.
+need_pydicom() {
+    for p in /usr/bin/python3 python3; do
+        if "$p" -c 'import pydicom, numpy' >/dev/null 2>&1; then PY=$p; return 0; fi
+    done
+    skip "python3-pydicom and python3-numpy not installed"
+}
+
+# json_get FILE EXPR: evaluates a Python expression on the JSON in FILE (as r).
+json_get() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }

@@ -1,0 +1,349 @@
+/* cli_reconstruct.c — `isonode reconstruct SERIES_DIR --out DIR [options]`:
+ * runs the reconstruction pipeline on a directory of one series and writes
+ * what it made: binary STL per surface, PNG pictures, and report.json
+ * (geometry found, refusal, per-stage seconds, voxels, triangles, peak
+ * memory).  Progress goes to stderr, one line per stage.
+ *
+ * Exit status: 0 done, 3 the series was refused (the reason is printed and
+ * in report.json), 1 other failure, 2 usage.
+ */
+#include "cli_reconstruct.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "recon/recon.h"
+#include "recon/stl.h"
+#include "util/fsx.h"
+#include "util/json.h"
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: isonode reconstruct SERIES_DIR --out DIR [options]\n"
+            "  --iso VALUE[:LABEL]   one surface per option (default: CT bone %g HU and skin %g HU;\n"
+            "                        other modalities: Otsu's threshold)\n"
+            "  --spacing MM          isotropic grid spacing (default %g; 0 keeps the acquired grid)\n"
+            "  --sigma MM            Gaussian sigma (default %g; 0 = none)\n"
+            "  --threads N           worker threads (default: one per CPU)\n"
+            "  --smooth N            Taubin smoothing iterations (default %d)\n"
+            "  --triangles N         triangle budget per surface (default %d; 0 = no limit)\n"
+            "  --keep FRACTION       decimate to this fraction of the extracted triangles\n"
+            "  --max-gap MM          refuse gaps between slices wider than this (default %g)\n"
+            "  --min-island MM3      drop components enclosing less (default %g)\n"
+            "  --frames N            rotation frames (default %d)   --size PX  picture size (default %d)\n"
+            "  --no-render           meshes and report only\n"
+            "  --quiet               no progress lines\n",
+            ISO_RECON_CT_BONE_HU, ISO_RECON_CT_SKIN_HU, ISO_RECON_DEFAULT_SPACING_MM,
+            ISO_RECON_DEFAULT_SIGMA_MM, ISO_RECON_DEFAULT_SMOOTH_ITERATIONS,
+            ISO_RECON_DEFAULT_MAX_TRIANGLES, ISO_SERIES_DEFAULT_MAX_GAP_MM,
+            ISO_RECON_DEFAULT_MIN_ISLAND_MM3, ISO_RECON_DEFAULT_ROTATION_FRAMES,
+            ISO_RECON_DEFAULT_RENDER_SIZE);
+}
+
+typedef struct progress_state {
+    struct timespec start;
+} progress_state;
+
+static void show_progress(void *ctx, const char *stage, double done)
+{
+    progress_state *ps = ctx;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double el = (t.tv_sec - ps->start.tv_sec) + (t.tv_nsec - ps->start.tv_nsec) / 1e9;
+    fprintf(stderr, "isonode reconstruct: %6.2fs %3.0f%% %s\n", el, done * 100, stage);
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void json_vec(FILE *f, const double *v, int n)
+{
+    fputc('[', f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%.6g", i ? ", " : "", v[i]);
+    fputc(']', f);
+}
+
+static void json_ivec(FILE *f, const int *v, int n)
+{
+    fputc('[', f);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s%d", i ? ", " : "", v[i]);
+    fputc(']', f);
+}
+
+static iso_code write_report(const char *path, const char *series_dir, const iso_recon_params *p,
+                             const iso_recon_result *r, const char *refusal,
+                             char (*files)[256], int n_files, iso_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return iso_fail(err, ISO_EIO, "cannot create %s", path);
+    fprintf(f, "{\n  \"series_dir\": ");
+    iso_json_string(f, series_dir);
+    fprintf(f, ",\n  \"refused\": ");
+    if (refusal != NULL)
+        iso_json_string(f, refusal);
+    else
+        fprintf(f, "null");
+    fprintf(f, ",\n  \"parameters\": {\"spacing_mm\": %g, \"sigma_mm\": %g, \"smooth_iterations\": %d, "
+               "\"max_triangles\": %zu, \"keep_fraction\": %g, \"max_gap_mm\": %g, "
+               "\"min_island_mm3\": %g, \"threads\": %d}",
+            p->spacing_mm, p->sigma_mm, p->smooth_iterations, p->max_triangles, p->keep_fraction,
+            p->max_gap_mm, p->min_island_mm3, p->threads);
+    if (refusal == NULL) {
+        const iso_series_info *s = &r->series;
+        fprintf(f, ",\n  \"series\": {\"StudyInstanceUID\": ");
+        iso_json_string(f, s->study_uid);
+        fprintf(f, ", \"SeriesInstanceUID\": ");
+        iso_json_string(f, s->series_uid);
+        fprintf(f, ", \"FrameOfReferenceUID\": ");
+        iso_json_string(f, s->frame_of_reference_uid);
+        fprintf(f, ", \"Modality\": ");
+        iso_json_string(f, s->modality);
+        fprintf(f, ", \"SOPClassUID\": ");
+        iso_json_string(f, s->sop_class_uid);
+        fprintf(f, ", \"files\": %zu, \"skipped\": %zu, \"slices\": %d, \"multiframe\": %s}",
+                s->n_files, s->n_skipped, s->n_slices, s->multiframe ? "true" : "false");
+        fprintf(f, ",\n  \"geometry\": {\"acquired_dim\": ");
+        json_ivec(f, r->acquired_dim, 3);
+        fprintf(f, ", \"acquired_spacing_mm\": ");
+        json_vec(f, r->acquired_spacing, 3);
+        fprintf(f, ", \"slice_step_min_mm\": %.6g, \"slice_step_max_mm\": %.6g, \"uneven\": %s, "
+                   "\"tilt_deg\": %.4g, \"grid_dim\": ",
+                s->slice_step_min, s->slice_step_max, r->uneven ? "true" : "false", s->tilt_deg);
+        json_ivec(f, r->grid_dim, 3);
+        fprintf(f, ", \"grid_spacing_mm\": %g, \"grid_origin_mm\": ", r->grid_spacing_mm);
+        json_vec(f, r->grid_origin, 3);
+        fprintf(f, "}");
+        double vox_in = (double)r->acquired_dim[0] * r->acquired_dim[1] * r->acquired_dim[2];
+        double vox_grid = (double)r->grid_dim[0] * r->grid_dim[1] * r->grid_dim[2];
+        fprintf(f, ",\n  \"voxels_acquired\": %.0f, \"voxels_grid\": %.0f", vox_in, vox_grid);
+        fprintf(f, ",\n  \"surfaces\": [");
+        for (int i = 0; i < r->n_surf; i++) {
+            const iso_surface_result *sr = &r->surf[i];
+            const iso_mesh_stats *ms = &sr->stats;
+            fprintf(f, "%s\n    {\"label\": ", i ? "," : "");
+            iso_json_string(f, sr->spec.label);
+            fprintf(f, ", \"iso\": %g, \"stl\": \"surface-%s.stl\", \"triangles_extracted\": %zu, "
+                       "\"islands_removed\": %zu, \"triangles\": %zu, \"vertices\": %zu, "
+                       "\"area_mm2\": %.2f, \"volume_mm3\": %.2f, \"centroid_mm\": ",
+                    sr->spec.iso, sr->spec.label, sr->extracted_triangles, sr->islands_removed,
+                    ms->triangles, ms->vertices, ms->area_mm2, ms->volume_mm3);
+            json_vec(f, ms->centroid, 3);
+            fprintf(f, ", \"components\": %zu, \"euler\": %ld, \"closed\": %s, \"manifold\": %s, "
+                       "\"oriented\": %s}",
+                    ms->components, ms->euler, ms->boundary_edges == 0 ? "true" : "false",
+                    ms->nonmanifold_edges == 0 ? "true" : "false",
+                    ms->misoriented_edges == 0 ? "true" : "false");
+        }
+        fprintf(f, "\n  ],\n  \"pictures\": [");
+        for (int i = 0; i < n_files; i++) {
+            fprintf(f, "%s", i ? ", " : "");
+            iso_json_string(f, files[i]);
+        }
+        fprintf(f, "],\n  \"stages\": [");
+        for (int i = 0; i < r->n_stages; i++) {
+            fprintf(f, "%s{\"name\": ", i ? ", " : "");
+            iso_json_string(f, r->stage[i].name);
+            fprintf(f, ", \"seconds\": %.4f}", r->stage[i].seconds);
+        }
+        fprintf(f, "],\n  \"total_seconds\": %.4f, \"peak_rss_mb\": %.1f", r->total_seconds,
+                r->peak_rss_kb / 1024.0);
+    }
+    fprintf(f, "\n}\n");
+    if (fclose(f) != 0)
+        return iso_fail(err, ISO_EIO, "cannot write %s", path);
+    return ISO_OK;
+}
+
+int iso_cli_reconstruct(int argc, char **argv)
+{
+    iso_recon_params p;
+    iso_recon_defaults(&p);
+    const char *dir = NULL, *out = NULL;
+    int quiet = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double d;
+        if (a[0] != '-') {
+            if (dir != NULL) {
+                usage();
+                return 2;
+            }
+            dir = a;
+            continue;
+        }
+        if (strcmp(a, "--no-render") == 0) {
+            p.render = 0;
+            continue;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+            continue;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "isonode reconstruct: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--out") == 0) {
+            out = v;
+        } else if (strcmp(a, "--iso") == 0) {
+            if (p.n_surfaces == ISO_RECON_MAX_SURFACES) {
+                fprintf(stderr, "isonode reconstruct: at most %d surfaces\n", ISO_RECON_MAX_SURFACES);
+                return 2;
+            }
+            char num[64];
+            const char *colon = strchr(v, ':');
+            snprintf(num, sizeof num, "%.*s", colon ? (int)(colon - v) : (int)strlen(v), v);
+            iso_surface_spec *s = &p.surfaces[p.n_surfaces];
+            if (parse_double(num, &s->iso) != 0) {
+                fprintf(stderr, "isonode reconstruct: --iso %s: not a number\n", v);
+                return 2;
+            }
+            if (colon != NULL && colon[1] != '\0')
+                snprintf(s->label, sizeof s->label, "%s", colon + 1);
+            else
+                snprintf(s->label, sizeof s->label, "iso%g", s->iso);
+            for (char *c = s->label; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9') || *c == '-' || *c == '.'))
+                    *c = '_';
+            static const float palette[3][3] = {
+                {0.93f, 0.89f, 0.78f}, {0.87f, 0.68f, 0.58f}, {0.70f, 0.78f, 0.90f}};
+            memcpy(s->color, palette[p.n_surfaces % 3], sizeof s->color);
+            p.n_surfaces++;
+        } else if (parse_double(v, &d) != 0) {
+            fprintf(stderr, "isonode reconstruct: %s %s: not a number\n", a, v);
+            return 2;
+        } else if (strcmp(a, "--spacing") == 0) {
+            p.spacing_mm = d;
+        } else if (strcmp(a, "--sigma") == 0) {
+            p.sigma_mm = d;
+        } else if (strcmp(a, "--threads") == 0) {
+            p.threads = (int)d;
+        } else if (strcmp(a, "--smooth") == 0) {
+            p.smooth_iterations = (int)d;
+        } else if (strcmp(a, "--triangles") == 0) {
+            p.max_triangles = (size_t)d;
+        } else if (strcmp(a, "--keep") == 0) {
+            p.keep_fraction = d;
+        } else if (strcmp(a, "--max-gap") == 0) {
+            p.max_gap_mm = d;
+        } else if (strcmp(a, "--min-island") == 0) {
+            p.min_island_mm3 = d;
+        } else if (strcmp(a, "--frames") == 0) {
+            p.rotation_frames = (int)d;
+        } else if (strcmp(a, "--size") == 0) {
+            p.render_size = (int)d;
+        } else {
+            fprintf(stderr, "isonode reconstruct: unknown option %s\n", a);
+            usage();
+            return 2;
+        }
+    }
+    if (dir == NULL || out == NULL || p.render_size < 16 || p.render_size > 4096 ||
+        p.rotation_frames < 0 || p.rotation_frames > 720 || p.spacing_mm < 0 || p.sigma_mm < 0) {
+        usage();
+        return 2;
+    }
+    iso_err err = {0};
+    if (fsx_mkdir_p(out, &err) != ISO_OK) {
+        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+        return 1;
+    }
+    char **paths;
+    size_t n;
+    if (iso_series_list_dir(dir, &paths, &n, &err) != ISO_OK) {
+        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+        return 1;
+    }
+    progress_state ps;
+    clock_gettime(CLOCK_MONOTONIC, &ps.start);
+    if (!quiet) {
+        p.progress = show_progress;
+        p.progress_ctx = &ps;
+    }
+    iso_recon_result r;
+    char report[4096];
+    snprintf(report, sizeof report, "%s/report.json", out);
+    iso_code rc = iso_reconstruct(paths, n, &p, &r, &err);
+    iso_series_paths_free(paths, n);
+    if (rc == ISO_EREFUSED) {
+        fprintf(stderr, "isonode reconstruct: refused: %s\n", err.msg);
+        iso_err e2 = {0};
+        if (write_report(report, dir, &p, &r, err.msg, NULL, 0, &e2) != ISO_OK)
+            fprintf(stderr, "isonode reconstruct: %s\n", e2.msg);
+        return 3;
+    }
+    if (rc != ISO_OK) {
+        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+        return 1;
+    }
+    int max_files = r.n_mip + r.n_surf * (3 + p.rotation_frames);
+    char(*files)[256] = calloc((size_t)(max_files > 0 ? max_files : 1), sizeof *files);
+    int nf = 0;
+    int status = 0;
+    char path[4096];
+    if (files == NULL) {
+        fprintf(stderr, "isonode reconstruct: out of memory\n");
+        iso_recon_result_free(&r);
+        return 1;
+    }
+    for (int s = 0; s < r.n_surf && status == 0; s++) {
+        iso_surface_result *sr = &r.surf[s];
+        char header[80];
+        snprintf(header, sizeof header, "isonode %s iso %g mm LPS", sr->spec.label, sr->spec.iso);
+        snprintf(path, sizeof path, "%s/surface-%s.stl", out, sr->spec.label);
+        if (iso_stl_write(path, &sr->mesh, header, &err) != ISO_OK)
+            status = 1;
+        for (int k = 0; k < sr->n_views && status == 0; k++) {
+            snprintf(files[nf], sizeof files[nf], "%s-%s.png", sr->spec.label, sr->views[k].name);
+            snprintf(path, sizeof path, "%s/%s", out, files[nf++]);
+            if (iso_png_write(path, &sr->view_images[k], &err) != ISO_OK)
+                status = 1;
+        }
+        for (int k = 0; k < sr->n_rotation && status == 0; k++) {
+            snprintf(files[nf], sizeof files[nf], "%s-rotation-%02d.png", sr->spec.label, k);
+            snprintf(path, sizeof path, "%s/%s", out, files[nf++]);
+            if (iso_png_write(path, &sr->rotation[k], &err) != ISO_OK)
+                status = 1;
+        }
+    }
+    for (int k = 0; k < r.n_mip && status == 0; k++) {
+        snprintf(files[nf], sizeof files[nf], "mip-%s.png", r.mip_views[k].name);
+        snprintf(path, sizeof path, "%s/%s", out, files[nf++]);
+        if (iso_png_write(path, &r.mip[k], &err) != ISO_OK)
+            status = 1;
+    }
+    if (status == 0 && write_report(report, dir, &p, &r, NULL, files, nf, &err) != ISO_OK)
+        status = 1;
+    if (status != 0)
+        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+    else if (!quiet)
+        for (int s = 0; s < r.n_surf; s++)
+            fprintf(stderr, "isonode reconstruct: %s: %zu triangles, %.1f cm3, %s\n",
+                    r.surf[s].spec.label, r.surf[s].stats.triangles,
+                    r.surf[s].stats.volume_mm3 / 1000,
+                    r.surf[s].stats.boundary_edges == 0 && r.surf[s].stats.nonmanifold_edges == 0
+                        ? "closed manifold"
+                        : "NOT closed");
+    free(files);
+    iso_recon_result_free(&r);
+    return status;
+}

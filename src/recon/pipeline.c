@@ -1,0 +1,304 @@
+/* pipeline.c — runs the reconstruction stages in order (see recon.h), timing
+ * each one and freeing each large buffer as soon as the next stage no
+ * longer needs it: the acquired stack goes once it is resampled (and
+ * pictured), so peak memory is the stack plus the isotropic grid, never
+ * more.
+ */
+#include "recon/recon.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "recon/filter.h"
+#include "recon/isosurface.h"
+#include "util/par.h"
+
+void iso_recon_defaults(iso_recon_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->spacing_mm = ISO_RECON_DEFAULT_SPACING_MM;
+    p->sigma_mm = ISO_RECON_DEFAULT_SIGMA_MM;
+    p->max_gap_mm = ISO_SERIES_DEFAULT_MAX_GAP_MM;
+    p->min_island_mm3 = ISO_RECON_DEFAULT_MIN_ISLAND_MM3;
+    p->smooth_iterations = ISO_RECON_DEFAULT_SMOOTH_ITERATIONS;
+    p->max_triangles = ISO_RECON_DEFAULT_MAX_TRIANGLES;
+    p->render = 1;
+    p->render_size = ISO_RECON_DEFAULT_RENDER_SIZE;
+    p->rotation_frames = ISO_RECON_DEFAULT_ROTATION_FRAMES;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+typedef struct clock_ctx {
+    iso_recon_result *r;
+    const iso_recon_params *p;
+    double t;
+} clock_ctx;
+
+static void lap(clock_ctx *c, const char *name)
+{
+    double t = now();
+    if (c->r->n_stages < ISO_RECON_MAX_STAGES) {
+        snprintf(c->r->stage[c->r->n_stages].name, sizeof c->r->stage[0].name, "%s", name);
+        c->r->stage[c->r->n_stages].seconds = t - c->t;
+        c->r->n_stages++;
+    }
+    c->t = t;
+}
+
+static void progress(const clock_ctx *c, const char *stage, double done)
+{
+    if (c->p->progress != NULL)
+        c->p->progress(c->p->progress_ctx, stage, done);
+}
+
+double iso_otsu_threshold(const iso_volume *v)
+{
+    double lo, hi;
+    iso_volume_range(v, &lo, &hi);
+    if (hi <= lo)
+        return lo;
+    double hist[256] = {0};
+    size_t n = iso_volume_count(v);
+    for (size_t i = 0; i < n; i++) {
+        double x = v->type == ISO_VOX_I16 ? ((const int16_t *)v->data)[i] : ((const float *)v->data)[i];
+        int b = (int)((x - lo) / (hi - lo) * 255.999);
+        hist[b < 0 ? 0 : b > 255 ? 255 : b]++;
+    }
+    double sum = 0, sum_b = 0, w_b = 0, best = -1;
+    int best_t = 0;
+    for (int i = 0; i < 256; i++)
+        sum += i * hist[i];
+    for (int t = 0; t < 256; t++) {
+        w_b += hist[t];
+        if (w_b == 0)
+            continue;
+        double w_f = (double)n - w_b;
+        if (w_f == 0)
+            break;
+        sum_b += t * hist[t];
+        double m_b = sum_b / w_b, m_f = (sum - sum_b) / w_f;
+        double between = w_b * w_f * (m_b - m_f) * (m_b - m_f);
+        if (between > best) {
+            best = between;
+            best_t = t;
+        }
+    }
+    return lo + (best_t + 1) * (hi - lo) / 256.0;
+}
+
+static void default_surfaces(const char *modality, const iso_volume *v, iso_recon_params *p)
+{
+    if (strcmp(modality, "CT") == 0) {
+        p->surfaces[0] = (iso_surface_spec){"bone", ISO_RECON_CT_BONE_HU, {0.93f, 0.89f, 0.78f}};
+        p->surfaces[1] = (iso_surface_spec){"skin", ISO_RECON_CT_SKIN_HU, {0.87f, 0.68f, 0.58f}};
+        p->n_surfaces = 2;
+    } else {
+        p->surfaces[0] = (iso_surface_spec){"surface", iso_otsu_threshold(v), {0.85f, 0.80f, 0.72f}};
+        p->n_surfaces = 1;
+    }
+}
+
+typedef struct render_job {
+    iso_recon_result *r;
+    const iso_recon_params *p;
+    iso_err *errs; /* one per task */
+    int per_surface;
+} render_job;
+
+static void render_one(void *ctx, size_t task, int worker)
+{
+    render_job *j = ctx;
+    int s = (int)task / j->per_surface, k = (int)task % j->per_surface;
+    iso_surface_result *sr = &j->r->surf[s];
+    const iso_mesh *meshes[1] = {&sr->mesh};
+    float colors[1][3];
+    memcpy(colors[0], sr->spec.color, sizeof colors[0]);
+    iso_scene scene = {meshes, (const float(*)[3])colors, 1, {0, 0, 0}, 0};
+    iso_scene_frame(&scene);
+    if (k < sr->n_views) {
+        iso_render_surfaces(&scene, &sr->views[k], j->p->render_size, &sr->view_images[k],
+                            &j->errs[task]);
+    } else {
+        iso_view v;
+        iso_rotation_view(k - sr->n_views, j->p->rotation_frames, &v);
+        iso_render_surfaces(&scene, &v, j->p->render_size, &sr->rotation[k - sr->n_views],
+                            &j->errs[task]);
+    }
+}
+
+void iso_recon_result_free(iso_recon_result *r)
+{
+    for (int s = 0; s < r->n_surf; s++) {
+        iso_surface_result *sr = &r->surf[s];
+        iso_mesh_free(&sr->mesh);
+        for (int k = 0; k < 3; k++)
+            iso_image_free(&sr->view_images[k]);
+        for (int k = 0; k < sr->n_rotation && sr->rotation != NULL; k++)
+            iso_image_free(&sr->rotation[k]);
+        free(sr->rotation);
+        sr->rotation = NULL;
+    }
+    for (int k = 0; k < 3; k++)
+        iso_image_free(&r->mip[k]);
+    r->n_surf = 0;
+    r->n_mip = 0;
+}
+
+iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *params,
+                         iso_recon_result *r, iso_err *err)
+{
+    memset(r, 0, sizeof *r);
+    iso_recon_params p = *params;
+    clock_ctx ck = {r, &p, now()};
+    double t_start = ck.t;
+    int threads = iso_threads(p.threads);
+    iso_stack st;
+    iso_volume grid = {0};
+    iso_code rc;
+    progress(&ck, "load", 0);
+    iso_series_opts so = {p.max_gap_mm > 0 ? p.max_gap_mm : ISO_SERIES_DEFAULT_MAX_GAP_MM, threads};
+    if ((rc = iso_series_load(paths, n, &so, &st, &r->series, err)) != ISO_OK)
+        return rc;
+    lap(&ck, "load");
+    memcpy(r->acquired_dim, st.vol.dim, sizeof r->acquired_dim);
+    r->acquired_spacing[0] = st.spacing[0];
+    r->acquired_spacing[1] = st.spacing[1];
+    r->acquired_spacing[2] = (st.depth[st.vol.dim[2] - 1] - st.depth[0]) / (st.vol.dim[2] - 1);
+    r->uneven = st.uneven;
+    int is_ct = strcmp(r->series.modality, "CT") == 0;
+
+    progress(&ck, "resample", 0);
+    if (p.spacing_mm > 0 || st.uneven) {
+        double sp = p.spacing_mm > 0 ? p.spacing_mm : fmin(st.spacing[0], st.spacing[1]);
+        if ((rc = iso_resample_isotropic(&st, sp, threads, &grid, err)) != ISO_OK)
+            goto fail;
+        r->grid_spacing_mm = sp;
+    } else {
+        if ((rc = iso_volume_to_float(&st.vol, &grid, err)) != ISO_OK)
+            goto fail;
+        r->grid_spacing_mm = 0;
+    }
+    iso_stack_free(&st);
+    memcpy(r->grid_dim, grid.dim, sizeof r->grid_dim);
+    memcpy(r->grid_origin, grid.origin, sizeof r->grid_origin);
+    lap(&ck, "resample");
+
+    if (p.n_surfaces == 0)
+        default_surfaces(r->series.modality, &grid, &p);
+
+    if (p.render) {
+        progress(&ck, "mip", 0);
+        double lo = 100, hi = 1500;
+        if (!is_ct) {
+            double a, b;
+            iso_volume_range(&grid, &a, &b);
+            lo = p.surfaces[0].iso * 0.5;
+            hi = b;
+        }
+        r->n_mip = iso_standard_views(r->mip_views, 3);
+        for (int k = 0; k < r->n_mip; k++)
+            if ((rc = iso_render_mip(&grid, &r->mip_views[k], p.render_size, lo, hi, threads,
+                                     &r->mip[k], err)) != ISO_OK)
+                goto fail;
+        lap(&ck, "mip");
+    }
+
+    if (is_ct)
+        iso_threshold(&grid, -1024.0f, 3071.0f); /* metal and padding values would ring */
+    progress(&ck, "gaussian", 0);
+    if ((rc = iso_gaussian(&grid, p.sigma_mm, threads, err)) != ISO_OK)
+        goto fail;
+    lap(&ck, "gaussian");
+
+    for (int s = 0; s < p.n_surfaces; s++) {
+        iso_surface_result *sr = &r->surf[s];
+        sr->spec = p.surfaces[s];
+        r->n_surf = s + 1;
+        char name[64];
+        progress(&ck, sr->spec.label, (double)s / p.n_surfaces);
+        if ((rc = iso_isosurface(&grid, sr->spec.iso, 1, threads, &sr->mesh, err)) != ISO_OK)
+            goto fail;
+        sr->extracted_triangles = sr->mesh.nt;
+        snprintf(name, sizeof name, "isosurface:%s", sr->spec.label);
+        lap(&ck, name);
+        if ((rc = iso_mesh_drop_islands(&sr->mesh, p.min_island_mm3, &sr->islands_removed, err)) !=
+            ISO_OK)
+            goto fail;
+        snprintf(name, sizeof name, "islands:%s", sr->spec.label);
+        lap(&ck, name);
+        if ((rc = iso_mesh_smooth(&sr->mesh, p.smooth_iterations, threads, err)) != ISO_OK)
+            goto fail;
+        snprintf(name, sizeof name, "smooth:%s", sr->spec.label);
+        lap(&ck, name);
+        size_t target = p.max_triangles;
+        if (p.keep_fraction > 0) {
+            size_t frac = (size_t)(p.keep_fraction * (double)sr->mesh.nt);
+            target = target == 0 || frac < target ? frac : target;
+        }
+        if (target > 0 && (rc = iso_mesh_decimate(&sr->mesh, target, err)) != ISO_OK)
+            goto fail;
+        snprintf(name, sizeof name, "decimate:%s", sr->spec.label);
+        lap(&ck, name);
+        if ((rc = iso_mesh_normals(&sr->mesh, err)) != ISO_OK)
+            goto fail;
+        snprintf(name, sizeof name, "normals:%s", sr->spec.label);
+        lap(&ck, name);
+    }
+    iso_volume_free(&grid);
+
+    if (p.render && r->n_surf > 0) {
+        progress(&ck, "render", 0);
+        int per = 3 + p.rotation_frames;
+        for (int s = 0; s < r->n_surf; s++) {
+            iso_surface_result *sr = &r->surf[s];
+            sr->n_views = iso_standard_views(sr->views, 3);
+            sr->rotation = calloc((size_t)(p.rotation_frames > 0 ? p.rotation_frames : 1),
+                                  sizeof *sr->rotation);
+            if (sr->rotation == NULL) {
+                rc = iso_fail(err, ISO_ENOMEM, "out of memory for renders");
+                goto fail;
+            }
+            sr->n_rotation = p.rotation_frames;
+        }
+        iso_err *errs = calloc((size_t)(per * r->n_surf), sizeof *errs);
+        if (errs == NULL) {
+            rc = iso_fail(err, ISO_ENOMEM, "out of memory for renders");
+            goto fail;
+        }
+        render_job rj = {r, &p, errs, per};
+        iso_parallel_for((size_t)(per * r->n_surf), threads, render_one, &rj);
+        for (int i = 0; i < per * r->n_surf; i++)
+            if (errs[i].code != ISO_OK) {
+                rc = iso_fail(err, errs[i].code, "%s", errs[i].msg);
+                free(errs);
+                goto fail;
+            }
+        free(errs);
+        lap(&ck, "render");
+    }
+    for (int s = 0; s < r->n_surf; s++)
+        if ((rc = iso_mesh_measure(&r->surf[s].mesh, &r->surf[s].stats, err)) != ISO_OK)
+            goto fail;
+    lap(&ck, "measure");
+    r->total_seconds = now() - t_start;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        r->peak_rss_kb = ru.ru_maxrss;
+    progress(&ck, "done", 1);
+    return ISO_OK;
+fail:
+    iso_stack_free(&st);
+    iso_volume_free(&grid);
+    iso_recon_result_free(r);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/* recon.h — the reconstruction pipeline: one series in, meshes and pictures
+ * out.  This is what `isonode reconstruct` and the daemon's jobs call; the
+ * stages themselves live in series.c, resample.c, gaussian.c,
+ * isosurface.c, mesh.c, decimate.c and render.c.
+ *
+ *   load -> resample (isotropic) -> MIP pictures -> threshold -> Gaussian
+ *        -> per surface: iso-surface (closed) -> drop islands -> Taubin
+ *           smoothing -> QEM decimation -> normals -> shaded pictures
+ *
+ * Defaults (ISO_RECON_DEFAULT_*) are documented in isonode(1) and
+ * isonode.conf(5); the daemon uses the same ones.
+ */
+#ifndef ISO_RECON_H
+#define ISO_RECON_H
+
+#include "recon/mesh.h"
+#include "recon/render.h"
+#include "recon/series.h"
+#include "recon/volume.h"
+#include "util/err.h"
+
+#define ISO_RECON_MAX_SURFACES 8
+#define ISO_RECON_MAX_STAGES 24
+#define ISO_RECON_DEFAULT_SPACING_MM 1.0
+#define ISO_RECON_DEFAULT_SIGMA_MM 1.0
+#define ISO_RECON_DEFAULT_SMOOTH_ITERATIONS 20
+#define ISO_RECON_DEFAULT_MAX_TRIANGLES 200000
+#define ISO_RECON_DEFAULT_MIN_ISLAND_MM3 100.0
+#define ISO_RECON_DEFAULT_RENDER_SIZE 512
+#define ISO_RECON_DEFAULT_ROTATION_FRAMES 36
+#define ISO_RECON_CT_BONE_HU 300.0
+#define ISO_RECON_CT_SKIN_HU (-500.0)
+
+typedef struct iso_surface_spec {
+    char label[32];
+    double iso;
+    float color[3];
+} iso_surface_spec;
+
+typedef struct iso_recon_params {
+    iso_surface_spec surfaces[ISO_RECON_MAX_SURFACES];
+    int n_surfaces;            /* 0: the defaults for the modality */
+    double spacing_mm;         /* isotropic grid; <= 0 keeps the acquired grid (regular stacks) */
+    double sigma_mm;           /* Gaussian; 0 = none */
+    double max_gap_mm;
+    double min_island_mm3;
+    int smooth_iterations;
+    size_t max_triangles;      /* per surface, after decimation; 0 = no limit */
+    double keep_fraction;      /* if > 0, decimate to this fraction of the extracted triangles */
+    int threads;               /* 0 = one per CPU */
+    int render;                /* 0: no pictures */
+    int render_size;
+    int rotation_frames;
+    void (*progress)(void *ctx, const char *stage, double done); /* optional */
+    void *progress_ctx;
+} iso_recon_params;
+
+typedef struct iso_surface_result {
+    iso_surface_spec spec;
+    iso_mesh mesh;
+    iso_mesh_stats stats;
+    size_t extracted_triangles;
+    size_t islands_removed;
+    iso_view views[3];
+    iso_image view_images[3];
+    int n_views;
+    iso_image *rotation; /* rotation_frames pictures */
+    int n_rotation;
+} iso_surface_result;
+
+typedef struct iso_recon_result {
+    iso_series_info series;
+    int acquired_dim[3];
+    double acquired_spacing[3];
+    int uneven;
+    int grid_dim[3];
+    double grid_spacing_mm;
+    double grid_origin[3];
+    iso_surface_result surf[ISO_RECON_MAX_SURFACES];
+    int n_surf;
+    iso_view mip_views[3];
+    iso_image mip[3];
+    int n_mip;
+    struct {
+        char name[32];
+        double seconds;
+    } stage[ISO_RECON_MAX_STAGES];
+    int n_stages;
+    double total_seconds;
+    long peak_rss_kb;
+} iso_recon_result;
+
+void iso_recon_defaults(iso_recon_params *p);
+
+/* Runs the pipeline on the files of one series.  A series the engine must
+ * refuse returns ISO_EREFUSED with the one-line reason in err (and nothing
+ * in r). */
+iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p,
+                         iso_recon_result *r, iso_err *err);
+void iso_recon_result_free(iso_recon_result *r);
+
+/* Otsu's threshold of a volume (256 bins between its extremes): the
+ * default iso-value for modalities without calibrated units (MR). */
+double iso_otsu_threshold(const iso_volume *v);
+
+#endif
