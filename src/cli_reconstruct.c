@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "config/config.h"
 #include "recon/recon.h"
 #include "recon/stl.h"
 #include "util/fsx.h"
@@ -25,6 +26,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: isonode reconstruct SERIES_DIR --out DIR [options]\n"
+            "Defaults below are the built-in ones; [reconstruct] in the configuration file\n"
+            "(isonode -c FILE reconstruct ...) overrides them, options override both.\n"
             "  --iso VALUE[:LABEL]   one surface per option (default: CT bone %g HU and skin %g HU;\n"
             "                        other modalities: Otsu's threshold)\n"
             "  --spacing MM          isotropic grid spacing (default %g; 0 keeps the acquired grid)\n"
@@ -36,6 +39,7 @@ static void usage(void)
             "  --max-gap MM          refuse gaps between slices wider than this (default %g)\n"
             "  --min-island MM3      drop components enclosing less (default %g)\n"
             "  --frames N            rotation frames (default %d)   --size PX  picture size (default %d)\n"
+            "  --normalize           map the 0.5 and 99.5 percentiles to 0 and 1000 first (MR)\n"
             "  --no-render           meshes and report only\n"
             "  --quiet               no progress lines\n",
             ISO_RECON_CT_BONE_HU, ISO_RECON_CT_SKIN_HU, ISO_RECON_DEFAULT_SPACING_MM,
@@ -101,9 +105,9 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
         fprintf(f, "null");
     fprintf(f, ",\n  \"parameters\": {\"spacing_mm\": %g, \"sigma_mm\": %g, \"smooth_iterations\": %d, "
                "\"max_triangles\": %zu, \"keep_fraction\": %g, \"max_gap_mm\": %g, "
-               "\"min_island_mm3\": %g, \"threads\": %d}",
+               "\"min_island_mm3\": %g, \"threads\": %d, \"normalize\": %s}",
             p->spacing_mm, p->sigma_mm, p->smooth_iterations, p->max_triangles, p->keep_fraction,
-            p->max_gap_mm, p->min_island_mm3, p->threads);
+            p->max_gap_mm, p->min_island_mm3, p->threads, p->normalize ? "true" : "false");
     if (refusal == NULL) {
         const iso_series_info *s = &r->series;
         fprintf(f, ",\n  \"series\": {\"StudyInstanceUID\": ");
@@ -129,6 +133,9 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
         fprintf(f, ", \"grid_spacing_mm\": %g, \"grid_origin_mm\": ", r->grid_spacing_mm);
         json_vec(f, r->grid_origin, 3);
         fprintf(f, "}");
+        if (r->normalized)
+            fprintf(f, ",\n  \"normalized\": {\"from\": [%.6g, %.6g], \"to\": [0, 1000]}",
+                    r->normalized_from[0], r->normalized_from[1]);
         double vox_in = (double)r->acquired_dim[0] * r->acquired_dim[1] * r->acquired_dim[2];
         double vox_grid = (double)r->grid_dim[0] * r->grid_dim[1] * r->grid_dim[2];
         fprintf(f, ",\n  \"voxels_acquired\": %.0f, \"voxels_grid\": %.0f", vox_in, vox_grid);
@@ -170,10 +177,10 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
     return ISO_OK;
 }
 
-int iso_cli_reconstruct(int argc, char **argv)
+int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
 {
     iso_recon_params p;
-    iso_recon_defaults(&p);
+    iso_recon_params_from_config(cfg, &p);
     const char *dir = NULL, *out = NULL;
     int quiet = 0;
     for (int i = 0; i < argc; i++) {
@@ -190,6 +197,10 @@ int iso_cli_reconstruct(int argc, char **argv)
         }
         if (strcmp(a, "--no-render") == 0) {
             p.render = 0;
+            continue;
+        }
+        if (strcmp(a, "--normalize") == 0) {
+            p.normalize = 1;
             continue;
         }
         if (strcmp(a, "--quiet") == 0) {

@@ -2,7 +2,10 @@
 #ifndef ISO_CLI_RECONSTRUCT_H
 #define ISO_CLI_RECONSTRUCT_H
 
-/* argv: the arguments after "reconstruct".  Returns the exit status. */
-int iso_cli_reconstruct(int argc, char **argv);
+struct iso_config;
+
+/* argv: the arguments after "reconstruct"; defaults come from the
+ * configuration's [reconstruct] section.  Returns the exit status. */
+int iso_cli_reconstruct(const struct iso_config *cfg, int argc, char **argv);
 
 #endif

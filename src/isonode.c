@@ -422,7 +422,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "send") == 0)
         rc = cmd_send(&cfg, rest, args);
     else if (strcmp(cmd, "reconstruct") == 0)
-        rc = iso_cli_reconstruct(rest, args);
+        rc = iso_cli_reconstruct(&cfg, rest, args);
     else {
         usage(stderr);
         rc = 2;

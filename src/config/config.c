@@ -46,6 +46,26 @@ const iso_config_key iso_config_keys[] = {
      "Least severe level written to the log."},
     {"node", "watchdog", ISO_CFG_BOOL, NODE(watchdog), "yes", 0, 1, NULL,
      "Send systemd watchdog keep-alives when the unit sets WatchdogSec."},
+    {"reconstruct", "spacing_mm", ISO_CFG_REAL, NODE(rc_spacing_mm), "1.0", 0, 10, NULL,
+     "Isotropic grid spacing the series is resampled to, in mm (0 keeps the acquired grid of a regular stack)."},
+    {"reconstruct", "sigma_mm", ISO_CFG_REAL, NODE(rc_sigma_mm), "1.0", 0, 50, NULL,
+     "Gaussian smoothing before the iso-surface, sigma in mm (0: none)."},
+    {"reconstruct", "smooth_iterations", ISO_CFG_INT, NODE(rc_smooth_iterations), "20", 0, 1000, NULL,
+     "Taubin mesh smoothing iterations."},
+    {"reconstruct", "max_triangles", ISO_CFG_INT, NODE(rc_max_triangles), "200000", 0, 100000000, NULL,
+     "Triangle budget per surface after quadric decimation (0: no decimation)."},
+    {"reconstruct", "max_gap_mm", ISO_CFG_REAL, NODE(rc_max_gap_mm), "10.0", 0, 1000, NULL,
+     "A series with two neighbouring slices further apart than this is refused."},
+    {"reconstruct", "min_island_mm3", ISO_CFG_REAL, NODE(rc_min_island_mm3), "100", 0, 1000000000, NULL,
+     "Mesh components enclosing less volume than this are dropped (noise, table specks)."},
+    {"reconstruct", "threads", ISO_CFG_INT, NODE(rc_threads), "0", 0, 64, NULL,
+     "Threads per reconstruction (0: one per CPU)."},
+    {"reconstruct", "render", ISO_CFG_BOOL, NODE(rc_render), "yes", 0, 1, NULL,
+     "Make pictures (standard views, rotation, MIP) as well as meshes."},
+    {"reconstruct", "render_size", ISO_CFG_INT, NODE(rc_render_size), "512", 64, 4096, NULL,
+     "Width and height of the pictures in pixels."},
+    {"reconstruct", "rotation_frames", ISO_CFG_INT, NODE(rc_rotation_frames), "36", 0, 720, NULL,
+     "Frames of the 360 degree rotation (0: none)."},
     {"peer", "ae_title", ISO_CFG_STR, PEER(ae_title), NULL, 0, 0, NULL,
      "AE title of the remote node (required)."},
     {"peer", "host", ISO_CFG_STR, PEER(host), NULL, 0, 0, NULL,
@@ -117,6 +137,18 @@ static iso_code set_value(const iso_config_key *k, void *base, const char *v, is
         *(long *)field = n;
         return ISO_OK;
     }
+    case ISO_CFG_REAL: {
+        char *end = NULL;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || end == v || *end != '\0' || d != d)
+            return iso_fail(err, ISO_ECONFIG, "%s: '%s' is not a number", k->key, v);
+        if (d < (double)k->min || d > (double)k->max)
+            return iso_fail(err, ISO_ECONFIG, "%s: %g is outside %ld..%ld", k->key, d, k->min,
+                            k->max);
+        *(double *)field = d;
+        return ISO_OK;
+    }
     case ISO_CFG_BOOL: {
         long b;
         if (parse_bool(v, &b) != ISO_OK)
@@ -133,7 +165,7 @@ void iso_config_defaults(iso_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < iso_config_nkeys; i++) {
         const iso_config_key *k = &iso_config_keys[i];
-        if (strcmp(k->section, "node") == 0 && k->def != NULL) {
+        if (strcmp(k->section, "peer") != 0 && k->def != NULL) {
             iso_err e = {0};
             /* The table's own defaults are checked by the unit test. */
             (void)set_value(k, cfg, k->def, &e);
@@ -144,7 +176,7 @@ void iso_config_defaults(iso_config *cfg)
 typedef struct {
     iso_config *cfg;
     iso_err err;
-    uint64_t node_seen;   /* bit i: key row i set in [node] */
+    uint64_t node_seen;   /* bit i: key row i set in [node] or [reconstruct] */
     uint64_t *peer_seen;  /* the same, per peer */
 } load_ctx;
 
@@ -192,14 +224,14 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
     load_ctx *ctx = user;
     if (ctx->err.code != ISO_OK)
         return 1; /* report only the first problem */
-    if (strcmp(section, "node") == 0) {
-        const iso_config_key *k = find_key("node", name);
+    if (strcmp(section, "node") == 0 || strcmp(section, "reconstruct") == 0) {
+        const iso_config_key *k = find_key(section, name);
         if (k == NULL) {
-            iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [node]", name);
+            iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [%s]", name, section);
             return 0;
         }
         if (!first_time(&ctx->node_seen, k)) {
-            iso_fail(&ctx->err, ISO_ECONFIG, "[node] sets %s twice", name);
+            iso_fail(&ctx->err, ISO_ECONFIG, "[%s] sets %s twice", section, name);
             return 0;
         }
         return set_value(k, ctx->cfg, value, &ctx->err) == ISO_OK;
@@ -302,18 +334,25 @@ static void dump_value(const iso_config_key *k, const void *base, FILE *out)
     case ISO_CFG_BOOL:
         fprintf(out, "%s = %s\n", k->key, *(const long *)field ? "yes" : "no");
         break;
+    case ISO_CFG_REAL:
+        fprintf(out, "%s = %.17g\n", k->key, *(const double *)field);
+        break;
     }
 }
 
 void iso_config_dump(const iso_config *cfg, FILE *out)
 {
-    fprintf(out, "# effective configuration (%s)\n[node]\n",
+    fprintf(out, "# effective configuration (%s)\n",
             cfg->source[0] ? cfg->source : "built-in defaults");
-    for (size_t i = 0; i < iso_config_nkeys; i++)
-        if (strcmp(iso_config_keys[i].section, "node") == 0) {
-            fprintf(out, "# %s\n", iso_config_keys[i].doc);
-            dump_value(&iso_config_keys[i], cfg, out);
-        }
+    static const char *const singletons[] = {"node", "reconstruct"};
+    for (size_t s = 0; s < 2; s++) {
+        fprintf(out, "%s[%s]\n", s ? "\n" : "", singletons[s]);
+        for (size_t i = 0; i < iso_config_nkeys; i++)
+            if (strcmp(iso_config_keys[i].section, singletons[s]) == 0) {
+                fprintf(out, "# %s\n", iso_config_keys[i].doc);
+                dump_value(&iso_config_keys[i], cfg, out);
+            }
+    }
     for (size_t p = 0; p < cfg->n_peers; p++) {
         fprintf(out, "\n[peer %s]\n", cfg->peers[p].name);
         for (size_t i = 0; i < iso_config_nkeys; i++)

@@ -46,6 +46,17 @@ typedef struct iso_config {
     long check_host;
     char log_level[16];
     long watchdog;
+    /* [reconstruct]: the pipeline's defaults (isonode reconstruct uses them too) */
+    double rc_spacing_mm;
+    double rc_sigma_mm;
+    long rc_smooth_iterations;
+    long rc_max_triangles;
+    double rc_max_gap_mm;
+    double rc_min_island_mm3;
+    long rc_threads;
+    long rc_render;
+    long rc_render_size;
+    long rc_rotation_frames;
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;
@@ -53,16 +64,16 @@ typedef struct iso_config {
     char source[ISO_PATH_LEN];
 } iso_config;
 
-typedef enum { ISO_CFG_STR, ISO_CFG_INT, ISO_CFG_BOOL, ISO_CFG_ENUM } iso_config_type;
+typedef enum { ISO_CFG_STR, ISO_CFG_INT, ISO_CFG_BOOL, ISO_CFG_ENUM, ISO_CFG_REAL } iso_config_type;
 
 typedef struct iso_config_key {
-    const char *section;  /* "node" or "peer" (meaning every [peer NAME]) */
+    const char *section;  /* "node", "reconstruct", or "peer" (meaning every [peer NAME]) */
     const char *key;
     iso_config_type type;
     size_t offset;        /* into iso_config (node) or iso_peer (peer) */
     size_t size;          /* buffer size for strings */
     const char *def;      /* default as text; NULL means required */
-    long min, max;        /* bounds for integers */
+    long min, max;        /* bounds for integers and reals */
     const char *choices;  /* "a|b|c" for enums */
     const char *doc;
 } iso_config_key;

@@ -27,6 +27,13 @@ iso_code iso_resample_isotropic(const iso_stack *s, double spacing, int threads,
  * repeat the border voxel. */
 iso_code iso_gaussian(iso_volume *v, double sigma_mm, int threads, iso_err *err);
 
+/* Intensity normalization for images without calibrated units (MR): maps
+ * the lo_pct and hi_pct percentiles of a float volume linearly onto 0 and
+ * 1000 (values beyond are clamped), so iso-values mean the same across
+ * scanners.  Percentiles come from a 4096-bin histogram. */
+void iso_normalize(iso_volume *v, double lo_pct, double hi_pct, double *mapped_lo,
+                   double *mapped_hi);
+
 /* Clamps every voxel into [lo, hi] (a float volume). */
 void iso_threshold(iso_volume *v, float lo, float hi);
 

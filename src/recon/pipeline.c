@@ -193,6 +193,11 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     memcpy(r->grid_origin, grid.origin, sizeof r->grid_origin);
     lap(&ck, "resample");
 
+    if (p.normalize) {
+        iso_normalize(&grid, 0.5, 99.5, &r->normalized_from[0], &r->normalized_from[1]);
+        r->normalized = 1;
+        lap(&ck, "normalize");
+    }
     if (p.n_surfaces == 0)
         default_surfaces(r->series.modality, &grid, &p);
 
@@ -213,7 +218,7 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
         lap(&ck, "mip");
     }
 
-    if (is_ct)
+    if (is_ct && !p.normalize)
         iso_threshold(&grid, -1024.0f, 3071.0f); /* metal and padding values would ring */
     progress(&ck, "gaussian", 0);
     if ((rc = iso_gaussian(&grid, p.sigma_mm, threads, err)) != ISO_OK)

@@ -3,7 +3,8 @@
  * stages themselves live in series.c, resample.c, gaussian.c,
  * isosurface.c, mesh.c, decimate.c and render.c.
  *
- *   load -> resample (isotropic) -> MIP pictures -> threshold -> Gaussian
+ *   load -> resample (isotropic) -> [normalize] -> MIP pictures -> threshold
+ *        -> Gaussian
  *        -> per surface: iso-surface (closed) -> drop islands -> Taubin
  *           smoothing -> QEM decimation -> normals -> shaded pictures
  *
@@ -47,6 +48,7 @@ typedef struct iso_recon_params {
     int smooth_iterations;
     size_t max_triangles;      /* per surface, after decimation; 0 = no limit */
     double keep_fraction;      /* if > 0, decimate to this fraction of the extracted triangles */
+    int normalize;             /* map the 0.5..99.5 percentiles to 0..1000 before iso-values apply */
     int threads;               /* 0 = one per CPU */
     int render;                /* 0: no pictures */
     int render_size;
@@ -76,6 +78,8 @@ typedef struct iso_recon_result {
     int grid_dim[3];
     double grid_spacing_mm;
     double grid_origin[3];
+    int normalized;
+    double normalized_from[2]; /* the input values mapped to 0 and 1000 */
     iso_surface_result surf[ISO_RECON_MAX_SURFACES];
     int n_surf;
     iso_view mip_views[3];
@@ -91,6 +95,10 @@ typedef struct iso_recon_result {
 } iso_recon_result;
 
 void iso_recon_defaults(iso_recon_params *p);
+
+/* The parameters the [reconstruct] section configures (params.c). */
+struct iso_config;
+void iso_recon_params_from_config(const struct iso_config *cfg, iso_recon_params *p);
 
 /* Runs the pipeline on the files of one series.  A series the engine must
  * refuse returns ISO_EREFUSED with the one-line reason in err (and nothing

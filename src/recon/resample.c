@@ -209,3 +209,47 @@ void iso_threshold(iso_volume *v, float lo, float hi)
     for (size_t i = 0; i < n; i++)
         p[i] = p[i] < lo ? lo : p[i] > hi ? hi : p[i];
 }
+
+void iso_normalize(iso_volume *v, double lo_pct, double hi_pct, double *mapped_lo,
+                   double *mapped_hi)
+{
+    enum { BINS = 4096 };
+    double lo, hi;
+    iso_volume_range(v, &lo, &hi);
+    float *p = v->data;
+    size_t n = iso_volume_count(v);
+    *mapped_lo = lo;
+    *mapped_hi = hi;
+    if (!(hi > lo))
+        return;
+    size_t *hist = calloc(BINS, sizeof *hist);
+    if (hist == NULL)
+        return; /* the volume stays as it is */
+    double scale = (BINS - 1) / (hi - lo);
+    for (size_t i = 0; i < n; i++)
+        hist[(size_t)((p[i] - lo) * scale)]++;
+    double want_lo = lo_pct / 100.0 * (double)n, want_hi = hi_pct / 100.0 * (double)n;
+    double a = lo, b = hi, cum = 0;
+    int got_lo = 0;
+    for (int k = 0; k < BINS; k++) {
+        cum += (double)hist[k];
+        if (!got_lo && cum >= want_lo) {
+            a = lo + k / scale;
+            got_lo = 1;
+        }
+        if (cum >= want_hi) {
+            b = lo + k / scale;
+            break;
+        }
+    }
+    free(hist);
+    if (!(b > a))
+        b = a + 1;
+    *mapped_lo = a;
+    *mapped_hi = b;
+    float m = (float)(1000.0 / (b - a)), off = (float)a;
+    for (size_t i = 0; i < n; i++) {
+        float x = (p[i] - off) * m;
+        p[i] = x < 0 ? 0 : x > 1000 ? 1000 : x;
+    }
+}

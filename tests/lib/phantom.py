@@ -12,6 +12,9 @@ the 500 iso-level.  Geometry variants:
   tilt       gantry tilt of 20 degrees: tilted planes stacked along z (sheared)
   uneven     axial with gaps from 0.8 to 2.0 mm
   multiframe one Enhanced CT object, per-frame functional groups, frames shuffled
+  signed12   axial, stored as signed 12-bit values (two's complement) with
+             other bits set above Bits Stored, Rescale Intercept 1000
+  scaled     axial, MR, values 3.7 x + 200 (for intensity normalization)
 
 usage:
   phantom.py write SHAPE VARIANT OUTDIR        SHAPE: sphere | torus
@@ -203,6 +206,20 @@ def write_series(shape, variant, out, n_slices_limit=None, mutate=None):
         ds.RescaleSlope = 1
         ds.Rows = ds.Columns = n_px
         ds.PixelData = frames[k].tobytes()
+        if variant == "signed12":
+            # v - 1000 in 12-bit two's complement; bits 12..15 hold junk that
+            # a reader must mask off (High Bit 11)
+            raw = (frames[k].astype(np.int32) - 1000) & 0x0FFF | 0x5000
+            ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 1
+            ds.RescaleIntercept = 1000
+            ds.PixelData = raw.astype(np.uint16).tobytes()
+        if variant == "scaled":
+            ds.Modality = "MR"
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+            ds.PixelRepresentation = 0
+            ds.PixelData = (frames[k].astype(np.int32) * 37 // 10 + 200).astype(np.uint16).tobytes()
+            del ds.RescaleIntercept
+            del ds.RescaleSlope
         if mutate:
             mutate(ds, n)
         ds.save_as(os.path.join(out, "slice%03d.dcm" % n), write_like_original=False)

@@ -34,15 +34,13 @@ int main(void)
     for (size_t i = 0; i < iso_config_nkeys; i++) {
         const iso_config_key *k = &iso_config_keys[i];
         CHECK(k->doc != NULL && strlen(k->doc) > 10);
-        if (strcmp(k->section, "node") == 0) {
+        if (strcmp(k->section, "peer") != 0) {
             CHECK(k->def != NULL);
             char text[512];
-            snprintf(text, sizeof text, "[node]\n%s = %s\n", k->key, k->def);
+            snprintf(text, sizeof text, "[%s]\n%s = %s\n", k->section, k->key, k->def);
             CHECK(load_text(&cfg, text, &err) == ISO_OK);
             if (err.code)
                 fprintf(stderr, "default of %s: %s\n", k->key, err.msg);
-        } else {
-            CHECK(strcmp(k->section, "peer") == 0);
         }
         if (k->type == ISO_CFG_INT && k->def)
             CHECK(atol(k->def) >= k->min && atol(k->def) <= k->max);
@@ -66,6 +64,17 @@ int main(void)
     CHECK(iso_config_peer_by_ae(&cfg, "CT1  ") == &cfg.peers[0]);
     CHECK(iso_config_peer_by_ae(&cfg, "CT2") == NULL);
     iso_config_free(&cfg);
+
+    /* reals in [reconstruct] */
+    CHECK(load_text(&cfg, "[reconstruct]\nsigma_mm = 0.75\nspacing_mm = 0.5\n", &err) == ISO_OK);
+    CHECK(cfg.rc_sigma_mm == 0.75 && cfg.rc_spacing_mm == 0.5);
+    iso_config_free(&cfg);
+    err.code = ISO_OK;
+    CHECK(load_text(&cfg, "[reconstruct]\nsigma_mm = wide\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "not a number") != NULL);
+    err.code = ISO_OK;
+    CHECK(load_text(&cfg, "[reconstruct]\nspacing_mm = -1\n", &err) == ISO_ECONFIG);
+    err.code = ISO_OK;
 
     char expect[600];
     CHECK(load_text(&cfg, "[node]\nport = 1\n\nbogus = 3\n", &err) == ISO_ECONFIG);

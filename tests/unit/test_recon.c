@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "config/config.h"
+#include "recon/recon.h"
 #include "dicom/dicom.h"
 #include "recon/filter.h"
 #include "recon/isosurface.h"
@@ -224,8 +226,25 @@ static void test_isosurface(void)
     iso_volume_free(&v);
 }
 
+/* The configuration table's [reconstruct] defaults are the engine's. */
+static void test_config_defaults(void)
+{
+    iso_config cfg;
+    iso_config_defaults(&cfg);
+    iso_recon_params a, b;
+    iso_recon_defaults(&a);
+    iso_recon_params_from_config(&cfg, &b);
+    CHECK(a.spacing_mm == b.spacing_mm && a.sigma_mm == b.sigma_mm);
+    CHECK(a.smooth_iterations == b.smooth_iterations && a.max_triangles == b.max_triangles);
+    CHECK(a.max_gap_mm == b.max_gap_mm && a.min_island_mm3 == b.min_island_mm3);
+    CHECK(a.threads == b.threads && a.render == b.render && a.render_size == b.render_size);
+    CHECK(a.rotation_frames == b.rotation_frames);
+    iso_config_free(&cfg);
+}
+
 int main(void)
 {
+    test_config_defaults();
     iso_err err = {0};
     CHECK(iso_dcm_init(&err) == ISO_OK);
     test_decode_all_ts();
