@@ -80,6 +80,59 @@ static void basis(const iso_view *v, double f[3], double r[3], double u[3])
     normalize(u);
 }
 
+/* ---- orientation letters ----
+ * Radiologists read a 3D picture by the patient directions at its edges
+ * (R/L, A/P, S/I), as on their workstations.  The letters carry no patient
+ * identity, so the pictures stay free of identifying burned-in text. */
+
+static const char *const glyph_rows[6][7] = {
+    {".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"}, /* A */
+    {"####.", "#...#", "#...#", "####.", "#....", "#....", "#...."}, /* P */
+    {"####.", "#...#", "#...#", "####.", "#.#..", "#..#.", "#...#"}, /* R */
+    {"#....", "#....", "#....", "#....", "#....", "#....", "#####"}, /* L */
+    {".####", "#....", "#....", ".###.", "....#", "....#", "####."}, /* S */
+    {".###.", "..#..", "..#..", "..#..", "..#..", "..#..", ".###."}, /* I */
+};
+
+/* The patient direction a screen direction mostly points to (LPS axes). */
+static int direction_letter(const double d[3])
+{
+    int a = 0;
+    for (int k = 1; k < 3; k++)
+        if (fabs(d[k]) > fabs(d[a]))
+            a = k;
+    static const int pos[3] = {3, 1, 4}, neg[3] = {2, 0, 5}; /* L P S / R A I */
+    return d[a] >= 0 ? pos[a] : neg[a];
+}
+
+static void draw_letter(iso_image *img, int letter, int cx, int cy, int scale)
+{
+    int w = 5 * scale, h = 7 * scale;
+    int x0 = cx - w / 2, y0 = cy - h / 2;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            if (glyph_rows[letter][y / scale][x / scale] != '#')
+                continue;
+            int px = x0 + x, py = y0 + y;
+            if (px < 0 || py < 0 || px >= img->w || py >= img->h)
+                continue;
+            uint8_t *o = img->rgb + 3 * ((size_t)py * img->w + px);
+            o[0] = 255;
+            o[1] = 230;
+            o[2] = 120;
+        }
+}
+
+static void label_edges(iso_image *img, const double r[3], const double u[3])
+{
+    int scale = img->w >= 400 ? 3 : 2, m = 6 * scale;
+    double nr[3] = {-r[0], -r[1], -r[2]}, nu[3] = {-u[0], -u[1], -u[2]};
+    draw_letter(img, direction_letter(r), img->w - m, img->h / 2, scale);
+    draw_letter(img, direction_letter(nr), m, img->h / 2, scale);
+    draw_letter(img, direction_letter(u), img->w / 2, m, scale);
+    draw_letter(img, direction_letter(nu), img->w / 2, img->h - m, scale);
+}
+
 void iso_scene_frame(iso_scene *s)
 {
     double lo[3] = {1e300, 1e300, 1e300}, hi[3] = {-1e300, -1e300, -1e300};
@@ -209,6 +262,7 @@ iso_code iso_render_surfaces(const iso_scene *s, const iso_view *v, int size, is
     free(zbuf);
     free(nbuf);
     free(mbuf);
+    label_edges(out, r, u);
     return ISO_OK;
 }
 
@@ -340,5 +394,6 @@ iso_code iso_render_mip(const iso_volume *vol, const iso_view *v, int size, doub
     if (image_alloc(out, size, err) != ISO_OK)
         return err->code;
     iso_parallel_for((size_t)size, iso_threads(threads), mip_row, &j);
+    label_edges(out, j.r, j.u);
     return ISO_OK;
 }

@@ -5,7 +5,9 @@
  * lateral, superior (looking down on the head, anterior up), and a
  * rotation about the patient's head-foot axis starting from anterior.
  * One orthographic camera framing fits the bounding sphere of everything
- * drawn, so frames of a rotation share one scale.
+ * drawn, so frames of a rotation share one scale.  Each picture carries the
+ * patient direction letters at its edges (R/L, A/P, S/I) and nothing else:
+ * no text that could identify the patient.
  */
 #ifndef ISO_RENDER_H
 #define ISO_RENDER_H

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "config/config.h"
 #include "recon/recon.h"
+#include "recon/render.h"
 #include "dicom/dicom.h"
 #include "recon/filter.h"
 #include "recon/isosurface.h"
@@ -226,6 +227,85 @@ static void test_isosurface(void)
     iso_volume_free(&v);
 }
 
+/* Mean column and row of the lit pixels (ignoring the letters' colour). */
+static void lit_centre(const iso_image *img, double *mx, double *my)
+{
+    double sx = 0, sy = 0, n = 0;
+    for (int y = 0; y < img->h; y++)
+        for (int x = 0; x < img->w; x++) {
+            const uint8_t *p = img->rgb + 3 * ((size_t)y * img->w + x);
+            if (p[0] > 20 && !(p[0] == 255 && p[1] == 230 && p[2] == 120)) {
+                sx += x;
+                sy += y;
+                n++;
+            }
+        }
+    *mx = n ? sx / n : -1;
+    *my = n ? sy / n : -1;
+}
+
+/* A small ball placed off the centre of the framing shows up where a
+ * radiologist expects it in each standard view and in the rotation. */
+static void test_view_orientation(void)
+{
+    static const struct {
+        double at[3]; /* ball centre, LPS mm */
+        int view;     /* 0 anterior, 1 left lateral, 2 superior */
+        int want_x;   /* -1 left half, +1 right half, 0 either */
+        int want_y;   /* -1 top half, +1 bottom half, 0 either */
+    } cases[] = {
+        {{20, 0, 0}, 0, +1, 0},  /* patient left: viewer's right in an anterior view */
+        {{0, 0, 20}, 0, 0, -1},  /* superior: up */
+        {{0, -20, 0}, 1, -1, 0}, /* anterior: left in a left lateral view */
+        {{20, 0, 0}, 2, -1, 0},  /* patient left: viewer's left seen from above */
+        {{0, -20, 0}, 2, 0, -1}, /* anterior: up seen from above */
+    };
+    iso_err err = {0};
+    iso_volume v;
+    int dim[3] = {32, 32, 32};
+    CHECK(iso_volume_alloc(&v, dim, ISO_VOX_F32, &err) == ISO_OK);
+    unit_axes(&v, 1.0);
+    sample(&v, ball, 15.5);
+    iso_mesh base;
+    CHECK(iso_isosurface(&v, 500, 1, 1, &base, &err) == ISO_OK);
+    CHECK(iso_mesh_normals(&base, &err) == ISO_OK);
+    iso_view views[3];
+    CHECK(iso_standard_views(views, 3) == 3);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        iso_mesh m = base;
+        float *moved = malloc(base.nv * 3 * sizeof *moved);
+        CHECK(moved != NULL);
+        for (size_t i = 0; i < base.nv; i++)
+            for (int k = 0; k < 3; k++)
+                moved[3 * i + k] = (float)(base.v[3 * i + k] - 15.5 + cases[c].at[k]);
+        m.v = moved;
+        const iso_mesh *meshes[1] = {&m};
+        const float colors[1][3] = {{0.9f, 0.9f, 0.8f}};
+        iso_scene scene = {meshes, colors, 1, {0, 0, 0}, 60.0};
+        iso_image img;
+        CHECK(iso_render_surfaces(&scene, &views[cases[c].view], 256, &img, &err) == ISO_OK);
+        double mx, my;
+        lit_centre(&img, &mx, &my);
+        if (cases[c].want_x)
+            CHECK((mx - 128) * cases[c].want_x > 20);
+        if (cases[c].want_y)
+            CHECK((my - 128) * cases[c].want_y > 20);
+        iso_image_free(&img);
+        free(moved);
+    }
+    /* the rotation starts anterior and turns to the left lateral at 90 degrees */
+    iso_view r0, r9;
+    iso_rotation_view(0, 36, &r0);
+    iso_rotation_view(9, 36, &r9);
+    for (int k = 0; k < 3; k++) {
+        CHECK(fabs(r0.dir[k] - views[0].dir[k]) < 1e-9);
+        CHECK(fabs(r9.dir[k] - views[1].dir[k]) < 1e-9);
+    }
+    iso_mesh_free(&base);
+    iso_volume_free(&v);
+    printf("views: patient left, anterior and superior appear where expected\n");
+}
+
 /* The configuration table's [reconstruct] defaults are the engine's. */
 static void test_config_defaults(void)
 {
@@ -252,5 +332,6 @@ int main(void)
     test_gaussian(2.5);
     test_gaussian(5.0); /* the recursive path */
     test_isosurface();
+    test_view_orientation();
     return CHECK_DONE();
 }
