@@ -110,7 +110,38 @@ extern "C" void iso_dcm_image_info_free(iso_dcm_image_info *info)
     if (info != NULL) {
         free(info->planes);
         info->planes = NULL;
+        free(info->lut);
+        info->lut = NULL;
     }
+}
+
+/* Reads a Modality LUT Sequence item: LUT Descriptor (entries, 0 meaning
+ * 65536; first stored value mapped; bits) and LUT Data. */
+static iso_code read_modality_lut(DcmItem *ds, iso_dcm_image_info *info, iso_err *err)
+{
+    DcmItem *it = seq_item(ds, DCM_ModalityLUTSequence);
+    if (it == NULL)
+        return ISO_OK;
+    Uint16 n16 = 0, first16 = 0;
+    if (it->findAndGetUint16(DCM_LUTDescriptor, n16, 0).bad() ||
+        it->findAndGetUint16(DCM_LUTDescriptor, first16, 1).bad())
+        return iso_fail(err, ISO_EREFUSED, "Modality LUT Sequence without a usable LUT Descriptor");
+    long n = n16 == 0 ? 65536 : n16;
+    /* the first mapped value is signed when the pixels are */
+    long first = info->pixel_representation ? (long)(Sint16)first16 : (long)first16;
+    const Uint16 *data = NULL;
+    unsigned long count = 0;
+    if (it->findAndGetUint16Array(DCM_LUTData, data, &count).bad() || data == NULL ||
+        (long)count < n)
+        return iso_fail(err, ISO_EREFUSED, "Modality LUT Sequence with %lu of %ld LUT entries",
+                        count, n);
+    info->lut = (uint16_t *)malloc((size_t)n * sizeof *info->lut);
+    if (info->lut == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory for a Modality LUT");
+    memcpy(info->lut, data, (size_t)n * sizeof *info->lut);
+    info->lut_n = n;
+    info->lut_first = first;
+    return ISO_OK;
 }
 
 static iso_code load(const char *path, DcmFileFormat &ff, Uint32 max_read, iso_err *err)
@@ -166,6 +197,8 @@ extern "C" iso_code iso_dcm_read_image_info(const char *path, iso_dcm_image_info
     info->planes = (iso_dcm_plane *)calloc((size_t)nf, sizeof *info->planes);
     if (info->planes == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory for %d frames", (int)nf);
+    if (read_modality_lut(ds, info, err) != ISO_OK)
+        return err->code;
     DcmItem *shared = seq_item(ds, DCM_SharedFunctionalGroupsSequence);
     int enhanced = shared != NULL || ds->tagExists(DCM_PerFrameFunctionalGroupsSequence);
     for (int f = 0; f < nf; f++) {
@@ -341,6 +374,20 @@ static void rescale_frame(const T *src, size_t n, const iso_dcm_image_info *info
     Uint32 mask = bits >= 32 ? 0xFFFFFFFFu : ((1u << bits) - 1);
     Uint32 sign = bits >= 32 ? 0 : (1u << (bits - 1));
     double slope = p->slope, icpt = p->intercept;
+    if (info->lut != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            Uint32 raw = ((Uint32)src[i] >> shift) & mask;
+            long v = info->pixel_representation && (raw & sign) ? (long)raw - (long)mask - 1
+                                                                 : (long)raw;
+            long at = v - info->lut_first;
+            at = at < 0 ? 0 : at >= info->lut_n ? info->lut_n - 1 : at;
+            if (dst_float)
+                ((float *)dst)[dst_index + i] = info->lut[at];
+            else
+                ((int16_t *)dst)[dst_index + i] = (int16_t)info->lut[at];
+        }
+        return;
+    }
     if (!dst_float && slope == 1 && icpt == floor(icpt)) {
         /* the CT case: integers all the way (the caller checked the range) */
         long off = (long)icpt;

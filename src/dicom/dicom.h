@@ -240,6 +240,11 @@ typedef struct iso_dcm_image_info {
     int has_pixel_data;
     long instance_number;
     iso_dcm_plane *planes; /* frames entries; free with iso_dcm_image_info_free */
+    /* Modality LUT Sequence, when the image has one instead of a rescale:
+     * modality value = lut[clamp(stored - lut_first, 0, lut_n - 1)] */
+    uint16_t *lut;
+    long lut_first;
+    long lut_n;
 } iso_dcm_image_info;
 
 /* Reads what reconstruction needs to know of an image, without decoding
@@ -248,8 +253,8 @@ iso_code iso_dcm_read_image_info(const char *path, iso_dcm_image_info *info, iso
 void iso_dcm_image_info_free(iso_dcm_image_info *info);
 
 /* Decodes every frame of a greyscale image and writes its modality values
- * (stored value, sign and Bits Stored honoured, times slope plus
- * intercept) to dst, frame after frame, rows*cols values each, as int16
+ * (stored value, sign and Bits Stored honoured, through the Modality LUT
+ * or times slope plus intercept) to dst, frame after frame, rows*cols values each, as int16
  * (dst_float 0; values are rounded and must fit, the caller checked) or
  * float (dst_float 1).  Compressed syntaxes are decoded with DCMTK's codecs
  * (JPEG, JPEG-LS, RLE) or OpenJPEG (JPEG 2000). */

@@ -229,6 +229,12 @@ static int fits_int16(const iso_dcm_image_info *infos, size_t n, const int *used
         if (!used[i])
             continue;
         const iso_dcm_image_info *f = &infos[i];
+        if (f->lut != NULL) {
+            for (long k = 0; k < f->lut_n; k++)
+                if (f->lut[k] > 32767)
+                    return 0;
+            continue;
+        }
         double lo = f->pixel_representation ? -ldexp(1, f->bits_stored - 1) : 0;
         double hi = f->pixel_representation ? ldexp(1, f->bits_stored - 1) - 1
                                             : ldexp(1, f->bits_stored) - 1;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make_seeds.py OUTDIR SHARED — seed corpora for the fuzz targets: the data
-sets of ../shared/data/ts (one per transfer syntax) and whole conversations
-(association, C-ECHO, C-STORE, release) built with tests/lib/dicomtool.py."""
+sets of ../shared/data/ts (one per transfer syntax) for data set parsing and
+image decoding, and whole conversations (association, C-ECHO, C-STORE,
+release) built with tests/lib/dicomtool.py."""
 import os
 import struct
 import sys
@@ -12,8 +13,17 @@ import dicomtool as t  # noqa: E402
 out, shared = sys.argv[1], sys.argv[2]
 ds_dir = os.path.join(out, "dataset")
 as_dir = os.path.join(out, "association")
+im_dir = os.path.join(out, "image")
 os.makedirs(ds_dir, exist_ok=True)
 os.makedirs(as_dir, exist_ok=True)
+os.makedirs(im_dir, exist_ok=True)
+# fuzz_image: the first byte picks the transfer syntax (fuzz_image.cc's table)
+image_selector = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 4, "7": 6, "8": 6, "9": 7}
+for name, sel in image_selector.items():
+    path = os.path.join(shared, "data", "ts", name + ".dcm")
+    if os.path.exists(path):
+        with open(os.path.join(im_dir, name), "wb") as f:
+            f.write(bytes([sel]) + t.part10_dataset(path)[:299000])
 selector = {"1": 1, "2": 0, "3": 2}
 for name in ("1", "2", "3"):
     path = os.path.join(shared, "data", "ts", name + ".dcm")

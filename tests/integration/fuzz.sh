@@ -1,7 +1,8 @@
 #!/bin/bash
 # Fuzzing the peer-facing entry points for a bounded time (FUZZ_SECONDS,
-# default 25 each): data set parsing, and whole associations fed through a
-# socketpair into the adapter.  Built with clang's libFuzzer and
+# default 25 each): data set parsing, whole associations fed through a
+# socketpair into the adapter, and image decoding for reconstruction (every
+# codec) of objects that pass ingest parsing.  Built with clang's libFuzzer and
 # AddressSanitizer from the project's sources; DCMTK itself is the Debian
 # library (not instrumented, but its crashes and our memory errors are
 # caught).  A crash leaves its input in the work directory and fails.
@@ -10,20 +11,22 @@ need python3
 [ -n "${CLANG:-}" ] && command -v clang++ >/dev/null 2>&1 || skip "clang/libFuzzer not installed (apt-get install clang)"
 secs=${FUZZ_SECONDS:-25}
 B=$WORK/build; mkdir -p "$B"
-flags="-g -O1 -fsanitize=fuzzer-no-link,address -include $top_builddir/autoconf.h -I$top_srcdir/src -I$top_builddir"
+flags="-g -O1 -fsanitize=fuzzer-no-link,address -include $top_builddir/autoconf.h -I$top_srcdir/src -I$top_builddir $OPENJP2_CFLAGS"
 clang $flags -std=c11 -c "$top_srcdir/src/util/err.c" -o "$B/err.o" || fail "build err.c"
-for f in dcm_common dcm_scp dcm_alloc; do
+for f in dcm_common dcm_scp dcm_alloc dcm_image; do
     clang++ $flags -std=c++17 -c "$top_srcdir/src/dicom/$f.cc" -o "$B/$f.o" || fail "build $f"
 done
-for target in fuzz_dataset fuzz_association; do
+for target in fuzz_dataset fuzz_association fuzz_image; do
     clang++ $flags -std=c++17 -fsanitize=fuzzer,address "$top_srcdir/tests/fuzz/$target.cc" \
-        "$B"/*.o $DCMTK_LIBS -lpthread -o "$B/$target" || fail "link $target"
+        "$B"/*.o $DCMTK_LIBS $OPENJP2_LIBS -lpthread -o "$B/$target" || fail "link $target"
 done
 python3 "$top_srcdir/tests/fuzz/make_seeds.py" "$WORK/seeds" "$SHARED" || fail "seeds"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
-for target in dataset association; do
+for target in dataset association image; do
     mkdir -p "$WORK/corpus-$target"
-    ( cd "$WORK" && "$B/fuzz_$target" -max_total_time="$secs" -max_len=65536 -timeout=10 \
+    len=65536
+    [ "$target" = image ] && len=300000
+    ( cd "$WORK" && "$B/fuzz_$target" -max_total_time="$secs" -max_len=$len -timeout=10 \
         -rss_limit_mb=1536 -malloc_limit_mb=1024 -print_final_stats=1 "$WORK/corpus-$target" "$WORK/seeds/$target" \
         > "$WORK/fuzz-$target.log" 2>&1 ) \
         || { tail -40 "$WORK/fuzz-$target.log"; KEEP_WORK=1; fail "fuzz_$target found a crash"; }

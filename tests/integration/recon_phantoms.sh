@@ -82,6 +82,13 @@ check_mesh "$WORK/out-scaled/surface-mid.stl" sphere "sphere MR scaled, normaliz
 json_get "$WORK/out-scaled/report.json" 'r["normalized"]["from"]'
 ok "intensity normalization maps an arbitrarily scaled MR series onto the same surface"
 
+# a Modality LUT Sequence (stored x/2, the LUT doubles it) instead of a rescale
+$PH write sphere modlut "$WORK/sphere-modlut" || fail "phantom.py write modlut"
+"$ISONODE" reconstruct "$WORK/sphere-modlut" --out "$WORK/out-modlut" --iso 500:mid \
+    --sigma 0 --smooth 0 --triangles 0 --no-render --quiet || fail "reconstruct modlut"
+check_mesh "$WORK/out-modlut/surface-mid.stl" sphere "sphere through a Modality LUT" 1
+ok "the Modality LUT Sequence is applied"
+
 # pictures and progress, once
 "$ISONODE" reconstruct "$WORK/sphere-tilt" --out "$WORK/pics" --iso 500:ball --frames 36 \
     2> "$WORK/progress.txt" || fail "reconstruct with pictures"

@@ -15,6 +15,7 @@ the 500 iso-level.  Geometry variants:
   signed12   axial, stored as signed 12-bit values (two's complement) with
              other bits set above Bits Stored, Rescale Intercept 1000
   scaled     axial, MR, values 3.7 x + 200 (for intensity normalization)
+  modlut     axial, stored values x / 2 mapped back by a Modality LUT Sequence
 
 usage:
   phantom.py write SHAPE VARIANT OUTDIR        SHAPE: sphere | torus
@@ -220,6 +221,16 @@ def write_series(shape, variant, out, n_slices_limit=None, mutate=None):
             ds.PixelData = (frames[k].astype(np.int32) * 37 // 10 + 200).astype(np.uint16).tobytes()
             del ds.RescaleIntercept
             del ds.RescaleSlope
+        if variant == "modlut":
+            ds.PixelRepresentation = 0
+            ds.PixelData = (frames[k].astype(np.int32) // 2).astype(np.uint16).tobytes()
+            del ds.RescaleIntercept
+            del ds.RescaleSlope
+            lut = Dataset()
+            lut.add_new((0x0028, 0x3002), "US", [501, 0, 16])  # LUT Descriptor
+            lut.ModalityLUTType = "HU"
+            lut.add_new((0x0028, 0x3006), "US", [2 * i for i in range(501)])  # LUT Data
+            ds.ModalityLUTSequence = [lut]
         if mutate:
             mutate(ds, n)
         ds.save_as(os.path.join(out, "slice%03d.dcm" % n), write_like_original=False)

@@ -1,0 +1,55 @@
+// fuzz_image.cc — libFuzzer target: what reconstruction does with a stored
+// object.  The input becomes a Part 10 file (our meta header, then the data
+// set); if it parses the way ingest parses it (iso_dcm_read_attrs), its
+// image description is read and its frames decoded into modality values —
+// through DCMTK's JPEG, JPEG-LS and RLE codecs or OpenJPEG, as the first
+// byte's transfer syntax says.  Built and run by tests/integration/fuzz.sh.
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "dicom/dicom.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const bool ready = [] {
+        iso_err e = {};
+        return iso_dcm_init(&e) == ISO_OK;
+    }();
+    if (!ready || size < 1)
+        return 0;
+    static const char *const ts[] = {
+        "1.2.840.10008.1.2.1",    "1.2.840.10008.1.2",      "1.2.840.10008.1.2.2",
+        "1.2.840.10008.1.2.5",    "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70",
+        "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90"};
+    static char path[64];
+    if (path[0] == '\0')
+        snprintf(path, sizeof path, "/dev/shm/isonode-fuzzimg-%ld.dcm", (long)getpid());
+    unsigned char meta[1024];
+    size_t n = iso_dcm_meta_header(meta, sizeof meta, "1.2.840.10008.5.1.4.1.1.4", "1.2.3.4",
+                                   ts[data[0] % 8], "FUZZ");
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return 0;
+    fwrite(meta, 1, n, f);
+    fwrite(data + 1, 1, size - 1, f);
+    fclose(f);
+    iso_attrs a;
+    iso_err e = {};
+    iso_dcm_image_info info = {};
+    if (iso_dcm_read_attrs(path, &a, &e) == ISO_OK &&
+        iso_dcm_read_image_info(path, &info, &e) == ISO_OK && info.has_pixel_data &&
+        (size_t)info.rows * info.cols * info.frames <= (4u << 20)) {
+        size_t px = (size_t)info.rows * info.cols * info.frames;
+        void *dst = malloc(px * sizeof(float) + 1);
+        if (dst != NULL) {
+            (void)iso_dcm_read_frames(path, &info, dst, data[0] >> 7, &e);
+            free(dst);
+        }
+    }
+    iso_dcm_image_info_free(&info);
+    unlink(path);
+    return 0;
+}
