@@ -8,6 +8,7 @@
  *   isonode [-c FILE] verify
  *   isonode [-c FILE] echo PEER
  *   isonode [-c FILE] send PEER UID...
+ *   isonode [-c FILE] vault lookup UID|PSEUDONYMOUS_PATIENT_ID
  *   isonode reconstruct SERIES_DIR --out DIR [options]   (cli_reconstruct.c)
  */
 
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli_reconstruct.h"
+#include "anon/vault.h"
 #include "config/config.h"
 #include "dicom/dicom.h"
 #include "store/index.h"
@@ -39,6 +41,8 @@ static void usage(FILE *out)
                  "not (1)\n"
                  "  echo PEER                               C-ECHO to a [peer] section\n"
                  "  send PEER UID...                        C-STORE studies/series/instances\n"
+                 "  vault lookup UID|PATIENT_ID             original identity behind a "
+                 "de-identified UID or pseudonym\n"
                  "  reconstruct SERIES_DIR --out DIR [...]  meshes, pictures and a report from a "
                  "series\n");
 }
@@ -376,6 +380,46 @@ static int cmd_send(const iso_config *cfg, int argc, char **argv)
     return status;
 }
 
+/* What the vault knows of a de-identified UID or pseudonymous Patient ID,
+ * as one JSON object (the values are JSON already). */
+static int cmd_vault(const iso_config *cfg, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "lookup") != 0) {
+        usage(stderr);
+        return 2;
+    }
+    const char *q = argv[1];
+    uint8_t key[ISO_KEY_LEN];
+    iso_err err = {0};
+    iso_vault *v = NULL;
+    if (iso_key_load(cfg->data_dir, 0, key, &err) != ISO_OK ||
+        iso_vault_open(cfg->data_dir, key, &v, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    static const char *const kinds[] = {"uid", "study", "patient"};
+    int found = 0;
+    printf("{\"query\": ");
+    iso_json_string(stdout, q);
+    for (int i = 0; i < 3; i++) {
+        char *val = NULL;
+        iso_err e = {0};
+        iso_code rc = iso_vault_get(v, kinds[i], q, &val, &e);
+        if (rc == ISO_OK) {
+            printf(", \"%s\": %s", kinds[i], val);
+            found++;
+        } else if (rc != ISO_ENOTFOUND) {
+            fprintf(stderr, "isonode: %s\n", e.msg);
+        }
+        free(val);
+    }
+    printf("}\n");
+    iso_vault_close(v);
+    if (!found)
+        fprintf(stderr, "isonode: %s is not in the vault\n", q);
+    return found ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -421,6 +465,8 @@ int main(int argc, char **argv)
         rc = cmd_echo(&cfg, rest, args);
     else if (strcmp(cmd, "send") == 0)
         rc = cmd_send(&cfg, rest, args);
+    else if (strcmp(cmd, "vault") == 0)
+        rc = cmd_vault(&cfg, rest, args);
     else if (strcmp(cmd, "reconstruct") == 0)
         rc = iso_cli_reconstruct(&cfg, rest, args);
     else {

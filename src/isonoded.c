@@ -93,6 +93,7 @@ int main(int argc, char **argv)
     int status = 1;
     iso_store *store = NULL;
     iso_scp *scp = NULL;
+    iso_anon *anon = NULL;
     if (iso_dcm_init(&err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;
@@ -107,7 +108,15 @@ int main(int argc, char **argv)
         ISO_WARN("store recovered after unclean stop: %u partial files and %u unacknowledged "
                  "objects removed",
                  rec.tmp_removed, rec.orphans_removed);
-    if (iso_scp_start(&cfg, store, &scp, &err) != ISO_OK) {
+    if (cfg.an_enabled) {
+        iso_anon_options ao;
+        iso_anon_options_from_config(&cfg, &ao);
+        if (iso_anon_open(cfg.data_dir, &ao, &anon, &err) != ISO_OK) {
+            ISO_ERROR("cannot start de-identification: %s", err.msg);
+            goto out;
+        }
+    }
+    if (iso_scp_start(&cfg, store, anon, &scp, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;
     }
@@ -143,6 +152,7 @@ int main(int argc, char **argv)
 out:
     iso_scp_stop(scp);
     iso_store_close(store);
+    iso_anon_close(anon);
     if (status == 0)
         ISO_INFO("stopped cleanly");
     iso_config_free(&cfg);

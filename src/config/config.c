@@ -66,6 +66,30 @@ const iso_config_key iso_config_keys[] = {
      "Width and height of the pictures in pixels."},
     {"reconstruct", "rotation_frames", ISO_CFG_INT, NODE(rc_rotation_frames), "36", 0, 720, NULL,
      "Frames of the 360 degree rotation (0: none)."},
+    {"anonymize", "enabled", ISO_CFG_BOOL, NODE(an_enabled), "yes", 0, 1, NULL,
+     "De-identify every received instance before it is stored (no: a pure routing node)."},
+    {"anonymize", "retain_safe_private", ISO_CFG_BOOL, NODE(an_retain_safe_private), "no", 0, 1, NULL,
+     "Retain Safe Private Option: keep private attributes on the safe list, matched by private creator."},
+    {"anonymize", "retain_uids", ISO_CFG_BOOL, NODE(an_retain_uids), "no", 0, 1, NULL,
+     "Retain UIDs Option: keep the original UIDs instead of replacing them."},
+    {"anonymize", "retain_device_identity", ISO_CFG_BOOL, NODE(an_retain_device_identity), "no", 0, 1, NULL,
+     "Retain Device Identity Option."},
+    {"anonymize", "retain_institution_identity", ISO_CFG_BOOL, NODE(an_retain_institution_identity), "no", 0, 1, NULL,
+     "Retain Institution Identity Option."},
+    {"anonymize", "retain_patient_characteristics", ISO_CFG_BOOL, NODE(an_retain_patient_characteristics), "no", 0, 1, NULL,
+     "Retain Patient Characteristics Option (sex, age, size, weight...)."},
+    {"anonymize", "dates", ISO_CFG_ENUM, NODE(an_dates), "remove", 0, 0, "remove|full|modified",
+     "Dates and times: removed (Basic Profile), kept (Retain Longitudinal Full Dates), or shifted by one offset per patient (Modified Dates)."},
+    {"anonymize", "clean_descriptors", ISO_CFG_BOOL, NODE(an_clean_descriptors), "no", 0, 1, NULL,
+     "Clean Descriptors Option: keep descriptions that hold none of the patient's identifying words."},
+    {"anonymize", "clean_structured_content", ISO_CFG_BOOL, NODE(an_clean_structured_content), "no", 0, 1, NULL,
+     "Clean Structured Content Option: keep SR content sequences, cleaned item by item."},
+    {"anonymize", "clean_graphics", ISO_CFG_BOOL, NODE(an_clean_graphics), "no", 0, 1, NULL,
+     "Clean Graphics Option: keep overlays and curves (their text cleaned) instead of removing them."},
+    {"anonymize", "burned_in", ISO_CFG_ENUM, NODE(an_burned_in), "reject", 0, 0, "reject|flag",
+     "Objects that may show burned-in text: refuse them (status 0x0124), or store them flagged (PatientIdentityRemoved NO)."},
+    {"anonymize", "keep_originals", ISO_CFG_BOOL, NODE(an_keep_originals), "no", 0, 1, NULL,
+     "Also keep the untouched original under data_dir/originals (for forwarding originals)."},
     {"peer", "ae_title", ISO_CFG_STR, PEER(ae_title), NULL, 0, 0, NULL,
      "AE title of the remote node (required)."},
     {"peer", "host", ISO_CFG_STR, PEER(host), NULL, 0, 0, NULL,
@@ -224,7 +248,8 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
     load_ctx *ctx = user;
     if (ctx->err.code != ISO_OK)
         return 1; /* report only the first problem */
-    if (strcmp(section, "node") == 0 || strcmp(section, "reconstruct") == 0) {
+    if (strcmp(section, "node") == 0 || strcmp(section, "reconstruct") == 0 ||
+        strcmp(section, "anonymize") == 0) {
         const iso_config_key *k = find_key(section, name);
         if (k == NULL) {
             iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [%s]", name, section);
@@ -344,8 +369,8 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
 {
     fprintf(out, "# effective configuration (%s)\n",
             cfg->source[0] ? cfg->source : "built-in defaults");
-    static const char *const singletons[] = {"node", "reconstruct"};
-    for (size_t s = 0; s < 2; s++) {
+    static const char *const singletons[] = {"node", "reconstruct", "anonymize"};
+    for (size_t s = 0; s < 3; s++) {
         fprintf(out, "%s[%s]\n", s ? "\n" : "", singletons[s]);
         for (size_t i = 0; i < iso_config_nkeys; i++)
             if (strcmp(iso_config_keys[i].section, singletons[s]) == 0) {

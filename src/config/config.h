@@ -57,6 +57,19 @@ typedef struct iso_config {
     long rc_render;
     long rc_render_size;
     long rc_rotation_frames;
+    /* [anonymize]: de-identification at ingest (src/anon) */
+    long an_enabled;
+    long an_retain_safe_private;
+    long an_retain_uids;
+    long an_retain_device_identity;
+    long an_retain_institution_identity;
+    long an_retain_patient_characteristics;
+    char an_dates[16];
+    long an_clean_descriptors;
+    long an_clean_structured_content;
+    long an_clean_graphics;
+    char an_burned_in[16];
+    long an_keep_originals;
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;
@@ -67,7 +80,7 @@ typedef struct iso_config {
 typedef enum { ISO_CFG_STR, ISO_CFG_INT, ISO_CFG_BOOL, ISO_CFG_ENUM, ISO_CFG_REAL } iso_config_type;
 
 typedef struct iso_config_key {
-    const char *section;  /* "node", "reconstruct", or "peer" (meaning every [peer NAME]) */
+    const char *section;  /* "node", "reconstruct", "anonymize", or "peer" (every [peer NAME]) */
     const char *key;
     iso_config_type type;
     size_t offset;        /* into iso_config (node) or iso_peer (peer) */

@@ -121,7 +121,7 @@ static void copy_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t outsz)
     }
 }
 
-static void fill_from_dataset(DcmItem *ds, iso_attrs *a)
+void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a)
 {
     copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
     copy_str(ds, DCM_SOPClassUID, a->sop_class_uid, sizeof a->sop_class_uid);
@@ -145,13 +145,24 @@ static void fill_from_dataset(DcmItem *ds, iso_attrs *a)
     copy_str(ds, DCM_SeriesDescription, a->series_description, sizeof a->series_description);
     copy_str(ds, DCM_BodyPartExamined, a->body_part, sizeof a->body_part);
     copy_str(ds, DCM_InstanceNumber, a->instance_number, sizeof a->instance_number);
+    copy_str(ds, DCM_FrameOfReferenceUID, a->frame_of_reference_uid,
+             sizeof a->frame_of_reference_uid);
+    copy_str(ds, DCM_BurnedInAnnotation, a->burned_in_annotation, sizeof a->burned_in_annotation);
+    copy_str(ds, DCM_PatientIdentityRemoved, a->identity_removed, sizeof a->identity_removed);
+    {
+        OFString m;
+        a->deidentification_method[0] = '\0';
+        if (ds->findAndGetOFString(DCM_DeidentificationMethod, m, 0).good())
+            snprintf(a->deidentification_method, sizeof a->deidentification_method, "%s",
+                     m.c_str());
+    }
     Sint32 frames = 0;
     a->number_of_frames = ds->findAndGetSint32(DCM_NumberOfFrames, frames).good() ? frames : 1;
 }
 
 /* Index text is UTF-8.  Converting needs the whole data set in memory for
  * the few text elements only; pixel data stays on disk. */
-static void to_utf8(DcmDataset *ds, const iso_attrs *a)
+void iso_dcm_to_utf8(DcmDataset *ds, const iso_attrs *a)
 {
     if (a->charset[0] == '\0' || strcmp(a->charset, "ISO_IR 192") == 0 ||
         strcmp(a->charset, "ISO_IR 6") == 0)
@@ -325,8 +336,8 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
     DcmDataset *ds = full.getDataset();
     copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
-    to_utf8(ds, a);
-    fill_from_dataset(ds, a);
+    iso_dcm_to_utf8(ds, a);
+    iso_dcm_fill_attrs(ds, a);
     return ISO_OK;
 }
 

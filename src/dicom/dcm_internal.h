@@ -6,6 +6,9 @@
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmnet/assoc.h"
 
+#include "dcmtk/dcmdata/dcdatset.h"
+#include "dcmtk/dcmdata/dcitem.h"
+
 #include "dicom/dicom.h"
 
 /* Sets TCP_NODELAY on a socket. */
@@ -26,6 +29,11 @@ class IsoAllocCap {
   private:
     size_t previous_;
 };
+
+/* Fills the index attributes from a data set (dcm_common.cc), and converts
+ * the data set's text to UTF-8 for them (changes the data set in memory). */
+void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a);
+void iso_dcm_to_utf8(DcmDataset *ds, const iso_attrs *a);
 
 /* Ceiling for a command set: they are a few hundred bytes. */
 enum { ISO_COMMAND_ALLOC_CAP = 1 << 20 };

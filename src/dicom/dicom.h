@@ -37,6 +37,7 @@ extern "C" {
 enum {
     ISO_STATUS_SUCCESS = 0x0000,
     ISO_STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122,
+    ISO_STATUS_NOT_AUTHORIZED = 0x0124,
     ISO_STATUS_OUT_OF_RESOURCES = 0xA700,
     ISO_STATUS_DATASET_MISMATCH = 0xA900,
     ISO_STATUS_CANNOT_UNDERSTAND = 0xC000,
@@ -77,6 +78,11 @@ typedef struct iso_attrs {
     char instance_number[32];
     char charset[128];
     long number_of_frames;
+    /* for de-identification */
+    char frame_of_reference_uid[65];
+    char burned_in_annotation[16];   /* (0028,0301) */
+    char identity_removed[16];       /* (0012,0062) */
+    char deidentification_method[256]; /* (0012,0063), first value */
 } iso_attrs;
 
 /* Checks that DCMTK's data dictionary is loaded; call once at start-up. */
@@ -260,6 +266,67 @@ void iso_dcm_image_info_free(iso_dcm_image_info *info);
  * (JPEG, JPEG-LS, RLE) or OpenJPEG (JPEG 2000). */
 iso_code iso_dcm_read_frames(const char *path, const iso_dcm_image_info *info, void *dst,
                              int dst_float, iso_err *err);
+
+/* ---- 6. rewriting a data set element by element (de-identification) ----
+ *
+ * The adapter walks every element of the data set, depth first into every
+ * item of every sequence, and asks the caller what to do with each; the
+ * policy lives in C (src/anon).  Decisions for one item are all taken
+ * before any is applied, so a callback that looks at a sibling (a date's
+ * time) sees the original value. */
+
+typedef enum {
+    ISO_EL_KEEP = 0,
+    ISO_EL_REMOVE = 1,
+    ISO_EL_EMPTY = 2,    /* zero length */
+    ISO_EL_REPLACE = 3,  /* with the text the callback wrote */
+    ISO_EL_RECURSE = 4,  /* a sequence: visit its items */
+} iso_el_action;
+
+typedef struct iso_el {
+    uint16_t group, element;
+    char vr[3];
+    const char *creator;  /* private creator of a private element, "" if none */
+    int depth;            /* 0: the top level */
+    const char *value;    /* text VRs, UI, DA/DT/TM...: the value as stored
+                             (backslash-separated, padding removed); NULL for
+                             binary values and sequences */
+} iso_el;
+
+typedef struct iso_item_view iso_item_view; /* the item an element sits in */
+
+/* A sibling's text value in the same item (padding removed); 1 if present. */
+int iso_item_get(const iso_item_view *item, uint16_t group, uint16_t element, char *out,
+                 size_t out_size);
+
+typedef struct iso_code_item {
+    const char *value, *scheme, *meaning;
+} iso_code_item;
+
+typedef struct iso_set_value {
+    uint16_t group, element;
+    const char *value;
+} iso_set_value;
+
+typedef struct iso_rewrite {
+    void *user;
+    iso_el_action (*decide)(void *user, const iso_el *el, const iso_item_view *item, char *out,
+                            size_t out_size);
+    /* set at the top level after the walk (text values; VR from the
+     * dictionary), NULL-terminated by a zero group */
+    const iso_set_value *set;
+    /* (0012,0064) De-identification Method Code Sequence, replacing any */
+    const iso_code_item *codes;
+    int n_codes;
+} iso_rewrite;
+
+/* Loads path, rewrites it with rw, and writes the result as a Part 10
+ * object to sink: a new File Meta Information (Media Storage SOP Instance
+ * UID = the new SOP Instance UID, no Source AE Title), the data set in its
+ * original transfer syntax (compressed pixel data untouched).  after
+ * receives the index attributes of the written object. */
+iso_code iso_dcm_rewrite(const char *path, const iso_rewrite *rw, const iso_store_sink *sink,
+                         iso_attrs *after, iso_err *err);
 
 /* True for transfer syntaxes whose data sets isonode stores. */
 int iso_dcm_ts_supported(const char *ts_uid);

@@ -46,6 +46,7 @@ enum {
 struct iso_scp {
     const iso_config *cfg;
     iso_store *store;
+    iso_anon *anon; /* NULL: store as received */
     iso_dcm_server *dcm;
     int listen_fd;
     int wake_pipe[2];
@@ -266,8 +267,54 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
                  c->req.calling_ae, status, comment, err.msg);
         return status;
     }
-    iso_store_outcome outcome;
     double t_parsed = seconds_since(&c->store_start);
+    if (c->scp->anon != NULL) {
+        /* De-identify into a second ingest; only that one is stored. */
+        iso_ingest *clean = NULL;
+        iso_attrs after;
+        iso_anon_outcome how = ISO_ANON_DONE;
+        char why[256] = "";
+        rc = iso_store_ingest_begin(c->scp->store, &clean, &err);
+        if (rc == ISO_OK) {
+            iso_store_sink out = {sink_write, clean};
+            rc = iso_anon_object(c->scp->anon, iso_ingest_tmp_path(ing), &attrs, &out, &after,
+                                 &how, why, sizeof why, &err);
+        }
+        if (rc == ISO_OK && how == ISO_ANON_REJECTED) {
+            iso_ingest_abort(clean);
+            iso_ingest_abort(ing);
+            snprintf(comment, comment_size, "Refused: %.50s", why);
+            ISO_WARN("C-STORE %s from %s: status 0x%04x: %s (anonymize burned_in = reject)",
+                     rq->sop_instance_uid, c->req.calling_ae, ISO_STATUS_NOT_AUTHORIZED, why);
+            return ISO_STATUS_NOT_AUTHORIZED;
+        }
+        if (rc != ISO_OK) {
+            iso_ingest_abort(clean);
+            iso_ingest_abort(ing);
+            status = rc == ISO_ENOSPC ? ISO_STATUS_OUT_OF_RESOURCES : ISO_STATUS_PROCESSING_FAILURE;
+            snprintf(comment, comment_size, "%s",
+                     rc == ISO_ENOSPC ? "Out of disk space" : "De-identification failed");
+            ISO_ERROR("C-STORE %s from %s: status 0x%04x: de-identification failed: %s",
+                      rq->sop_instance_uid, c->req.calling_ae, status, err.msg);
+            return status;
+        }
+        if (how == ISO_ANON_FLAGGED)
+            ISO_WARN("C-STORE %s from %s: %s", rq->sop_instance_uid, c->req.calling_ae, why);
+        if (c->scp->cfg->an_keep_originals) {
+            if (iso_ingest_keep_original(ing, after.sop_instance_uid, &err) != ISO_OK) {
+                iso_ingest_abort(clean);
+                snprintf(comment, comment_size, "Cannot keep the original");
+                ISO_ERROR("C-STORE %s from %s: status 0x%04x: keeping the original: %s",
+                          rq->sop_instance_uid, c->req.calling_ae, status_for(err.code), err.msg);
+                return status_for(err.code);
+            }
+        } else {
+            iso_ingest_abort(ing);
+        }
+        ing = clean;
+        attrs = after;
+    }
+    iso_store_outcome outcome;
     rc = iso_ingest_commit(ing, &attrs, c->req.calling_ae, &outcome, &err);
     double ms = seconds_since(&c->store_start) * 1000.0;
     ISO_DEBUG("C-STORE %s timing: receive %.2f ms, parse %.2f ms, sync+commit %.2f ms",
@@ -282,8 +329,13 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
         return status;
     }
     static const char *const what[] = {"stored", "replaced", "duplicate, kept stored copy"};
-    ISO_INFO("C-STORE %s from %s: %s, status 0x0000 (%.1f ms)", rq->sop_instance_uid,
-             c->req.calling_ae, what[outcome], ms);
+    if (c->scp->anon != NULL)
+        ISO_INFO("C-STORE %s from %s: de-identified as %s, %s, status 0x0000 (%.1f ms)",
+                 rq->sop_instance_uid, c->req.calling_ae, attrs.sop_instance_uid, what[outcome],
+                 ms);
+    else
+        ISO_INFO("C-STORE %s from %s: %s, status 0x0000 (%.1f ms)", rq->sop_instance_uid,
+                 c->req.calling_ae, what[outcome], ms);
     return ISO_STATUS_SUCCESS;
 }
 
@@ -524,7 +576,8 @@ static void scp_free(iso_scp *scp)
     free(scp);
 }
 
-iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_scp **out, iso_err *err)
+iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon, iso_scp **out,
+                       iso_err *err)
 {
     *out = NULL;
     iso_scp *scp = calloc(1, sizeof *scp);
@@ -532,6 +585,7 @@ iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_scp **out, i
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     scp->cfg = cfg;
     scp->store = store;
+    scp->anon = anon;
     scp->listen_fd = -1;
     scp->wake_pipe[0] = scp->wake_pipe[1] = -1;
     pthread_mutex_init(&scp->mu, NULL);

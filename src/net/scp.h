@@ -10,13 +10,17 @@
 #ifndef ISO_SCP_H
 #define ISO_SCP_H
 
+#include "anon/anon.h"
 #include "config/config.h"
 #include "store/store.h"
 #include "util/err.h"
 
 typedef struct iso_scp iso_scp;
 
-iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_scp **out, iso_err *err);
+/* anon: de-identification applied to every object before it is stored, or
+ * NULL to store objects exactly as received. */
+iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon, iso_scp **out,
+                       iso_err *err);
 void iso_scp_stop(iso_scp *scp);
 
 #endif

@@ -555,3 +555,38 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
     *outcome = p.outcome;
     return ISO_OK;
 }
+
+iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_sop_uid, iso_err *err)
+{
+    iso_store *s = ing->store;
+    iso_code rc = ISO_OK;
+    char rel[256], path[PATH_MAX], dir[PATH_MAX];
+    if (ing->write_rc != ISO_OK) {
+        rc = iso_fail(err, ing->write_rc, "original was not written completely");
+        goto fail;
+    }
+    if (fdatasync(ing->fd) != 0) {
+        rc = iso_fail(err, fsx_errno_code(errno), "fdatasync: %s", strerror(errno));
+        goto fail;
+    }
+    iso_store_object_path(new_sop_uid, 1, rel, sizeof rel);
+    /* objects/XX/YY/H.dcm -> originals/XX/YY/H.dcm */
+    snprintf(path, sizeof path, "%s/originals/%s", s->data_dir, rel + strlen("objects/"));
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    if ((rc = fsx_mkdir_p(dir, err)) != ISO_OK)
+        goto fail;
+    if (rename(ing->tmp_path, path) != 0) {
+        rc = iso_fail(err, fsx_errno_code(errno), "rename to %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((rc = fsx_fsync_dir(dir, err)) != ISO_OK)
+        goto fail_renamed;
+    ingest_free(ing);
+    return ISO_OK;
+fail_renamed:
+    unlink_quietly(path);
+fail:
+    iso_ingest_abort(ing);
+    return rc;
+}

@@ -9,6 +9,9 @@
  *                                 four; a replaced object becomes H.vN.dcm.
  *                                 Paths never contain peer text.
  *   tmp/                          objects being received
+ *   originals/XX/YY/H.dcm         with [anonymize] keep_originals: the
+ *                                 received object before de-identification
+ *                                 (H from the de-identified UID; not indexed)
  *   RUNNING                       present while a daemon has the store open
  *
  * Crash ordering of one object (the success response is sent only after 6):
@@ -92,6 +95,11 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
                            iso_store_outcome *outcome, iso_err *err);
 /* Discards the object and frees ing.  NULL-safe. */
 void iso_ingest_abort(iso_ingest *ing);
+/* Keeps the received bytes as the untouched original of a de-identified
+ * object: fdatasync, rename to originals/XX/YY/H.dcm (H from the stored
+ * object's new SOP Instance UID, so identity never reaches a path), fsync
+ * the directory; then frees ing.  On failure the file is removed. */
+iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_sop_uid, iso_err *err);
 
 
 #endif

@@ -42,6 +42,9 @@ write_conf() {
         echo "data_dir = $DATA"
         echo "log_level = info"
         [ -n "${1:-}" ] && printf '%b\n' "$1"
+        # tests of the store compare objects byte for byte: de-identification
+        # is off unless a test asks for it (ANONYMIZE=yes)
+        printf '[anonymize]\nenabled = %s\n' "${ANONYMIZE:-no}"
         [ -n "${2:-}" ] && printf '%b\n' "$2"
     } > "$CONF"
 }

@@ -1,0 +1,277 @@
+/* vault.c — the installation key and the encrypted re-identification vault
+ * (see vault.h).  OpenSSL for HMAC, AES-256-GCM and random bytes; SQLite
+ * for the file. */
+#include "anon/vault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "util/fsx.h"
+
+struct iso_vault {
+    sqlite3 *db;
+    sqlite3_stmt *put, *get;
+    uint8_t enc_key[32];
+    pthread_mutex_t mu;
+};
+
+void iso_key_hmac(const uint8_t key[ISO_KEY_LEN], const char *label, const char *data,
+                  uint8_t out[32])
+{
+    unsigned int len = 0;
+    size_t ll = strlen(label), dl = strlen(data);
+    unsigned char stackbuf[512];
+    unsigned char *buf = ll + dl <= sizeof stackbuf ? stackbuf : malloc(ll + dl);
+    if (buf == NULL) {
+        memset(out, 0, 32);
+        return;
+    }
+    memcpy(buf, label, ll);
+    memcpy(buf + ll, data, dl);
+    HMAC(EVP_sha256(), key, ISO_KEY_LEN, buf, ll + dl, out, &len);
+    if (buf != stackbuf)
+        free(buf);
+}
+
+iso_code iso_key_load(const char *data_dir, int create, uint8_t key[ISO_KEY_LEN], iso_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/secret.key", data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        size_t got = 0;
+        iso_code rc = fsx_read_full(fd, key, ISO_KEY_LEN, &got, path, err);
+        close(fd);
+        if (rc != ISO_OK)
+            return rc;
+        if (got != ISO_KEY_LEN)
+            return iso_fail(err, ISO_EIO, "%s: %zu bytes, want %d", path, got, ISO_KEY_LEN);
+        return ISO_OK;
+    }
+    if (errno != ENOENT || !create)
+        return iso_fail(err, errno == ENOENT ? ISO_ENOTFOUND : ISO_EIO, "%s: %s", path,
+                        strerror(errno));
+    if (RAND_bytes(key, ISO_KEY_LEN) != 1)
+        return iso_fail(err, ISO_EIO, "no random bytes for the installation key");
+    /* write to a temporary name, sync, rename: a crash never leaves a short key */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return iso_fail(err, ISO_EIO, "%s: %s", tmp, strerror(errno));
+    iso_code rc = fsx_write_all(fd, key, ISO_KEY_LEN, tmp, err);
+    if (rc == ISO_OK && fsync(fd) != 0)
+        rc = iso_fail(err, ISO_EIO, "fsync %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == ISO_OK)
+        rc = iso_fail(err, ISO_EIO, "close %s: %s", tmp, strerror(errno));
+    if (rc == ISO_OK && rename(tmp, path) != 0)
+        rc = iso_fail(err, ISO_EIO, "rename %s: %s", tmp, strerror(errno));
+    if (rc == ISO_OK)
+        rc = fsx_fsync_dir(data_dir, err);
+    if (rc != ISO_OK)
+        unlink(tmp);
+    return rc;
+}
+
+static iso_code db_fail(iso_vault *v, iso_err *err, const char *what)
+{
+    return iso_fail(err, ISO_EDB, "vault: %s: %s", what, sqlite3_errmsg(v->db));
+}
+
+void iso_vault_close(iso_vault *v)
+{
+    if (v == NULL)
+        return;
+    sqlite3_finalize(v->put);
+    sqlite3_finalize(v->get);
+    sqlite3_close(v->db);
+    pthread_mutex_destroy(&v->mu);
+    OPENSSL_cleanse(v->enc_key, sizeof v->enc_key);
+    free(v);
+}
+
+iso_code iso_vault_open(const char *data_dir, const uint8_t key[ISO_KEY_LEN], iso_vault **out,
+                        iso_err *err)
+{
+    *out = NULL;
+    iso_vault *v = calloc(1, sizeof *v);
+    if (v == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    pthread_mutex_init(&v->mu, NULL);
+    iso_key_hmac(key, "isonode vault encryption key v1", "", v->enc_key);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vault.sqlite", data_dir);
+    /* create it 0600 before SQLite does (SQLite would use the umask) */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        iso_code rc = iso_fail(err, ISO_EIO, "%s: %s", path, strerror(errno));
+        iso_vault_close(v);
+        return rc;
+    }
+    (void)fchmod(fd, 0600);
+    close(fd);
+    iso_code rc = ISO_OK;
+    if (sqlite3_open_v2(path, &v->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+        rc = db_fail(v, err, "open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(v->db, 10000);
+    static const char schema[] =
+        "PRAGMA journal_mode=WAL;"
+        "PRAGMA synchronous=NORMAL;"
+        "CREATE TABLE IF NOT EXISTS vault ("
+        "  kind TEXT NOT NULL, pseudo TEXT NOT NULL, nonce BLOB NOT NULL, value BLOB NOT NULL,"
+        "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
+        "  PRIMARY KEY (kind, pseudo)) WITHOUT ROWID;";
+    char *msg = NULL;
+    if (sqlite3_exec(v->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        rc = iso_fail(err, ISO_EDB, "vault schema: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (sqlite3_prepare_v2(v->db,
+                           "INSERT OR IGNORE INTO vault(kind, pseudo, nonce, value) VALUES (?,?,?,?)",
+                           -1, &v->put, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(v->db, "SELECT nonce, value FROM vault WHERE kind = ? AND pseudo = ?", -1,
+                           &v->get, NULL) != SQLITE_OK) {
+        rc = db_fail(v, err, "prepare");
+        goto fail;
+    }
+    *out = v;
+    return ISO_OK;
+fail:
+    iso_vault_close(v);
+    return rc;
+}
+
+/* AES-256-GCM: out = ciphertext || 16-byte tag; aad = kind NUL pseudo. */
+static int seal(const iso_vault *v, const char *kind, const char *pseudo, const char *plain,
+                uint8_t nonce[12], uint8_t **out, int *out_len)
+{
+    int pl = (int)strlen(plain), len = 0, fin = 0, ok = 0;
+    uint8_t *ct = malloc((size_t)pl + 16);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (ct == NULL || c == NULL || RAND_bytes(nonce, 12) != 1)
+        goto done;
+    if (EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, v->enc_key, nonce) != 1 ||
+        EVP_EncryptUpdate(c, NULL, &len, (const uint8_t *)kind, (int)strlen(kind) + 1) != 1 ||
+        EVP_EncryptUpdate(c, NULL, &len, (const uint8_t *)pseudo, (int)strlen(pseudo)) != 1 ||
+        EVP_EncryptUpdate(c, ct, &len, (const uint8_t *)plain, pl) != 1 ||
+        EVP_EncryptFinal_ex(c, ct + len, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, ct + len + fin) != 1)
+        goto done;
+    *out = ct;
+    *out_len = len + fin + 16;
+    ct = NULL;
+    ok = 1;
+done:
+    free(ct);
+    EVP_CIPHER_CTX_free(c);
+    return ok;
+}
+
+static char *open_sealed(const iso_vault *v, const char *kind, const char *pseudo,
+                         const uint8_t *nonce, const uint8_t *ct, int ct_len)
+{
+    if (ct_len < 16)
+        return NULL;
+    int n = ct_len - 16, len = 0, fin = 0;
+    char *plain = malloc((size_t)n + 1);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int ok = plain != NULL && c != NULL &&
+             EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, v->enc_key, nonce) == 1 &&
+             EVP_DecryptUpdate(c, NULL, &len, (const uint8_t *)kind, (int)strlen(kind) + 1) == 1 &&
+             EVP_DecryptUpdate(c, NULL, &len, (const uint8_t *)pseudo, (int)strlen(pseudo)) == 1 &&
+             EVP_DecryptUpdate(c, (uint8_t *)plain, &len, ct, n) == 1 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, (void *)(ct + n)) == 1 &&
+             EVP_DecryptFinal_ex(c, (uint8_t *)plain + len, &fin) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok) {
+        free(plain);
+        return NULL;
+    }
+    plain[len + fin] = '\0';
+    return plain;
+}
+
+static iso_code put_locked(iso_vault *v, const char *kind, const char *pseudo, const char *value,
+                           iso_err *err)
+{
+    uint8_t nonce[12], *ct = NULL;
+    int ct_len = 0;
+    if (!seal(v, kind, pseudo, value, nonce, &ct, &ct_len))
+        return iso_fail(err, ISO_EIO, "vault: encryption failed");
+    sqlite3_reset(v->put);
+    sqlite3_bind_text(v->put, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(v->put, 2, pseudo, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(v->put, 3, nonce, 12, SQLITE_STATIC);
+    sqlite3_bind_blob(v->put, 4, ct, ct_len, SQLITE_STATIC);
+    int rc = sqlite3_step(v->put);
+    sqlite3_reset(v->put);
+    free(ct);
+    if (rc != SQLITE_DONE)
+        return db_fail(v, err, "insert");
+    return ISO_OK;
+}
+
+iso_code iso_vault_put_many(iso_vault *v, const char *const *kinds, const char *const *pseudos,
+                            const char *const *values, int n, iso_err *err)
+{
+    pthread_mutex_lock(&v->mu);
+    iso_code rc = ISO_OK;
+    if (sqlite3_exec(v->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(v, err, "begin");
+    for (int i = 0; i < n && rc == ISO_OK; i++)
+        rc = put_locked(v, kinds[i], pseudos[i], values[i], err);
+    if (rc == ISO_OK && sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(v, err, "commit");
+    if (rc != ISO_OK)
+        (void)sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+iso_code iso_vault_put(iso_vault *v, const char *kind, const char *pseudo, const char *value,
+                       iso_err *err)
+{
+    return iso_vault_put_many(v, &kind, &pseudo, &value, 1, err);
+}
+
+iso_code iso_vault_get(iso_vault *v, const char *kind, const char *pseudo, char **value,
+                       iso_err *err)
+{
+    *value = NULL;
+    pthread_mutex_lock(&v->mu);
+    sqlite3_reset(v->get);
+    sqlite3_bind_text(v->get, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(v->get, 2, pseudo, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(v->get);
+    iso_code out = ISO_OK;
+    if (rc == SQLITE_ROW) {
+        const uint8_t *nonce = sqlite3_column_blob(v->get, 0);
+        int nl = sqlite3_column_bytes(v->get, 0);
+        const uint8_t *ct = sqlite3_column_blob(v->get, 1);
+        int cl = sqlite3_column_bytes(v->get, 1);
+        if (nl != 12 || (*value = open_sealed(v, kind, pseudo, nonce, ct, cl)) == NULL)
+            out = iso_fail(err, ISO_EIO, "vault: %s %s does not decrypt (wrong key or tampered)",
+                           kind, pseudo);
+    } else if (rc == SQLITE_DONE) {
+        out = iso_fail(err, ISO_ENOTFOUND, "vault: no %s %s", kind, pseudo);
+    } else {
+        out = db_fail(v, err, "select");
+    }
+    sqlite3_reset(v->get);
+    pthread_mutex_unlock(&v->mu);
+    return out;
+}

@@ -1,0 +1,226 @@
+/* dcm_rewrite.cc — walks a data set element by element, depth first into
+ * every sequence item, applies the caller's decisions (keep, remove, empty,
+ * replace, recurse) and writes the result as a new Part 10 object.  The
+ * policy is C (src/anon); this file only knows DCMTK.
+ *
+ * Text values are handed over as stored: no character set conversion, so a
+ * kept value keeps its bytes and a replaced one is whatever (ASCII) text the
+ * policy chose.  The data set is written in its original transfer syntax;
+ * encapsulated pixel data is copied as it is.
+ */
+#include "dicom/dcm_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <vector>
+
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcostrmb.h"
+#include "dcmtk/dcmdata/dcsequen.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmdata/dcvrui.h"
+#include "dcmtk/dcmdata/dcxfer.h"
+
+struct iso_item_view {
+    DcmItem *item;
+};
+
+extern "C" int iso_item_get(const iso_item_view *v, uint16_t group, uint16_t element, char *out,
+                            size_t out_size)
+{
+    OFString s;
+    if (v == NULL || v->item == NULL ||
+        v->item->findAndGetOFStringArray(DcmTagKey(group, element), s, OFFalse).bad())
+        return 0;
+    size_t n = s.size();
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0'))
+        n--;
+    snprintf(out, out_size, "%.*s", (int)n, s.c_str());
+    return 1;
+}
+
+static bool is_text_vr(DcmEVR vr)
+{
+    switch (vr) {
+    case EVR_AE: case EVR_AS: case EVR_CS: case EVR_DA: case EVR_DS: case EVR_DT:
+    case EVR_IS: case EVR_LO: case EVR_LT: case EVR_PN: case EVR_SH: case EVR_ST:
+    case EVR_TM: case EVR_UC: case EVR_UI: case EVR_UR: case EVR_UT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The private creator reserving a private element's block, or "". */
+static OFString creator_of(DcmItem *item, const DcmTag &tag)
+{
+    OFString c;
+    Uint16 e = tag.getElement();
+    if (!tag.isPrivate() || e < 0x1000)
+        return c;
+    (void)item->findAndGetOFString(DcmTagKey(tag.getGroup(), (Uint16)(e >> 8)), c);
+    return c;
+}
+
+struct decision {
+    DcmElement *el;
+    iso_el_action action;
+    std::string text;
+};
+
+static iso_code walk(DcmItem *item, int depth, const iso_rewrite *rw, iso_err *err)
+{
+    std::vector<decision> todo;
+    iso_item_view view = {item};
+    std::vector<char> buf(65536);
+    for (unsigned long i = 0; i < item->card(); i++) {
+        DcmElement *el = item->getElement(i);
+        DcmTag tag = el->getTag();
+        if (tag.getGroup() == 0x0002)
+            continue; /* file meta lives elsewhere; rebuilt on write */
+        DcmEVR vr = tag.getEVR();
+        OFString value;
+        bool text = is_text_vr(vr) && el->getOFStringArray(value, OFFalse).good();
+        if (text) {
+            size_t n = value.size();
+            while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\0'))
+                n--;
+            value.erase(n);
+        }
+        OFString creator = creator_of(item, tag);
+        iso_el e;
+        e.group = tag.getGroup();
+        e.element = tag.getElement();
+        const char *vrname = DcmVR(vr).getVRName();
+        snprintf(e.vr, sizeof e.vr, "%s", vrname ? vrname : "UN");
+        e.creator = creator.c_str();
+        e.depth = depth;
+        e.value = text ? value.c_str() : NULL;
+        buf[0] = '\0';
+        iso_el_action a = rw->decide(rw->user, &e, &view, buf.data(), buf.size());
+        if (a == ISO_EL_KEEP)
+            continue;
+        todo.push_back({el, a, std::string(buf.data())});
+    }
+    for (auto &d : todo) {
+        DcmTag tag = d.el->getTag();
+        switch (d.action) {
+        case ISO_EL_REMOVE: {
+            DcmElement *gone = item->remove(d.el);
+            delete gone;
+            break;
+        }
+        case ISO_EL_EMPTY:
+            if (d.el->ident() == EVR_SQ)
+                OFstatic_cast(DcmSequenceOfItems *, d.el)->clear();
+            else if (d.el->putString("").bad())
+                return iso_fail(err, ISO_EDICOM, "cannot empty (%04x,%04x)", tag.getGroup(),
+                                tag.getElement());
+            break;
+        case ISO_EL_REPLACE:
+            if (d.el->putString(d.text.c_str()).bad())
+                return iso_fail(err, ISO_EDICOM, "cannot set (%04x,%04x)", tag.getGroup(),
+                                tag.getElement());
+            break;
+        case ISO_EL_RECURSE: {
+            if (d.el->ident() != EVR_SQ)
+                break;
+            DcmSequenceOfItems *sq = OFstatic_cast(DcmSequenceOfItems *, d.el);
+            for (unsigned long k = 0; k < sq->card(); k++)
+                if (walk(sq->getItem(k), depth + 1, rw, err) != ISO_OK)
+                    return err->code;
+            break;
+        }
+        case ISO_EL_KEEP:
+            break;
+        }
+    }
+    return ISO_OK;
+}
+
+/* Streams a data set through a buffer into the sink. */
+static iso_code write_dataset(DcmDataset *ds, E_TransferSyntax xfer, const iso_store_sink *sink,
+                              iso_err *err)
+{
+    enum { CHUNK = 1 << 20 };
+    std::vector<unsigned char> buf(CHUNK);
+    DcmOutputBufferStream out(buf.data(), CHUNK);
+    ds->transferInit();
+    OFCondition c = EC_Normal;
+    do {
+        c = ds->write(out, xfer, EET_ExplicitLength, NULL);
+        if (c.bad() && c != EC_StreamNotifyClient) {
+            ds->transferEnd();
+            return iso_fail(err, ISO_EDICOM, "cannot encode the data set: %s", c.text());
+        }
+        if (c == EC_Normal)
+            out.flush();
+        void *p = NULL;
+        offile_off_t len = 0;
+        out.flushBuffer(p, len);
+        if (len > 0 && sink->write(sink->ctx, p, (size_t)len, err) != ISO_OK) {
+            ds->transferEnd();
+            return err->code;
+        }
+    } while (c == EC_StreamNotifyClient);
+    ds->transferEnd();
+    return ISO_OK;
+}
+
+extern "C" iso_code iso_dcm_rewrite(const char *path, const iso_rewrite *rw,
+                                    const iso_store_sink *sink, iso_attrs *after, iso_err *err)
+{
+    DcmFileFormat ff;
+    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+    if (c.bad())
+        return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
+    DcmDataset *ds = ff.getDataset();
+    E_TransferSyntax xfer = ds->getOriginalXfer();
+    if (walk(ds, 0, rw, err) != ISO_OK)
+        return err->code;
+    for (const iso_set_value *s = rw->set; s != NULL && s->group != 0; s++)
+        if (ds->putAndInsertString(DcmTagKey(s->group, s->element), s->value).bad())
+            return iso_fail(err, ISO_EDICOM, "cannot set (%04x,%04x)", s->group, s->element);
+    if (rw->codes != NULL) {
+        (void)ds->findAndDeleteElement(DCM_DeidentificationMethodCodeSequence);
+        for (int i = 0; i < rw->n_codes; i++) {
+            DcmItem *it = NULL;
+            if (ds->findOrCreateSequenceItem(DCM_DeidentificationMethodCodeSequence, it, -2).bad() ||
+                it->putAndInsertString(DCM_CodeValue, rw->codes[i].value).bad() ||
+                it->putAndInsertString(DCM_CodingSchemeDesignator, rw->codes[i].scheme).bad() ||
+                it->putAndInsertString(DCM_CodeMeaning, rw->codes[i].meaning).bad())
+                return iso_fail(err, ISO_EDICOM, "cannot write the de-identification codes");
+        }
+    }
+    OFString sop_class, sop_instance;
+    if (ds->findAndGetOFString(DCM_SOPClassUID, sop_class).bad() ||
+        ds->findAndGetOFString(DCM_SOPInstanceUID, sop_instance).bad())
+        return iso_fail(err, ISO_EDICOM, "rewritten data set lacks SOP Class/Instance UID");
+    unsigned char meta[2048];
+    size_t mlen = iso_dcm_meta_header(meta, sizeof meta, sop_class.c_str(), sop_instance.c_str(),
+                                      DcmXfer(xfer).getXferID(), "");
+    if (mlen == 0)
+        return iso_fail(err, ISO_EDICOM, "cannot build the file meta information");
+    if (sink->write(sink->ctx, meta, mlen, err) != ISO_OK)
+        return err->code;
+    if (write_dataset(ds, xfer, sink, err) != ISO_OK)
+        return err->code;
+    if (after != NULL) {
+        memset(after, 0, sizeof *after);
+        snprintf(after->transfer_syntax, sizeof after->transfer_syntax, "%s",
+                 DcmXfer(xfer).getXferID());
+        snprintf(after->meta_sop_class_uid, sizeof after->meta_sop_class_uid, "%s",
+                 sop_class.c_str());
+        snprintf(after->meta_sop_instance_uid, sizeof after->meta_sop_instance_uid, "%s",
+                 sop_instance.c_str());
+        OFString cs;
+        if (ds->findAndGetOFStringArray(DCM_SpecificCharacterSet, cs).good())
+            snprintf(after->charset, sizeof after->charset, "%s", cs.c_str());
+        /* after writing, the in-memory data set may be converted */
+        iso_dcm_to_utf8(ds, after);
+        iso_dcm_fill_attrs(ds, after);
+    }
+    return ISO_OK;
+}
