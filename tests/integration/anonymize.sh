@@ -1,0 +1,117 @@
+#!/bin/bash
+# De-identification at ingest, against the standard's own table (the PS3.15
+# E.1-1 JSON in ../shared/ref decides which action each sample attribute
+# must get) with pydicom reading what was stored:
+#   run A (Basic Profile, Retain Safe Private, keep_originals, burned-in
+#   objects rejected): one attribute per action code; PHI three sequences
+#   deep; a private creator at block 11 with PHI; a safe private element
+#   kept by creator, not element number; a private sequence holding study,
+#   series and SOP UIDs; multi-valued UIDs; ISO_IR 100 and ISO 2022 IR 87
+#   names; an object arriving after a restart that references the earlier
+#   series; marking; the vault; idempotence; a byte scan of every stored file
+#   for the planted PHI; dciodvfy finds no error the original did not have.
+#   run B (Modified Dates, Clean Descriptors, burned-in objects flagged):
+#   DA/DT/TM shifted together by the patient's offset, partial precision,
+#   intervals across midnight; descriptions cleaned.
+. "$top_srcdir/tests/lib/common.sh"
+need storescu dciodvfy
+need_shared
+need_pydicom
+TABLE=$SHARED/ref/ps3.15-table-e1-1.2024b.json
+[ -f "$TABLE" ] || skip "no $TABLE"
+AC="$PY $top_srcdir/tests/lib/anon_cases.py"
+
+# ---- run A ----
+$AC write-a "$WORK/a" "$TABLE" || fail "write-a"
+ANONYMIZE=yes write_conf "" "[anonymize]\nretain_safe_private = yes\nkeep_originals = yes"
+start_node
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/a/obj1.dcm" "$WORK/a/obj2.dcm" "$WORK/a/obj3.dcm" \
+    || fail "storescu run A"
+rc=0
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/a/sc.dcm" > "$WORK/sc.out" 2>&1 || rc=$?
+grep -q "0x0124\|Not authorized\|Refused" "$WORK/sc.out" "$WORK/node.log" || fail "secondary capture not refused: $(cat "$WORK/sc.out")"
+grep -q "burned-in annotation possible" "$WORK/node.log" || fail "no log line for the refused capture"
+ok "an object that may show burned-in text is refused (0x0124) and logged"
+stop_node
+# a restart, then an object referencing the earlier series and instance
+$AC write-later "$WORK/later" "$WORK/a" || fail "write-later"
+start_node
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/later/later.dcm" || fail "storescu later"
+$AC check-a "$DATA" "$WORK/a" "$TABLE" || fail "run A checks"
+$AC check-later "$DATA" || fail "references after a restart"
+$AC phi-scan "$DATA" "$WORK/a" || fail "planted PHI found in the store"
+ok "every action code, deep sequences, private blocks, UIDs, names, marking as the standard says"
+
+# dciodvfy: no error the original did not already have
+for n in 1 2 3; do
+    f=$(python3 - "$DATA" "$n" <<'PY'
+import glob, os, subprocess, sys
+for f in glob.glob(os.path.join(sys.argv[1], "objects", "*", "*", "*.dcm")):
+    out = subprocess.run(["dcmdump", "-q", "+P", "0020,0013", f], capture_output=True, text=True).stdout
+    if "[%s]" % sys.argv[2] in out:
+        print(f)
+PY
+)
+    [ -n "$f" ] || fail "stored object $n not found"
+    dciodvfy "$WORK/a/obj$n.dcm" 2>&1 | grep '^Error' | sed 's/ - (0x[0-9a-f,x]*)//' | sort -u > "$WORK/before$n"
+    dciodvfy "$f" 2>&1 | grep '^Error' | sed 's/ - (0x[0-9a-f,x]*)//' | sort -u > "$WORK/after$n"
+    new=$(comm -13 "$WORK/before$n" "$WORK/after$n")
+    [ -z "$new" ] || fail "dciodvfy: de-identified object $n has new errors: $new"
+done
+ok "dciodvfy: no error the originals did not already have"
+
+# the vault: 0600, original identity back for a new UID and a pseudonym
+[ "$(stat -c %a "$DATA/vault.sqlite")" = 600 ] || fail "vault.sqlite mode $(stat -c %a "$DATA/vault.sqlite")"
+[ "$(stat -c %a "$DATA/secret.key")" = 600 ] || fail "secret.key mode"
+new_uid=$(node ls instances --json | python3 -c 'import json,sys; print([r["SOPInstanceUID"] for r in json.load(sys.stdin) if r["InstanceNumber"] == "1"][0])')
+node vault lookup "$new_uid" > "$WORK/vault1.json" || fail "vault lookup $new_uid"
+[ "$(json_get "$WORK/vault1.json" 'r["uid"]["original"]')" = 1.2.826.0.1.3680043.10.4242.11 ] \
+    || fail "vault: $(cat "$WORK/vault1.json")"
+pseudo=$(node ls patients --json | python3 -c 'import json,sys; print([r["PatientID"] for r in json.load(sys.stdin)][0])')
+node vault lookup "$pseudo" > "$WORK/vault2.json" || fail "vault lookup $pseudo"
+grep -q PHIPID00 "$WORK/vault2.json" || fail "vault patient: $(cat "$WORK/vault2.json")"
+strings "$DATA/vault.sqlite"* | grep -q 'PHIPID00\|PHIACC77' && fail "vault holds plain text identity"
+ok "vault: encrypted, 0600, gives back the original UID and patient"
+
+# keep_originals: the untouched original beside the store, not in the index
+[ -d "$DATA/originals" ] && grep -rlq PHIPRIVATE "$DATA/originals" || fail "original not kept"
+[ "$(find "$DATA/originals" -name '*.dcm' | wc -l)" -ge 4 ] || fail "not every original kept"
+ok "keep_originals keeps the untouched original under originals/"
+
+# idempotence: a stored (de-identified) object sent again changes nothing
+f1=$(find "$DATA/objects" -name '*.dcm' | sort | head -1)
+sum1=$(sha256sum "$f1" | cut -c1-64)
+n_before=$(count instances)
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$f1" || fail "resend"
+[ "$(count instances)" = "$n_before" ] || fail "resending a de-identified object added an instance"
+[ "$(sha256sum "$f1" | cut -c1-64)" = "$sum1" ] || fail "resending changed the stored object"
+grep -q "$(dcmdump -q -Un +P 0008,0018 "$f1" | sed 's/.*\[\(.*\)\].*/\1/')" "$WORK/node.log" || true
+ok "de-identifying a de-identified object changes nothing"
+stop_node
+
+# losing the vault does not break the store
+rm -f "$DATA"/vault.sqlite*
+mkdir "$DATA/vault.sqlite"
+start_node
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/a/obj2.dcm" || fail "store without a vault"
+grep -q "vault unavailable" "$WORK/node.log" || fail "no log line for the missing vault"
+ok "without a usable vault the node still stores (and says so)"
+stop_node
+
+# ---- run B ----
+$AC write-b "$WORK/b" || fail "write-b"
+DATA=$WORK/data-b
+ANONYMIZE=yes write_conf "" "[anonymize]\ndates = modified\nclean_descriptors = yes\nburned_in = flag"
+start_node
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/b/dates.dcm" "$WORK/b/sc.dcm" || fail "storescu run B"
+pseudo=$($PY -c '
+import glob, sys, pydicom
+for f in glob.glob(sys.argv[1] + "/objects/*/*/*.dcm"):
+    d = pydicom.dcmread(f)
+    if int(d.InstanceNumber) == 6:
+        print(d.PatientID)' "$DATA")
+offset=$(node vault lookup "$pseudo" | python3 -c 'import json,sys; print(json.load(sys.stdin)["patient"]["DateOffsetSeconds"])')
+$AC check-b "$DATA" "$WORK/b" "$offset" || fail "run B checks"
+$AC phi-scan "$DATA" "$WORK/b" || fail "planted PHI found in the store (run B)"
+ok "dates shifted by the patient's offset with their precision, descriptions cleaned, capture flagged"
+stop_node

@@ -1,0 +1,145 @@
+/* test_anon.c — known answers for the de-identification helpers: date and
+ * time shifting (pairs across midnight, partial precision, leap days, DT
+ * with fraction and zone), UID replacement (format, determinism, standard
+ * UIDs untouched), pseudonyms, and the vault (round trip, wrong key,
+ * tampering, file modes). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "anon/anon.h"
+#include "anon/e11_table.h"
+#include "check.h"
+#include "util/uid.h"
+
+static void shift(const char *vr, const char *v, const char *pd, const char *pt, long off,
+                  const char *want)
+{
+    char out[64] = "";
+    int ok = iso_anon_shift(vr, v, pd, pt, off, out, sizeof out);
+    if (!ok || strcmp(out, want) != 0)
+        fprintf(stderr, "shift %s %s (%s/%s) %+ld: got '%s' want '%s'\n", vr, v, pd ? pd : "-",
+                pt ? pt : "-", off, ok ? out : "(refused)", want);
+    CHECK(ok && strcmp(out, want) == 0);
+}
+
+static void test_dates(void)
+{
+    long day = 86400;
+    shift("DA", "20240315", NULL, NULL, -10 * day, "20240305");
+    shift("DA", "20240301", NULL, NULL, -1 * day, "20240229"); /* leap year */
+    shift("DA", "20230301", NULL, NULL, -1 * day, "20230228");
+    shift("DA", "20240101", NULL, NULL, -1 * day, "20231231");
+    /* a pair: 23:15 plus 2 hours crosses midnight, date and time together */
+    shift("DA", "20240315", NULL, "231500", 2 * 3600, "20240316");
+    shift("TM", "231500", "20240315", NULL, 2 * 3600, "011500");
+    shift("TM", "231500.25", "20240315", NULL, 2 * 3600, "011500.25");
+    shift("TM", "23", "20240315", NULL, 2 * 3600 + 59, "01");
+    shift("TM", "2315", "20240315", NULL, -30 * 60, "2245");
+    shift("TM", "23:15:00", "20240315", NULL, 60, "231600"); /* old ACR-NEMA form */
+    shift("DT", "20240315231500.123456", NULL, NULL, 2 * 3600, "20240316011500.123456");
+    shift("DT", "202403", NULL, NULL, -2 * day, "202402");
+    shift("DT", "2024", NULL, NULL, -2 * day, "2023");
+    shift("DT", "20240315231500+0100", NULL, NULL, 3600, "20240316001500+0100");
+    char out[64];
+    CHECK(!iso_anon_shift("DA", "2024-03-15", NULL, NULL, 0, out, sizeof out));
+    CHECK(!iso_anon_shift("TM", "25", NULL, NULL, 0, out, sizeof out));
+}
+
+static void test_identifiers(const char *dir)
+{
+    iso_anon_options o = {0};
+    iso_anon *a = NULL;
+    iso_err err = {0};
+    CHECK(iso_anon_open(dir, &o, &a, &err) == ISO_OK);
+    char u1[65], u2[65], u3[65];
+    iso_anon_map_uid(a, "1.2.3.4.5.6", u1);
+    iso_anon_map_uid(a, "1.2.3.4.5.6", u2);
+    iso_anon_map_uid(a, "1.2.3.4.5.7", u3);
+    CHECK(strcmp(u1, u2) == 0 && strcmp(u1, u3) != 0);
+    CHECK(strncmp(u1, "2.25.", 5) == 0 && strlen(u1) <= 64 && iso_uid_valid(u1));
+    iso_anon_map_uid(a, "1.2.840.10008.5.1.4.1.1.2", u1);
+    CHECK(strcmp(u1, "1.2.840.10008.5.1.4.1.1.2") == 0);
+    char id1[65], n1[65], id2[65], n2[65];
+    iso_anon_pseudonym(a, "", "PID1", id1, n1);
+    iso_anon_pseudonym(a, "", "PID1", id2, n2);
+    CHECK(strcmp(id1, id2) == 0 && strcmp(n1, n2) == 0 && strlen(id1) <= 64);
+    iso_anon_pseudonym(a, "HOSP2", "PID1", id2, n2);
+    CHECK(strcmp(id1, id2) != 0); /* same ID, other issuer: another patient */
+    long off = iso_anon_date_offset(a, "", "PID1");
+    CHECK(off < -364L * 86400 && off > -3650L * 86400 - 86400);
+    CHECK(off == iso_anon_date_offset(a, "", "PID1"));
+    iso_anon_close(a);
+    /* the same key after a restart: the same UIDs */
+    CHECK(iso_anon_open(dir, &o, &a, &err) == ISO_OK);
+    iso_anon_map_uid(a, "1.2.3.4.5.6", u3);
+    CHECK(strcmp(u2, u3) == 0);
+    iso_anon_close(a);
+    struct stat st;
+    char path[512];
+    snprintf(path, sizeof path, "%s/secret.key", dir);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size == ISO_KEY_LEN);
+}
+
+static void test_vault(const char *dir)
+{
+    uint8_t key[ISO_KEY_LEN];
+    iso_err err = {0};
+    CHECK(iso_key_load(dir, 1, key, &err) == ISO_OK);
+    iso_vault *v = NULL;
+    CHECK(iso_vault_open(dir, key, &v, &err) == ISO_OK);
+    CHECK(iso_vault_put(v, "uid", "2.25.1", "{\"original\": \"1.2.3\"}", &err) == ISO_OK);
+    /* a second put of the same row keeps the first value */
+    CHECK(iso_vault_put(v, "uid", "2.25.1", "{\"original\": \"9.9.9\"}", &err) == ISO_OK);
+    char *val = NULL;
+    CHECK(iso_vault_get(v, "uid", "2.25.1", &val, &err) == ISO_OK && val != NULL &&
+          strcmp(val, "{\"original\": \"1.2.3\"}") == 0);
+    free(val);
+    CHECK(iso_vault_get(v, "uid", "2.25.2", &val, &err) == ISO_ENOTFOUND);
+    iso_vault_close(v);
+    /* another key cannot read it */
+    uint8_t other[ISO_KEY_LEN];
+    memcpy(other, key, sizeof other);
+    other[0] ^= 1;
+    CHECK(iso_vault_open(dir, other, &v, &err) == ISO_OK);
+    iso_err e2 = {0};
+    CHECK(iso_vault_get(v, "uid", "2.25.1", &val, &e2) == ISO_EIO && val == NULL);
+    iso_vault_close(v);
+    char path[512];
+    snprintf(path, sizeof path, "%s/vault.sqlite", dir);
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    /* the plaintext is nowhere in the file */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cat %s/vault.sqlite* | grep -q '1\\.2\\.3'", dir);
+    CHECK(system(cmd) != 0);
+}
+
+static void test_table(void)
+{
+    CHECK(strcmp(iso_e11_edition, "2024b") == 0);
+    CHECK(iso_e11_nrows == 620); /* 621 rows less the private-attributes row */
+    int found = 0;
+    for (size_t i = 0; i < iso_e11_nrows; i++)
+        if (iso_e11_rows[i].group == 0x0010 && iso_e11_rows[i].element == 0x0010) {
+            found = 1;
+            CHECK(iso_e11_rows[i].basic == ISO_E11_Z);
+        }
+    CHECK(found);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/isonode-anon-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    test_dates();
+    test_identifiers(dir);
+    test_vault(dir);
+    test_table();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)system(cmd);
+    return CHECK_DONE();
+}
