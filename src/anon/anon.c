@@ -21,6 +21,7 @@
 #include "anon/anon.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,15 @@
 #include "util/json.h"
 #include "util/log.h"
 
+enum { SEEN_SERIES = 64 };
+
 struct iso_anon {
     iso_anon_options opt;
+    /* series whose patient, study and series rows are in the vault already
+     * (a ring of the most recent), so an instance adds one row, not five */
+    pthread_mutex_t seen_mu;
+    char seen[SEEN_SERIES][65];
+    int seen_next;
     uint8_t key[ISO_KEY_LEN];
     iso_vault *vault;
     const iso_e11_row **exact; /* rows with exact tags, sorted */
@@ -65,6 +73,7 @@ iso_code iso_anon_open(const char *data_dir, const iso_anon_options *o, iso_anon
     if (a == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     a->opt = *o;
+    pthread_mutex_init(&a->seen_mu, NULL);
     a->exact = calloc(iso_e11_nrows, sizeof *a->exact);
     if (a->exact == NULL) {
         free(a);
@@ -91,6 +100,7 @@ void iso_anon_close(iso_anon *a)
     if (a == NULL)
         return;
     iso_vault_close(a->vault);
+    pthread_mutex_destroy(&a->seen_mu);
     free(a->exact);
     memset(a->key, 0, sizeof a->key);
     free(a);
@@ -713,10 +723,13 @@ static int may_have_burned_in_text(const iso_attrs *o)
            strncmp(o->sop_class_uid, "1.2.840.10008.5.1.4.1.1.3.1", 27) == 0;
 }
 
-/* Writes the file unchanged into the sink (an object isonode already
- * de-identified). */
-static iso_code copy_file(const char *path, const iso_store_sink *sink, iso_err *err)
+/* Writes the received bytes unchanged into the sink (an object isonode
+ * already de-identified). */
+static iso_code copy_input(const iso_anon_input *in, const iso_store_sink *sink, iso_err *err)
 {
+    if (in->bytes != NULL)
+        return sink->write(sink->ctx, in->bytes, in->len, err);
+    const char *path = in->path;
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return iso_fail(err, ISO_EIO, "cannot open %s", path);
@@ -747,6 +760,29 @@ static void record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attr
 {
     if (a->vault == NULL)
         return;
+    pthread_mutex_lock(&a->seen_mu);
+    int seen = 0;
+    for (int i = 0; i < SEEN_SERIES && !seen; i++)
+        seen = strcmp(a->seen[i], after->series_uid) == 0;
+    pthread_mutex_unlock(&a->seen_mu);
+    if (seen && strcmp(o->sop_instance_uid, after->sop_instance_uid) != 0) {
+        char *row = NULL;
+        size_t n;
+        FILE *f = open_memstream(&row, &n);
+        if (f == NULL)
+            return;
+        int first = 1;
+        json_field(f, "original", o->sop_instance_uid, &first);
+        json_field(f, "kind", "instance", &first);
+        json_field(f, "StudyInstanceUID", after->study_uid, &first);
+        fputs("}", f);
+        fclose(f);
+        iso_err e = {0};
+        if (iso_vault_put(a->vault, "uid", after->sop_instance_uid, row, &e) != ISO_OK)
+            ISO_ERROR("vault: %s (object stored without its re-identification row)", e.msg);
+        free(row);
+        return;
+    }
     char *patient = NULL, *study = NULL, *u1 = NULL, *u2 = NULL, *u3 = NULL, *u4 = NULL;
     size_t len;
     FILE *f = open_memstream(&patient, &len);
@@ -810,8 +846,14 @@ static void record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attr
         values[n++] = *owned[i];
     }
     iso_err e = {0};
-    if (iso_vault_put_many(a->vault, kinds, pseudos, values, n, &e) != ISO_OK)
+    if (iso_vault_put_many(a->vault, kinds, pseudos, values, n, &e) != ISO_OK) {
         ISO_ERROR("vault: %s (object stored without its re-identification rows)", e.msg);
+    } else {
+        pthread_mutex_lock(&a->seen_mu);
+        snprintf(a->seen[a->seen_next], sizeof a->seen[0], "%s", after->series_uid);
+        a->seen_next = (a->seen_next + 1) % SEEN_SERIES;
+        pthread_mutex_unlock(&a->seen_mu);
+    }
     free(patient);
     free(study);
     free(u1);
@@ -820,17 +862,18 @@ static void record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attr
     free(u4);
 }
 
-iso_code iso_anon_object(iso_anon *a, const char *path, const iso_attrs *o,
-                         const iso_store_sink *sink, iso_attrs *after, iso_anon_outcome *outcome,
-                         char *why, size_t why_size, iso_err *err)
+iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_sink *sink,
+                         iso_attrs *after, iso_anon_outcome *outcome, char *why, size_t why_size,
+                         iso_err *err)
 {
+    const iso_attrs *o = in->attrs;
     why[0] = '\0';
     if (strcmp(o->identity_removed, "YES") == 0 &&
         strncmp(o->deidentification_method, METHOD_PREFIX, strlen(METHOD_PREFIX)) == 0) {
         /* ours already: anonymizing again must change nothing */
         *outcome = ISO_ANON_UNCHANGED;
         *after = *o;
-        return copy_file(path, sink, err);
+        return copy_input(in, sink, err);
     }
     int burned = may_have_burned_in_text(o);
     if (burned && a->opt.reject_burned_in) {
@@ -898,7 +941,7 @@ iso_code iso_anon_object(iso_anon *a, const char *path, const iso_attrs *o,
         {0, 0, NULL},
     };
     iso_rewrite rw = {.user = &j, .decide = decide, .set = set, .codes = codes, .n_codes = nc};
-    if (iso_dcm_rewrite(path, &rw, sink, after, err) != ISO_OK)
+    if (iso_dcm_parsed_rewrite(in->parsed, &rw, sink, after, err) != ISO_OK)
         return err->code;
     *outcome = burned ? ISO_ANON_FLAGGED : ISO_ANON_DONE;
     if (burned)

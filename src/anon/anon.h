@@ -50,12 +50,22 @@ typedef enum {
     ISO_ANON_REJECTED = 3,   /* burned-in annotation and the policy rejects it */
 } iso_anon_outcome;
 
-/* De-identifies the Part 10 file at path (orig: its attributes) into sink;
- * after receives the attributes of what was written.  On REJECTED nothing
- * is written and why says so. */
-iso_code iso_anon_object(iso_anon *a, const char *path, const iso_attrs *orig,
-                         const iso_store_sink *sink, iso_attrs *after, iso_anon_outcome *outcome,
-                         char *why, size_t why_size, iso_err *err);
+/* The object as received: parsed once, plus its bytes (in memory, or in a
+ * file) for the one case where it is passed on unchanged. */
+typedef struct iso_anon_input {
+    iso_dcm_parsed *parsed;
+    const iso_attrs *attrs;   /* iso_dcm_parsed_attrs of it */
+    const void *bytes;        /* the Part 10 bytes, or NULL ... */
+    size_t len;
+    const char *path;         /* ... and then the file holding them */
+} iso_anon_input;
+
+/* De-identifies one object into sink; after receives the attributes of what
+ * was written.  On REJECTED nothing is written and why says so.  The parsed
+ * data set is consumed (rewritten in place). */
+iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_sink *sink,
+                         iso_attrs *after, iso_anon_outcome *outcome, char *why, size_t why_size,
+                         iso_err *err);
 
 /* The replacement of a UID (standard UIDs, 1.2.840.10008.*, map to
  * themselves; so does everything with Retain UIDs). */

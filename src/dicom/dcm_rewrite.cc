@@ -13,10 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <new>
 #include <vector>
 
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
+#include "dcmtk/dcmdata/dcmetinf.h"
+#include "dcmtk/dcmdata/dcspchrs.h"
 #include "dcmtk/dcmdata/dcostrmb.h"
 #include "dcmtk/dcmdata/dcsequen.h"
 #include "dcmtk/dcmdata/dcuid.h"
@@ -169,14 +173,97 @@ static iso_code write_dataset(DcmDataset *ds, E_TransferSyntax xfer, const iso_s
     return ISO_OK;
 }
 
-extern "C" iso_code iso_dcm_rewrite(const char *path, const iso_rewrite *rw,
-                                    const iso_store_sink *sink, iso_attrs *after, iso_err *err)
-{
+struct iso_dcm_parsed {
     DcmFileFormat ff;
-    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
-    if (c.bad())
+};
+
+extern "C" void iso_dcm_parsed_free(iso_dcm_parsed *p) { delete p; }
+
+extern "C" iso_code iso_dcm_parse_buffer(const void *buf, size_t len, iso_dcm_parsed **out,
+                                         iso_err *err)
+{
+    *out = NULL;
+    iso_dcm_parsed *p = new (std::nothrow) iso_dcm_parsed;
+    if (p == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    /* no value can be longer than the object holding it */
+    IsoAllocCap cap(len * 2 + (1u << 20));
+    DcmInputBufferStream in;
+    in.setBuffer(buf, (offile_off_t)len);
+    in.setEos();
+    p->ff.transferInit();
+    OFCondition c = p->ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+    p->ff.transferEnd();
+    if (c.bad()) {
+        delete p;
+        return iso_fail(err, ISO_EDICOM, "data set cannot be parsed: %s", c.text());
+    }
+    *out = p;
+    return ISO_OK;
+}
+
+extern "C" iso_code iso_dcm_parse_file(const char *path, iso_dcm_parsed **out, iso_err *err)
+{
+    *out = NULL;
+    iso_dcm_parsed *p = new (std::nothrow) iso_dcm_parsed;
+    if (p == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    OFCondition c = p->ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
+                                   ERM_autoDetect);
+    if (c.bad()) {
+        delete p;
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
-    DcmDataset *ds = ff.getDataset();
+    }
+    *out = p;
+    return ISO_OK;
+}
+
+/* Text of one attribute converted to UTF-8 when the data set says which
+ * character set it uses (a copy: the data set keeps its bytes). */
+static void convert_field(DcmSpecificCharacterSet *conv, char *field, size_t size)
+{
+    if (conv == NULL || field[0] == '\0')
+        return;
+    OFString out;
+    if (conv->convertString(OFString(field), out).good())
+        snprintf(field, size, "%s", out.c_str());
+}
+
+extern "C" void iso_dcm_parsed_attrs(iso_dcm_parsed *p, iso_attrs *a)
+{
+    memset(a, 0, sizeof *a);
+    DcmDataset *ds = p->ff.getDataset();
+    DcmMetaInfo *meta = p->ff.getMetaInfo();
+    OFString v;
+    if (meta->findAndGetOFString(DCM_TransferSyntaxUID, v).good())
+        snprintf(a->transfer_syntax, sizeof a->transfer_syntax, "%s", v.c_str());
+    if (meta->findAndGetOFString(DCM_MediaStorageSOPClassUID, v).good())
+        snprintf(a->meta_sop_class_uid, sizeof a->meta_sop_class_uid, "%s", v.c_str());
+    if (meta->findAndGetOFString(DCM_MediaStorageSOPInstanceUID, v).good())
+        snprintf(a->meta_sop_instance_uid, sizeof a->meta_sop_instance_uid, "%s", v.c_str());
+    iso_dcm_fill_attrs(ds, a);
+    if (a->charset[0] == '\0' || strcmp(a->charset, "ISO_IR 192") == 0 ||
+        strcmp(a->charset, "ISO_IR 6") == 0 || !DcmSpecificCharacterSet::isConversionAvailable())
+        return;
+    DcmSpecificCharacterSet conv;
+    if (conv.selectCharacterSet(OFString(a->charset)).bad())
+        return;
+    convert_field(&conv, a->patient_id, sizeof a->patient_id);
+    convert_field(&conv, a->issuer, sizeof a->issuer);
+    convert_field(&conv, a->patient_name, sizeof a->patient_name);
+    convert_field(&conv, a->accession, sizeof a->accession);
+    convert_field(&conv, a->study_id, sizeof a->study_id);
+    convert_field(&conv, a->study_description, sizeof a->study_description);
+    convert_field(&conv, a->referring_physician, sizeof a->referring_physician);
+    convert_field(&conv, a->series_description, sizeof a->series_description);
+    convert_field(&conv, a->body_part, sizeof a->body_part);
+}
+
+extern "C" iso_code iso_dcm_parsed_rewrite(iso_dcm_parsed *p, const iso_rewrite *rw,
+                                           const iso_store_sink *sink, iso_attrs *after,
+                                           iso_err *err)
+{
+    DcmDataset *ds = p->ff.getDataset();
     E_TransferSyntax xfer = ds->getOriginalXfer();
     if (walk(ds, 0, rw, err) != ISO_OK)
         return err->code;
@@ -208,19 +295,13 @@ extern "C" iso_code iso_dcm_rewrite(const char *path, const iso_rewrite *rw,
     if (write_dataset(ds, xfer, sink, err) != ISO_OK)
         return err->code;
     if (after != NULL) {
-        memset(after, 0, sizeof *after);
+        iso_dcm_parsed_attrs(p, after);
         snprintf(after->transfer_syntax, sizeof after->transfer_syntax, "%s",
                  DcmXfer(xfer).getXferID());
         snprintf(after->meta_sop_class_uid, sizeof after->meta_sop_class_uid, "%s",
                  sop_class.c_str());
         snprintf(after->meta_sop_instance_uid, sizeof after->meta_sop_instance_uid, "%s",
                  sop_instance.c_str());
-        OFString cs;
-        if (ds->findAndGetOFStringArray(DCM_SpecificCharacterSet, cs).good())
-            snprintf(after->charset, sizeof after->charset, "%s", cs.c_str());
-        /* after writing, the in-memory data set may be converted */
-        iso_dcm_to_utf8(ds, after);
-        iso_dcm_fill_attrs(ds, after);
     }
     return ISO_OK;
 }

@@ -320,13 +320,27 @@ typedef struct iso_rewrite {
     int n_codes;
 } iso_rewrite;
 
-/* Loads path, rewrites it with rw, and writes the result as a Part 10
+/* A data set parsed once, then read and rewritten without parsing again. */
+typedef struct iso_dcm_parsed iso_dcm_parsed;
+
+/* Parses a Part 10 object held in memory (not deflated: those go through
+ * a file, see iso_dcm_read_attrs), with the allocation ceiling of
+ * dcm_alloc.cc. */
+iso_code iso_dcm_parse_buffer(const void *buf, size_t len, iso_dcm_parsed **out, iso_err *err);
+/* Parses a Part 10 file. */
+iso_code iso_dcm_parse_file(const char *path, iso_dcm_parsed **out, iso_err *err);
+/* The index attributes (text converted to UTF-8 in copies; the data set
+ * itself is untouched). */
+void iso_dcm_parsed_attrs(iso_dcm_parsed *p, iso_attrs *a);
+/* Rewrites the parsed data set with rw and writes the result as a Part 10
  * object to sink: a new File Meta Information (Media Storage SOP Instance
  * UID = the new SOP Instance UID, no Source AE Title), the data set in its
  * original transfer syntax (compressed pixel data untouched).  after
- * receives the index attributes of the written object. */
-iso_code iso_dcm_rewrite(const char *path, const iso_rewrite *rw, const iso_store_sink *sink,
-                         iso_attrs *after, iso_err *err);
+ * receives the index attributes of the written object.  The parsed data
+ * set is changed: rewrite once. */
+iso_code iso_dcm_parsed_rewrite(iso_dcm_parsed *p, const iso_rewrite *rw,
+                                const iso_store_sink *sink, iso_attrs *after, iso_err *err);
+void iso_dcm_parsed_free(iso_dcm_parsed *p);
 
 /* True for transfer syntaxes whose data sets isonode stores. */
 int iso_dcm_ts_supported(const char *ts_uid);

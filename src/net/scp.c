@@ -65,8 +65,11 @@ typedef struct conn {
     bool over_limit;
     char peer_ip[64];
     iso_assoc_request req;
-    /* the C-STORE in progress */
+    /* the C-STORE in progress: in a file (ing) or, de-identifying, in memory */
     iso_ingest *ing;
+    unsigned char *mem;
+    size_t mem_len, mem_cap;
+    bool in_mem;
     struct timespec store_start;
 } conn;
 
@@ -164,16 +167,62 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
     return 0;
 }
 
-/* ---- store callbacks ---- */
+/* ---- store callbacks ----
+ *
+ * Stored as received: the object streams into a temporary file (ingest)
+ * while it arrives.  De-identifying: it arrives in memory instead (up to
+ * MEM_LIMIT; deflated objects, whose inflated size is unknown, and larger
+ * ones go to a file), is parsed once, and only the de-identified object is
+ * written to disk -- one write, one parse per object. */
 
-static iso_code sink_write(void *ctx, const void *buf, size_t len, iso_err *err)
-{
-    return iso_ingest_write(ctx, buf, len, err);
-}
+enum { MEM_LIMIT = 256 << 20 };
 
 static uint16_t status_for(iso_code rc)
 {
     return rc == ISO_ENOSPC ? ISO_STATUS_OUT_OF_RESOURCES : ISO_STATUS_PROCESSING_FAILURE;
+}
+
+static void mem_free(conn *c)
+{
+    free(c->mem);
+    c->mem = NULL;
+    c->mem_len = c->mem_cap = 0;
+    c->in_mem = false;
+}
+
+/* Moves what arrived in memory into a temporary file and goes on there. */
+static iso_code spill(conn *c, iso_err *err)
+{
+    iso_code rc = iso_store_ingest_begin(c->scp->store, &c->ing, err);
+    if (rc == ISO_OK)
+        rc = iso_ingest_write(c->ing, c->mem, c->mem_len, err);
+    mem_free(c);
+    return rc;
+}
+
+static iso_code conn_write(void *ctx, const void *buf, size_t len, iso_err *err)
+{
+    conn *c = ctx;
+    if (!c->in_mem)
+        return iso_ingest_write(c->ing, buf, len, err);
+    if (c->mem_len + len > MEM_LIMIT) {
+        if (spill(c, err) != ISO_OK)
+            return err->code;
+        return iso_ingest_write(c->ing, buf, len, err);
+    }
+    if (c->mem_len + len > c->mem_cap) {
+        size_t cap = c->mem_cap ? c->mem_cap : 1 << 20;
+        while (cap < c->mem_len + len)
+            cap *= 2;
+        unsigned char *m = realloc(c->mem, cap);
+        if (m == NULL)
+            return iso_fail(err, ISO_ENOMEM, "out of memory receiving an object");
+        c->mem = m;
+        c->mem_cap = cap;
+    }
+    memcpy(c->mem + c->mem_len, buf, len);
+    c->mem_len += len;
+    return ISO_OK;
 }
 
 static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sink *sink,
@@ -188,7 +237,10 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
         return ISO_STATUS_CANNOT_UNDERSTAND;
     }
     iso_err err = {0};
-    iso_code rc = iso_store_ingest_begin(c->scp->store, &c->ing, &err);
+    iso_code rc = ISO_OK;
+    c->in_mem = c->scp->anon != NULL && strcmp(rq->transfer_syntax, "1.2.840.10008.1.2.1.99") != 0;
+    if (!c->in_mem)
+        rc = iso_store_ingest_begin(c->scp->store, &c->ing, &err);
     unsigned char meta[1024];
     size_t n = 0;
     if (rc == ISO_OK) {
@@ -198,18 +250,89 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
             rc = iso_fail(&err, ISO_EINVAL, "meta header does not fit");
     }
     if (rc == ISO_OK)
-        rc = iso_ingest_write(c->ing, meta, n, &err);
+        rc = conn_write(c, meta, n, &err);
     if (rc != ISO_OK) {
         iso_ingest_abort(c->ing);
         c->ing = NULL;
+        mem_free(c);
         snprintf(comment, comment_size, "%s",
                  rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
         ISO_ERROR("C-STORE %s from %s: refused: %s", rq->sop_instance_uid, c->req.calling_ae,
                   err.msg);
         return status_for(rc);
     }
-    sink->write = sink_write;
-    sink->ctx = c->ing;
+    sink->write = conn_write;
+    sink->ctx = c;
+    return ISO_STATUS_SUCCESS;
+}
+
+static iso_code ingest_sink_write(void *ctx, const void *buf, size_t len, iso_err *err)
+{
+    return iso_ingest_write(ctx, buf, len, err);
+}
+
+/* De-identifies the received object (in c->mem, or in the file of *ing)
+ * into a new ingest, keeps the original if configured, and replaces *ing
+ * and *attrs by the de-identified ones.  Returns a DIMSE status. */
+static uint16_t deidentify(conn *c, const iso_store_rq *rq, iso_ingest **ing,
+                           iso_dcm_parsed *parsed, iso_attrs *attrs, char *comment,
+                           size_t comment_size)
+{
+    iso_err err = {0};
+    iso_ingest *clean = NULL;
+    iso_attrs after;
+    iso_anon_outcome how = ISO_ANON_DONE;
+    char why[256] = "";
+    iso_code rc = iso_store_ingest_begin(c->scp->store, &clean, &err);
+    if (rc == ISO_OK) {
+        iso_store_sink out = {ingest_sink_write, clean};
+        iso_anon_input in = {parsed, attrs, c->mem, c->mem_len,
+                             *ing ? iso_ingest_tmp_path(*ing) : NULL};
+        rc = iso_anon_object(c->scp->anon, &in, &out, &after, &how, why, sizeof why, &err);
+    }
+    if (rc == ISO_OK && how == ISO_ANON_REJECTED) {
+        iso_ingest_abort(clean);
+        snprintf(comment, comment_size, "Refused: %.50s", why);
+        ISO_WARN("C-STORE %s from %s: status 0x%04x: %s (anonymize burned_in = reject)",
+                 rq->sop_instance_uid, c->req.calling_ae, ISO_STATUS_NOT_AUTHORIZED, why);
+        return ISO_STATUS_NOT_AUTHORIZED;
+    }
+    if (rc != ISO_OK) {
+        iso_ingest_abort(clean);
+        uint16_t st = status_for(rc);
+        snprintf(comment, comment_size, "%s",
+                 rc == ISO_ENOSPC ? "Out of disk space" : "De-identification failed");
+        ISO_ERROR("C-STORE %s from %s: status 0x%04x: de-identification failed: %s",
+                  rq->sop_instance_uid, c->req.calling_ae, st, err.msg);
+        return st;
+    }
+    if (how == ISO_ANON_FLAGGED)
+        ISO_WARN("C-STORE %s from %s: %s", rq->sop_instance_uid, c->req.calling_ae, why);
+    if (c->scp->cfg->an_keep_originals) {
+        iso_ingest *orig = *ing;
+        rc = ISO_OK;
+        if (orig == NULL) {
+            rc = iso_store_ingest_begin(c->scp->store, &orig, &err);
+            if (rc == ISO_OK)
+                rc = iso_ingest_write(orig, c->mem, c->mem_len, &err);
+        }
+        *ing = NULL;
+        if (rc == ISO_OK)
+            rc = iso_ingest_keep_original(orig, after.sop_instance_uid, &err);
+        else
+            iso_ingest_abort(orig);
+        if (rc != ISO_OK) {
+            iso_ingest_abort(clean);
+            snprintf(comment, comment_size, "Cannot keep the original");
+            ISO_ERROR("C-STORE %s from %s: status 0x%04x: keeping the original: %s",
+                      rq->sop_instance_uid, c->req.calling_ae, status_for(rc), err.msg);
+            return status_for(rc);
+        }
+    } else {
+        iso_ingest_abort(*ing);
+    }
+    *ing = clean;
+    *attrs = after;
     return ISO_STATUS_SUCCESS;
 }
 
@@ -220,19 +343,22 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     (void)sink;
     iso_ingest *ing = c->ing;
     c->ing = NULL;
+    bool in_mem = c->in_mem;
+    uint16_t status = ISO_STATUS_SUCCESS;
+    iso_dcm_parsed *parsed = NULL;
     if (!data_ok) {
         iso_ingest_abort(ing);
+        mem_free(c);
         ISO_WARN("C-STORE %s from %s: data set not received completely; nothing stored",
                  rq->sop_instance_uid, c->req.calling_ae);
         return ISO_STATUS_PROCESSING_FAILURE;
     }
     iso_attrs attrs;
     iso_err err = {0};
-    uint16_t status = ISO_STATUS_SUCCESS;
     double t_received = seconds_since(&c->store_start);
     /* A write that failed (disk full) leaves a truncated file: answer the
      * real cause instead of parsing it. */
-    iso_code rc = iso_ingest_write_status(ing);
+    iso_code rc = in_mem ? ISO_OK : iso_ingest_write_status(ing);
     if (rc != ISO_OK) {
         iso_ingest_abort(ing);
         snprintf(comment, comment_size, "%s",
@@ -242,7 +368,15 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
                   rc == ISO_ENOSPC ? "disk full" : "I/O error");
         return status_for(rc);
     }
-    rc = iso_dcm_read_attrs(iso_ingest_tmp_path(ing), &attrs, &err);
+    if (in_mem) {
+        rc = iso_dcm_parse_buffer(c->mem, c->mem_len, &parsed, &err);
+        if (rc == ISO_OK)
+            iso_dcm_parsed_attrs(parsed, &attrs);
+    } else {
+        rc = iso_dcm_read_attrs(iso_ingest_tmp_path(ing), &attrs, &err);
+        if (rc == ISO_OK && c->scp->anon != NULL)
+            rc = iso_dcm_parse_file(iso_ingest_tmp_path(ing), &parsed, &err);
+    }
     if (rc != ISO_OK) {
         status = ISO_STATUS_CANNOT_UNDERSTAND;
         snprintf(comment, comment_size, "Data set cannot be parsed");
@@ -263,63 +397,31 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     }
     if (status != ISO_STATUS_SUCCESS) {
         iso_ingest_abort(ing);
+        iso_dcm_parsed_free(parsed);
+        mem_free(c);
         ISO_WARN("C-STORE %s from %s: status 0x%04x (%s): %s", rq->sop_instance_uid,
                  c->req.calling_ae, status, comment, err.msg);
         return status;
     }
     double t_parsed = seconds_since(&c->store_start);
+    double t_anon = t_parsed;
     if (c->scp->anon != NULL) {
-        /* De-identify into a second ingest; only that one is stored. */
-        iso_ingest *clean = NULL;
-        iso_attrs after;
-        iso_anon_outcome how = ISO_ANON_DONE;
-        char why[256] = "";
-        rc = iso_store_ingest_begin(c->scp->store, &clean, &err);
-        if (rc == ISO_OK) {
-            iso_store_sink out = {sink_write, clean};
-            rc = iso_anon_object(c->scp->anon, iso_ingest_tmp_path(ing), &attrs, &out, &after,
-                                 &how, why, sizeof why, &err);
-        }
-        if (rc == ISO_OK && how == ISO_ANON_REJECTED) {
-            iso_ingest_abort(clean);
+        status = deidentify(c, rq, &ing, parsed, &attrs, comment, comment_size);
+        t_anon = seconds_since(&c->store_start);
+        iso_dcm_parsed_free(parsed);
+        mem_free(c);
+        if (status != ISO_STATUS_SUCCESS) {
             iso_ingest_abort(ing);
-            snprintf(comment, comment_size, "Refused: %.50s", why);
-            ISO_WARN("C-STORE %s from %s: status 0x%04x: %s (anonymize burned_in = reject)",
-                     rq->sop_instance_uid, c->req.calling_ae, ISO_STATUS_NOT_AUTHORIZED, why);
-            return ISO_STATUS_NOT_AUTHORIZED;
-        }
-        if (rc != ISO_OK) {
-            iso_ingest_abort(clean);
-            iso_ingest_abort(ing);
-            status = rc == ISO_ENOSPC ? ISO_STATUS_OUT_OF_RESOURCES : ISO_STATUS_PROCESSING_FAILURE;
-            snprintf(comment, comment_size, "%s",
-                     rc == ISO_ENOSPC ? "Out of disk space" : "De-identification failed");
-            ISO_ERROR("C-STORE %s from %s: status 0x%04x: de-identification failed: %s",
-                      rq->sop_instance_uid, c->req.calling_ae, status, err.msg);
             return status;
         }
-        if (how == ISO_ANON_FLAGGED)
-            ISO_WARN("C-STORE %s from %s: %s", rq->sop_instance_uid, c->req.calling_ae, why);
-        if (c->scp->cfg->an_keep_originals) {
-            if (iso_ingest_keep_original(ing, after.sop_instance_uid, &err) != ISO_OK) {
-                iso_ingest_abort(clean);
-                snprintf(comment, comment_size, "Cannot keep the original");
-                ISO_ERROR("C-STORE %s from %s: status 0x%04x: keeping the original: %s",
-                          rq->sop_instance_uid, c->req.calling_ae, status_for(err.code), err.msg);
-                return status_for(err.code);
-            }
-        } else {
-            iso_ingest_abort(ing);
-        }
-        ing = clean;
-        attrs = after;
     }
     iso_store_outcome outcome;
     rc = iso_ingest_commit(ing, &attrs, c->req.calling_ae, &outcome, &err);
     double ms = seconds_since(&c->store_start) * 1000.0;
-    ISO_DEBUG("C-STORE %s timing: receive %.2f ms, parse %.2f ms, sync+commit %.2f ms",
+    ISO_DEBUG("C-STORE %s timing: receive %.2f ms, parse %.2f ms, de-identify %.2f ms, "
+              "sync+commit %.2f ms",
               rq->sop_instance_uid, t_received * 1000.0, (t_parsed - t_received) * 1000.0,
-              ms - t_parsed * 1000.0);
+              (t_anon - t_parsed) * 1000.0, ms - t_anon * 1000.0);
     if (rc != ISO_OK) {
         status = status_for(rc);
         snprintf(comment, comment_size, "%s",
@@ -463,6 +565,7 @@ static void serve_connection(conn *c)
         iso_ingest_abort(c->ing);
         c->ing = NULL;
     }
+    mem_free(c);
     iso_dcm_assoc_free(a);
     double secs = seconds_since(&t0);
     iso_log(end == ISO_END_RELEASED ? ISO_LOG_INFO : ISO_LOG_WARN,

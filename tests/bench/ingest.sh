@@ -51,16 +51,21 @@ measure() {
 echo "C-STORE ingest, $N images of $(basename "$SERIES") ($(du -sh "$SERIES" | cut -f1)), best of $ROUNDS rounds, images/s"
 printf '%-36s %8s %14s\n' "peer" "1 assoc" "4 concurrent"
 
-# isonoded: fsync'd and indexed
+# isonoded: fsync'd and indexed, with de-identification off and on (the
+# default); the secret key is kept between rounds, as in a real node
 P=$(free_port)
+ANON=no
 reset_peer() {
     stop_peer
-    rm -rf "$W/iso"
-    printf '[node]\nport = %s\ndata_dir = %s\nlog_level = warn\n' "$P" "$W/iso" > "$W/iso.conf"
+    rm -rf "$W/iso/objects" "$W/iso"/index.sqlite* "$W/iso"/vault.sqlite*
+    printf '[node]\nport = %s\ndata_dir = %s\nlog_level = warn\n[anonymize]\nenabled = %s\n' \
+        "$P" "$W/iso" "$ANON" > "$W/iso.conf"
     "$top/src/isonoded" -c "$W/iso.conf" 2>>"$W/iso.log" & PEER_PID=$!
     for _ in $(seq 50); do echoscu -aec ISONODE 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
 }
-measure "isonoded (fsync + SQLite index)" ISONODE "$P"
+measure "isonoded (fsync + index, anonymize off)" ISONODE "$P"
+ANON=yes
+measure "isonoded (fsync + index, de-identifying)" ISONODE "$P"
 
 # storescp: files only
 P=$(free_port)
