@@ -20,6 +20,10 @@
 #include "dicom/dicom.h"
 #include "util/err.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { ISO_DATES_REMOVE = 0, ISO_DATES_FULL = 1, ISO_DATES_MODIFIED = 2 } iso_dates_option;
 
 typedef struct iso_anon_options {
@@ -81,5 +85,9 @@ long iso_anon_date_offset(const iso_anon *a, const char *issuer, const char *pat
  * value does not parse. */
 int iso_anon_shift(const char *vr, const char *value, const char *pair_date,
                    const char *pair_time, long offset, char *out, size_t out_size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

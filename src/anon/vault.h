@@ -25,6 +25,10 @@
 
 #include "util/err.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define ISO_KEY_LEN 32
 
 /* Loads DATA_DIR/secret.key, creating it (durably, 0600) if absent. */
@@ -50,5 +54,9 @@ iso_code iso_vault_put_many(iso_vault *v, const char *const *kinds, const char *
  * ISO_ENOTFOUND if there is no such row. */
 iso_code iso_vault_get(iso_vault *v, const char *kind, const char *pseudo, char **value,
                        iso_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

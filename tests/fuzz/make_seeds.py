@@ -14,6 +14,8 @@ out, shared = sys.argv[1], sys.argv[2]
 ds_dir = os.path.join(out, "dataset")
 as_dir = os.path.join(out, "association")
 im_dir = os.path.join(out, "image")
+an_dir = os.path.join(out, "anon")
+os.makedirs(an_dir, exist_ok=True)
 os.makedirs(ds_dir, exist_ok=True)
 os.makedirs(as_dir, exist_ok=True)
 os.makedirs(im_dir, exist_ok=True)
@@ -33,6 +35,10 @@ for name in ("1", "2", "3"):
             f.write(bytes([selector[name]]) + body)
 with open(os.path.join(ds_dir, "small"), "wb") as f:
     f.write(bytes([1]) + t.dataset())
+# fuzz_anon: the same data sets (selector 1 = explicit LE) and the small one
+for name in os.listdir(ds_dir):
+    with open(os.path.join(ds_dir, name), "rb") as src, open(os.path.join(an_dir, name), "wb") as f:
+        f.write(src.read())
 conv = t.associate_rq(contexts=((1, t.CT_IMAGE, t.EXPLICIT_LE), (3, t.VERIFICATION, t.IMPLICIT_LE)))
 conv += t.pdata(3, t.c_echo_rq(), True)
 conv += t.pdata(1, t.c_store_rq(t.CT_IMAGE, "1.2.3.4.5"), True)

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Fuzzing the peer-facing entry points for a bounded time (FUZZ_SECONDS,
 # default 25 each): data set parsing, whole associations fed through a
-# socketpair into the adapter, and image decoding for reconstruction (every
-# codec) of objects that pass ingest parsing.  Built with clang's libFuzzer and
+# socketpair into the adapter, image decoding for reconstruction (every
+# codec) of objects that pass ingest parsing, and de-identification of
+# objects received in memory.  Built with clang's libFuzzer and
 # AddressSanitizer from the project's sources; DCMTK itself is the Debian
 # library (not instrumented, but its crashes and our memory errors are
 # caught).  A crash leaves its input in the work directory and fails.
@@ -12,17 +13,20 @@ need python3
 secs=${FUZZ_SECONDS:-25}
 B=$WORK/build; mkdir -p "$B"
 flags="-g -O1 -fsanitize=fuzzer-no-link,address -include $top_builddir/autoconf.h -I$top_srcdir/src -I$top_builddir $OPENJP2_CFLAGS"
-clang $flags -std=c11 -c "$top_srcdir/src/util/err.c" -o "$B/err.o" || fail "build err.c"
-for f in dcm_common dcm_scp dcm_alloc dcm_image; do
+for f in util/err util/log util/json util/fsx anon/anon anon/vault anon/e11_table; do
+    clang $flags -std=c11 -D_GNU_SOURCE -c "$top_srcdir/src/$f.c" -o "$B/$(basename $f).o" || fail "build $f.c"
+done
+for f in dcm_common dcm_scp dcm_alloc dcm_image dcm_rewrite; do
     clang++ $flags -std=c++17 -c "$top_srcdir/src/dicom/$f.cc" -o "$B/$f.o" || fail "build $f"
 done
-for target in fuzz_dataset fuzz_association fuzz_image; do
+for target in fuzz_dataset fuzz_association fuzz_image fuzz_anon; do
     clang++ $flags -std=c++17 -fsanitize=fuzzer,address "$top_srcdir/tests/fuzz/$target.cc" \
-        "$B"/*.o $DCMTK_LIBS $OPENJP2_LIBS -lpthread -o "$B/$target" || fail "link $target"
+        "$B"/*.o $DCMTK_LIBS $OPENJP2_LIBS -lsqlite3 -lcrypto -lpthread -o "$B/$target" \
+        || fail "link $target"
 done
 python3 "$top_srcdir/tests/fuzz/make_seeds.py" "$WORK/seeds" "$SHARED" || fail "seeds"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
-for target in dataset association image; do
+for target in dataset association image anon; do
     mkdir -p "$WORK/corpus-$target"
     len=65536
     [ "$target" = image ] && len=300000
