@@ -79,8 +79,11 @@ static iso_code walk(DcmItem *item, int depth, const iso_rewrite *rw, iso_err *e
     std::vector<decision> todo;
     iso_item_view view = {item};
     std::vector<char> buf(65536);
-    for (unsigned long i = 0; i < item->card(); i++) {
-        DcmElement *el = item->getElement(i);
+    /* nextInContainer walks the list; getElement(i) would seek from the
+     * start each time (quadratic in the number of elements) */
+    for (DcmObject *obj = item->nextInContainer(NULL); obj != NULL;
+         obj = item->nextInContainer(obj)) {
+        DcmElement *el = OFstatic_cast(DcmElement *, obj);
         DcmTag tag = el->getTag();
         if (tag.getGroup() == 0x0002)
             continue; /* file meta lives elsewhere; rebuilt on write */
