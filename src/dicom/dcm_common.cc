@@ -105,7 +105,7 @@ OFCondition iso_dcm_use_nodelay(T_ASC_Network *net)
     return ASC_setTransportLayer(net, new NodelayTransportLayer(), 1);
 }
 
-static void copy_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t outsz)
+void iso_dcm_copy_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t outsz)
 {
     OFString v;
     out[0] = '\0';
@@ -123,32 +123,32 @@ static void copy_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t outsz)
 
 void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a)
 {
-    copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
-    copy_str(ds, DCM_SOPClassUID, a->sop_class_uid, sizeof a->sop_class_uid);
-    copy_str(ds, DCM_SOPInstanceUID, a->sop_instance_uid, sizeof a->sop_instance_uid);
-    copy_str(ds, DCM_StudyInstanceUID, a->study_uid, sizeof a->study_uid);
-    copy_str(ds, DCM_SeriesInstanceUID, a->series_uid, sizeof a->series_uid);
-    copy_str(ds, DCM_PatientID, a->patient_id, sizeof a->patient_id);
-    copy_str(ds, DCM_IssuerOfPatientID, a->issuer, sizeof a->issuer);
-    copy_str(ds, DCM_PatientName, a->patient_name, sizeof a->patient_name);
-    copy_str(ds, DCM_PatientBirthDate, a->birth_date, sizeof a->birth_date);
-    copy_str(ds, DCM_PatientSex, a->sex, sizeof a->sex);
-    copy_str(ds, DCM_StudyDate, a->study_date, sizeof a->study_date);
-    copy_str(ds, DCM_StudyTime, a->study_time, sizeof a->study_time);
-    copy_str(ds, DCM_AccessionNumber, a->accession, sizeof a->accession);
-    copy_str(ds, DCM_StudyID, a->study_id, sizeof a->study_id);
-    copy_str(ds, DCM_StudyDescription, a->study_description, sizeof a->study_description);
-    copy_str(ds, DCM_ReferringPhysicianName, a->referring_physician,
+    iso_dcm_copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
+    iso_dcm_copy_str(ds, DCM_SOPClassUID, a->sop_class_uid, sizeof a->sop_class_uid);
+    iso_dcm_copy_str(ds, DCM_SOPInstanceUID, a->sop_instance_uid, sizeof a->sop_instance_uid);
+    iso_dcm_copy_str(ds, DCM_StudyInstanceUID, a->study_uid, sizeof a->study_uid);
+    iso_dcm_copy_str(ds, DCM_SeriesInstanceUID, a->series_uid, sizeof a->series_uid);
+    iso_dcm_copy_str(ds, DCM_PatientID, a->patient_id, sizeof a->patient_id);
+    iso_dcm_copy_str(ds, DCM_IssuerOfPatientID, a->issuer, sizeof a->issuer);
+    iso_dcm_copy_str(ds, DCM_PatientName, a->patient_name, sizeof a->patient_name);
+    iso_dcm_copy_str(ds, DCM_PatientBirthDate, a->birth_date, sizeof a->birth_date);
+    iso_dcm_copy_str(ds, DCM_PatientSex, a->sex, sizeof a->sex);
+    iso_dcm_copy_str(ds, DCM_StudyDate, a->study_date, sizeof a->study_date);
+    iso_dcm_copy_str(ds, DCM_StudyTime, a->study_time, sizeof a->study_time);
+    iso_dcm_copy_str(ds, DCM_AccessionNumber, a->accession, sizeof a->accession);
+    iso_dcm_copy_str(ds, DCM_StudyID, a->study_id, sizeof a->study_id);
+    iso_dcm_copy_str(ds, DCM_StudyDescription, a->study_description, sizeof a->study_description);
+    iso_dcm_copy_str(ds, DCM_ReferringPhysicianName, a->referring_physician,
              sizeof a->referring_physician);
-    copy_str(ds, DCM_Modality, a->modality, sizeof a->modality);
-    copy_str(ds, DCM_SeriesNumber, a->series_number, sizeof a->series_number);
-    copy_str(ds, DCM_SeriesDescription, a->series_description, sizeof a->series_description);
-    copy_str(ds, DCM_BodyPartExamined, a->body_part, sizeof a->body_part);
-    copy_str(ds, DCM_InstanceNumber, a->instance_number, sizeof a->instance_number);
-    copy_str(ds, DCM_FrameOfReferenceUID, a->frame_of_reference_uid,
+    iso_dcm_copy_str(ds, DCM_Modality, a->modality, sizeof a->modality);
+    iso_dcm_copy_str(ds, DCM_SeriesNumber, a->series_number, sizeof a->series_number);
+    iso_dcm_copy_str(ds, DCM_SeriesDescription, a->series_description, sizeof a->series_description);
+    iso_dcm_copy_str(ds, DCM_BodyPartExamined, a->body_part, sizeof a->body_part);
+    iso_dcm_copy_str(ds, DCM_InstanceNumber, a->instance_number, sizeof a->instance_number);
+    iso_dcm_copy_str(ds, DCM_FrameOfReferenceUID, a->frame_of_reference_uid,
              sizeof a->frame_of_reference_uid);
-    copy_str(ds, DCM_BurnedInAnnotation, a->burned_in_annotation, sizeof a->burned_in_annotation);
-    copy_str(ds, DCM_PatientIdentityRemoved, a->identity_removed, sizeof a->identity_removed);
+    iso_dcm_copy_str(ds, DCM_BurnedInAnnotation, a->burned_in_annotation, sizeof a->burned_in_annotation);
+    iso_dcm_copy_str(ds, DCM_PatientIdentityRemoved, a->identity_removed, sizeof a->identity_removed);
     {
         OFString m;
         a->deidentification_method[0] = '\0';
@@ -335,7 +335,7 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
     if (c.bad())
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
     DcmDataset *ds = full.getDataset();
-    copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
+    iso_dcm_copy_str(ds, DCM_SpecificCharacterSet, a->charset, sizeof a->charset);
     iso_dcm_to_utf8(ds, a);
     iso_dcm_fill_attrs(ds, a);
     return ISO_OK;

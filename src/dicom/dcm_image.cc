@@ -47,17 +47,9 @@ static void register_codecs()
 
 static void get_str(DcmItem *it, const DcmTagKey &tag, char *out, size_t outsz)
 {
-    OFString v;
     out[0] = '\0';
-    if (it != NULL && it->findAndGetOFStringArray(tag, v).good()) {
-        /* trim the padding and surrounding blanks */
-        size_t b = 0, e = v.size();
-        while (b < e && (v[b] == ' ' || v[b] == '\0'))
-            b++;
-        while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\0'))
-            e--;
-        snprintf(out, outsz, "%.*s", (int)(e - b), v.c_str() + b);
-    }
+    if (it != NULL)
+        iso_dcm_copy_str(it, tag, out, outsz);
 }
 
 /* Reads n decimal values of tag from it; returns 1 if all n are there. */

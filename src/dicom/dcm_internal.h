@@ -30,6 +30,10 @@ class IsoAllocCap {
     size_t previous_;
 };
 
+/* Copies the text of tag (all values, trailing padding removed) into out;
+ * "" if absent (dcm_common.cc). */
+void iso_dcm_copy_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t outsz);
+
 /* Fills the index attributes from a data set (dcm_common.cc), and converts
  * the data set's text to UTF-8 for them (changes the data set in memory). */
 void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a);
