@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -151,9 +152,12 @@ static iso_code walk(DcmItem *item, int depth, const iso_rewrite *rw, iso_err *e
 static iso_code write_dataset(DcmDataset *ds, E_TransferSyntax xfer, const iso_store_sink *sink,
                               iso_err *err)
 {
-    enum { CHUNK = 1 << 20 };
-    std::vector<unsigned char> buf(CHUNK);
-    DcmOutputBufferStream out(buf.data(), CHUNK);
+    enum { CHUNK = 256 << 10 };
+    /* not a vector: zero-filling the buffer for every object showed up */
+    std::unique_ptr<unsigned char[]> buf(new (std::nothrow) unsigned char[CHUNK]);
+    if (!buf)
+        return iso_fail(err, ISO_ENOMEM, "out of memory encoding a data set");
+    DcmOutputBufferStream out(buf.get(), CHUNK);
     ds->transferInit();
     OFCondition c = EC_Normal;
     do {

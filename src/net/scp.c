@@ -67,6 +67,7 @@ typedef struct conn {
     iso_assoc_request req;
     /* the C-STORE in progress: in a file (ing) or, de-identifying, in memory */
     iso_ingest *ing;
+    iso_ingest *clean; /* de-identifying: the output, opened while the object arrives */
     unsigned char *mem;
     size_t mem_len, mem_cap;
     bool in_mem;
@@ -182,7 +183,21 @@ static uint16_t status_for(iso_code rc)
     return rc == ISO_ENOSPC ? ISO_STATUS_OUT_OF_RESOURCES : ISO_STATUS_PROCESSING_FAILURE;
 }
 
+/* Empties the receive buffer; it stays allocated for the association's
+ * next object (up to 8 MiB), so its pages are not faulted in again for
+ * every image. */
 static void mem_free(conn *c)
+{
+    if (c->mem_cap > (8u << 20)) {
+        free(c->mem);
+        c->mem = NULL;
+        c->mem_cap = 0;
+    }
+    c->mem_len = 0;
+    c->in_mem = false;
+}
+
+static void mem_release(conn *c)
 {
     free(c->mem);
     c->mem = NULL;
@@ -241,6 +256,10 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
     c->in_mem = c->scp->anon != NULL && strcmp(rq->transfer_syntax, "1.2.840.10008.1.2.1.99") != 0;
     if (!c->in_mem)
         rc = iso_store_ingest_begin(c->scp->store, &c->ing, &err);
+    /* the output file is created now, while the peer is still sending,
+     * not after the whole object has arrived */
+    if (rc == ISO_OK && c->scp->anon != NULL)
+        rc = iso_store_ingest_begin(c->scp->store, &c->clean, &err);
     unsigned char meta[1024];
     size_t n = 0;
     if (rc == ISO_OK) {
@@ -254,6 +273,8 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
     if (rc != ISO_OK) {
         iso_ingest_abort(c->ing);
         c->ing = NULL;
+        iso_ingest_abort(c->clean);
+        c->clean = NULL;
         mem_free(c);
         snprintf(comment, comment_size, "%s",
                  rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
@@ -279,11 +300,14 @@ static uint16_t deidentify(conn *c, const iso_store_rq *rq, iso_ingest **ing,
                            size_t comment_size)
 {
     iso_err err = {0};
-    iso_ingest *clean = NULL;
+    iso_ingest *clean = c->clean;
+    c->clean = NULL;
     iso_attrs after;
     iso_anon_outcome how = ISO_ANON_DONE;
     char why[256] = "";
-    iso_code rc = iso_store_ingest_begin(c->scp->store, &clean, &err);
+    iso_code rc = ISO_OK;
+    if (clean == NULL)
+        rc = iso_store_ingest_begin(c->scp->store, &clean, &err);
     if (rc == ISO_OK) {
         iso_store_sink out = {ingest_sink_write, clean};
         iso_anon_input in = {parsed, attrs, c->mem, c->mem_len,
@@ -348,6 +372,8 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     iso_dcm_parsed *parsed = NULL;
     if (!data_ok) {
         iso_ingest_abort(ing);
+        iso_ingest_abort(c->clean);
+        c->clean = NULL;
         mem_free(c);
         ISO_WARN("C-STORE %s from %s: data set not received completely; nothing stored",
                  rq->sop_instance_uid, c->req.calling_ae);
@@ -361,6 +387,8 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     iso_code rc = in_mem ? ISO_OK : iso_ingest_write_status(ing);
     if (rc != ISO_OK) {
         iso_ingest_abort(ing);
+        iso_ingest_abort(c->clean);
+        c->clean = NULL;
         snprintf(comment, comment_size, "%s",
                  rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
         ISO_ERROR("C-STORE %s from %s: status 0x%04x: writing the object failed (%s)",
@@ -397,6 +425,8 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     }
     if (status != ISO_STATUS_SUCCESS) {
         iso_ingest_abort(ing);
+        iso_ingest_abort(c->clean);
+        c->clean = NULL;
         iso_dcm_parsed_free(parsed);
         mem_free(c);
         ISO_WARN("C-STORE %s from %s: status 0x%04x (%s): %s", rq->sop_instance_uid,
@@ -565,7 +595,9 @@ static void serve_connection(conn *c)
         iso_ingest_abort(c->ing);
         c->ing = NULL;
     }
-    mem_free(c);
+    iso_ingest_abort(c->clean);
+    c->clean = NULL;
+    mem_release(c);
     iso_dcm_assoc_free(a);
     double secs = seconds_since(&t0);
     iso_log(end == ISO_END_RELEASED ? ISO_LOG_INFO : ISO_LOG_WARN,
