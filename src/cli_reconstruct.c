@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "derive/derive.h"
 #include "recon/recon.h"
 #include "recon/stl.h"
 #include "util/fsx.h"
@@ -41,6 +42,7 @@ static void usage(void)
             "  --frames N            rotation frames (default %d)   --size PX  picture size (default %d)\n"
             "  --normalize           map the 0.5 and 99.5 percentiles to 0 and 1000 first (MR)\n"
             "  --no-render           meshes and report only\n"
+            "  --dicom               also write the derived DICOM objects to DIR/dicom\n"
             "  --quiet               no progress lines\n",
             ISO_RECON_CT_BONE_HU, ISO_RECON_CT_SKIN_HU, ISO_RECON_DEFAULT_SPACING_MM,
             ISO_RECON_DEFAULT_SIGMA_MM, ISO_RECON_DEFAULT_SMOOTH_ITERATIONS,
@@ -177,12 +179,59 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
     return ISO_OK;
 }
 
+/* The derived DICOM objects, with patient, study and references taken from
+ * the source files (those that are images of the reconstructed series). */
+static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, const char *out,
+                            int quiet, iso_err *err)
+{
+    iso_derive_source src;
+    memset(&src, 0, sizeof src);
+    src.version = 1;
+    const char **inst = calloc(n ? n : 1, sizeof *inst), **cls = calloc(n ? n : 1, sizeof *cls);
+    iso_attrs *all = calloc(n ? n : 1, sizeof *all);
+    if (inst == NULL || cls == NULL || all == NULL) {
+        free(inst);
+        free(cls);
+        free(all);
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        iso_err e = {0};
+        if (iso_dcm_read_attrs(paths[i], &all[i], &e) != ISO_OK ||
+            strcmp(all[i].series_uid, r->series.series_uid) != 0)
+            continue;
+        if (src.n_instances == 0)
+            src.first = all[i];
+        inst[src.n_instances] = all[i].sop_instance_uid;
+        cls[src.n_instances++] = all[i].sop_class_uid;
+    }
+    snprintf(src.frame_of_reference_uid, sizeof src.frame_of_reference_uid, "%s",
+             r->series.frame_of_reference_uid);
+    src.instance_uids = inst;
+    src.class_uids = cls;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/dicom", out);
+    char(*written)[512] = calloc(64, sizeof *written);
+    int nw = 0;
+    iso_code rc = written == NULL ? iso_fail(err, ISO_ENOMEM, "out of memory")
+                  : src.n_instances == 0
+                      ? iso_fail(err, ISO_EDICOM, "no source instance of the series readable")
+                      : iso_derive_write(r, &src, dir, written, 64, &nw, err);
+    if (rc == ISO_OK && !quiet)
+        fprintf(stderr, "isonode reconstruct: %d DICOM objects in %s\n", nw, dir);
+    free(written);
+    free(inst);
+    free(cls);
+    free(all);
+    return rc;
+}
+
 int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
 {
     iso_recon_params p;
     iso_recon_params_from_config(cfg, &p);
     const char *dir = NULL, *out = NULL;
-    int quiet = 0;
+    int quiet = 0, dicom = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -197,6 +246,10 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
         }
         if (strcmp(a, "--no-render") == 0) {
             p.render = 0;
+            continue;
+        }
+        if (strcmp(a, "--dicom") == 0) {
+            dicom = 1;
             continue;
         }
         if (strcmp(a, "--normalize") == 0) {
@@ -294,18 +347,26 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
     char report[4096];
     snprintf(report, sizeof report, "%s/report.json", out);
     iso_code rc = iso_reconstruct(paths, n, &p, &r, &err);
-    iso_series_paths_free(paths, n);
     if (rc == ISO_EREFUSED) {
         fprintf(stderr, "isonode reconstruct: refused: %s\n", err.msg);
         iso_err e2 = {0};
         if (write_report(report, dir, &p, &r, err.msg, NULL, 0, &e2) != ISO_OK)
             fprintf(stderr, "isonode reconstruct: %s\n", e2.msg);
+        iso_series_paths_free(paths, n);
         return 3;
     }
     if (rc != ISO_OK) {
         fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+        iso_series_paths_free(paths, n);
         return 1;
     }
+    if (dicom && write_dicom(&r, paths, n, out, quiet, &err) != ISO_OK) {
+        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+        iso_series_paths_free(paths, n);
+        iso_recon_result_free(&r);
+        return 1;
+    }
+    iso_series_paths_free(paths, n);
     int max_files = r.n_mip + r.n_surf * (3 + p.rotation_frames);
     char(*files)[256] = calloc((size_t)(max_files > 0 ? max_files : 1), sizeof *files);
     int nf = 0;

@@ -342,6 +342,26 @@ iso_code iso_dcm_parsed_rewrite(iso_dcm_parsed *p, const iso_rewrite *rw,
                                 const iso_store_sink *sink, iso_attrs *after, iso_err *err);
 void iso_dcm_parsed_free(iso_dcm_parsed *p);
 
+/* ---- 7. building new objects (derived results) ----
+ * Attributes are set on the current item (the data set, or the innermost
+ * open sequence item) by tag, values as DICOM text (numbers too; the VR
+ * comes from the dictionary); binary values as bytes with their VR.  The
+ * first error is kept and returned by iso_dcmb_write, so a builder can be
+ * filled without checking each call. */
+typedef struct iso_dcmb iso_dcmb;
+iso_dcmb *iso_dcmb_new(void);
+void iso_dcmb_str(iso_dcmb *b, uint16_t group, uint16_t element, const char *value);
+void iso_dcmb_bytes(iso_dcmb *b, uint16_t group, uint16_t element, const char *vr,
+                    const void *data, size_t len);
+/* Appends an item to sequence (group, element) and makes it current. */
+void iso_dcmb_item_begin(iso_dcmb *b, uint16_t group, uint16_t element);
+void iso_dcmb_item_end(iso_dcmb *b);
+/* A zero-length sequence (present and empty). */
+void iso_dcmb_empty_seq(iso_dcmb *b, uint16_t group, uint16_t element);
+/* Writes a Part 10 file (explicit VR little endian, our meta header). */
+iso_code iso_dcmb_write(iso_dcmb *b, const char *path, iso_err *err);
+void iso_dcmb_free(iso_dcmb *b);
+
 /* True for transfer syntaxes whose data sets isonode stores. */
 int iso_dcm_ts_supported(const char *ts_uid);
 

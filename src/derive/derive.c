@@ -1,0 +1,314 @@
+/* derive.c — composes the derived IODs (see derive.h) with the adapter's
+ * object builder: the modules shared by every object (Patient, General
+ * Study, series, equipment, SOP Common) once, then each IOD's own. */
+#include "derive/derive.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "recon/stl.h"
+#include "util/fsx.h"
+
+void iso_derive_uid(const char *series_uid, int version, const char *kind, int index,
+                    char out[65])
+{
+    char in[256];
+    snprintf(in, sizeof in, "isonode derived\\%s\\%d\\%s\\%d", series_uid, version, kind, index);
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_Digest(in, strlen(in), md, &n, EVP_sha256(), NULL);
+    md[0] = (md[0] & 0x7F) | 0x40; /* 127 bits, never short */
+    /* decimal of the first 16 bytes */
+    unsigned char v[16];
+    memcpy(v, md, 16);
+    char digits[48];
+    int nd = 0;
+    for (;;) {
+        unsigned rem = 0;
+        int zero = 1;
+        for (int i = 0; i < 16; i++) {
+            unsigned cur = rem * 256 + v[i];
+            v[i] = (unsigned char)(cur / 10);
+            rem = cur % 10;
+            zero &= v[i] == 0;
+        }
+        digits[nd++] = (char)('0' + rem);
+        if (zero)
+            break;
+    }
+    int k = snprintf(out, 65, "2.25.");
+    while (nd > 0 && k < 64)
+        out[k++] = digits[--nd];
+    out[k] = '\0';
+}
+
+#define SC_IMAGE "1.2.840.10008.5.1.4.1.1.7"
+#define MF_TRUE_COLOR_SC "1.2.840.10008.5.1.4.1.1.7.4"
+#define ENCAPSULATED_STL "1.2.840.10008.5.1.4.1.1.104.3"
+
+typedef struct ctx {
+    const iso_derive_source *src;
+    const iso_recon_result *r;
+    char date[16], time[16];
+} ctx;
+
+static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char *sop_uid,
+                   const char *series_uid, const char *modality, int series_number,
+                   const char *series_description, int instance_number)
+{
+    const iso_attrs *a = &c->src->first;
+    char num[32];
+    iso_dcmb_str(b, 0x0008, 0x0005, "ISO_IR 192"); /* text below is UTF-8 */
+    iso_dcmb_str(b, 0x0008, 0x0016, sop_class);
+    iso_dcmb_str(b, 0x0008, 0x0018, sop_uid);
+    iso_dcmb_str(b, 0x0008, 0x0012, c->date); /* Instance Creation Date/Time */
+    iso_dcmb_str(b, 0x0008, 0x0013, c->time);
+    /* Patient */
+    iso_dcmb_str(b, 0x0010, 0x0010, a->patient_name);
+    iso_dcmb_str(b, 0x0010, 0x0020, a->patient_id);
+    if (a->issuer[0])
+        iso_dcmb_str(b, 0x0010, 0x0021, a->issuer);
+    iso_dcmb_str(b, 0x0010, 0x0030, a->birth_date);
+    iso_dcmb_str(b, 0x0010, 0x0040, a->sex);
+    /* General Study */
+    iso_dcmb_str(b, 0x0020, 0x000D, a->study_uid);
+    iso_dcmb_str(b, 0x0008, 0x0020, a->study_date);
+    iso_dcmb_str(b, 0x0008, 0x0030, a->study_time);
+    iso_dcmb_str(b, 0x0008, 0x0090, a->referring_physician);
+    iso_dcmb_str(b, 0x0020, 0x0010, a->study_id);
+    iso_dcmb_str(b, 0x0008, 0x0050, a->accession);
+    if (a->study_description[0])
+        iso_dcmb_str(b, 0x0008, 0x1030, a->study_description);
+    /* series */
+    iso_dcmb_str(b, 0x0008, 0x0060, modality);
+    iso_dcmb_str(b, 0x0020, 0x000E, series_uid);
+    snprintf(num, sizeof num, "%d", series_number);
+    iso_dcmb_str(b, 0x0020, 0x0011, num);
+    iso_dcmb_str(b, 0x0008, 0x103E, series_description);
+    iso_dcmb_str(b, 0x0008, 0x0021, c->date);
+    iso_dcmb_str(b, 0x0008, 0x0031, c->time);
+    iso_dcmb_str(b, 0x0020, 0x0060, ""); /* Laterality: not a paired structure's own */
+    /* equipment */
+    iso_dcmb_str(b, 0x0008, 0x0070, "isonode");
+    iso_dcmb_str(b, 0x0008, 0x1090, "isonode reconstruction");
+    iso_dcmb_str(b, 0x0018, 0x1020, PACKAGE_VERSION);
+    snprintf(num, sizeof num, "%d", instance_number);
+    iso_dcmb_str(b, 0x0020, 0x0013, num);
+    iso_dcmb_str(b, 0x0008, 0x0023, c->date); /* Content Date/Time */
+    iso_dcmb_str(b, 0x0008, 0x0033, c->time);
+}
+
+/* The source images, as a Source Image Sequence (references for a derived
+ * image) and a Referenced Series Sequence. */
+static void references(iso_dcmb *b, const ctx *c)
+{
+    for (size_t i = 0; i < c->src->n_instances; i++) {
+        iso_dcmb_item_begin(b, 0x0008, 0x2112);
+        iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
+        iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
+        iso_dcmb_item_end(b);
+    }
+}
+
+static void code(iso_dcmb *b, uint16_t g, uint16_t e, const char *value, const char *scheme,
+                 const char *meaning)
+{
+    iso_dcmb_item_begin(b, g, e);
+    iso_dcmb_str(b, 0x0008, 0x0100, value);
+    iso_dcmb_str(b, 0x0008, 0x0102, scheme);
+    iso_dcmb_str(b, 0x0008, 0x0104, meaning);
+    iso_dcmb_item_end(b);
+}
+
+static void rgb_pixels(iso_dcmb *b, const iso_image *img, int frames, const uint8_t *data)
+{
+    char num[32];
+    iso_dcmb_str(b, 0x0028, 0x0002, "3");
+    iso_dcmb_str(b, 0x0028, 0x0004, "RGB");
+    iso_dcmb_str(b, 0x0028, 0x0006, "0");
+    snprintf(num, sizeof num, "%d", img->h);
+    iso_dcmb_str(b, 0x0028, 0x0010, num);
+    snprintf(num, sizeof num, "%d", img->w);
+    iso_dcmb_str(b, 0x0028, 0x0011, num);
+    iso_dcmb_str(b, 0x0028, 0x0100, "8");
+    iso_dcmb_str(b, 0x0028, 0x0101, "8");
+    iso_dcmb_str(b, 0x0028, 0x0102, "7");
+    iso_dcmb_str(b, 0x0028, 0x0103, "0");
+    iso_dcmb_bytes(b, 0x7FE0, 0x0010, "OB", data, (size_t)img->w * img->h * 3 * frames);
+}
+
+/* Patient Orientation of a standard view: the patient directions of the
+ * row (left to right) and column (top to bottom) of the picture. */
+static const char *view_orientation(const char *name)
+{
+    if (strcmp(name, "anterior") == 0)
+        return "L\\F";
+    if (strcmp(name, "left-lateral") == 0)
+        return "P\\F";
+    if (strcmp(name, "superior") == 0)
+        return "R\\P";
+    return "";
+}
+
+static iso_code finish(iso_dcmb *b, const char *dir, const char *name, char (*paths)[512],
+                       int max_paths, int *n_paths, iso_err *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    iso_code rc = iso_dcmb_write(b, path, err);
+    iso_dcmb_free(b);
+    if (rc == ISO_OK && *n_paths < max_paths)
+        snprintf(paths[(*n_paths)++], 512, "%s", path);
+    return rc;
+}
+
+iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *src,
+                          const char *dir, char (*paths)[512], int max_paths, int *n_paths,
+                          iso_err *err)
+{
+    *n_paths = 0;
+    if (fsx_mkdir_p(dir, err) != ISO_OK)
+        return err->code;
+    ctx c = {.src = src, .r = r};
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(c.date, sizeof c.date, "%Y%m%d", &tm);
+    strftime(c.time, sizeof c.time, "%H%M%S", &tm);
+    const char *series = src->first.series_uid;
+    char uid[65], series_uid[65], name[128], desc[64];
+    iso_code rc = ISO_OK;
+
+    /* 1. the standard views, one Secondary Capture image each */
+    iso_derive_uid(series, src->version, "sc-series", 0, series_uid);
+    int inst = 0;
+    for (int s = 0; s < r->n_surf && rc == ISO_OK; s++) {
+        const iso_surface_result *sr = &r->surf[s];
+        for (int k = 0; k < sr->n_views && rc == ISO_OK; k++) {
+            inst++;
+            iso_derive_uid(series, src->version, "sc", inst, uid);
+            iso_dcmb *b = iso_dcmb_new();
+            if (b == NULL)
+                return iso_fail(err, ISO_ENOMEM, "out of memory");
+            common(b, &c, SC_IMAGE, uid, series_uid, "OT", 9001, "isonode 3D views", inst);
+            iso_dcmb_str(b, 0x0008, 0x0064, "SYN"); /* Conversion Type: synthetic image */
+            iso_dcmb_str(b, 0x0008, 0x0008, "DERIVED\\SECONDARY");
+            iso_dcmb_str(b, 0x0020, 0x0020, view_orientation(sr->views[k].name));
+            snprintf(desc, sizeof desc, "%s surface, %s view", sr->spec.label, sr->views[k].name);
+            iso_dcmb_str(b, 0x0008, 0x2111, desc); /* Derivation Description */
+            iso_dcmb_str(b, 0x0028, 0x0301, "NO");  /* only orientation letters are drawn */
+            references(b, &c);
+            rgb_pixels(b, &sr->view_images[k], 1, sr->view_images[k].rgb);
+            snprintf(name, sizeof name, "sc-%s-%s.dcm", sr->spec.label, sr->views[k].name);
+            rc = finish(b, dir, name, paths, max_paths, n_paths, err);
+        }
+    }
+
+    /* 2. the rotation, one multi-frame true colour Secondary Capture per surface */
+    iso_derive_uid(series, src->version, "cine-series", 0, series_uid);
+    for (int s = 0; s < r->n_surf && rc == ISO_OK; s++) {
+        const iso_surface_result *sr = &r->surf[s];
+        if (sr->n_rotation < 1)
+            continue;
+        size_t frame = (size_t)sr->rotation[0].w * sr->rotation[0].h * 3;
+        uint8_t *all = malloc(frame * (size_t)sr->n_rotation);
+        if (all == NULL)
+            return iso_fail(err, ISO_ENOMEM, "out of memory for the rotation");
+        for (int k = 0; k < sr->n_rotation; k++)
+            memcpy(all + frame * (size_t)k, sr->rotation[k].rgb, frame);
+        iso_derive_uid(series, src->version, "cine", s, uid);
+        iso_dcmb *b = iso_dcmb_new();
+        if (b == NULL) {
+            free(all);
+            return iso_fail(err, ISO_ENOMEM, "out of memory");
+        }
+        common(b, &c, MF_TRUE_COLOR_SC, uid, series_uid, "OT", 9002, "isonode 3D rotation", s + 1);
+        char num[32];
+        iso_dcmb_str(b, 0x0008, 0x0064, "SYN");
+        iso_dcmb_str(b, 0x0008, 0x0008, "DERIVED\\SECONDARY");
+        iso_dcmb_str(b, 0x0020, 0x0020, "");
+        snprintf(desc, sizeof desc, "%s surface, 360 degree rotation", sr->spec.label);
+        iso_dcmb_str(b, 0x0008, 0x2111, desc);
+        iso_dcmb_str(b, 0x0028, 0x0301, "NO");
+        snprintf(num, sizeof num, "%d", sr->n_rotation);
+        iso_dcmb_str(b, 0x0028, 0x0008, num);        /* Number of Frames */
+        iso_dcmb_str(b, 0x0028, 0x0009, "(0018,1063)"); /* Frame Increment Pointer: Frame Time */
+        iso_dcmb_str(b, 0x0018, 0x1063, "100");      /* ms per frame */
+        iso_dcmb_str(b, 0x0018, 0x0040, "10");       /* Cine Rate */
+        iso_dcmb_str(b, 0x0008, 0x2144, "10");       /* Recommended Display Frame Rate */
+        references(b, &c);
+        rgb_pixels(b, &sr->rotation[0], sr->n_rotation, all);
+        snprintf(name, sizeof name, "cine-%s.dcm", sr->spec.label);
+        rc = finish(b, dir, name, paths, max_paths, n_paths, err);
+        free(all);
+    }
+
+    /* 3. Encapsulated STL, one per surface */
+    iso_derive_uid(series, src->version, "stl-series", 0, series_uid);
+    for (int s = 0; s < r->n_surf && rc == ISO_OK; s++) {
+        const iso_surface_result *sr = &r->surf[s];
+        uint8_t *stl = NULL;
+        size_t len = 0;
+        char header[80];
+        snprintf(header, sizeof header, "isonode %s iso %g mm LPS", sr->spec.label, sr->spec.iso);
+        if ((rc = iso_stl_encode(&sr->mesh, header, &stl, &len, err)) != ISO_OK)
+            break;
+        iso_derive_uid(series, src->version, "stl", s, uid);
+        iso_dcmb *b = iso_dcmb_new();
+        if (b == NULL) {
+            free(stl);
+            return iso_fail(err, ISO_ENOMEM, "out of memory");
+        }
+        common(b, &c, ENCAPSULATED_STL, uid, series_uid, "M3D", 9003, "isonode 3D models (STL)",
+               s + 1);
+        /* Enhanced General Equipment */
+        iso_dcmb_str(b, 0x0018, 0x1000, "1");
+        /* Frame of Reference */
+        iso_dcmb_str(b, 0x0020, 0x0052, src->frame_of_reference_uid);
+        iso_dcmb_str(b, 0x0020, 0x1040, "");
+        /* Manufacturing 3D Model */
+        code(b, 0x0040, 0x08EA, "mm", "UCUM", "mm");
+        /* Encapsulated Document */
+        iso_dcmb_str(b, 0x0008, 0x002A, "");  /* Acquisition DateTime */
+        iso_dcmb_str(b, 0x0028, 0x0301, "NO");
+        snprintf(desc, sizeof desc, "%s surface (iso %g)", sr->spec.label, sr->spec.iso);
+        iso_dcmb_str(b, 0x0042, 0x0010, desc); /* Document Title */
+        iso_dcmb_empty_seq(b, 0x0040, 0xA043); /* Concept Name Code Sequence */
+        iso_dcmb_str(b, 0x0042, 0x0012, "model/stl");
+        if (len % 2) { /* OB values have even length: STL readers ignore a trailing pad */
+            uint8_t *p = realloc(stl, len + 1);
+            if (p == NULL) {
+                free(stl);
+                iso_dcmb_free(b);
+                return iso_fail(err, ISO_ENOMEM, "out of memory");
+            }
+            stl = p;
+            stl[len++] = 0;
+        }
+        char num[32];
+        snprintf(num, sizeof num, "%zu", len);
+        iso_dcmb_str(b, 0x0042, 0x0015, num); /* Encapsulated Document Length */
+        iso_dcmb_bytes(b, 0x0042, 0x0011, "OB", stl, len);
+        free(stl);
+        /* Common Instance Reference: every source instance, in its series */
+        iso_dcmb_item_begin(b, 0x0008, 0x1115);
+        iso_dcmb_str(b, 0x0020, 0x000E, src->first.series_uid);
+        for (size_t i = 0; i < src->n_instances; i++) {
+            iso_dcmb_item_begin(b, 0x0008, 0x114A);
+            iso_dcmb_str(b, 0x0008, 0x1150, src->class_uids[i]);
+            iso_dcmb_str(b, 0x0008, 0x1155, src->instance_uids[i]);
+            iso_dcmb_item_end(b);
+        }
+        iso_dcmb_item_end(b);
+        iso_dcmb_item_begin(b, 0x0042, 0x0013); /* Source Instance Sequence */
+        iso_dcmb_str(b, 0x0008, 0x1150, src->class_uids[0]);
+        iso_dcmb_str(b, 0x0008, 0x1155, src->instance_uids[0]);
+        iso_dcmb_item_end(b);
+        snprintf(name, sizeof name, "stl-%s.dcm", sr->spec.label);
+        rc = finish(b, dir, name, paths, max_paths, n_paths, err);
+    }
+    return rc;
+}

@@ -1,0 +1,40 @@
+/* derive.h — the reconstruction of a series as new DICOM objects.
+ *
+ * So far: Secondary Capture images of the standard views, a Multi-frame
+ * True Color Secondary Capture of the 360 degree rotation (cine), and an
+ * Encapsulated STL object per surface (Modality M3D, millimetres, the
+ * source's Frame of Reference).  Surface Segmentation and binary SEG, and
+ * delivery, are the rest of the derived-objects issue.
+ *
+ * Every new UID is derived from the source series UID, the result version
+ * and the object's place in the result (2.25 form), so a re-run of the
+ * same version rewrites the same objects instead of adding new ones.
+ */
+#ifndef ISO_DERIVE_H
+#define ISO_DERIVE_H
+
+#include "dicom/dicom.h"
+#include "recon/recon.h"
+#include "util/err.h"
+
+typedef struct iso_derive_source {
+    iso_attrs first;                 /* patient and study attributes (UTF-8) */
+    char frame_of_reference_uid[65];
+    const char *const *instance_uids; /* the source instances, for references */
+    const char *const *class_uids;
+    size_t n_instances;
+    int version;                     /* result version, 1 for the first run */
+} iso_derive_source;
+
+/* Writes the derived objects of r into dir (created if missing), one file
+ * per object named by its kind; paths receives up to max_paths of them. */
+iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *src,
+                          const char *dir, char (*paths)[512], int max_paths, int *n_paths,
+                          iso_err *err);
+
+/* The deterministic UID of object `index` of kind `kind` in version
+ * `version` of the results of series `series_uid`. */
+void iso_derive_uid(const char *series_uid, int version, const char *kind, int index,
+                    char out[65]);
+
+#endif

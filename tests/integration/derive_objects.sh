@@ -1,0 +1,64 @@
+#!/bin/bash
+# Derived DICOM objects from a reconstruction (isonode reconstruct --dicom):
+# Secondary Capture views, the multi-frame true colour rotation and
+# Encapsulated STL.  dciodvfy reports no error on any of them; pydicom (an
+# independent reader) finds the source's Study and Frame of Reference UIDs,
+# references to every source instance, Burned In Annotation NO, a cine of 36
+# frames, and in the Encapsulated STL a closed mesh enclosing the analytic
+# phantom's volume within 1 %; a second run gives the same UIDs.
+. "$top_srcdir/tests/lib/common.sh"
+need dciodvfy
+need_pydicom
+PH="$PY $top_srcdir/tests/lib/phantom.py"
+$PH write sphere tilt "$WORK/src" || fail "phantom"
+for run in 1 2; do
+    "$ISONODE" reconstruct "$WORK/src" --out "$WORK/out$run" --iso 500:ball --sigma 0 --smooth 0 \
+        --triangles 0 --dicom --quiet || fail "reconstruct --dicom"
+done
+n=0
+for f in "$WORK/out1/dicom"/*.dcm; do
+    errs=$(dciodvfy "$f" 2>&1 | grep '^Error' || true)
+    [ -z "$errs" ] || fail "dciodvfy $(basename "$f"): $errs"
+    n=$((n + 1))
+done
+[ "$n" -eq 5 ] || fail "$n objects, want 3 views + 1 rotation + 1 STL"
+ok "$n derived objects, dciodvfy: no errors"
+$PY - "$WORK/src" "$WORK/out1/dicom" "$WORK/out2/dicom" "$WORK/ball.stl" <<'PY' || fail "pydicom checks"
+import glob, os, sys, pydicom
+src = [pydicom.dcmread(f) for f in glob.glob(os.path.join(sys.argv[1], "*.dcm"))]
+study, frame = src[0].StudyInstanceUID, src[0].FrameOfReferenceUID
+uids = {d.SOPInstanceUID for d in src}
+objs = {os.path.basename(f): pydicom.dcmread(f) for f in glob.glob(os.path.join(sys.argv[2], "*.dcm"))}
+again = {os.path.basename(f): pydicom.dcmread(f).SOPInstanceUID for f in glob.glob(os.path.join(sys.argv[3], "*.dcm"))}
+for name, d in objs.items():
+    assert d.StudyInstanceUID == study, name
+    assert d.PatientID == src[0].PatientID, name
+    assert d.SOPInstanceUID == again[name], "%s: UID differs between runs" % name
+    assert d.SOPInstanceUID not in uids and d.SeriesInstanceUID != src[0].SeriesInstanceUID
+    if name.startswith(("sc-", "cine-")):
+        assert d.BurnedInAnnotation == "NO" and d.PhotometricInterpretation == "RGB"
+        assert {i.ReferencedSOPInstanceUID for i in d.SourceImageSequence} == uids, name
+        assert d.Rows == 512 and d.Columns == 512
+cine = objs["cine-ball.dcm"]
+assert int(cine.NumberOfFrames) == 36 and float(cine.FrameTime) > 0
+assert len(cine.PixelData) == 36 * 512 * 512 * 3
+assert objs["sc-ball-anterior.dcm"].PatientOrientation == ["L", "F"]
+stl = objs["stl-ball.dcm"]
+assert stl.Modality == "M3D" and stl.MIMETypeOfEncapsulatedDocument == "model/stl"
+assert stl.FrameOfReferenceUID == frame
+assert stl.MeasurementUnitsCodeSequence[0].CodeValue == "mm"
+refs = {i.ReferencedSOPInstanceUID for s in stl.ReferencedSeriesSequence for i in s.ReferencedInstanceSequence}
+assert refs == uids
+open(sys.argv[4], "wb").write(bytes(stl.EncapsulatedDocument))
+print("%d objects: study, frame of reference, references, cine and UIDs as expected" % len(objs))
+PY
+$PH check "$WORK/ball.stl" sphere > "$WORK/check.json" || fail "phantom check"
+$PH expect sphere > "$WORK/expect.json"
+python3 - "$WORK/check.json" "$WORK/expect.json" <<'PY' || fail "STL inside the DICOM object"
+import json, sys
+c, e = (json.load(open(p)) for p in sys.argv[1:3])
+rel = (c["volume"] - e["volume"]) / e["volume"]
+print("Encapsulated STL: %d triangles, volume %+.2f %%, Euler %d" % (c["triangles"], 100 * rel, c["euler"]))
+assert abs(rel) < 0.01 and c["euler"] == 2 and c["edges_shared_by_two"] == c["edges"]
+PY
+ok "the Encapsulated STL holds a closed mesh within 1 % of the phantom's volume"
