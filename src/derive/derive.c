@@ -3,6 +3,7 @@
  * Study, series, equipment, SOP Common) once, then each IOD's own. */
 #include "derive/derive.h"
 
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,9 +46,66 @@ void iso_derive_uid(const char *series_uid, int version, const char *kind, int i
     out[k] = '\0';
 }
 
-#define SC_IMAGE "1.2.840.10008.5.1.4.1.1.7"
+#define SC_IMAGE "1.2.840.10008.5.1.4.1.1.7" /* and .7.x for the multi-frame ones */
 #define MF_TRUE_COLOR_SC "1.2.840.10008.5.1.4.1.1.7.4"
 #define ENCAPSULATED_STL "1.2.840.10008.5.1.4.1.1.104.3"
+#define SURFACE_SEGMENTATION "1.2.840.10008.5.1.4.1.1.66.5"
+
+/* The segmented property of a surface label: SNOMED CT codes for the
+ * built-in surfaces, "Tissue" otherwise. */
+static void property_codes(const char *label, const char **type_value, const char **type_meaning)
+{
+    if (strcmp(label, "bone") == 0) {
+        *type_value = "272673000";
+        *type_meaning = "Bone";
+    } else if (strcmp(label, "skin") == 0) {
+        *type_value = "39937001";
+        *type_meaning = "Skin";
+    } else {
+        *type_value = "85756007";
+        *type_meaning = "Tissue";
+    }
+}
+
+/* sRGB (0..1) to the scaled CIELab of PS3.3 C.10.7.1.1 (L 0..100 and a, b
+ * -128..127 mapped onto 0..65535). */
+static void cielab(const float rgb[3], char *out, size_t size)
+{
+    double lin[3];
+    for (int i = 0; i < 3; i++) {
+        double c = rgb[i];
+        lin[i] = c <= 0.04045 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+    }
+    double X = (0.4124 * lin[0] + 0.3576 * lin[1] + 0.1805 * lin[2]) / 0.95047;
+    double Y = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+    double Z = (0.0193 * lin[0] + 0.1192 * lin[1] + 0.9505 * lin[2]) / 1.08883;
+    double f[3] = {X, Y, Z};
+    for (int i = 0; i < 3; i++)
+        f[i] = f[i] > 216.0 / 24389 ? cbrt(f[i]) : (24389.0 / 27 * f[i] + 16) / 116;
+    double L = 116 * f[1] - 16, a = 500 * (f[0] - f[1]), b = 200 * (f[1] - f[2]);
+    long sl = lrint(L / 100 * 65535), sa = lrint((a + 128) / 255 * 65535),
+         sb = lrint((b + 128) / 255 * 65535);
+    sl = sl < 0 ? 0 : sl > 65535 ? 65535 : sl;
+    sa = sa < 0 ? 0 : sa > 65535 ? 65535 : sa;
+    sb = sb < 0 ? 0 : sb > 65535 ? 65535 : sb;
+    snprintf(out, size, "%ld\\%ld\\%ld", sl, sa, sb);
+}
+
+/* Algorithm Identification Macro (PS3.3 Table 10-19). */
+static void algorithm(iso_dcmb *b, uint16_t g, uint16_t e, const char *name,
+                      const char *parameters)
+{
+    iso_dcmb_item_begin(b, g, e);
+    iso_dcmb_item_begin(b, 0x0066, 0x002F); /* Algorithm Family Code Sequence */
+    iso_dcmb_str(b, 0x0008, 0x0100, "123101");
+    iso_dcmb_str(b, 0x0008, 0x0102, "DCM");
+    iso_dcmb_str(b, 0x0008, 0x0104, "Neighborhood Analysis");
+    iso_dcmb_item_end(b);
+    iso_dcmb_str(b, 0x0066, 0x0036, name);
+    iso_dcmb_str(b, 0x0066, 0x0031, PACKAGE_VERSION);
+    iso_dcmb_str(b, 0x0066, 0x0032, parameters);
+    iso_dcmb_item_end(b);
+}
 
 typedef struct ctx {
     const iso_derive_source *src;
@@ -90,7 +148,9 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
     iso_dcmb_str(b, 0x0008, 0x103E, series_description);
     iso_dcmb_str(b, 0x0008, 0x0021, c->date);
     iso_dcmb_str(b, 0x0008, 0x0031, c->time);
-    iso_dcmb_str(b, 0x0020, 0x0060, ""); /* Laterality: not a paired structure's own */
+    /* Laterality: the General Series of images asks for it (empty: unknown) */
+    if (strncmp(sop_class, SC_IMAGE, strlen(SC_IMAGE)) == 0)
+        iso_dcmb_str(b, 0x0020, 0x0060, "");
     /* equipment */
     iso_dcmb_str(b, 0x0008, 0x0070, "isonode");
     iso_dcmb_str(b, 0x0008, 0x1090, "isonode reconstruction");
@@ -163,6 +223,126 @@ static iso_code finish(iso_dcmb *b, const char *dir, const char *name, char (*pa
     if (rc == ISO_OK && *n_paths < max_paths)
         snprintf(paths[(*n_paths)++], 512, "%s", path);
     return rc;
+}
+
+static void common_instance_reference(iso_dcmb *b, const ctx *c)
+{
+    iso_dcmb_item_begin(b, 0x0008, 0x1115);
+    iso_dcmb_str(b, 0x0020, 0x000E, c->src->first.series_uid);
+    for (size_t i = 0; i < c->src->n_instances; i++) {
+        iso_dcmb_item_begin(b, 0x0008, 0x114A);
+        iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
+        iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
+        iso_dcmb_item_end(b);
+    }
+    iso_dcmb_item_end(b);
+}
+
+/* One Surface Segmentation: a segment and a surface per reconstructed
+ * surface, the meshes in the source's Frame of Reference. */
+static iso_code surface_segmentation(const ctx *c, const char *dir, char (*paths)[512],
+                                     int max_paths, int *n_paths, iso_err *err)
+{
+    const iso_recon_result *r = c->r;
+    const char *series = c->src->first.series_uid;
+    char uid[65], series_uid[65], num[64], lab[64], params[512];
+    iso_derive_uid(series, c->src->version, "surfseg-series", 0, series_uid);
+    iso_derive_uid(series, c->src->version, "surfseg", 0, uid);
+    iso_dcmb *b = iso_dcmb_new();
+    if (b == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    common(b, c, SURFACE_SEGMENTATION, uid, series_uid, "SEG", 9004, "isonode surfaces", 1);
+    iso_dcmb_str(b, 0x0018, 0x1000, "1");
+    iso_dcmb_str(b, 0x0020, 0x0052, c->src->frame_of_reference_uid);
+    iso_dcmb_str(b, 0x0020, 0x1040, "");
+    iso_dcmb_str(b, 0x0070, 0x0080, "SURFACES");
+    iso_dcmb_str(b, 0x0070, 0x0081, "Iso-surfaces reconstructed by isonode");
+    iso_dcmb_str(b, 0x0070, 0x0084, "");
+    common_instance_reference(b, c);
+    for (int s = 0; s < r->n_surf; s++) {
+        const iso_surface_result *sr = &r->surf[s];
+        const char *tv, *tm;
+        property_codes(sr->spec.label, &tv, &tm);
+        iso_dcmb_item_begin(b, 0x0062, 0x0002); /* Segment Sequence */
+        snprintf(num, sizeof num, "%d", s + 1);
+        iso_dcmb_str(b, 0x0062, 0x0004, num);
+        iso_dcmb_str(b, 0x0062, 0x0005, sr->spec.label);
+        iso_dcmb_str(b, 0x0062, 0x0008, "AUTOMATIC");
+        code(b, 0x0062, 0x0003, "85756007", "SCT", "Tissue");
+        code(b, 0x0062, 0x000F, tv, "SCT", tm);
+        iso_dcmb_str(b, 0x0066, 0x002A, "1"); /* Surface Count */
+        iso_dcmb_item_begin(b, 0x0066, 0x002B); /* Referenced Surface Sequence */
+        iso_dcmb_str(b, 0x0066, 0x002C, num);
+        snprintf(params, sizeof params,
+                 "iso-value %g; Flying Edges on a %g mm isotropic grid; small islands dropped, "
+                 "Taubin smoothing, quadric decimation (%zu of %zu triangles kept)",
+                 sr->spec.iso, r->grid_spacing_mm, sr->mesh.nt, sr->extracted_triangles);
+        algorithm(b, 0x0066, 0x002D, "isonode iso-surface and mesh clean-up", params);
+        for (size_t i = 0; i < c->src->n_instances; i++) {
+            iso_dcmb_item_begin(b, 0x0066, 0x002E);
+            iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
+            iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
+            iso_dcmb_item_end(b);
+        }
+        iso_dcmb_item_end(b);
+        iso_dcmb_item_end(b);
+    }
+    snprintf(num, sizeof num, "%d", r->n_surf);
+    iso_dcmb_str(b, 0x0066, 0x0001, num);
+    for (int s = 0; s < r->n_surf; s++) {
+        const iso_surface_result *sr = &r->surf[s];
+        const iso_mesh *m = &sr->mesh;
+        const iso_mesh_stats *st = &sr->stats;
+        int closed = st->boundary_edges == 0;
+        int manifold = st->nonmanifold_edges == 0 && st->misoriented_edges == 0;
+        iso_dcmb_item_begin(b, 0x0066, 0x0002); /* Surface Sequence */
+        snprintf(num, sizeof num, "%d", s + 1);
+        iso_dcmb_str(b, 0x0066, 0x0003, num);
+        /* The surface is what the generation algorithm named in the
+         * segment made (iso-surface and clean-up are one generation step),
+         * not a later modification of it. */
+        iso_dcmb_str(b, 0x0066, 0x0009, "NO");
+        cielab(sr->spec.color, lab, sizeof lab);
+        iso_dcmb_str(b, 0x0062, 0x000D, lab);
+        snprintf(num, sizeof num, "%ld", lrint(0.2126 * sr->spec.color[0] * 65535 +
+                                                0.7152 * sr->spec.color[1] * 65535 +
+                                                0.0722 * sr->spec.color[2] * 65535));
+        iso_dcmb_str(b, 0x0062, 0x000C, num);
+        iso_dcmb_str(b, 0x0066, 0x000C, "1.0");
+        iso_dcmb_str(b, 0x0066, 0x000D, "SURFACE");
+        iso_dcmb_str(b, 0x0066, 0x000E, closed && manifold ? "YES" : "NO");
+        iso_dcmb_str(b, 0x0066, 0x0010, manifold ? "YES" : "NO");
+        iso_dcmb_item_begin(b, 0x0066, 0x0011); /* Surface Points Sequence */
+        snprintf(num, sizeof num, "%zu", m->nv);
+        iso_dcmb_str(b, 0x0066, 0x0015, num);
+        iso_dcmb_bytes(b, 0x0066, 0x0016, "OF", m->v, m->nv * 3 * sizeof(float));
+        iso_dcmb_item_end(b);
+        iso_dcmb_item_begin(b, 0x0066, 0x0012); /* Surface Points Normals Sequence */
+        iso_dcmb_str(b, 0x0066, 0x001E, num);
+        iso_dcmb_str(b, 0x0066, 0x001F, "3");
+        if (m->n != NULL)
+            iso_dcmb_bytes(b, 0x0066, 0x0021, "OF", m->n, m->nv * 3 * sizeof(float));
+        iso_dcmb_item_end(b);
+        iso_dcmb_item_begin(b, 0x0066, 0x0013); /* Surface Mesh Primitives Sequence */
+        uint32_t *idx = malloc((m->nt ? m->nt : 1) * 3 * sizeof *idx);
+        if (idx == NULL) {
+            iso_dcmb_free(b);
+            return iso_fail(err, ISO_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < m->nt * 3; i++)
+            idx[i] = m->t[i] + 1; /* 1-based */
+        iso_dcmb_bytes(b, 0x0066, 0x0041, "OL", idx, m->nt * 3 * sizeof *idx);
+        free(idx);
+        iso_dcmb_str(b, 0x0066, 0x0042, ""); /* the other primitive lists: present, empty */
+        iso_dcmb_str(b, 0x0066, 0x0043, "");
+        iso_dcmb_empty_seq(b, 0x0066, 0x0026);
+        iso_dcmb_empty_seq(b, 0x0066, 0x0027);
+        iso_dcmb_empty_seq(b, 0x0066, 0x0028);
+        iso_dcmb_empty_seq(b, 0x0066, 0x0034);
+        iso_dcmb_item_end(b);
+        iso_dcmb_item_end(b);
+    }
+    return finish(b, dir, "surface-segmentation.dcm", paths, max_paths, n_paths, err);
 }
 
 iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *src,
@@ -310,5 +490,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
         snprintf(name, sizeof name, "stl-%s.dcm", sr->spec.label);
         rc = finish(b, dir, name, paths, max_paths, n_paths, err);
     }
+    if (rc == ISO_OK && r->n_surf > 0)
+        rc = surface_segmentation(&c, dir, paths, max_paths, n_paths, err);
     return rc;
 }

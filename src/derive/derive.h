@@ -1,10 +1,13 @@
 /* derive.h — the reconstruction of a series as new DICOM objects.
  *
  * So far: Secondary Capture images of the standard views, a Multi-frame
- * True Color Secondary Capture of the 360 degree rotation (cine), and an
+ * True Color Secondary Capture of the 360 degree rotation (cine), an
  * Encapsulated STL object per surface (Modality M3D, millimetres, the
- * source's Frame of Reference).  Surface Segmentation and binary SEG, and
- * delivery, are the rest of the derived-objects issue.
+ * source's Frame of Reference) and one Surface Segmentation holding every
+ * surface (points, normals, 1-based triangle index list, the other
+ * primitive lists present and empty, Finite Volume and Manifold from the
+ * measured mesh).  Binary SEG, configured surfaces, identity restoration
+ * and delivery are the rest of the derived-objects issue.
  *
  * Every new UID is derived from the source series UID, the result version
  * and the object's place in the result (2.25 form), so a re-run of the

@@ -1,11 +1,12 @@
 #!/bin/bash
 # Derived DICOM objects from a reconstruction (isonode reconstruct --dicom):
 # Secondary Capture views, the multi-frame true colour rotation and
-# Encapsulated STL.  dciodvfy reports no error on any of them; pydicom (an
+# Encapsulated STL and Surface Segmentation.  dciodvfy reports no error on any of them; pydicom (an
 # independent reader) finds the source's Study and Frame of Reference UIDs,
 # references to every source instance, Burned In Annotation NO, a cine of 36
-# frames, and in the Encapsulated STL a closed mesh enclosing the analytic
-# phantom's volume within 1 %; a second run gives the same UIDs.
+# frames, and in the Encapsulated STL and in the Surface Segmentation (its
+# points and 1-based triangle indices) a closed, outward mesh enclosing the
+# analytic phantom's volume within 1 %; a second run gives the same UIDs.
 . "$top_srcdir/tests/lib/common.sh"
 need dciodvfy
 need_pydicom
@@ -21,7 +22,7 @@ for f in "$WORK/out1/dicom"/*.dcm; do
     [ -z "$errs" ] || fail "dciodvfy $(basename "$f"): $errs"
     n=$((n + 1))
 done
-[ "$n" -eq 5 ] || fail "$n objects, want 3 views + 1 rotation + 1 STL"
+[ "$n" -eq 6 ] || fail "$n objects, want 3 views, 1 rotation, 1 STL and 1 Surface Segmentation"
 ok "$n derived objects, dciodvfy: no errors"
 $PY - "$WORK/src" "$WORK/out1/dicom" "$WORK/out2/dicom" "$WORK/ball.stl" <<'PY' || fail "pydicom checks"
 import glob, os, sys, pydicom
@@ -50,6 +51,28 @@ assert stl.MeasurementUnitsCodeSequence[0].CodeValue == "mm"
 refs = {i.ReferencedSOPInstanceUID for s in stl.ReferencedSeriesSequence for i in s.ReferencedInstanceSequence}
 assert refs == uids
 open(sys.argv[4], "wb").write(bytes(stl.EncapsulatedDocument))
+import numpy as np
+seg = objs["surface-segmentation.dcm"]
+assert seg.Modality == "SEG" and seg.FrameOfReferenceUID == frame and seg.StudyInstanceUID == study
+assert int(seg.NumberOfSurfaces) == 1 and seg.SegmentSequence[0].SegmentLabel == "ball"
+surf = seg.SurfaceSequence[0]
+assert surf.FiniteVolume == "YES" and surf.Manifold == "YES"
+pts = np.frombuffer(surf.SurfacePointsSequence[0].PointCoordinatesData, dtype="<f4").reshape(-1, 3).astype(float)
+assert len(pts) == int(surf.SurfacePointsSequence[0].NumberOfSurfacePoints)
+tri = np.frombuffer(surf.SurfaceMeshPrimitivesSequence[0].LongTrianglePointIndexList, dtype="<u4").reshape(-1, 3).astype(int)
+assert tri.min() == 1 and tri.max() == len(pts), "indices are 1-based"
+a, b, c = pts[tri[:, 0] - 1], pts[tri[:, 1] - 1], pts[tri[:, 2] - 1]
+vol = np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6
+want = 4 / 3 * np.pi * 20.0 ** 3
+edges = {}
+for t in tri:
+    for k in range(3):
+        e = (t[k], t[(k + 1) % 3])
+        edges[e] = edges.get(e, 0) + 1
+closed = all(edges.get((v, u), 0) == 1 for (u, v) in edges) and all(n == 1 for n in edges.values())
+print("Surface Segmentation: %d points, %d triangles, volume %+.2f %%, closed and oriented %s" %
+      (len(pts), len(tri), 100 * (vol - want) / want, closed))
+assert abs(vol - want) < 0.01 * want and closed
 print("%d objects: study, frame of reference, references, cine and UIDs as expected" % len(objs))
 PY
 $PH check "$WORK/ball.stl" sphere > "$WORK/check.json" || fail "phantom check"
