@@ -250,6 +250,7 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
         }
         if (strcmp(a, "--dicom") == 0) {
             dicom = 1;
+            p.keep_masks = 1;
             continue;
         }
         if (strcmp(a, "--normalize") == 0) {

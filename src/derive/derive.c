@@ -50,6 +50,7 @@ void iso_derive_uid(const char *series_uid, int version, const char *kind, int i
 #define MF_TRUE_COLOR_SC "1.2.840.10008.5.1.4.1.1.7.4"
 #define ENCAPSULATED_STL "1.2.840.10008.5.1.4.1.1.104.3"
 #define SURFACE_SEGMENTATION "1.2.840.10008.5.1.4.1.1.66.5"
+#define SEGMENTATION "1.2.840.10008.5.1.4.1.1.66.4"
 
 /* The segmented property of a surface label: SNOMED CT codes for the
  * built-in surfaces, "Tissue" otherwise. */
@@ -345,6 +346,170 @@ static iso_code surface_segmentation(const ctx *c, const char *dir, char (*paths
     return finish(b, dir, "surface-segmentation.dcm", paths, max_paths, n_paths, err);
 }
 
+static void format_vec(char *out, size_t size, const double *v, int n)
+{
+    size_t k = 0;
+    for (int i = 0; i < n && k < size; i++)
+        k += (size_t)snprintf(out + k, size - k, "%s%.6f", i ? "\\" : "", v[i]);
+}
+
+/* One binary Segmentation of all surfaces' voxel masks on the isotropic
+ * grid: a frame per segment and grid plane that holds any voxel. */
+static iso_code binary_segmentation(const ctx *c, const char *dir, char (*paths)[512],
+                                    int max_paths, int *n_paths, iso_err *err)
+{
+    const iso_recon_result *r = c->r;
+    const char *series = c->src->first.series_uid;
+    int nx = r->grid_dim[0], ny = r->grid_dim[1], nz = r->grid_dim[2];
+    size_t plane = (size_t)nx * ny;
+    char uid[65], series_uid[65], dim_uid[65], num[128], text[256];
+    iso_derive_uid(series, c->src->version, "seg-series", 0, series_uid);
+    iso_derive_uid(series, c->src->version, "seg", 0, uid);
+    iso_derive_uid(series, c->src->version, "seg-dimensions", 0, dim_uid);
+    /* frames: (segment, plane) with something in them */
+    size_t n_frames = 0;
+    for (int s = 0; s < r->n_surf; s++)
+        for (int k = 0; k < nz; k++)
+            if (memchr(r->surf[s].mask + (size_t)k * plane, 1, plane) != NULL)
+                n_frames++;
+    if (n_frames == 0)
+        return ISO_OK; /* nothing segmented: no object */
+    size_t bits = n_frames * plane, bytes = (bits + 7) / 8;
+    bytes += bytes % 2;
+    uint8_t *px = calloc(bytes, 1);
+    iso_dcmb *b = iso_dcmb_new();
+    if (px == NULL || b == NULL) {
+        free(px);
+        iso_dcmb_free(b);
+        return iso_fail(err, ISO_ENOMEM, "out of memory for a segmentation");
+    }
+    common(b, c, SEGMENTATION, uid, series_uid, "SEG", 9005, "isonode segmentation", 1);
+    iso_dcmb_str(b, 0x0018, 0x1000, "1");
+    iso_dcmb_str(b, 0x0020, 0x0052, c->src->frame_of_reference_uid);
+    iso_dcmb_str(b, 0x0020, 0x1040, "");
+    iso_dcmb_str(b, 0x0008, 0x0008, "DERIVED\\PRIMARY");
+    iso_dcmb_str(b, 0x0070, 0x0080, "SEGMENTATION");
+    iso_dcmb_str(b, 0x0070, 0x0081, "Voxels at or above each surface's iso-value");
+    iso_dcmb_str(b, 0x0070, 0x0084, "");
+    iso_dcmb_str(b, 0x0062, 0x0001, "BINARY");
+    iso_dcmb_str(b, 0x0028, 0x2110, "00");
+    iso_dcmb_str(b, 0x0028, 0x0002, "1");
+    iso_dcmb_str(b, 0x0028, 0x0004, "MONOCHROME2");
+    snprintf(num, sizeof num, "%d", ny);
+    iso_dcmb_str(b, 0x0028, 0x0010, num);
+    snprintf(num, sizeof num, "%d", nx);
+    iso_dcmb_str(b, 0x0028, 0x0011, num);
+    iso_dcmb_str(b, 0x0028, 0x0100, "1");
+    iso_dcmb_str(b, 0x0028, 0x0101, "1");
+    iso_dcmb_str(b, 0x0028, 0x0102, "0");
+    iso_dcmb_str(b, 0x0028, 0x0103, "0");
+    snprintf(num, sizeof num, "%zu", n_frames);
+    iso_dcmb_str(b, 0x0028, 0x0008, num);
+    common_instance_reference(b, c);
+    for (int s = 0; s < r->n_surf; s++) {
+        const iso_surface_result *sr = &r->surf[s];
+        const char *tv, *tm;
+        property_codes(sr->spec.label, &tv, &tm);
+        iso_dcmb_item_begin(b, 0x0062, 0x0002);
+        snprintf(num, sizeof num, "%d", s + 1);
+        iso_dcmb_str(b, 0x0062, 0x0004, num);
+        iso_dcmb_str(b, 0x0062, 0x0005, sr->spec.label);
+        iso_dcmb_str(b, 0x0062, 0x0008, "AUTOMATIC");
+        snprintf(text, sizeof text, "isonode threshold at %g on the smoothed %g mm grid",
+                 sr->spec.iso, r->grid_spacing_mm);
+        iso_dcmb_str(b, 0x0062, 0x0009, text);
+        code(b, 0x0062, 0x0003, "85756007", "SCT", "Tissue");
+        code(b, 0x0062, 0x000F, tv, "SCT", tm);
+        cielab(sr->spec.color, num, sizeof num);
+        iso_dcmb_str(b, 0x0062, 0x000D, num);
+        iso_dcmb_item_end(b);
+    }
+    /* dimensions: segment, then position */
+    iso_dcmb_item_begin(b, 0x0020, 0x9221);
+    iso_dcmb_str(b, 0x0020, 0x9164, dim_uid);
+    iso_dcmb_item_end(b);
+    iso_dcmb_item_begin(b, 0x0020, 0x9222);
+    iso_dcmb_str(b, 0x0020, 0x9164, dim_uid);
+    iso_dcmb_str(b, 0x0020, 0x9165, "(0062,000B)");
+    iso_dcmb_str(b, 0x0020, 0x9167, "(0062,000A)");
+    iso_dcmb_str(b, 0x0020, 0x9421, "Segment");
+    iso_dcmb_item_end(b);
+    iso_dcmb_item_begin(b, 0x0020, 0x9222);
+    iso_dcmb_str(b, 0x0020, 0x9164, dim_uid);
+    iso_dcmb_str(b, 0x0020, 0x9165, "(0020,0032)");
+    iso_dcmb_str(b, 0x0020, 0x9167, "(0020,9113)");
+    iso_dcmb_str(b, 0x0020, 0x9421, "Position");
+    iso_dcmb_item_end(b);
+    /* shared: pixel measures and orientation */
+    double sp = r->grid_spacing_mm > 0 ? r->grid_spacing_mm : 1.0;
+    double iop[6];
+    for (int a = 0; a < 3; a++) {
+        iop[a] = r->grid_axis[0][a] / sp;
+        iop[3 + a] = r->grid_axis[1][a] / sp;
+    }
+    iso_dcmb_item_begin(b, 0x5200, 0x9229);
+    iso_dcmb_item_begin(b, 0x0028, 0x9110);
+    double spv[2] = {sp, sp};
+    format_vec(text, sizeof text, spv, 2);
+    iso_dcmb_str(b, 0x0028, 0x0030, text);
+    snprintf(num, sizeof num, "%.6f", sp);
+    iso_dcmb_str(b, 0x0018, 0x0050, num);
+    iso_dcmb_str(b, 0x0018, 0x0088, num);
+    iso_dcmb_item_end(b);
+    iso_dcmb_item_begin(b, 0x0020, 0x9116);
+    format_vec(text, sizeof text, iop, 6);
+    iso_dcmb_str(b, 0x0020, 0x0037, text);
+    iso_dcmb_item_end(b);
+    /* every frame derives from the whole source series (it was resampled) */
+    iso_dcmb_item_begin(b, 0x0008, 0x9124);
+    code(b, 0x0008, 0x9215, "113076", "DCM", "Segmentation");
+    for (size_t i = 0; i < c->src->n_instances; i++) {
+        iso_dcmb_item_begin(b, 0x0008, 0x2112);
+        iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
+        iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
+        code(b, 0x0040, 0xA170, "121322", "DCM",
+             "Source image for image processing operation");
+        iso_dcmb_item_end(b);
+    }
+    iso_dcmb_item_end(b);
+    iso_dcmb_item_end(b);
+    /* per frame */
+    size_t f = 0;
+    for (int s = 0; s < r->n_surf; s++) {
+        const uint8_t *m = r->surf[s].mask;
+        for (int k = 0; k < nz; k++) {
+            const uint8_t *pl = m + (size_t)k * plane;
+            if (memchr(pl, 1, plane) == NULL)
+                continue;
+            size_t bit0 = f * plane;
+            for (size_t i = 0; i < plane; i++)
+                if (pl[i])
+                    px[(bit0 + i) >> 3] |= (uint8_t)(1u << ((bit0 + i) & 7));
+            f++;
+            iso_dcmb_item_begin(b, 0x5200, 0x9230);
+            iso_dcmb_item_begin(b, 0x0020, 0x9111);
+            snprintf(num, sizeof num, "%d\\%d", s + 1, k + 1);
+            iso_dcmb_str(b, 0x0020, 0x9157, num);
+            iso_dcmb_item_end(b);
+            iso_dcmb_item_begin(b, 0x0020, 0x9113);
+            double pos[3];
+            for (int a = 0; a < 3; a++)
+                pos[a] = r->grid_origin[a] + k * r->grid_axis[2][a];
+            format_vec(text, sizeof text, pos, 3);
+            iso_dcmb_str(b, 0x0020, 0x0032, text);
+            iso_dcmb_item_end(b);
+            iso_dcmb_item_begin(b, 0x0062, 0x000A);
+            snprintf(num, sizeof num, "%d", s + 1);
+            iso_dcmb_str(b, 0x0062, 0x000B, num);
+            iso_dcmb_item_end(b);
+            iso_dcmb_item_end(b);
+        }
+    }
+    iso_dcmb_bytes(b, 0x7FE0, 0x0010, "OB", px, bytes);
+    free(px);
+    return finish(b, dir, "segmentation.dcm", paths, max_paths, n_paths, err);
+}
+
 iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *src,
                           const char *dir, char (*paths)[512], int max_paths, int *n_paths,
                           iso_err *err)
@@ -492,5 +657,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
     }
     if (rc == ISO_OK && r->n_surf > 0)
         rc = surface_segmentation(&c, dir, paths, max_paths, n_paths, err);
+    if (rc == ISO_OK && r->n_surf > 0 && r->surf[0].mask != NULL)
+        rc = binary_segmentation(&c, dir, paths, max_paths, n_paths, err);
     return rc;
 }

@@ -6,8 +6,10 @@
  * source's Frame of Reference) and one Surface Segmentation holding every
  * surface (points, normals, 1-based triangle index list, the other
  * primitive lists present and empty, Finite Volume and Manifold from the
- * measured mesh).  Binary SEG, configured surfaces, identity restoration
- * and delivery are the rest of the derived-objects issue.
+ * measured mesh), and a binary Segmentation of the voxel masks on the
+ * isotropic grid (a frame per segment and plane, plane geometry in the
+ * functional groups).  Configured surfaces, identity restoration and
+ * delivery are the rest of the derived-objects issue.
  *
  * Every new UID is derived from the source series UID, the result version
  * and the object's place in the result (2.25 form), so a re-run of the

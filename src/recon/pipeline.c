@@ -147,6 +147,8 @@ void iso_recon_result_free(iso_recon_result *r)
             iso_image_free(&sr->rotation[k]);
         free(sr->rotation);
         sr->rotation = NULL;
+        free(sr->mask);
+        sr->mask = NULL;
     }
     for (int k = 0; k < 3; k++)
         iso_image_free(&r->mip[k]);
@@ -191,6 +193,7 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     iso_stack_free(&st);
     memcpy(r->grid_dim, grid.dim, sizeof r->grid_dim);
     memcpy(r->grid_origin, grid.origin, sizeof r->grid_origin);
+    memcpy(r->grid_axis, grid.axis, sizeof r->grid_axis);
     lap(&ck, "resample");
 
     if (p.normalize) {
@@ -233,6 +236,17 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
         progress(&ck, sr->spec.label, (double)s / p.n_surfaces);
         if ((rc = iso_isosurface(&grid, sr->spec.iso, 1, threads, &sr->mesh, err)) != ISO_OK)
             goto fail;
+        if (p.keep_masks) {
+            size_t nvox = iso_volume_count(&grid);
+            const float *g = grid.data;
+            float iso = (float)sr->spec.iso;
+            if ((sr->mask = malloc(nvox)) == NULL) {
+                rc = iso_fail(err, ISO_ENOMEM, "out of memory for a segmentation mask");
+                goto fail;
+            }
+            for (size_t i = 0; i < nvox; i++)
+                sr->mask[i] = g[i] >= iso;
+        }
         sr->extracted_triangles = sr->mesh.nt;
         snprintf(name, sizeof name, "isosurface:%s", sr->spec.label);
         lap(&ck, name);

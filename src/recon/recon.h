@@ -49,6 +49,7 @@ typedef struct iso_recon_params {
     size_t max_triangles;      /* per surface, after decimation; 0 = no limit */
     double keep_fraction;      /* if > 0, decimate to this fraction of the extracted triangles */
     int normalize;             /* map the 0.5..99.5 percentiles to 0..1000 before iso-values apply */
+    int keep_masks;            /* keep each surface's voxel mask on the grid (for SEG objects) */
     int threads;               /* 0 = one per CPU */
     int render;                /* 0: no pictures */
     int render_size;
@@ -68,6 +69,7 @@ typedef struct iso_surface_result {
     int n_views;
     iso_image *rotation; /* rotation_frames pictures */
     int n_rotation;
+    uint8_t *mask;       /* with keep_masks: 1 where the smoothed grid is at or above iso */
 } iso_surface_result;
 
 typedef struct iso_recon_result {
@@ -78,6 +80,7 @@ typedef struct iso_recon_result {
     int grid_dim[3];
     double grid_spacing_mm;
     double grid_origin[3];
+    double grid_axis[3][3];    /* LPS step per grid index (orthogonal, grid_spacing_mm long) */
     int normalized;
     double normalized_from[2]; /* the input values mapped to 0 and 1000 */
     iso_surface_result surf[ISO_RECON_MAX_SURFACES];

@@ -1,12 +1,14 @@
 #!/bin/bash
 # Derived DICOM objects from a reconstruction (isonode reconstruct --dicom):
 # Secondary Capture views, the multi-frame true colour rotation and
-# Encapsulated STL and Surface Segmentation.  dciodvfy reports no error on any of them; pydicom (an
+# Encapsulated STL, Surface Segmentation and binary SEG.  dciodvfy reports no error on any of them; pydicom (an
 # independent reader) finds the source's Study and Frame of Reference UIDs,
 # references to every source instance, Burned In Annotation NO, a cine of 36
 # frames, and in the Encapsulated STL and in the Surface Segmentation (its
 # points and 1-based triangle indices) a closed, outward mesh enclosing the
-# analytic phantom's volume within 1 %; a second run gives the same UIDs.
+# analytic phantom's volume within 1 %, and in the SEG frames whose plane
+# geometry puts the voxels at the sphere (volume within 3 %, centre within
+# 1 mm in patient coordinates); a second run gives the same UIDs.
 . "$top_srcdir/tests/lib/common.sh"
 need dciodvfy
 need_pydicom
@@ -22,7 +24,7 @@ for f in "$WORK/out1/dicom"/*.dcm; do
     [ -z "$errs" ] || fail "dciodvfy $(basename "$f"): $errs"
     n=$((n + 1))
 done
-[ "$n" -eq 6 ] || fail "$n objects, want 3 views, 1 rotation, 1 STL and 1 Surface Segmentation"
+[ "$n" -eq 7 ] || fail "$n objects, want 3 views, 1 rotation, 1 STL, 1 Surface Segmentation, 1 SEG"
 ok "$n derived objects, dciodvfy: no errors"
 $PY - "$WORK/src" "$WORK/out1/dicom" "$WORK/out2/dicom" "$WORK/ball.stl" <<'PY' || fail "pydicom checks"
 import glob, os, sys, pydicom
@@ -73,6 +75,25 @@ closed = all(edges.get((v, u), 0) == 1 for (u, v) in edges) and all(n == 1 for n
 print("Surface Segmentation: %d points, %d triangles, volume %+.2f %%, closed and oriented %s" %
       (len(pts), len(tri), 100 * (vol - want) / want, closed))
 assert abs(vol - want) < 0.01 * want and closed
+sg = objs["segmentation.dcm"]
+assert sg.SegmentationType == "BINARY" and sg.FrameOfReferenceUID == frame
+frames = sg.pixel_array.reshape(int(sg.NumberOfFrames), sg.Rows, sg.Columns)
+iop = np.array(sg.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient, float)
+ps = [float(x) for x in sg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing]
+thick = float(sg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness)
+total, acc = 0, np.zeros(3)
+for fr, item in zip(frames, sg.PerFrameFunctionalGroupsSequence):
+    ipp = np.array(item.PlanePositionSequence[0].ImagePositionPatient, float)
+    j, i = np.nonzero(fr)
+    p = ipp + np.outer(i * ps[1], iop[:3]) + np.outer(j * ps[0], iop[3:])
+    total += len(i)
+    acc += p.sum(axis=0)
+seg_vol = total * ps[0] * ps[1] * thick
+centre = acc / total
+print("SEG: %d frames, %d voxels, volume %+.2f %%, centre off by %.3f mm" %
+      (len(frames), total, 100 * (seg_vol - want) / want, np.linalg.norm(centre - np.array([3.7, -5.2, 12.3]))))
+assert abs(seg_vol - want) < 0.03 * want
+assert np.linalg.norm(centre - np.array([3.7, -5.2, 12.3])) < 1.0
 print("%d objects: study, frame of reference, references, cine and UIDs as expected" % len(objs))
 PY
 $PH check "$WORK/ball.stl" sphere > "$WORK/check.json" || fail "phantom check"
