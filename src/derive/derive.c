@@ -239,6 +239,36 @@ static void common_instance_reference(iso_dcmb *b, const ctx *c)
     iso_dcmb_item_end(b);
 }
 
+/* Enhanced General Equipment's serial number, the Frame of Reference
+ * module, and a Content Identification: what every spatial result has. */
+static void spatial(iso_dcmb *b, const ctx *c, const char *label, const char *description)
+{
+    iso_dcmb_str(b, 0x0018, 0x1000, "1");
+    iso_dcmb_str(b, 0x0020, 0x0052, c->src->frame_of_reference_uid);
+    iso_dcmb_str(b, 0x0020, 0x1040, "");
+    if (label != NULL) {
+        iso_dcmb_str(b, 0x0070, 0x0080, label);
+        iso_dcmb_str(b, 0x0070, 0x0081, description);
+        iso_dcmb_str(b, 0x0070, 0x0084, "");
+    }
+}
+
+/* The start of a Segment Sequence item (Segment Description Macro); the
+ * caller adds what its IOD needs and closes the item. */
+static void segment_begin(iso_dcmb *b, int number, const iso_surface_spec *spec)
+{
+    const char *tv, *tm;
+    char num[32];
+    property_codes(spec->label, &tv, &tm);
+    iso_dcmb_item_begin(b, 0x0062, 0x0002);
+    snprintf(num, sizeof num, "%d", number);
+    iso_dcmb_str(b, 0x0062, 0x0004, num);
+    iso_dcmb_str(b, 0x0062, 0x0005, spec->label);
+    iso_dcmb_str(b, 0x0062, 0x0008, "AUTOMATIC");
+    code(b, 0x0062, 0x0003, "85756007", "SCT", "Tissue");
+    code(b, 0x0062, 0x000F, tv, "SCT", tm);
+}
+
 /* One Surface Segmentation: a segment and a surface per reconstructed
  * surface, the meshes in the source's Frame of Reference. */
 static iso_code surface_segmentation(const ctx *c, const char *dir, char (*paths)[512],
@@ -253,24 +283,12 @@ static iso_code surface_segmentation(const ctx *c, const char *dir, char (*paths
     if (b == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     common(b, c, SURFACE_SEGMENTATION, uid, series_uid, "SEG", 9004, "isonode surfaces", 1);
-    iso_dcmb_str(b, 0x0018, 0x1000, "1");
-    iso_dcmb_str(b, 0x0020, 0x0052, c->src->frame_of_reference_uid);
-    iso_dcmb_str(b, 0x0020, 0x1040, "");
-    iso_dcmb_str(b, 0x0070, 0x0080, "SURFACES");
-    iso_dcmb_str(b, 0x0070, 0x0081, "Iso-surfaces reconstructed by isonode");
-    iso_dcmb_str(b, 0x0070, 0x0084, "");
+    spatial(b, c, "SURFACES", "Iso-surfaces reconstructed by isonode");
     common_instance_reference(b, c);
     for (int s = 0; s < r->n_surf; s++) {
         const iso_surface_result *sr = &r->surf[s];
-        const char *tv, *tm;
-        property_codes(sr->spec.label, &tv, &tm);
-        iso_dcmb_item_begin(b, 0x0062, 0x0002); /* Segment Sequence */
+        segment_begin(b, s + 1, &sr->spec);
         snprintf(num, sizeof num, "%d", s + 1);
-        iso_dcmb_str(b, 0x0062, 0x0004, num);
-        iso_dcmb_str(b, 0x0062, 0x0005, sr->spec.label);
-        iso_dcmb_str(b, 0x0062, 0x0008, "AUTOMATIC");
-        code(b, 0x0062, 0x0003, "85756007", "SCT", "Tissue");
-        code(b, 0x0062, 0x000F, tv, "SCT", tm);
         iso_dcmb_str(b, 0x0066, 0x002A, "1"); /* Surface Count */
         iso_dcmb_item_begin(b, 0x0066, 0x002B); /* Referenced Surface Sequence */
         iso_dcmb_str(b, 0x0066, 0x002C, num);
@@ -384,13 +402,8 @@ static iso_code binary_segmentation(const ctx *c, const char *dir, char (*paths)
         return iso_fail(err, ISO_ENOMEM, "out of memory for a segmentation");
     }
     common(b, c, SEGMENTATION, uid, series_uid, "SEG", 9005, "isonode segmentation", 1);
-    iso_dcmb_str(b, 0x0018, 0x1000, "1");
-    iso_dcmb_str(b, 0x0020, 0x0052, c->src->frame_of_reference_uid);
-    iso_dcmb_str(b, 0x0020, 0x1040, "");
+    spatial(b, c, "SEGMENTATION", "Voxels at or above each surface's iso-value");
     iso_dcmb_str(b, 0x0008, 0x0008, "DERIVED\\PRIMARY");
-    iso_dcmb_str(b, 0x0070, 0x0080, "SEGMENTATION");
-    iso_dcmb_str(b, 0x0070, 0x0081, "Voxels at or above each surface's iso-value");
-    iso_dcmb_str(b, 0x0070, 0x0084, "");
     iso_dcmb_str(b, 0x0062, 0x0001, "BINARY");
     iso_dcmb_str(b, 0x0028, 0x2110, "00");
     iso_dcmb_str(b, 0x0028, 0x0002, "1");
@@ -408,18 +421,10 @@ static iso_code binary_segmentation(const ctx *c, const char *dir, char (*paths)
     common_instance_reference(b, c);
     for (int s = 0; s < r->n_surf; s++) {
         const iso_surface_result *sr = &r->surf[s];
-        const char *tv, *tm;
-        property_codes(sr->spec.label, &tv, &tm);
-        iso_dcmb_item_begin(b, 0x0062, 0x0002);
-        snprintf(num, sizeof num, "%d", s + 1);
-        iso_dcmb_str(b, 0x0062, 0x0004, num);
-        iso_dcmb_str(b, 0x0062, 0x0005, sr->spec.label);
-        iso_dcmb_str(b, 0x0062, 0x0008, "AUTOMATIC");
+        segment_begin(b, s + 1, &sr->spec);
         snprintf(text, sizeof text, "isonode threshold at %g on the smoothed %g mm grid",
                  sr->spec.iso, r->grid_spacing_mm);
         iso_dcmb_str(b, 0x0062, 0x0009, text);
-        code(b, 0x0062, 0x0003, "85756007", "SCT", "Tissue");
-        code(b, 0x0062, 0x000F, tv, "SCT", tm);
         cielab(sr->spec.color, num, sizeof num);
         iso_dcmb_str(b, 0x0062, 0x000D, num);
         iso_dcmb_item_end(b);
@@ -609,11 +614,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
         }
         common(b, &c, ENCAPSULATED_STL, uid, series_uid, "M3D", 9003, "isonode 3D models (STL)",
                s + 1);
-        /* Enhanced General Equipment */
-        iso_dcmb_str(b, 0x0018, 0x1000, "1");
-        /* Frame of Reference */
-        iso_dcmb_str(b, 0x0020, 0x0052, src->frame_of_reference_uid);
-        iso_dcmb_str(b, 0x0020, 0x1040, "");
+        spatial(b, &c, NULL, NULL);
         /* Manufacturing 3D Model */
         code(b, 0x0040, 0x08EA, "mm", "UCUM", "mm");
         /* Encapsulated Document */
