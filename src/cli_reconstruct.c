@@ -269,6 +269,10 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
         if (strcmp(a, "--out") == 0) {
             out = v;
         } else if (strcmp(a, "--iso") == 0) {
+            if (p.configured) { /* --iso replaces the configured surfaces */
+                p.n_surfaces = 0;
+                p.configured = 0;
+            }
             if (p.n_surfaces == ISO_RECON_MAX_SURFACES) {
                 fprintf(stderr, "isonode reconstruct: at most %d surfaces\n", ISO_RECON_MAX_SURFACES);
                 return 2;
@@ -277,6 +281,8 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
             const char *colon = strchr(v, ':');
             snprintf(num, sizeof num, "%.*s", colon ? (int)(colon - v) : (int)strlen(v), v);
             iso_surface_spec *s = &p.surfaces[p.n_surfaces];
+            memset(s, 0, sizeof *s);
+            iso_surface_codes(s, "85756007", "Tissue");
             if (parse_double(num, &s->iso) != 0) {
                 fprintf(stderr, "isonode reconstruct: --iso %s: not a number\n", v);
                 return 2;

@@ -12,6 +12,7 @@
 
 #define NODE(field) offsetof(iso_config, field), sizeof(((iso_config *)0)->field)
 #define PEER(field) offsetof(iso_peer, field), sizeof(((iso_peer *)0)->field)
+#define SURF(field) offsetof(iso_surface_conf, field), sizeof(((iso_surface_conf *)0)->field)
 
 const iso_config_key iso_config_keys[] = {
     {"node", "ae_title", ISO_CFG_STR, NODE(ae_title), "ISONODE", 0, 0, NULL,
@@ -94,6 +95,26 @@ const iso_config_key iso_config_keys[] = {
      "AE title of the remote node (required)."},
     {"peer", "host", ISO_CFG_STR, PEER(host), NULL, 0, 0, NULL,
      "Host name or address of the remote node (required)."},
+    {"surface", "modality", ISO_CFG_STR, SURF(modality), "*", 0, 0, NULL,
+     "Modality whose series get this surface (CT, MR, ...; * for any)."},
+    {"surface", "iso", ISO_CFG_REAL, SURF(iso), NULL, -100000, 100000, NULL,
+     "Iso-value of the surface, in the series' modality units (HU for CT) (required)."},
+    {"surface", "label", ISO_CFG_STR, SURF(label), "", 0, 0, NULL,
+     "Segment label and file name part (default: the section's NAME)."},
+    {"surface", "color", ISO_CFG_STR, SURF(color), "220 210 190", 0, 0, NULL,
+     "Display colour as three numbers 0..255 (red green blue)."},
+    {"surface", "category_code", ISO_CFG_STR, SURF(category_code), "85756007", 0, 0, NULL,
+     "Segmented Property Category code value (default SCT 85756007 Tissue)."},
+    {"surface", "category_scheme", ISO_CFG_STR, SURF(category_scheme), "SCT", 0, 0, NULL,
+     "Coding scheme of the category code."},
+    {"surface", "category_meaning", ISO_CFG_STR, SURF(category_meaning), "Tissue", 0, 0, NULL,
+     "Code meaning of the category."},
+    {"surface", "type_code", ISO_CFG_STR, SURF(type_code), "85756007", 0, 0, NULL,
+     "Segmented Property Type code value (e.g. SCT 272673000 Bone, 39937001 Skin)."},
+    {"surface", "type_scheme", ISO_CFG_STR, SURF(type_scheme), "SCT", 0, 0, NULL,
+     "Coding scheme of the type code."},
+    {"surface", "type_meaning", ISO_CFG_STR, SURF(type_meaning), "Tissue", 0, 0, NULL,
+     "Code meaning of the type."},
     {"peer", "port", ISO_CFG_INT, PEER(port), NULL, 1, 65535, NULL,
      "TCP port of the remote node's DICOM service (required)."},
 };
@@ -189,7 +210,8 @@ void iso_config_defaults(iso_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < iso_config_nkeys; i++) {
         const iso_config_key *k = &iso_config_keys[i];
-        if (strcmp(k->section, "peer") != 0 && k->def != NULL) {
+        if (strcmp(k->section, "peer") != 0 && strcmp(k->section, "surface") != 0 &&
+            k->def != NULL) {
             iso_err e = {0};
             /* The table's own defaults are checked by the unit test. */
             (void)set_value(k, cfg, k->def, &e);
@@ -202,6 +224,7 @@ typedef struct {
     iso_err err;
     uint64_t node_seen;   /* bit i: key row i set in [node] or [reconstruct] */
     uint64_t *peer_seen;  /* the same, per peer */
+    uint64_t *surface_seen; /* and per surface */
 } load_ctx;
 
 /* A key given twice in one section is a mistake (often a copied block):
@@ -215,32 +238,62 @@ static bool first_time(uint64_t *seen, const iso_config_key *k)
     return true;
 }
 
-static iso_peer *peer_for_section(load_ctx *ctx, const char *name, iso_err *err)
+/* The item of a repeating section ([peer NAME], [surface NAME]) with this
+ * name, appended (zeroed, named) the first time the name is seen. */
+static void *item_for_section(void **items, size_t *n, size_t size, uint64_t **seen,
+                              const char *kind, const char *name, iso_err *err)
 {
-    iso_config *cfg = ctx->cfg;
-    for (size_t i = 0; i < cfg->n_peers; i++)
-        if (strcmp(cfg->peers[i].name, name) == 0)
-            return &cfg->peers[i];
-    if (name[0] == '\0' || strlen(name) >= sizeof cfg->peers[0].name) {
-        iso_fail(err, ISO_ECONFIG, "[peer NAME] needs a name of 1..63 characters");
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((char *)*items + i * size, name) == 0) /* the name is the first field */
+            return (char *)*items + i * size;
+    if (name[0] == '\0' || strlen(name) >= 64) {
+        iso_fail(err, ISO_ECONFIG, "[%s NAME] needs a name of 1..63 characters", kind);
         return NULL;
     }
-    iso_peer *np = realloc(cfg->peers, (cfg->n_peers + 1) * sizeof *np);
-    uint64_t *seen = realloc(ctx->peer_seen, (cfg->n_peers + 1) * sizeof *seen);
-    if (np)
-        cfg->peers = np;
-    if (seen)
-        ctx->peer_seen = seen;
-    if (np == NULL || seen == NULL) {
+    void *ni = realloc(*items, (*n + 1) * size);
+    if (ni != NULL)
+        *items = ni;
+    uint64_t *ns = realloc(*seen, (*n + 1) * sizeof *ns);
+    if (ns != NULL)
+        *seen = ns;
+    if (ni == NULL || ns == NULL) {
         iso_fail(err, ISO_ENOMEM, "out of memory");
         return NULL;
     }
-    ctx->peer_seen[cfg->n_peers] = 0;
-    iso_peer *p = &cfg->peers[cfg->n_peers];
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
-    cfg->n_peers++;
-    return p;
+    (*seen)[*n] = 0;
+    char *it = (char *)*items + *n * size;
+    memset(it, 0, size);
+    snprintf(it, 64, "%s", name);
+    (*n)++;
+    return it;
+}
+
+/* Sets one key of a repeating section's item. */
+static int repeating_entry(load_ctx *ctx, const char *kind, const char *iname, const char *name,
+                           const char *value, void *item, uint64_t *seen)
+{
+    const iso_config_key *k = find_key(kind, name);
+    if (k == NULL) {
+        iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [%s %s]", name, kind, iname);
+        return 0;
+    }
+    if (!first_time(seen, k)) {
+        iso_fail(&ctx->err, ISO_ECONFIG, "[%s %s] sets %s twice", kind, iname, name);
+        return 0;
+    }
+    return set_value(k, item, value, &ctx->err) == ISO_OK;
+}
+
+/* A new [surface NAME] starts from the table's defaults. */
+static void surface_defaults(iso_surface_conf *sf)
+{
+    for (size_t i = 0; i < iso_config_nkeys; i++) {
+        const iso_config_key *k = &iso_config_keys[i];
+        if (strcmp(k->section, "surface") == 0 && k->def != NULL) {
+            iso_err e = {0};
+            (void)set_value(k, sf, k->def, &e);
+        }
+    }
 }
 
 static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
@@ -261,23 +314,29 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
         }
         return set_value(k, ctx->cfg, value, &ctx->err) == ISO_OK;
     }
-    if (strncmp(section, "peer ", 5) == 0) {
-        const char *pname = section + 5;
-        while (*pname == ' ')
-            pname++;
-        iso_peer *p = peer_for_section(ctx, pname, &ctx->err);
-        if (p == NULL)
+    if (strncmp(section, "peer ", 5) == 0 || strncmp(section, "surface ", 8) == 0) {
+        int peer = section[0] == 'p';
+        const char *kind = peer ? "peer" : "surface";
+        const char *iname = section + strlen(kind) + 1;
+        while (*iname == ' ')
+            iname++;
+        iso_config *cfg = ctx->cfg;
+        size_t before = peer ? cfg->n_peers : cfg->n_surfaces;
+        void *item = peer ? item_for_section((void **)&cfg->peers, &cfg->n_peers, sizeof(iso_peer),
+                                             &ctx->peer_seen, kind, iname, &ctx->err)
+                          : item_for_section((void **)&cfg->surfaces, &cfg->n_surfaces,
+                                             sizeof(iso_surface_conf), &ctx->surface_seen, kind,
+                                             iname, &ctx->err);
+        if (item == NULL)
             return 0;
-        const iso_config_key *k = find_key("peer", name);
-        if (k == NULL) {
-            iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [peer %s]", name, pname);
-            return 0;
-        }
-        if (!first_time(&ctx->peer_seen[p - ctx->cfg->peers], k)) {
-            iso_fail(&ctx->err, ISO_ECONFIG, "[peer %s] sets %s twice", pname, name);
-            return 0;
-        }
-        return set_value(k, p, value, &ctx->err) == ISO_OK;
+        size_t idx = peer ? (size_t)((iso_peer *)item - cfg->peers)
+                          : (size_t)((iso_surface_conf *)item - cfg->surfaces);
+        if (!peer && cfg->n_surfaces > before)
+            surface_defaults(item);
+        if (!peer && strcmp(name, "iso") == 0)
+            ((iso_surface_conf *)item)->iso_set = 1;
+        return repeating_entry(ctx, kind, iname, name, value, item,
+                               peer ? &ctx->peer_seen[idx] : &ctx->surface_seen[idx]);
     }
     iso_fail(&ctx->err, ISO_ECONFIG, "unknown section [%s]", section);
     return 0;
@@ -290,6 +349,17 @@ static iso_code validate(const iso_config *cfg, iso_err *err)
                         cfg->ae_title);
     if (cfg->data_dir[0] == '\0')
         return iso_fail(err, ISO_ECONFIG, "[node] data_dir must not be empty");
+    for (size_t i = 0; i < cfg->n_surfaces; i++) {
+        const iso_surface_conf *sf = &cfg->surfaces[i];
+        int r, g, b;
+        char extra;
+        if (!sf->iso_set)
+            return iso_fail(err, ISO_ECONFIG, "[surface %s] needs iso", sf->name);
+        if (sscanf(sf->color, "%d %d %d %c", &r, &g, &b, &extra) != 3 || r < 0 || r > 255 ||
+            g < 0 || g > 255 || b < 0 || b > 255)
+            return iso_fail(err, ISO_ECONFIG, "[surface %s] color '%s' is not three numbers 0..255",
+                            sf->name, sf->color);
+    }
     for (size_t i = 0; i < cfg->n_peers; i++) {
         const iso_peer *p = &cfg->peers[i];
         if (p->ae_title[0] == '\0' || p->host[0] == '\0' || p->port == 0)
@@ -314,6 +384,7 @@ iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err)
     int line = ini_parse_file(f, on_ini_entry, &ctx);
     fclose(f);
     free(ctx.peer_seen);
+    free(ctx.surface_seen);
     if (line != 0) {
         if (line < 0)
             return iso_fail(err, ISO_ECONFIG, "%s: cannot read", path);
@@ -343,6 +414,9 @@ void iso_config_free(iso_config *cfg)
     free(cfg->peers);
     cfg->peers = NULL;
     cfg->n_peers = 0;
+    free(cfg->surfaces);
+    cfg->surfaces = NULL;
+    cfg->n_surfaces = 0;
 }
 
 static void dump_value(const iso_config_key *k, const void *base, FILE *out)
@@ -377,6 +451,12 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
                 fprintf(out, "# %s\n", iso_config_keys[i].doc);
                 dump_value(&iso_config_keys[i], cfg, out);
             }
+    }
+    for (size_t i = 0; i < cfg->n_surfaces; i++) {
+        fprintf(out, "\n[surface %s]\n", cfg->surfaces[i].name);
+        for (size_t k = 0; k < iso_config_nkeys; k++)
+            if (strcmp(iso_config_keys[k].section, "surface") == 0)
+                dump_value(&iso_config_keys[k], &cfg->surfaces[i], out);
     }
     for (size_t p = 0; p < cfg->n_peers; p++) {
         fprintf(out, "\n[peer %s]\n", cfg->peers[p].name);

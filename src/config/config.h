@@ -28,6 +28,19 @@ typedef struct iso_peer {
     long port;
 } iso_peer;
 
+/* A surface the reconstruction extracts: [surface NAME] sections replace the
+ * built-in ones (CT bone and skin, other modalities Otsu). */
+typedef struct iso_surface_conf {
+    char name[64];
+    char modality[17];        /* CT, MR, ... or * for any */
+    double iso;
+    char label[32];           /* defaults to NAME */
+    char color[32];           /* "R G B", 0..255 */
+    char category_code[17], category_scheme[17], category_meaning[65];
+    char type_code[17], type_scheme[17], type_meaning[65];
+    int iso_set;              /* iso given (it is required) */
+} iso_surface_conf;
+
 typedef struct iso_config {
     /* [node] */
     char ae_title[ISO_AE_LEN + 1];
@@ -73,6 +86,9 @@ typedef struct iso_config {
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;
+    /* [surface NAME] sections, in file order */
+    iso_surface_conf *surfaces;
+    size_t n_surfaces;
     /* the file it came from, or "" for built-in defaults */
     char source[ISO_PATH_LEN];
 } iso_config;
@@ -80,10 +96,10 @@ typedef struct iso_config {
 typedef enum { ISO_CFG_STR, ISO_CFG_INT, ISO_CFG_BOOL, ISO_CFG_ENUM, ISO_CFG_REAL } iso_config_type;
 
 typedef struct iso_config_key {
-    const char *section;  /* "node", "reconstruct", "anonymize", or "peer" (every [peer NAME]) */
+    const char *section;  /* "node", "reconstruct", "anonymize", or "peer"/"surface" (every [peer NAME]/[surface NAME]) */
     const char *key;
     iso_config_type type;
-    size_t offset;        /* into iso_config (node) or iso_peer (peer) */
+    size_t offset;        /* into iso_config, iso_peer or iso_surface_conf */
     size_t size;          /* buffer size for strings */
     const char *def;      /* default as text; NULL means required */
     long min, max;        /* bounds for integers and reals */

@@ -52,22 +52,6 @@ void iso_derive_uid(const char *series_uid, int version, const char *kind, int i
 #define SURFACE_SEGMENTATION "1.2.840.10008.5.1.4.1.1.66.5"
 #define SEGMENTATION "1.2.840.10008.5.1.4.1.1.66.4"
 
-/* The segmented property of a surface label: SNOMED CT codes for the
- * built-in surfaces, "Tissue" otherwise. */
-static void property_codes(const char *label, const char **type_value, const char **type_meaning)
-{
-    if (strcmp(label, "bone") == 0) {
-        *type_value = "272673000";
-        *type_meaning = "Bone";
-    } else if (strcmp(label, "skin") == 0) {
-        *type_value = "39937001";
-        *type_meaning = "Skin";
-    } else {
-        *type_value = "85756007";
-        *type_meaning = "Tissue";
-    }
-}
-
 /* sRGB (0..1) to the scaled CIELab of PS3.3 C.10.7.1.1 (L 0..100 and a, b
  * -128..127 mapped onto 0..65535). */
 static void cielab(const float rgb[3], char *out, size_t size)
@@ -257,16 +241,14 @@ static void spatial(iso_dcmb *b, const ctx *c, const char *label, const char *de
  * caller adds what its IOD needs and closes the item. */
 static void segment_begin(iso_dcmb *b, int number, const iso_surface_spec *spec)
 {
-    const char *tv, *tm;
     char num[32];
-    property_codes(spec->label, &tv, &tm);
     iso_dcmb_item_begin(b, 0x0062, 0x0002);
     snprintf(num, sizeof num, "%d", number);
     iso_dcmb_str(b, 0x0062, 0x0004, num);
     iso_dcmb_str(b, 0x0062, 0x0005, spec->label);
     iso_dcmb_str(b, 0x0062, 0x0008, "AUTOMATIC");
-    code(b, 0x0062, 0x0003, "85756007", "SCT", "Tissue");
-    code(b, 0x0062, 0x000F, tv, "SCT", tm);
+    code(b, 0x0062, 0x0003, spec->category[0], spec->category[1], spec->category[2]);
+    code(b, 0x0062, 0x000F, spec->type[0], spec->type[1], spec->type[2]);
 }
 
 /* One Surface Segmentation: a segment and a surface per reconstructed

@@ -5,6 +5,9 @@
 #include "config/config.h"
 #include "recon/recon.h"
 
+#include <stdio.h>
+#include <string.h>
+
 void iso_recon_params_from_config(const iso_config *cfg, iso_recon_params *p)
 {
     iso_recon_defaults(p);
@@ -18,4 +21,24 @@ void iso_recon_params_from_config(const iso_config *cfg, iso_recon_params *p)
     p->render = (int)cfg->rc_render;
     p->render_size = (int)cfg->rc_render_size;
     p->rotation_frames = (int)cfg->rc_rotation_frames;
+    /* [surface NAME] sections replace the built-in surfaces */
+    for (size_t i = 0; i < cfg->n_surfaces && p->n_surfaces < ISO_RECON_MAX_SURFACES; i++) {
+        const iso_surface_conf *c = &cfg->surfaces[i];
+        iso_surface_spec *s = &p->surfaces[p->n_surfaces++];
+        memset(s, 0, sizeof *s);
+        snprintf(s->label, sizeof s->label, "%s", c->label[0] ? c->label : c->name);
+        s->iso = c->iso;
+        snprintf(s->modality, sizeof s->modality, "%s", c->modality);
+        int rgb[3] = {220, 210, 190};
+        if (sscanf(c->color, "%d %d %d", &rgb[0], &rgb[1], &rgb[2]) == 3)
+            for (int k = 0; k < 3; k++)
+                s->color[k] = (float)rgb[k] / 255.0f;
+        snprintf(s->category[0], sizeof s->category[0], "%s", c->category_code);
+        snprintf(s->category[1], sizeof s->category[1], "%s", c->category_scheme);
+        snprintf(s->category[2], sizeof s->category[2], "%s", c->category_meaning);
+        snprintf(s->type[0], sizeof s->type[0], "%s", c->type_code);
+        snprintf(s->type[1], sizeof s->type[1], "%s", c->type_scheme);
+        snprintf(s->type[2], sizeof s->type[2], "%s", c->type_meaning);
+        p->configured = 1;
+    }
 }

@@ -96,16 +96,45 @@ double iso_otsu_threshold(const iso_volume *v)
     return lo + (best_t + 1) * (hi - lo) / 256.0;
 }
 
+void iso_surface_codes(iso_surface_spec *s, const char *type_code, const char *type_meaning)
+{
+    snprintf(s->category[0], sizeof s->category[0], "85756007");
+    snprintf(s->category[1], sizeof s->category[1], "SCT");
+    snprintf(s->category[2], sizeof s->category[2], "Tissue");
+    snprintf(s->type[0], sizeof s->type[0], "%s", type_code);
+    snprintf(s->type[1], sizeof s->type[1], "SCT");
+    snprintf(s->type[2], sizeof s->type[2], "%s", type_meaning);
+}
+
 static void default_surfaces(const char *modality, const iso_volume *v, iso_recon_params *p)
 {
     if (strcmp(modality, "CT") == 0) {
-        p->surfaces[0] = (iso_surface_spec){"bone", ISO_RECON_CT_BONE_HU, {0.93f, 0.89f, 0.78f}};
-        p->surfaces[1] = (iso_surface_spec){"skin", ISO_RECON_CT_SKIN_HU, {0.87f, 0.68f, 0.58f}};
+        p->surfaces[0] = (iso_surface_spec){.label = "bone", .iso = ISO_RECON_CT_BONE_HU,
+                                            .color = {0.93f, 0.89f, 0.78f}};
+        iso_surface_codes(&p->surfaces[0], "272673000", "Bone");
+        p->surfaces[1] = (iso_surface_spec){.label = "skin", .iso = ISO_RECON_CT_SKIN_HU,
+                                            .color = {0.87f, 0.68f, 0.58f}};
+        iso_surface_codes(&p->surfaces[1], "39937001", "Skin");
         p->n_surfaces = 2;
     } else {
-        p->surfaces[0] = (iso_surface_spec){"surface", iso_otsu_threshold(v), {0.85f, 0.80f, 0.72f}};
+        p->surfaces[0] = (iso_surface_spec){.label = "surface", .iso = iso_otsu_threshold(v),
+                                            .color = {0.85f, 0.80f, 0.72f}};
+        iso_surface_codes(&p->surfaces[0], "85756007", "Tissue");
         p->n_surfaces = 1;
     }
+}
+
+/* Keeps the configured surfaces that apply to this modality. */
+static int select_surfaces(const char *modality, iso_recon_params *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_surfaces; i++) {
+        const char *m = p->surfaces[i].modality;
+        if (m[0] == '\0' || strcmp(m, "*") == 0 || strcmp(m, modality) == 0)
+            p->surfaces[n++] = p->surfaces[i];
+    }
+    p->n_surfaces = n;
+    return n;
 }
 
 typedef struct render_job {
@@ -200,6 +229,11 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
         iso_normalize(&grid, 0.5, 99.5, &r->normalized_from[0], &r->normalized_from[1]);
         r->normalized = 1;
         lap(&ck, "normalize");
+    }
+    if (p.configured && select_surfaces(r->series.modality, &p) == 0) {
+        rc = iso_fail(err, ISO_EREFUSED, "no [surface] configured for modality %s",
+                      r->series.modality[0] ? r->series.modality : "(none)");
+        goto fail;
     }
     if (p.n_surfaces == 0)
         default_surfaces(r->series.modality, &grid, &p);

@@ -36,11 +36,20 @@ typedef struct iso_surface_spec {
     char label[32];
     double iso;
     float color[3];
+    char modality[17];    /* "" or "*": any modality */
+    /* what the surface is, for segmentation objects (code, scheme, meaning) */
+    char category[3][65];
+    char type[3][65];
 } iso_surface_spec;
+
+/* Fills the codes of a spec: SNOMED CT Tissue / the given type. */
+void iso_surface_codes(iso_surface_spec *s, const char *type_code, const char *type_meaning);
 
 typedef struct iso_recon_params {
     iso_surface_spec surfaces[ISO_RECON_MAX_SURFACES];
     int n_surfaces;            /* 0: the defaults for the modality */
+    int configured;            /* surfaces came from [surface] sections: keep those of the
+                                  series' modality (or *), refuse if none */
     double spacing_mm;         /* isotropic grid; <= 0 keeps the acquired grid (regular stacks) */
     double sigma_mm;           /* Gaussian; 0 = none */
     double max_gap_mm;

@@ -106,3 +106,28 @@ print("Encapsulated STL: %d triangles, volume %+.2f %%, Euler %d" % (c["triangle
 assert abs(rel) < 0.01 and c["euler"] == 2 and c["edges_shared_by_two"] == c["edges"]
 PY
 ok "the Encapsulated STL holds a closed mesh within 1 % of the phantom's volume"
+
+# [surface NAME] sections replace the built-in surfaces, codes included; a
+# modality no section names is refused
+cat > "$WORK/surf.conf" <<'C'
+[surface ball]
+modality = CT
+iso = 500
+type_code = 272673000
+type_meaning = Bone
+C
+"$ISONODE" -c "$WORK/surf.conf" reconstruct "$WORK/src" --out "$WORK/conf" --sigma 0 --smooth 0 \
+    --no-render --dicom --quiet || fail "reconstruct with [surface]"
+[ -f "$WORK/conf/surface-ball.stl" ] && [ ! -f "$WORK/conf/surface-bone.stl" ] || fail "configured surfaces not used"
+$PY -c '
+import sys, pydicom
+d = pydicom.dcmread(sys.argv[1])
+s = d.SegmentSequence
+assert len(s) == 1 and s[0].SegmentLabel == "ball", s
+assert s[0].SegmentedPropertyTypeCodeSequence[0].CodeValue == "272673000"' "$WORK/conf/dicom/surface-segmentation.dcm" \
+    || fail "configured codes not in the Surface Segmentation"
+printf '[surface head]\nmodality = MR\niso = 100\n' > "$WORK/mr.conf"
+rc=0
+"$ISONODE" -c "$WORK/mr.conf" reconstruct "$WORK/src" --out "$WORK/mr" --quiet 2> "$WORK/mr.err" || rc=$?
+[ "$rc" -eq 3 ] && grep -q "no \[surface\] configured for modality CT" "$WORK/mr.err" || fail "CT series with only an MR surface: exit $rc $(cat "$WORK/mr.err")"
+ok "[surface NAME] sections replace the built-in surfaces; an unconfigured modality is refused"

@@ -34,7 +34,14 @@ int main(void)
     for (size_t i = 0; i < iso_config_nkeys; i++) {
         const iso_config_key *k = &iso_config_keys[i];
         CHECK(k->doc != NULL && strlen(k->doc) > 10);
-        if (strcmp(k->section, "peer") != 0) {
+        if (strcmp(k->section, "surface") == 0 && k->def != NULL) {
+            char text[512];
+            snprintf(text, sizeof text, "[surface x]\niso = 1\n%s = %s\n", k->key, k->def);
+            CHECK(load_text(&cfg, text, &err) == ISO_OK);
+            if (err.code)
+                fprintf(stderr, "default of %s: %s\n", k->key, err.msg);
+            iso_config_free(&cfg);
+        } else if (strcmp(k->section, "peer") != 0 && strcmp(k->section, "surface") != 0) {
             CHECK(k->def != NULL);
             char text[512];
             snprintf(text, sizeof text, "[%s]\n%s = %s\n", k->section, k->key, k->def);
@@ -64,6 +71,20 @@ int main(void)
     CHECK(iso_config_peer_by_ae(&cfg, "CT1  ") == &cfg.peers[0]);
     CHECK(iso_config_peer_by_ae(&cfg, "CT2") == NULL);
     iso_config_free(&cfg);
+
+    /* [surface NAME] sections */
+    CHECK(load_text(&cfg, "[surface bone]\nmodality = CT\niso = 250\ntype_code = 272673000\n"
+                          "type_meaning = Bone\n[surface brain]\nmodality = MR\niso = 400.5\n"
+                          "color = 200 150 150\n", &err) == ISO_OK);
+    CHECK(cfg.n_surfaces == 2 && strcmp(cfg.surfaces[0].name, "bone") == 0);
+    CHECK(cfg.surfaces[0].iso == 250 && strcmp(cfg.surfaces[0].type_code, "272673000") == 0);
+    CHECK(strcmp(cfg.surfaces[0].category_code, "85756007") == 0); /* default kept */
+    CHECK(cfg.surfaces[1].iso == 400.5 && strcmp(cfg.surfaces[1].color, "200 150 150") == 0);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg, "[surface x]\nmodality = CT\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "needs iso") != NULL);
+    CHECK(load_text(&cfg, "[surface x]\niso = 1\ncolor = red\n", &err) == ISO_ECONFIG);
+    CHECK(load_text(&cfg, "[surface x]\niso = 1\niso = 2\n", &err) == ISO_ECONFIG);
 
     /* reals in [reconstruct] */
     CHECK(load_text(&cfg, "[reconstruct]\nsigma_mm = 0.75\nspacing_mm = 0.5\n", &err) == ISO_OK);
