@@ -17,7 +17,9 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "anon/vault.h"
 #include "derive/derive.h"
+#include "store/index.h"
 #include "recon/recon.h"
 #include "recon/stl.h"
 #include "util/fsx.h"
@@ -27,6 +29,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: isonode reconstruct SERIES_DIR --out DIR [options]\n"
+            "       isonode [-c FILE] reconstruct --series UID --out DIR [options]   (from the store)\n"
             "Defaults below are the built-in ones; [reconstruct] in the configuration file\n"
             "(isonode -c FILE reconstruct ...) overrides them, options override both.\n"
             "  --iso VALUE[:LABEL]   one surface per option (default: CT bone %g HU and skin %g HU;\n"
@@ -43,6 +46,8 @@ static void usage(void)
             "  --normalize           map the 0.5 and 99.5 percentiles to 0 and 1000 first (MR)\n"
             "  --no-render           meshes and report only\n"
             "  --dicom               also write the derived DICOM objects to DIR/dicom\n"
+            "  --identity original   with --series --dicom: the objects carry the sender's original\n"
+            "                        identity, restored from the vault (default: anonymized)\n"
             "  --quiet               no progress lines\n",
             ISO_RECON_CT_BONE_HU, ISO_RECON_CT_SKIN_HU, ISO_RECON_DEFAULT_SPACING_MM,
             ISO_RECON_DEFAULT_SIGMA_MM, ISO_RECON_DEFAULT_SMOOTH_ITERATIONS,
@@ -182,7 +187,7 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
 /* The derived DICOM objects, with patient, study and references taken from
  * the source files (those that are images of the reconstructed series). */
 static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, const char *out,
-                            int quiet, iso_err *err)
+                            const char *restore_from, int quiet, iso_err *err)
 {
     iso_derive_source src;
     memset(&src, 0, sizeof src);
@@ -209,6 +214,31 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
              r->series.frame_of_reference_uid);
     src.instance_uids = inst;
     src.class_uids = cls;
+    char(*orig)[65] = NULL;
+    const char **orig_ptrs = NULL;
+    if (restore_from != NULL && src.n_instances > 0) {
+        /* the sender's copy: identity back from the vault */
+        uint8_t key[ISO_KEY_LEN];
+        iso_vault *v = NULL;
+        orig = calloc(src.n_instances, sizeof *orig);
+        orig_ptrs = calloc(src.n_instances, sizeof *orig_ptrs);
+        iso_code rc = orig == NULL || orig_ptrs == NULL
+                          ? iso_fail(err, ISO_ENOMEM, "out of memory")
+                          : iso_key_load(restore_from, 0, key, err);
+        if (rc == ISO_OK)
+            rc = iso_vault_open(restore_from, key, &v, err);
+        if (rc == ISO_OK)
+            rc = iso_derive_restore_identity(v, &src, orig, orig_ptrs, err);
+        iso_vault_close(v);
+        if (rc != ISO_OK) {
+            free(orig);
+            free(orig_ptrs);
+            free(inst);
+            free(cls);
+            free(all);
+            return rc;
+        }
+    }
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/dicom", out);
     char(*written)[512] = calloc(64, sizeof *written);
@@ -220,18 +250,77 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
     if (rc == ISO_OK && !quiet)
         fprintf(stderr, "isonode reconstruct: %d DICOM objects in %s\n", nw, dir);
     free(written);
+    free(orig);
+    free(orig_ptrs);
     free(inst);
     free(cls);
     free(all);
     return rc;
 }
 
+typedef struct collect {
+    const char *data_dir;
+    char **paths;
+    size_t n, cap;
+    int failed;
+} collect;
+
+static int collect_file(void *user, const char *path, const char *sha256, int64_t size,
+                        const char *sop_uid)
+{
+    collect *c = user;
+    (void)sha256, (void)size, (void)sop_uid;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 256;
+        char **np = realloc(c->paths, nc * sizeof *np);
+        if (np == NULL) {
+            c->failed = 1;
+            return 1;
+        }
+        c->paths = np;
+        c->cap = nc;
+    }
+    size_t len = strlen(c->data_dir) + strlen(path) + 2;
+    if ((c->paths[c->n] = malloc(len)) == NULL) {
+        c->failed = 1;
+        return 1;
+    }
+    snprintf(c->paths[c->n++], len, "%s/%s", c->data_dir, path);
+    return 0;
+}
+
+/* The stored files of one series. */
+static iso_code series_from_store(const iso_config *cfg, const char *uid, char ***paths, size_t *n,
+                                  iso_err *err)
+{
+    char db[4200];
+    snprintf(db, sizeof db, "%s/index.sqlite", cfg->data_dir);
+    iso_index *idx = NULL;
+    if (iso_index_open(db, true, &idx, err) != ISO_OK)
+        return err->code;
+    collect c = {cfg->data_dir, NULL, 0, 0, 0};
+    iso_level level;
+    iso_code rc = iso_index_files_under(idx, uid, collect_file, &c, &level, err);
+    iso_index_close(idx);
+    if (rc == ISO_OK && c.failed)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
+    if (rc == ISO_OK && (c.n == 0 || level != ISO_LEVEL_SERIES))
+        rc = iso_fail(err, ISO_ENOTFOUND, "%s is not a stored series", uid);
+    if (rc != ISO_OK) {
+        iso_series_paths_free(c.paths, c.n);
+        return rc;
+    }
+    *paths = c.paths;
+    *n = c.n;
+    return ISO_OK;
+}
+
 int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
 {
     iso_recon_params p;
     iso_recon_params_from_config(cfg, &p);
-    const char *dir = NULL, *out = NULL;
-    int quiet = 0, dicom = 0;
+    const char *dir = NULL, *out = NULL, *series_uid = NULL;
+    int quiet = 0, dicom = 0, original = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -268,6 +357,14 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
         i++;
         if (strcmp(a, "--out") == 0) {
             out = v;
+        } else if (strcmp(a, "--series") == 0) {
+            series_uid = v;
+        } else if (strcmp(a, "--identity") == 0) {
+            if (strcmp(v, "original") != 0 && strcmp(v, "anonymized") != 0) {
+                fprintf(stderr, "isonode reconstruct: --identity original|anonymized\n");
+                return 2;
+            }
+            original = strcmp(v, "original") == 0;
         } else if (strcmp(a, "--iso") == 0) {
             if (p.configured) { /* --iso replaces the configured surfaces */
                 p.n_surfaces = 0;
@@ -328,7 +425,8 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
             return 2;
         }
     }
-    if (dir == NULL || out == NULL || p.render_size < 16 || p.render_size > 4096 ||
+    if ((dir == NULL) == (series_uid == NULL) || (original && (series_uid == NULL || !dicom)) ||
+        out == NULL || p.render_size < 16 || p.render_size > 4096 ||
         p.rotation_frames < 0 || p.rotation_frames > 720 || p.spacing_mm < 0 || p.sigma_mm < 0) {
         usage();
         return 2;
@@ -340,7 +438,8 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
     }
     char **paths;
     size_t n;
-    if (iso_series_list_dir(dir, &paths, &n, &err) != ISO_OK) {
+    if (series_uid != NULL ? series_from_store(cfg, series_uid, &paths, &n, &err) != ISO_OK
+                           : iso_series_list_dir(dir, &paths, &n, &err) != ISO_OK) {
         fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
         return 1;
     }
@@ -353,6 +452,8 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
     iso_recon_result r;
     char report[4096];
     snprintf(report, sizeof report, "%s/report.json", out);
+    if (dir == NULL)
+        dir = series_uid;
     iso_code rc = iso_reconstruct(paths, n, &p, &r, &err);
     if (rc == ISO_EREFUSED) {
         fprintf(stderr, "isonode reconstruct: refused: %s\n", err.msg);
@@ -367,7 +468,8 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
         iso_series_paths_free(paths, n);
         return 1;
     }
-    if (dicom && write_dicom(&r, paths, n, out, quiet, &err) != ISO_OK) {
+    if (dicom && write_dicom(&r, paths, n, out, original ? cfg->data_dir : NULL, quiet, &err) !=
+                     ISO_OK) {
         fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
         iso_series_paths_free(paths, n);
         iso_recon_result_free(&r);

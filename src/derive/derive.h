@@ -8,8 +8,10 @@
  * primitive lists present and empty, Finite Volume and Manifold from the
  * measured mesh), and a binary Segmentation of the voxel masks on the
  * isotropic grid (a frame per segment and plane, plane geometry in the
- * functional groups).  Configured surfaces, identity restoration and
- * delivery are the rest of the derived-objects issue.
+ * functional groups).  Surfaces come from [surface NAME] sections or the
+ * built-in ones; the sender's copy gets its original identity back from
+ * the vault (identity.c).  Delivery (outbox, C-STORE to the sender) is the
+ * rest of the derived-objects issue.
  *
  * Every new UID is derived from the source series UID, the result version
  * and the object's place in the result (2.25 form), so a re-run of the
@@ -18,6 +20,7 @@
 #ifndef ISO_DERIVE_H
 #define ISO_DERIVE_H
 
+#include "anon/vault.h"
 #include "dicom/dicom.h"
 #include "recon/recon.h"
 #include "util/err.h"
@@ -36,6 +39,16 @@ typedef struct iso_derive_source {
 iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *src,
                           const char *dir, char (*paths)[512], int max_paths, int *n_paths,
                           iso_err *err);
+
+/* Gives a source read from the de-identified store its original identity
+ * from the vault: Patient and General Study attributes, the Study, Series
+ * and Frame of Reference UIDs, and every source instance UID (written to
+ * orig_uids, n_instances of them, pointed to by orig_ptrs, which src then
+ * uses).  ISO_ENOTFOUND if the vault lacks a row (lost or never written).
+ * Derived UIDs then follow from the original series UID, so the sender's
+ * copy and the store's de-identified copy never share a UID. */
+iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
+                                     char (*orig_uids)[65], const char **orig_ptrs, iso_err *err);
 
 /* The deterministic UID of object `index` of kind `kind` in version
  * `version` of the results of series `series_uid`. */

@@ -9,4 +9,10 @@
 /* Writes s as a JSON string literal, quotes included. */
 void iso_json_string(FILE *out, const char *s);
 
+/* Reads a top-level member of a flat JSON object (the vault's values): a
+ * string (unescaped, \uXXXX as UTF-8) or a number (as its text) into out.
+ * Returns 1 if the key is there, 0 if not or if the text is not such an
+ * object. */
+int iso_json_get(const char *json, const char *key, char *out, size_t out_size);
+
 #endif
