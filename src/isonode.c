@@ -9,6 +9,7 @@
  *   isonode [-c FILE] echo PEER
  *   isonode [-c FILE] send PEER UID...
  *   isonode [-c FILE] vault lookup UID|PSEUDONYMOUS_PATIENT_ID
+ *   isonode [-c FILE] outbox [list [--json] | retry ID|all | purge | add PEER FILE...]
  *   isonode reconstruct SERIES_DIR --out DIR [options]   (cli_reconstruct.c)
  */
 
@@ -22,6 +23,7 @@
 
 #include "cli_reconstruct.h"
 #include "anon/vault.h"
+#include "deliver/outbox.h"
 #include "config/config.h"
 #include "dicom/dicom.h"
 #include "store/index.h"
@@ -41,6 +43,7 @@ static void usage(FILE *out)
                  "not (1)\n"
                  "  echo PEER                               C-ECHO to a [peer] section\n"
                  "  send PEER UID...                        C-STORE studies/series/instances\n"
+                 "  outbox [list [--json]|retry ID|all|purge|add PEER FILE...]  delivery queue\n"
                  "  vault lookup UID|PATIENT_ID             original identity behind a "
                  "de-identified UID or pseudonym\n"
                  "  reconstruct SERIES_DIR --out DIR [...]  meshes, pictures and a report from a "
@@ -420,6 +423,61 @@ static int cmd_vault(const iso_config *cfg, int argc, char **argv)
     return found ? 0 : 1;
 }
 
+/* The delivery queue: what is waiting, sent or dead-lettered, and the
+ * operator's hands on it. */
+static int cmd_outbox(const iso_config *cfg, int argc, char **argv)
+{
+    iso_outbox *o = NULL;
+    iso_err err = {0};
+    if (iso_outbox_open(cfg->data_dir, &o, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    const char *sub = argc > 0 ? argv[0] : "list";
+    iso_code rc = ISO_OK;
+    int status = 0;
+    if (strcmp(sub, "list") == 0) {
+        rc = iso_outbox_list(o, stdout, argc > 1 && strcmp(argv[1], "--json") == 0, &err);
+    } else if (strcmp(sub, "retry") == 0 && argc == 2) {
+        rc = iso_outbox_retry(o, strcmp(argv[1], "all") == 0 ? -1 : atol(argv[1]), &err);
+    } else if (strcmp(sub, "purge") == 0 && argc == 1) {
+        int removed = 0;
+        rc = iso_outbox_purge(o, &removed, &err);
+        if (rc == ISO_OK)
+            printf("%d sent or dead item(s) removed\n", removed);
+    } else if (strcmp(sub, "add") == 0 && argc >= 3) {
+        if (iso_config_peer_by_name(cfg, argv[1]) == NULL) {
+            fprintf(stderr, "isonode: no [peer %s] in the configuration\n", argv[1]);
+            iso_outbox_close(o);
+            return 2;
+        }
+        for (int i = 2; i < argc && rc == ISO_OK; i++) {
+            iso_attrs a;
+            char sha[65];
+            uint64_t size;
+            char abs[PATH_MAX];
+            if (realpath(argv[i], abs) == NULL) {
+                rc = iso_fail(&err, ISO_ENOTFOUND, "%s: not found", argv[i]);
+                break;
+            }
+            rc = iso_dcm_read_attrs(abs, &a, &err);
+            if (rc == ISO_OK)
+                rc = fsx_sha256_file(abs, sha, &size, &err);
+            if (rc == ISO_OK)
+                rc = iso_outbox_add(o, argv[1], abs, a.sop_instance_uid, sha, &err);
+        }
+    } else {
+        usage(stderr);
+        status = 2;
+    }
+    if (rc != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        status = 1;
+    }
+    iso_outbox_close(o);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -465,6 +523,8 @@ int main(int argc, char **argv)
         rc = cmd_echo(&cfg, rest, args);
     else if (strcmp(cmd, "send") == 0)
         rc = cmd_send(&cfg, rest, args);
+    else if (strcmp(cmd, "outbox") == 0)
+        rc = cmd_outbox(&cfg, rest, args);
     else if (strcmp(cmd, "vault") == 0)
         rc = cmd_vault(&cfg, rest, args);
     else if (strcmp(cmd, "reconstruct") == 0)

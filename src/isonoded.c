@@ -6,6 +6,7 @@
  * sigtimedwait, which also paces the systemd watchdog keep-alive.
  */
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #endif
 
 #include "config/config.h"
+#include "deliver/outbox.h"
 #include "dicom/dicom.h"
 #include "net/scp.h"
 #include "store/store.h"
@@ -40,6 +42,48 @@ static void usage(FILE *out)
             "  --list-keys      print every configuration key (section key) and exit\n"
             "  --version        print the version and exit\n"
             "Runs in the foreground and logs to stderr; stops on SIGTERM or SIGINT.\n");
+}
+
+/* The delivery worker: one outbox round a second until told to stop. */
+typedef struct delivery {
+    iso_outbox *outbox;
+    const iso_config *cfg;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, started;
+} delivery;
+
+static void *delivery_main(void *arg)
+{
+    delivery *d = arg;
+    pthread_mutex_lock(&d->mu);
+    while (!d->stop) {
+        pthread_mutex_unlock(&d->mu);
+        iso_err err = {0};
+        if (iso_outbox_run(d->outbox, d->cfg, (long)time(NULL), NULL, &err) != ISO_OK)
+            ISO_ERROR("outbox: %s", err.msg);
+        pthread_mutex_lock(&d->mu);
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += 1;
+        if (!d->stop)
+            pthread_cond_timedwait(&d->cv, &d->mu, &t);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+static void delivery_stop(delivery *d)
+{
+    if (!d->started)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->stop = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->thread, NULL);
+    d->started = false;
 }
 
 int main(int argc, char **argv)
@@ -94,6 +138,9 @@ int main(int argc, char **argv)
     iso_store *store = NULL;
     iso_scp *scp = NULL;
     iso_anon *anon = NULL;
+    delivery dl = {.cfg = NULL};
+    pthread_mutex_init(&dl.mu, NULL);
+    pthread_cond_init(&dl.cv, NULL);
     if (iso_dcm_init(&err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;
@@ -116,6 +163,16 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (iso_outbox_open(cfg.data_dir, &dl.outbox, &err) != ISO_OK) {
+        ISO_ERROR("cannot open the outbox: %s", err.msg);
+        goto out;
+    }
+    dl.cfg = &cfg;
+    if (pthread_create(&dl.thread, NULL, delivery_main, &dl) != 0) {
+        ISO_ERROR("cannot start the delivery thread");
+        goto out;
+    }
+    dl.started = true;
     if (iso_scp_start(&cfg, store, anon, &scp, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;
@@ -151,6 +208,8 @@ int main(int argc, char **argv)
     status = 0;
 out:
     iso_scp_stop(scp);
+    delivery_stop(&dl);
+    iso_outbox_close(dl.outbox);
     iso_store_close(store);
     iso_anon_close(anon);
     if (status == 0)

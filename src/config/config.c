@@ -95,6 +95,12 @@ const iso_config_key iso_config_keys[] = {
      "AE title of the remote node (required)."},
     {"peer", "host", ISO_CFG_STR, PEER(host), NULL, 0, 0, NULL,
      "Host name or address of the remote node (required)."},
+    {"outbox", "max_attempts", ISO_CFG_INT, NODE(ob_max_attempts), "10", 1, 1000, NULL,
+     "Attempts to deliver an object before it is dead-lettered (isonode outbox retry revives it)."},
+    {"outbox", "retry_base_seconds", ISO_CFG_INT, NODE(ob_retry_base_seconds), "10", 1, 86400, NULL,
+     "Wait before the second attempt; it doubles with every failed attempt."},
+    {"outbox", "retry_max_seconds", ISO_CFG_INT, NODE(ob_retry_max_seconds), "3600", 1, 604800, NULL,
+     "Longest wait between two attempts."},
     {"surface", "modality", ISO_CFG_STR, SURF(modality), "*", 0, 0, NULL,
      "Modality whose series get this surface (CT, MR, ...; * for any)."},
     {"surface", "iso", ISO_CFG_REAL, SURF(iso), NULL, -100000, 100000, NULL,
@@ -302,7 +308,7 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
     if (ctx->err.code != ISO_OK)
         return 1; /* report only the first problem */
     if (strcmp(section, "node") == 0 || strcmp(section, "reconstruct") == 0 ||
-        strcmp(section, "anonymize") == 0) {
+        strcmp(section, "anonymize") == 0 || strcmp(section, "outbox") == 0) {
         const iso_config_key *k = find_key(section, name);
         if (k == NULL) {
             iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [%s]", name, section);
@@ -443,8 +449,8 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
 {
     fprintf(out, "# effective configuration (%s)\n",
             cfg->source[0] ? cfg->source : "built-in defaults");
-    static const char *const singletons[] = {"node", "reconstruct", "anonymize"};
-    for (size_t s = 0; s < 3; s++) {
+    static const char *const singletons[] = {"node", "reconstruct", "anonymize", "outbox"};
+    for (size_t s = 0; s < 4; s++) {
         fprintf(out, "%s[%s]\n", s ? "\n" : "", singletons[s]);
         for (size_t i = 0; i < iso_config_nkeys; i++)
             if (strcmp(iso_config_keys[i].section, singletons[s]) == 0) {

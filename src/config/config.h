@@ -83,6 +83,10 @@ typedef struct iso_config {
     long an_clean_graphics;
     char an_burned_in[16];
     long an_keep_originals;
+    /* [outbox]: delivery retries */
+    long ob_max_attempts;
+    long ob_retry_base_seconds;
+    long ob_retry_max_seconds;
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;

@@ -1,0 +1,337 @@
+/* outbox.c — the persistent delivery queue (see outbox.h). */
+#include "deliver/outbox.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dicom/dicom.h"
+#include "util/json.h"
+#include "util/log.h"
+
+struct iso_outbox {
+    sqlite3 *db;
+    pthread_mutex_t mu; /* one connection, used by the destination threads in turn */
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  dest TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  sop_uid TEXT NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','sent','dead')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
+    "  sent_at TEXT,"
+    "  UNIQUE (dest, sop_uid, sha256));"
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);";
+
+static iso_code db_fail(iso_outbox *o, iso_err *err, const char *what)
+{
+    return iso_fail(err, ISO_EDB, "outbox: %s: %s", what, sqlite3_errmsg(o->db));
+}
+
+void iso_outbox_close(iso_outbox *o)
+{
+    if (o == NULL)
+        return;
+    sqlite3_close(o->db);
+    pthread_mutex_destroy(&o->mu);
+    free(o);
+}
+
+iso_code iso_outbox_open(const char *data_dir, iso_outbox **out, iso_err *err)
+{
+    *out = NULL;
+    iso_outbox *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    pthread_mutex_init(&o->mu, NULL);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/outbox.sqlite", data_dir);
+    char *msg = NULL;
+    iso_code rc = ISO_OK;
+    if (sqlite3_open_v2(path, &o->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                          SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
+        rc = db_fail(o, err, "open");
+    else if (sqlite3_busy_timeout(o->db, 10000), sqlite3_exec(o->db, schema, NULL, NULL, &msg) != SQLITE_OK)
+        rc = iso_fail(err, ISO_EDB, "outbox schema: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    if (rc != ISO_OK) {
+        iso_outbox_close(o);
+        return rc;
+    }
+    *out = o;
+    return ISO_OK;
+}
+
+iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const char *sop_uid,
+                        const char *sha256, iso_err *err)
+{
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = ISO_OK;
+    if (sqlite3_prepare_v2(o->db,
+                           "INSERT OR IGNORE INTO outbox(dest, path, sop_uid, sha256) VALUES (?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(o, err, "prepare");
+    } else {
+        sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, sop_uid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, sha256, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(o, err, "insert");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
+/* ---- a round ---- */
+
+enum { BATCH = 256, MAX_DESTS = 64 };
+
+typedef struct dest_job {
+    iso_outbox *o;
+    const iso_config *cfg;
+    long now;
+    char dest[64];
+    int sent;
+    iso_err err;
+} dest_job;
+
+/* Marks the outcome of one item (under the lock, inside a transaction). */
+static void mark(iso_outbox *o, const iso_config *cfg, long id, int ok, const char *why, long now,
+                 int attempts)
+{
+    sqlite3_stmt *st = NULL;
+    if (ok) {
+        sqlite3_prepare_v2(o->db,
+                           "UPDATE outbox SET state='sent', attempts=attempts+1, last_error='', "
+                           "sent_at=strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id=?",
+                           -1, &st, NULL);
+        sqlite3_bind_int64(st, 1, id);
+    } else {
+        long n = attempts + 1;
+        long delay = cfg->ob_retry_base_seconds;
+        for (long k = 1; k < n && delay < cfg->ob_retry_max_seconds; k++)
+            delay *= 2;
+        if (delay > cfg->ob_retry_max_seconds)
+            delay = cfg->ob_retry_max_seconds;
+        sqlite3_prepare_v2(o->db,
+                           "UPDATE outbox SET attempts=?, last_error=?, next_at=?, "
+                           "state=CASE WHEN ? >= ? THEN 'dead' ELSE 'queued' END WHERE id=?",
+                           -1, &st, NULL);
+        sqlite3_bind_int64(st, 1, n);
+        sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, now + delay);
+        sqlite3_bind_int64(st, 4, n);
+        sqlite3_bind_int64(st, 5, cfg->ob_max_attempts);
+        sqlite3_bind_int64(st, 6, id);
+    }
+    if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
+        ISO_ERROR("outbox: cannot record the outcome of item %ld: %s", id, sqlite3_errmsg(o->db));
+    sqlite3_finalize(st);
+}
+
+static void *serve_dest(void *arg)
+{
+    dest_job *j = arg;
+    iso_outbox *o = j->o;
+    long ids[BATCH];
+    int attempts[BATCH];
+    char *paths[BATCH];
+    size_t n = 0;
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(o->db,
+                           "SELECT id, path, attempts FROM outbox WHERE dest=? AND state='queued' "
+                           "AND next_at<=? ORDER BY id LIMIT ?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, j->dest, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, j->now);
+        sqlite3_bind_int(st, 3, BATCH);
+        while (n < BATCH && sqlite3_step(st) == SQLITE_ROW) {
+            ids[n] = sqlite3_column_int64(st, 0);
+            paths[n] = strdup((const char *)sqlite3_column_text(st, 1));
+            attempts[n] = sqlite3_column_int(st, 2);
+            if (paths[n] == NULL)
+                break;
+            n++;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&o->mu);
+    if (n == 0)
+        return NULL;
+    const iso_peer *peer = iso_config_peer_by_name(j->cfg, j->dest);
+    uint16_t statuses[BATCH];
+    iso_err e = {0};
+    iso_code rc;
+    if (peer == NULL) {
+        rc = iso_fail(&e, ISO_ECONFIG, "no [peer %s] configured", j->dest);
+    } else {
+        iso_scu_params p = {j->cfg->ae_title, peer->ae_title, peer->host, peer->port,
+                            j->cfg->acse_timeout, j->cfg->dimse_timeout, j->cfg->max_pdu};
+        rc = iso_dcm_scu_send_files(&p, (const char *const *)paths, n, statuses, &e);
+    }
+    pthread_mutex_lock(&o->mu);
+    sqlite3_exec(o->db, "BEGIN", NULL, NULL, NULL);
+    for (size_t i = 0; i < n; i++) {
+        /* success and warnings (0xB000, 0x0107, 0x0116) delivered the object */
+        int ok = rc == ISO_OK && (statuses[i] == 0x0000 || (statuses[i] & 0xF000) == 0xB000 ||
+                                  statuses[i] == 0x0107 || statuses[i] == 0x0116);
+        char why[300];
+        if (rc != ISO_OK)
+            snprintf(why, sizeof why, "%s", e.msg);
+        else
+            snprintf(why, sizeof why, "status 0x%04x", statuses[i]);
+        mark(o, j->cfg, ids[i], ok, why, j->now, attempts[i]);
+        j->sent += ok;
+    }
+    if (sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        ISO_ERROR("outbox: commit: %s", sqlite3_errmsg(o->db));
+    pthread_mutex_unlock(&o->mu);
+    if (rc != ISO_OK)
+        ISO_WARN("outbox: %zu object(s) for %s not sent: %s", n, j->dest, e.msg);
+    else
+        ISO_INFO("outbox: %d of %zu object(s) delivered to %s", j->sent, n, j->dest);
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    return NULL;
+}
+
+iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, long now, int *sent, iso_err *err)
+{
+    if (sent)
+        *sent = 0;
+    dest_job jobs[MAX_DESTS];
+    int nd = 0;
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = ISO_OK;
+    if (sqlite3_prepare_v2(o->db,
+                           "SELECT DISTINCT dest FROM outbox WHERE state='queued' AND next_at<=?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(o, err, "prepare");
+    } else {
+        sqlite3_bind_int64(st, 1, now);
+        while (nd < MAX_DESTS && sqlite3_step(st) == SQLITE_ROW) {
+            memset(&jobs[nd], 0, sizeof jobs[nd]);
+            jobs[nd].o = o;
+            jobs[nd].cfg = cfg;
+            jobs[nd].now = now;
+            snprintf(jobs[nd].dest, sizeof jobs[nd].dest, "%s", sqlite3_column_text(st, 0));
+            nd++;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&o->mu);
+    if (rc != ISO_OK)
+        return rc;
+    pthread_t tid[MAX_DESTS];
+    int started[MAX_DESTS] = {0};
+    for (int i = 0; i < nd; i++)
+        started[i] = pthread_create(&tid[i], NULL, serve_dest, &jobs[i]) == 0;
+    for (int i = 0; i < nd; i++) {
+        if (started[i])
+            pthread_join(tid[i], NULL);
+        else
+            serve_dest(&jobs[i]); /* no thread: serve it here */
+        if (sent)
+            *sent += jobs[i].sent;
+    }
+    return ISO_OK;
+}
+
+iso_code iso_outbox_list(iso_outbox *o, FILE *out, int json, iso_err *err)
+{
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = ISO_OK;
+    if (sqlite3_prepare_v2(o->db,
+                           "SELECT id, dest, state, attempts, next_at, sop_uid, last_error, path, "
+                           "created, coalesce(sent_at,'') FROM outbox ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(o, err, "prepare");
+    } else {
+        int first = 1;
+        if (json)
+            fputc('[', out);
+        else
+            fprintf(out, "id\tdestination\tstate\tattempts\tnext_at\tsop_instance_uid\tlast_error\n");
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *c[10];
+            for (int k = 0; k < 10; k++)
+                c[k] = (const char *)sqlite3_column_text(st, k);
+            if (!json) {
+                fprintf(out, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c[0], c[1], c[2], c[3], c[4], c[5],
+                        c[6]);
+                continue;
+            }
+            static const char *const keys[] = {"id", "destination", "state", "attempts",
+                                               "next_at", "SOPInstanceUID", "last_error",
+                                               "path", "created", "sent_at"};
+            fprintf(out, "%s\n  {", first ? "" : ",");
+            first = 0;
+            for (int k = 0; k < 10; k++) {
+                fprintf(out, "%s", k ? ", " : "");
+                iso_json_string(out, keys[k]);
+                fputs(": ", out);
+                if (k == 0 || k == 3 || k == 4)
+                    fputs(c[k], out);
+                else
+                    iso_json_string(out, c[k] ? c[k] : "");
+            }
+            fputc('}', out);
+        }
+        if (json)
+            fputs("\n]\n", out);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
+iso_code iso_outbox_retry(iso_outbox *o, long id, iso_err *err)
+{
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = ISO_OK;
+    const char *sql = id < 0 ? "UPDATE outbox SET state='queued', next_at=0, attempts=0 WHERE state='dead'"
+                             : "UPDATE outbox SET state='queued', next_at=0, attempts=0 WHERE id=? "
+                               "AND state IN ('queued','dead')";
+    if (sqlite3_prepare_v2(o->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(o, err, "prepare");
+    } else {
+        if (id >= 0)
+            sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(o, err, "update");
+        else if (id >= 0 && sqlite3_changes(o->db) == 0)
+            rc = iso_fail(err, ISO_ENOTFOUND, "no queued or dead item %ld", id);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
+iso_code iso_outbox_purge(iso_outbox *o, int *removed, iso_err *err)
+{
+    pthread_mutex_lock(&o->mu);
+    iso_code rc = ISO_OK;
+    if (sqlite3_exec(o->db, "DELETE FROM outbox WHERE state IN ('sent','dead')", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        rc = db_fail(o, err, "delete");
+    *removed = sqlite3_changes(o->db);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}

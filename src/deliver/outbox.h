@@ -1,0 +1,47 @@
+/* outbox.h — the persistent delivery queue: files to send by C-STORE to
+ * configured peers, kept in DATA_DIR/outbox.sqlite (WAL, synchronous=FULL)
+ * so a restart loses nothing.
+ *
+ * One queue per destination: each round, every destination with items due
+ * is served on its own thread (one association for its batch), so a
+ * destination that is down costs only its own time.  A failed attempt
+ * (no association, or a failure status for the item) sets the next try
+ * to now + min(retry_max, retry_base * 2^(attempts-1)); after max_attempts
+ * the item is dead-lettered.  An item is marked sent in the same second its
+ * success status arrives (one COMMIT per association), so a crash can only
+ * repeat the last association's objects, and those carry the same SOP
+ * Instance UIDs (a receiver replaces, it does not add).
+ *
+ * States: queued -> sent | dead; `isonode outbox retry` puts dead (or
+ * queued) items back to due now; `purge` deletes sent and dead ones.
+ */
+#ifndef ISO_OUTBOX_H
+#define ISO_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config/config.h"
+#include "util/err.h"
+
+typedef struct iso_outbox iso_outbox;
+
+iso_code iso_outbox_open(const char *data_dir, iso_outbox **out, iso_err *err);
+void iso_outbox_close(iso_outbox *o);
+
+/* Queues a file for a peer (by [peer NAME]); a file already queued or sent
+ * to that peer (same SOP Instance UID and content) is not queued twice. */
+iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const char *sop_uid,
+                        const char *sha256, iso_err *err);
+
+/* One round: sends every due item, each destination on its own thread.
+ * Returns the number of items sent in *sent (may be NULL). */
+iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, long now, int *sent, iso_err *err);
+
+/* Operator commands. */
+iso_code iso_outbox_list(iso_outbox *o, FILE *out, int json, iso_err *err);
+iso_code iso_outbox_retry(iso_outbox *o, long id, iso_err *err);   /* id < 0: every dead item */
+iso_code iso_outbox_purge(iso_outbox *o, int *removed, iso_err *err);
+
+#endif
