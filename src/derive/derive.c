@@ -146,17 +146,20 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
     iso_dcmb_str(b, 0x0008, 0x0033, c->time);
 }
 
-/* The source images, as a Source Image Sequence (references for a derived
- * image) and a Referenced Series Sequence. */
-static void references(iso_dcmb *b, const ctx *c)
+/* One item per source instance (Referenced SOP Class and Instance UIDs) in
+ * sequence (group, element) of the current item. */
+static void instance_items(iso_dcmb *b, const ctx *c, uint16_t group, uint16_t element)
 {
     for (size_t i = 0; i < c->src->n_instances; i++) {
-        iso_dcmb_item_begin(b, 0x0008, 0x2112);
+        iso_dcmb_item_begin(b, group, element);
         iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
         iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
         iso_dcmb_item_end(b);
     }
 }
+
+/* The source images, as the Source Image Sequence of a derived image. */
+static void references(iso_dcmb *b, const ctx *c) { instance_items(b, c, 0x0008, 0x2112); }
 
 static void code(iso_dcmb *b, uint16_t g, uint16_t e, const char *value, const char *scheme,
                  const char *meaning)
@@ -214,12 +217,7 @@ static void common_instance_reference(iso_dcmb *b, const ctx *c)
 {
     iso_dcmb_item_begin(b, 0x0008, 0x1115);
     iso_dcmb_str(b, 0x0020, 0x000E, c->src->first.series_uid);
-    for (size_t i = 0; i < c->src->n_instances; i++) {
-        iso_dcmb_item_begin(b, 0x0008, 0x114A);
-        iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
-        iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
-        iso_dcmb_item_end(b);
-    }
+    instance_items(b, c, 0x0008, 0x114A);
     iso_dcmb_item_end(b);
 }
 
@@ -279,12 +277,7 @@ static iso_code surface_segmentation(const ctx *c, const char *dir, char (*paths
                  "Taubin smoothing, quadric decimation (%zu of %zu triangles kept)",
                  sr->spec.iso, r->grid_spacing_mm, sr->mesh.nt, sr->extracted_triangles);
         algorithm(b, 0x0066, 0x002D, "isonode iso-surface and mesh clean-up", params);
-        for (size_t i = 0; i < c->src->n_instances; i++) {
-            iso_dcmb_item_begin(b, 0x0066, 0x002E);
-            iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
-            iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
-            iso_dcmb_item_end(b);
-        }
+        instance_items(b, c, 0x0066, 0x002E);
         iso_dcmb_item_end(b);
         iso_dcmb_item_end(b);
     }
@@ -451,6 +444,7 @@ static iso_code binary_segmentation(const ctx *c, const char *dir, char (*paths)
     iso_dcmb_item_begin(b, 0x0008, 0x9124);
     code(b, 0x0008, 0x9215, "113076", "DCM", "Segmentation");
     for (size_t i = 0; i < c->src->n_instances; i++) {
+        /* as instance_items, plus the purpose of each reference */
         iso_dcmb_item_begin(b, 0x0008, 0x2112);
         iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
         iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
@@ -621,16 +615,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
         iso_dcmb_str(b, 0x0042, 0x0015, num); /* Encapsulated Document Length */
         iso_dcmb_bytes(b, 0x0042, 0x0011, "OB", stl, len);
         free(stl);
-        /* Common Instance Reference: every source instance, in its series */
-        iso_dcmb_item_begin(b, 0x0008, 0x1115);
-        iso_dcmb_str(b, 0x0020, 0x000E, src->first.series_uid);
-        for (size_t i = 0; i < src->n_instances; i++) {
-            iso_dcmb_item_begin(b, 0x0008, 0x114A);
-            iso_dcmb_str(b, 0x0008, 0x1150, src->class_uids[i]);
-            iso_dcmb_str(b, 0x0008, 0x1155, src->instance_uids[i]);
-            iso_dcmb_item_end(b);
-        }
-        iso_dcmb_item_end(b);
+        common_instance_reference(b, &c);
         iso_dcmb_item_begin(b, 0x0042, 0x0013); /* Source Instance Sequence */
         iso_dcmb_str(b, 0x0008, 0x1150, src->class_uids[0]);
         iso_dcmb_str(b, 0x0008, 0x1155, src->instance_uids[0]);
