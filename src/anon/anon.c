@@ -44,6 +44,8 @@ struct iso_anon {
     iso_vault *vault;
     const iso_e11_row **exact; /* rows with exact tags, sorted */
     size_t n_exact;
+    const iso_e11_row *patterns[8]; /* the masked rows (50xx, 60xx) */
+    size_t n_patterns;
 };
 
 /* ---- options and life cycle ---- */
@@ -79,9 +81,12 @@ iso_code iso_anon_open(const char *data_dir, const iso_anon_options *o, iso_anon
         free(a);
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < iso_e11_nrows; i++)
+    for (size_t i = 0; i < iso_e11_nrows; i++) {
         if (iso_e11_rows[i].group_mask == 0xFFFF && iso_e11_rows[i].element_mask == 0xFFFF)
             a->exact[a->n_exact++] = &iso_e11_rows[i];
+        else if (a->n_patterns < sizeof a->patterns / sizeof a->patterns[0])
+            a->patterns[a->n_patterns++] = &iso_e11_rows[i];
+    }
     iso_code rc = iso_key_load(data_dir, 1, a->key, err);
     if (rc != ISO_OK) {
         iso_anon_close(a);
@@ -453,10 +458,9 @@ static const iso_e11_row *lookup(const iso_anon *a, uint16_t g, uint16_t e)
         else
             hi = mid;
     }
-    for (size_t i = 0; i < iso_e11_nrows; i++) {
-        const iso_e11_row *r = &iso_e11_rows[i];
-        if ((r->group_mask != 0xFFFF || r->element_mask != 0xFFFF) &&
-            (g & r->group_mask) == r->group && (e & r->element_mask) == r->element)
+    for (size_t i = 0; i < a->n_patterns; i++) {
+        const iso_e11_row *r = a->patterns[i];
+        if ((g & r->group_mask) == r->group && (e & r->element_mask) == r->element)
             return r;
     }
     return NULL;
