@@ -30,6 +30,7 @@
 #include "anon/e11_table.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/uid.h"
 
 enum { SEEN_SERIES = 64 };
 
@@ -115,33 +116,6 @@ iso_vault *iso_anon_vault(iso_anon *a) { return a->vault; }
 
 /* ---- identifiers ---- */
 
-/* Decimal text of a 128-bit big-endian number. */
-static void decimal128(const uint8_t in[16], char *out, size_t out_size)
-{
-    uint8_t n[16];
-    memcpy(n, in, 16);
-    char digits[48];
-    int nd = 0;
-    for (;;) {
-        int zero = 1;
-        unsigned rem = 0;
-        for (int i = 0; i < 16; i++) {
-            unsigned cur = rem * 256 + n[i];
-            n[i] = (uint8_t)(cur / 10);
-            rem = cur % 10;
-            if (n[i])
-                zero = 0;
-        }
-        digits[nd++] = (char)('0' + rem);
-        if (zero)
-            break;
-    }
-    size_t k = 0;
-    while (nd > 0 && k + 1 < out_size)
-        out[k++] = digits[--nd];
-    out[k] = '\0';
-}
-
 void iso_anon_map_uid(const iso_anon *a, const char *uid, char out[65])
 {
     if (a->opt.retain_uids || uid[0] == '\0' || strncmp(uid, "1.2.840.10008.", 14) == 0) {
@@ -150,11 +124,7 @@ void iso_anon_map_uid(const iso_anon *a, const char *uid, char out[65])
     }
     uint8_t h[32];
     iso_key_hmac(a->key, "uid:", uid, h);
-    h[0] &= 0x7F; /* 127 bits: never 0 in practice, at most 39 digits */
-    h[0] |= 0x40; /* and never a short number */
-    char dec[48];
-    decimal128(h, dec, sizeof dec);
-    snprintf(out, 65, "2.25.%s", dec);
+    iso_uid_from_hash(h, out);
 }
 
 void iso_anon_pseudonym(const iso_anon *a, const char *issuer, const char *patient_id,

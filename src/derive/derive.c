@@ -12,6 +12,7 @@
 
 #include "recon/stl.h"
 #include "util/fsx.h"
+#include "util/uid.h"
 
 void iso_derive_uid(const char *series_uid, int version, const char *kind, int index,
                     char out[65])
@@ -21,29 +22,7 @@ void iso_derive_uid(const char *series_uid, int version, const char *kind, int i
     unsigned char md[32];
     unsigned int n = 0;
     EVP_Digest(in, strlen(in), md, &n, EVP_sha256(), NULL);
-    md[0] = (md[0] & 0x7F) | 0x40; /* 127 bits, never short */
-    /* decimal of the first 16 bytes */
-    unsigned char v[16];
-    memcpy(v, md, 16);
-    char digits[48];
-    int nd = 0;
-    for (;;) {
-        unsigned rem = 0;
-        int zero = 1;
-        for (int i = 0; i < 16; i++) {
-            unsigned cur = rem * 256 + v[i];
-            v[i] = (unsigned char)(cur / 10);
-            rem = cur % 10;
-            zero &= v[i] == 0;
-        }
-        digits[nd++] = (char)('0' + rem);
-        if (zero)
-            break;
-    }
-    int k = snprintf(out, 65, "2.25.");
-    while (nd > 0 && k < 64)
-        out[k++] = digits[--nd];
-    out[k] = '\0';
+    iso_uid_from_hash(md, out);
 }
 
 #define SC_IMAGE "1.2.840.10008.5.1.4.1.1.7" /* and .7.x for the multi-frame ones */

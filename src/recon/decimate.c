@@ -33,7 +33,6 @@
 typedef struct dec {
     iso_mesh *m;
     double *q;          /* 10 per vertex */
-    uint32_t *ver;      /* version per vertex; UINT32_MAX = removed */
     uint8_t *tri_dead;
     uint32_t *pool;     /* triangle lists */
     size_t pool_len, pool_cap;
@@ -296,7 +295,6 @@ static int collapse(dec *d, uint32_t u, uint32_t v, const float p[3])
     for (int k = 0; k < 10; k++)
         d->q[10 * u + k] += d->q[10 * v + k];
     memcpy(d->m->v + 3 * u, p, 3 * sizeof(float));
-    d->ver[v] = UINT32_MAX;
     return 1;
 }
 
@@ -310,14 +308,13 @@ iso_code iso_mesh_decimate(iso_mesh *m, size_t target, iso_err *err)
     iso_code rc = ISO_OK;
     size_t nv = m->nv, nt = m->nt;
     d.q = calloc(10 * nv, sizeof *d.q);
-    d.ver = calloc(nv, sizeof *d.ver);
     d.tri_dead = calloc(nt, 1);
     d.lst_off = malloc(nv * sizeof *d.lst_off);
     d.lst_n = calloc(nv, sizeof *d.lst_n);
     d.lst_cap = calloc(nv, sizeof *d.lst_cap);
     d.pool_cap = 3 * nt + nv * 4 + 1024;
     d.pool = malloc(d.pool_cap * sizeof *d.pool);
-    if (!d.q || !d.ver || !d.tri_dead || !d.lst_off || !d.lst_n || !d.lst_cap || !d.pool) {
+    if (!d.q || !d.tri_dead || !d.lst_off || !d.lst_n || !d.lst_cap || !d.pool) {
         rc = iso_fail(err, ISO_ENOMEM, "out of memory for decimation");
         goto done;
     }
@@ -395,7 +392,6 @@ iso_code iso_mesh_decimate(iso_mesh *m, size_t target, iso_err *err)
     rc = iso_mesh_compact(m, err);
 done:
     free(d.q);
-    free(d.ver);
     free(d.tri_dead);
     free(d.lst_off);
     free(d.lst_n);

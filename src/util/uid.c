@@ -1,6 +1,7 @@
 /* uid.c — UID and AE title rules (see uid.h). */
 #include "util/uid.h"
 
+#include <stdio.h>
 #include <string.h>
 
 bool iso_uid_valid(const char *s)
@@ -68,4 +69,30 @@ bool iso_ae_equal(const char *a, const char *b)
     ae_span(a, &pa, &na);
     ae_span(b, &pb, &nb);
     return na == nb && memcmp(pa, pb, na) == 0;
+}
+
+void iso_uid_from_hash(const unsigned char hash[16], char out[65])
+{
+    unsigned char v[16];
+    memcpy(v, hash, 16);
+    v[0] = (unsigned char)((v[0] & 0x7F) | 0x40);
+    char digits[48];
+    int nd = 0;
+    for (;;) { /* repeated division by 10 of the 128-bit big-endian number */
+        unsigned rem = 0;
+        int zero = 1;
+        for (int i = 0; i < 16; i++) {
+            unsigned cur = rem * 256 + v[i];
+            v[i] = (unsigned char)(cur / 10);
+            rem = cur % 10;
+            zero &= v[i] == 0;
+        }
+        digits[nd++] = (char)('0' + rem);
+        if (zero)
+            break;
+    }
+    int k = snprintf(out, 65, "2.25.");
+    while (nd > 0 && k < 64)
+        out[k++] = digits[--nd];
+    out[k] = '\0';
 }

@@ -12,6 +12,11 @@
  * non-empty, no leading zero in a multi-digit component. */
 bool iso_uid_valid(const char *s);
 
+/* A UID of the 2.25 root (PS3.5 B.2) from 16 bytes of a hash: the top bit
+ * is cleared and the next set, so the decimal has 38 or 39 digits and the
+ * UID at most 44 characters.  out holds at least 65 bytes. */
+void iso_uid_from_hash(const unsigned char hash[16], char out[65]);
+
 /* True if s is a valid AE title: 1..16 chars of printable ASCII without
  * backslash, not all spaces (leading/trailing spaces are insignificant). */
 bool iso_ae_valid(const char *s);

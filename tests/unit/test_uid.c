@@ -35,5 +35,14 @@ int main(void)
     CHECK(!iso_ae_equal("CT1", "CT 1"));
     CHECK(!iso_ae_equal("CT1", "CT12"));
     CHECK(iso_ae_equal("", "   "));
+    /* 2.25 UIDs from a hash: bit 126 set, bit 127 clear */
+    unsigned char zero[16] = {0}, ones[16];
+    memset(ones, 0xFF, sizeof ones);
+    char u[65];
+    iso_uid_from_hash(zero, u);
+    CHECK(strcmp(u, "2.25.85070591730234615865843651857942052864") == 0); /* 2^126 */
+    iso_uid_from_hash(ones, u);
+    CHECK(strcmp(u, "2.25.170141183460469231731687303715884105727") == 0); /* 2^127 - 1 */
+    CHECK(iso_uid_valid(u) && strlen(u) <= 64);
     return CHECK_DONE();
 }
