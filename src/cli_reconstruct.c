@@ -192,24 +192,27 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
     iso_derive_source src;
     memset(&src, 0, sizeof src);
     src.version = 1;
-    const char **inst = calloc(n ? n : 1, sizeof *inst), **cls = calloc(n ? n : 1, sizeof *cls);
-    iso_attrs *all = calloc(n ? n : 1, sizeof *all);
-    if (inst == NULL || cls == NULL || all == NULL) {
+    /* references: the instances the pipeline used; patient and study
+     * attributes: one file of the series */
+    size_t ni = r->series.n_files;
+    const char **inst = calloc(ni ? ni : 1, sizeof *inst), **cls = calloc(ni ? ni : 1, sizeof *cls);
+    if (inst == NULL || cls == NULL) {
         free(inst);
         free(cls);
-        free(all);
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        iso_err e = {0};
-        if (iso_dcm_read_attrs(paths[i], &all[i], &e) != ISO_OK ||
-            strcmp(all[i].series_uid, r->series.series_uid) != 0)
-            continue;
-        if (src.n_instances == 0)
-            src.first = all[i];
-        inst[src.n_instances] = all[i].sop_instance_uid;
-        cls[src.n_instances++] = all[i].sop_class_uid;
+    for (size_t i = 0; i < ni; i++) {
+        inst[i] = r->series.instance_uids[i];
+        cls[i] = r->series.class_uids[i];
     }
+    int have_first = 0;
+    for (size_t i = 0; i < n && !have_first; i++) {
+        iso_err e = {0};
+        have_first = iso_dcm_read_attrs(paths[i], &src.first, &e) == ISO_OK &&
+                     strcmp(src.first.series_uid, r->series.series_uid) == 0;
+    }
+    if (have_first)
+        src.n_instances = ni;
     snprintf(src.frame_of_reference_uid, sizeof src.frame_of_reference_uid, "%s",
              r->series.frame_of_reference_uid);
     src.instance_uids = inst;
@@ -235,7 +238,6 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
             free(orig_ptrs);
             free(inst);
             free(cls);
-            free(all);
             return rc;
         }
     }
@@ -254,7 +256,6 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
     free(orig_ptrs);
     free(inst);
     free(cls);
-    free(all);
     return rc;
 }
 

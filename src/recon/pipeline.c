@@ -181,6 +181,7 @@ void iso_recon_result_free(iso_recon_result *r)
     }
     for (int k = 0; k < 3; k++)
         iso_image_free(&r->mip[k]);
+    iso_series_info_free(&r->series);
     r->n_surf = 0;
     r->n_mip = 0;
 }

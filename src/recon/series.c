@@ -88,6 +88,15 @@ iso_code iso_series_list_dir(const char *dir, char ***paths, size_t *n, iso_err 
     return ISO_OK;
 }
 
+void iso_series_info_free(iso_series_info *info)
+{
+    if (info != NULL) {
+        free(info->instance_uids);
+        free(info->class_uids);
+        info->instance_uids = info->class_uids = NULL;
+    }
+}
+
 /* ---- pass 1: headers ---- */
 
 typedef struct header_job {
@@ -345,6 +354,17 @@ iso_code iso_series_load(char *const *paths, size_t n, const iso_series_opts *op
     }
     if ((rc = check_headers(infos, ok, n, used, s, info, err)) != ISO_OK)
         goto out;
+    info->instance_uids = calloc(info->n_files ? info->n_files : 1, sizeof *info->instance_uids);
+    info->class_uids = calloc(info->n_files ? info->n_files : 1, sizeof *info->class_uids);
+    if (info->instance_uids == NULL || info->class_uids == NULL) {
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0, k = 0; i < n; i++)
+        if (used[i]) {
+            memcpy(info->instance_uids[k], infos[i].sop_instance_uid, 65);
+            memcpy(info->class_uids[k++], infos[i].sop_class_uid, 65);
+        }
     if (n_slices < 2) {
         rc = iso_fail(err, ISO_EREFUSED, "a single slice, not a volume");
         goto out;
@@ -440,8 +460,10 @@ iso_code iso_series_load(char *const *paths, size_t n, const iso_series_opts *op
         }
     rc = permute_slices(&s->vol, order, err);
 out:
-    if (rc != ISO_OK)
+    if (rc != ISO_OK) {
         iso_stack_free(s);
+        iso_series_info_free(info);
+    }
     for (size_t i = 0; infos != NULL && i < n; i++)
         iso_dcm_image_info_free(&infos[i]);
     free(infos);

@@ -32,7 +32,13 @@ typedef struct iso_series_info {
     int multiframe;      /* slices came from enhanced multi-frame objects */
     double slice_step_min, slice_step_max; /* mm along the normal */
     double tilt_deg;     /* angle between the stacking direction and the normal */
+    /* the image files used, for references from derived objects (malloc'd;
+     * free with iso_series_info_free) */
+    char (*instance_uids)[65];
+    char (*class_uids)[65];
 } iso_series_info;
+
+void iso_series_info_free(iso_series_info *info);
 
 #define ISO_SERIES_DEFAULT_MAX_GAP_MM 10.0
 

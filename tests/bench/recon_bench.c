@@ -55,6 +55,7 @@ int main(int argc, char **argv)
     }
     double t_load = now() - t0;
     iso_series_paths_free(paths, n);
+    iso_series_info_free(&info);
     size_t vox = iso_volume_count(&st.vol);
     if (argc > 3 && strcmp(argv[3], "--iso-only") == 0) {
         iso_mesh m;
