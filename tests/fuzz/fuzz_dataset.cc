@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dicom/dicom.h"
+#include "fuzz_part10.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -21,18 +22,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const ts[] = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1",
                                      "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
                                      "1.2.840.10008.1.2.4.70"};
-    static char path[64];
-    if (path[0] == '\0')
-        snprintf(path, sizeof path, "/dev/shm/isonode-fuzz-%ld.dcm", (long)getpid());
-    unsigned char meta[1024];
-    size_t n = iso_dcm_meta_header(meta, sizeof meta, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4",
-                                   ts[data[0] % 5], "FUZZ");
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
+    const char *path = fuzz_write_part10("fuzz", "1.2.840.10008.5.1.4.1.1.2", ts[data[0] % 5], data,
+                                         size);
+    if (path == NULL)
         return 0;
-    fwrite(meta, 1, n, f);
-    fwrite(data + 1, 1, size - 1, f);
-    fclose(f);
     iso_attrs a;
     iso_err e = {};
     (void)iso_dcm_read_attrs(path, &a, &e);
