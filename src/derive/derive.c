@@ -387,18 +387,16 @@ static iso_code binary_segmentation(const ctx *c, const char *dir, char (*paths)
     iso_dcmb_item_begin(b, 0x0020, 0x9221);
     iso_dcmb_str(b, 0x0020, 0x9164, dim_uid);
     iso_dcmb_item_end(b);
-    iso_dcmb_item_begin(b, 0x0020, 0x9222);
-    iso_dcmb_str(b, 0x0020, 0x9164, dim_uid);
-    iso_dcmb_str(b, 0x0020, 0x9165, "(0062,000B)");
-    iso_dcmb_str(b, 0x0020, 0x9167, "(0062,000A)");
-    iso_dcmb_str(b, 0x0020, 0x9421, "Segment");
-    iso_dcmb_item_end(b);
-    iso_dcmb_item_begin(b, 0x0020, 0x9222);
-    iso_dcmb_str(b, 0x0020, 0x9164, dim_uid);
-    iso_dcmb_str(b, 0x0020, 0x9165, "(0020,0032)");
-    iso_dcmb_str(b, 0x0020, 0x9167, "(0020,9113)");
-    iso_dcmb_str(b, 0x0020, 0x9421, "Position");
-    iso_dcmb_item_end(b);
+    static const char *const dims[2][3] = {{"(0062,000B)", "(0062,000A)", "Segment"},
+                                           {"(0020,0032)", "(0020,9113)", "Position"}};
+    for (int d = 0; d < 2; d++) { /* Dimension Index Sequence: pointer, group, label */
+        iso_dcmb_item_begin(b, 0x0020, 0x9222);
+        iso_dcmb_str(b, 0x0020, 0x9164, dim_uid);
+        iso_dcmb_str(b, 0x0020, 0x9165, dims[d][0]);
+        iso_dcmb_str(b, 0x0020, 0x9167, dims[d][1]);
+        iso_dcmb_str(b, 0x0020, 0x9421, dims[d][2]);
+        iso_dcmb_item_end(b);
+    }
     /* shared: pixel measures and orientation */
     double sp = r->grid_spacing_mm > 0 ? r->grid_spacing_mm : 1.0;
     double iop[6];
