@@ -69,8 +69,20 @@ static void test_identifiers(const char *dir)
     iso_anon_pseudonym(a, "HOSP2", "PID1", id2, n2);
     CHECK(strcmp(id1, id2) != 0); /* same ID, other issuer: another patient */
     long off = iso_anon_date_offset(a, "", "PID1");
-    CHECK(off < -364L * 86400 && off > -3650L * 86400 - 86400);
+    /* one to eleven years back: 365..4014 whole days, plus under a day of seconds */
+    CHECK(off < -364L * 86400 && off > -4015L * 86400);
     CHECK(off == iso_anon_date_offset(a, "", "PID1"));
+    /* over many patients every offset stays in that window and the window is used */
+    long lo = 0, hi = -4015L * 86400;
+    for (int i = 0; i < 4000; i++) {
+        char pid[32];
+        snprintf(pid, sizeof pid, "P%d", i);
+        long o2 = iso_anon_date_offset(a, "", pid);
+        CHECK(o2 < -364L * 86400 && o2 > -4015L * 86400);
+        if (o2 < lo) lo = o2;
+        if (o2 > hi) hi = o2;
+    }
+    CHECK(lo < -3900L * 86400 && hi > -500L * 86400);
     iso_anon_close(a);
     /* the same key after a restart: the same UIDs */
     CHECK(iso_anon_open(dir, &o, &a, &err) == ISO_OK);
