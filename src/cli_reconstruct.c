@@ -184,110 +184,30 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
     return ISO_OK;
 }
 
-/* The derived DICOM objects, with patient, study and references taken from
- * the source files (those that are images of the reconstructed series). */
+/* The derived DICOM objects in OUT/dicom; with restore_from (a data_dir),
+ * the sender's identity comes back from its vault. */
 static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, const char *out,
                             const char *restore_from, int quiet, iso_err *err)
 {
-    iso_derive_source src;
-    memset(&src, 0, sizeof src);
-    src.version = 1;
-    /* references: the instances the pipeline used; patient and study
-     * attributes: one file of the series */
-    size_t ni = r->series.n_files;
-    const char **inst = calloc(ni ? ni : 1, sizeof *inst), **cls = calloc(ni ? ni : 1, sizeof *cls);
-    if (inst == NULL || cls == NULL) {
-        free(inst);
-        free(cls);
-        return iso_fail(err, ISO_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < ni; i++) {
-        inst[i] = r->series.instance_uids[i];
-        cls[i] = r->series.class_uids[i];
-    }
-    int have_first = 0;
-    for (size_t i = 0; i < n && !have_first; i++) {
-        iso_err e = {0};
-        have_first = iso_dcm_read_attrs(paths[i], &src.first, &e) == ISO_OK &&
-                     strcmp(src.first.series_uid, r->series.series_uid) == 0;
-    }
-    if (have_first)
-        src.n_instances = ni;
-    snprintf(src.frame_of_reference_uid, sizeof src.frame_of_reference_uid, "%s",
-             r->series.frame_of_reference_uid);
-    src.instance_uids = inst;
-    src.class_uids = cls;
-    char(*orig)[65] = NULL;
-    const char **orig_ptrs = NULL;
-    if (restore_from != NULL && src.n_instances > 0) {
-        /* the sender's copy: identity back from the vault */
+    iso_vault *v = NULL;
+    if (restore_from != NULL) {
         uint8_t key[ISO_KEY_LEN];
-        iso_vault *v = NULL;
-        orig = calloc(src.n_instances, sizeof *orig);
-        orig_ptrs = calloc(src.n_instances, sizeof *orig_ptrs);
-        iso_code rc = orig == NULL || orig_ptrs == NULL
-                          ? iso_fail(err, ISO_ENOMEM, "out of memory")
-                          : iso_key_load(restore_from, 0, key, err);
-        if (rc == ISO_OK)
-            rc = iso_vault_open(restore_from, key, &v, err);
-        if (rc == ISO_OK)
-            rc = iso_derive_restore_identity(v, &src, orig, orig_ptrs, err);
-        iso_vault_close(v);
-        if (rc != ISO_OK) {
-            free(orig);
-            free(orig_ptrs);
-            free(inst);
-            free(cls);
-            return rc;
-        }
+        if (iso_key_load(restore_from, 0, key, err) != ISO_OK ||
+            iso_vault_open(restore_from, key, &v, err) != ISO_OK)
+            return err->code;
     }
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/dicom", out);
     char(*written)[512] = calloc(64, sizeof *written);
     int nw = 0;
     iso_code rc = written == NULL ? iso_fail(err, ISO_ENOMEM, "out of memory")
-                  : src.n_instances == 0
-                      ? iso_fail(err, ISO_EDICOM, "no source instance of the series readable")
-                      : iso_derive_write(r, &src, dir, written, 64, &nw, err);
+                                  : iso_derive_series(r, (const char *const *)paths, n, v, 0, dir,
+                                                      written, 64, &nw, err);
+    iso_vault_close(v);
     if (rc == ISO_OK && !quiet)
         fprintf(stderr, "isonode reconstruct: %d DICOM objects in %s\n", nw, dir);
     free(written);
-    free(orig);
-    free(orig_ptrs);
-    free(inst);
-    free(cls);
     return rc;
-}
-
-typedef struct collect {
-    const char *data_dir;
-    char **paths;
-    size_t n, cap;
-    int failed;
-} collect;
-
-static int collect_file(void *user, const char *path, const char *sha256, int64_t size,
-                        const char *sop_uid)
-{
-    collect *c = user;
-    (void)sha256, (void)size, (void)sop_uid;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 256;
-        char **np = realloc(c->paths, nc * sizeof *np);
-        if (np == NULL) {
-            c->failed = 1;
-            return 1;
-        }
-        c->paths = np;
-        c->cap = nc;
-    }
-    size_t len = strlen(c->data_dir) + strlen(path) + 2;
-    if ((c->paths[c->n] = malloc(len)) == NULL) {
-        c->failed = 1;
-        return 1;
-    }
-    snprintf(c->paths[c->n++], len, "%s/%s", c->data_dir, path);
-    return 0;
 }
 
 /* The stored files of one series. */
@@ -299,21 +219,9 @@ static iso_code series_from_store(const iso_config *cfg, const char *uid, char *
     iso_index *idx = NULL;
     if (iso_index_open(db, true, &idx, err) != ISO_OK)
         return err->code;
-    collect c = {cfg->data_dir, NULL, 0, 0, 0};
-    iso_level level;
-    iso_code rc = iso_index_files_under(idx, uid, collect_file, &c, &level, err);
+    iso_code rc = iso_index_series_paths(idx, cfg->data_dir, uid, paths, n, err);
     iso_index_close(idx);
-    if (rc == ISO_OK && c.failed)
-        rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
-    if (rc == ISO_OK && (c.n == 0 || level != ISO_LEVEL_SERIES))
-        rc = iso_fail(err, ISO_ENOTFOUND, "%s is not a stored series", uid);
-    if (rc != ISO_OK) {
-        iso_series_paths_free(c.paths, c.n);
-        return rc;
-    }
-    *paths = c.paths;
-    *n = c.n;
-    return ISO_OK;
+    return rc;
 }
 
 int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)

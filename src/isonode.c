@@ -10,6 +10,7 @@
  *   isonode [-c FILE] send PEER UID...
  *   isonode [-c FILE] vault lookup UID|PSEUDONYMOUS_PATIENT_ID
  *   isonode [-c FILE] outbox [list [--json] | retry ID|all | purge | add PEER FILE...]
+ *   isonode [-c FILE] jobs [list [--json] | show ID | retry ID | cancel ID]
  *   isonode reconstruct SERIES_DIR --out DIR [options]   (cli_reconstruct.c)
  */
 
@@ -24,6 +25,7 @@
 #include "cli_reconstruct.h"
 #include "anon/vault.h"
 #include "deliver/outbox.h"
+#include "jobs/queue.h"
 #include "config/config.h"
 #include "dicom/dicom.h"
 #include "store/index.h"
@@ -44,6 +46,7 @@ static void usage(FILE *out)
                  "  echo PEER                               C-ECHO to a [peer] section\n"
                  "  send PEER UID...                        C-STORE studies/series/instances\n"
                  "  outbox [list [--json]|retry ID|all|purge|add PEER FILE...]  delivery queue\n"
+                 "  jobs [list [--json]|show ID|retry ID|cancel ID]  reconstruction and routing jobs\n"
                  "  vault lookup UID|PATIENT_ID             original identity behind a "
                  "de-identified UID or pseudonym\n"
                  "  reconstruct SERIES_DIR --out DIR [...]  meshes, pictures and a report from a "
@@ -478,6 +481,42 @@ static int cmd_outbox(const iso_config *cfg, int argc, char **argv)
     return status;
 }
 
+/* The job queue: what each complete series became, and the operator's
+ * hands on it (a retried job runs again at once, a cancelled one never). */
+static int cmd_jobs(const iso_config *cfg, int argc, char **argv)
+{
+    iso_jobs *j = NULL;
+    iso_err err = {0};
+    if (iso_jobs_open(cfg->data_dir, 1, &j, NULL, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s (has the daemon run on %s?)\n", err.msg, cfg->data_dir);
+        return 1;
+    }
+    const char *sub = argc > 0 ? argv[0] : "list";
+    iso_code rc = ISO_OK;
+    int status = 0;
+    char *end = NULL;
+    long long id = argc == 2 ? strtoll(argv[1], &end, 10) : 0;
+    int id_ok = argc == 2 && end != NULL && *end == '\0' && id > 0;
+    if (strcmp(sub, "list") == 0 && argc <= 2)
+        rc = iso_jobs_list(j, stdout, argc > 1 && strcmp(argv[1], "--json") == 0, &err);
+    else if (strcmp(sub, "show") == 0 && id_ok)
+        rc = iso_jobs_show(j, id, stdout, &err);
+    else if (strcmp(sub, "retry") == 0 && id_ok)
+        rc = iso_jobs_retry(j, id, &err);
+    else if (strcmp(sub, "cancel") == 0 && id_ok)
+        rc = iso_jobs_cancel(j, id, &err);
+    else {
+        usage(stderr);
+        status = 2;
+    }
+    if (rc != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        status = 1;
+    }
+    iso_jobs_close(j);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
@@ -525,6 +564,8 @@ int main(int argc, char **argv)
         rc = cmd_send(&cfg, rest, args);
     else if (strcmp(cmd, "outbox") == 0)
         rc = cmd_outbox(&cfg, rest, args);
+    else if (strcmp(cmd, "jobs") == 0)
+        rc = cmd_jobs(&cfg, rest, args);
     else if (strcmp(cmd, "vault") == 0)
         rc = cmd_vault(&cfg, rest, args);
     else if (strcmp(cmd, "reconstruct") == 0)

@@ -1,5 +1,6 @@
 /* isonoded.c — the daemon's main: parse arguments, load the configuration,
- * start the modules in dependency order (log, dicom, store, scp), tell
+ * start the modules in dependency order (log, dicom, store, anon, outbox
+ * and its delivery thread, jobs and their threads, scp), tell
  * systemd we are ready, wait for a signal, stop them in reverse order.
  *
  * Signals are blocked in every thread and taken synchronously here with
@@ -20,6 +21,9 @@
 #include "config/config.h"
 #include "deliver/outbox.h"
 #include "dicom/dicom.h"
+#include "jobs/completion.h"
+#include "jobs/queue.h"
+#include "jobs/runner.h"
 #include "net/scp.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -72,6 +76,45 @@ static void *delivery_main(void *arg)
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;
+}
+
+/* A job queued deliveries: start a round now instead of within a second. */
+static void delivery_kick(void *arg)
+{
+    delivery *d = arg;
+    pthread_mutex_lock(&d->mu);
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* The SCP tells the completion tracker what arrived and when associations end. */
+static double mono_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char *calling_ae)
+{
+    iso_err err = {0};
+    if (iso_completion_stored(user, assoc, a->series_uid, calling_ae, a->images_in_acquisition,
+                              mono_seconds(), &err) != ISO_OK)
+        ISO_ERROR("series completion: %s (the series is picked up at the next start)", err.msg);
+}
+
+static void on_assoc_end(void *user, uint64_t assoc)
+{
+    iso_completion_assoc_end(user, assoc, mono_seconds());
+}
+
+/* Does any route forward de-identified copies? */
+static bool forwards_anonymized(const iso_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        if (cfg->routes[i].forward_anonymized_to[0] != '\0')
+            return true;
+    return false;
 }
 
 static void delivery_stop(delivery *d)
@@ -137,7 +180,10 @@ int main(int argc, char **argv)
     int status = 1;
     iso_store *store = NULL;
     iso_scp *scp = NULL;
-    iso_anon *anon = NULL;
+    iso_anon *anon = NULL, *forward_anon = NULL;
+    iso_jobs *jobs = NULL;
+    iso_completion *completion = NULL;
+    iso_runner *runner = NULL;
     delivery dl = {.cfg = NULL};
     pthread_mutex_init(&dl.mu, NULL);
     pthread_cond_init(&dl.cv, NULL);
@@ -173,7 +219,29 @@ int main(int argc, char **argv)
         goto out;
     }
     dl.started = true;
-    if (iso_scp_start(&cfg, store, anon, &scp, &err) != ISO_OK) {
+    if (!cfg.an_enabled && forwards_anonymized(&cfg)) {
+        iso_anon_options ao;
+        iso_anon_options_from_config(&cfg, &ao);
+        if (iso_anon_open(cfg.data_dir, &ao, &forward_anon, &err) != ISO_OK) {
+            ISO_ERROR("cannot start de-identification for forwarding: %s", err.msg);
+            goto out;
+        }
+    }
+    int recovered = 0;
+    if (iso_jobs_open(cfg.data_dir, 0, &jobs, &recovered, &err) != ISO_OK ||
+        iso_completion_new(&completion, &err) != ISO_OK) {
+        ISO_ERROR("cannot open the job queue: %s", err.msg);
+        goto out;
+    }
+    if (recovered > 0)
+        ISO_WARN("jobs: %d job(s) interrupted by the last stop run again", recovered);
+    iso_job_env env = {&cfg, store, dl.outbox, anon, forward_anon};
+    if (iso_runner_start(&env, jobs, completion, delivery_kick, &dl, &runner, &err) != ISO_OK) {
+        ISO_ERROR("%s", err.msg);
+        goto out;
+    }
+    iso_scp_observer obs = {completion, on_stored, on_assoc_end};
+    if (iso_scp_start(&cfg, store, anon, &obs, &scp, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;
     }
@@ -208,10 +276,14 @@ int main(int argc, char **argv)
     status = 0;
 out:
     iso_scp_stop(scp);
+    iso_runner_stop(runner);
+    iso_completion_free(completion);
+    iso_jobs_close(jobs);
     delivery_stop(&dl);
     iso_outbox_close(dl.outbox);
     iso_store_close(store);
     iso_anon_close(anon);
+    iso_anon_close(forward_anon);
     if (status == 0)
         ISO_INFO("stopped cleanly");
     iso_config_free(&cfg);

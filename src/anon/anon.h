@@ -71,6 +71,11 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
                          iso_attrs *after, iso_anon_outcome *outcome, char *why, size_t why_size,
                          iso_err *err);
 
+/* De-identifies the file in_path into out_path (anon_file.c): the same
+ * policy as at ingest; a rejected object (burned-in text) is ISO_EREFUSED. */
+iso_code iso_anon_file(iso_anon *a, const char *in_path, const char *out_path,
+                       iso_anon_outcome *how, char *why, size_t why_size, iso_err *err);
+
 /* The replacement of a UID (standard UIDs, 1.2.840.10008.*, map to
  * themselves; so does everything with Retain UIDs). */
 void iso_anon_map_uid(const iso_anon *a, const char *uid, char out[65]);

@@ -13,6 +13,7 @@
 #define NODE(field) offsetof(iso_config, field), sizeof(((iso_config *)0)->field)
 #define PEER(field) offsetof(iso_peer, field), sizeof(((iso_peer *)0)->field)
 #define SURF(field) offsetof(iso_surface_conf, field), sizeof(((iso_surface_conf *)0)->field)
+#define ROUTE(field) offsetof(iso_route_conf, field), sizeof(((iso_route_conf *)0)->field)
 
 const iso_config_key iso_config_keys[] = {
     {"node", "ae_title", ISO_CFG_STR, NODE(ae_title), "ISONODE", 0, 0, NULL,
@@ -67,6 +68,14 @@ const iso_config_key iso_config_keys[] = {
      "Width and height of the pictures in pixels."},
     {"reconstruct", "rotation_frames", ISO_CFG_INT, NODE(rc_rotation_frames), "36", 0, 720, NULL,
      "Frames of the 360 degree rotation (0: none)."},
+    {"reconstruct", "settle_seconds", ISO_CFG_INT, NODE(rc_settle_seconds), "5", 0, 86400, NULL,
+     "A series is complete once the associations that sent it are released and nothing arrived for this long (sooner when Images in Acquisition says all are there)."},
+    {"reconstruct", "workers", ISO_CFG_INT, NODE(rc_workers), "1", 1, 16, NULL,
+     "Jobs run at once (each uses `threads` threads)."},
+    {"reconstruct", "nice", ISO_CFG_INT, NODE(rc_nice), "10", 0, 19, NULL,
+     "Scheduling niceness of job threads, so receiving never waits for a reconstruction."},
+    {"reconstruct", "max_attempts", ISO_CFG_INT, NODE(rc_max_attempts), "3", 1, 100, NULL,
+     "Attempts of a job that fails (an error, not a refusal) before it is dead (isonode jobs retry revives it)."},
     {"anonymize", "enabled", ISO_CFG_BOOL, NODE(an_enabled), "yes", 0, 1, NULL,
      "De-identify every received instance before it is stored (no: a pure routing node)."},
     {"anonymize", "retain_safe_private", ISO_CFG_BOOL, NODE(an_retain_safe_private), "no", 0, 1, NULL,
@@ -101,6 +110,38 @@ const iso_config_key iso_config_keys[] = {
      "Wait before the second attempt; it doubles with every failed attempt."},
     {"outbox", "retry_max_seconds", ISO_CFG_INT, NODE(ob_retry_max_seconds), "3600", 1, 604800, NULL,
      "Longest wait between two attempts."},
+    {"route", "modality", ISO_CFG_STR, ROUTE(modality), "", 0, 0, NULL,
+     "Match: Modality (glob, e.g. CT or C?; empty: any)."},
+    {"route", "body_part", ISO_CFG_STR, ROUTE(body_part), "", 0, 0, NULL,
+     "Match: Body Part Examined (glob; empty: any)."},
+    {"route", "description", ISO_CFG_STR, ROUTE(description), "", 0, 0, NULL,
+     "Match: Series Description (glob, case-insensitive, e.g. *bone*; empty: any)."},
+    {"route", "sop_class", ISO_CFG_STR, ROUTE(sop_class), "", 0, 0, NULL,
+     "Match: SOP Class UID (glob; empty: any)."},
+    {"route", "calling_ae", ISO_CFG_STR, ROUTE(calling_ae), "", 0, 0, NULL,
+     "Match: calling AE title of the sender (glob; empty: any)."},
+    {"route", "min_images", ISO_CFG_INT, ROUTE(min_images), "0", 0, 1000000, NULL,
+     "Match: at least this many instances in the series (0: no bound)."},
+    {"route", "max_images", ISO_CFG_INT, ROUTE(max_images), "0", 0, 1000000, NULL,
+     "Match: at most this many instances (0: no bound)."},
+    {"route", "min_slice_mm", ISO_CFG_REAL, ROUTE(min_slice_mm), "0", 0, 1000, NULL,
+     "Match: Slice Thickness at least this (mm; 0: no bound)."},
+    {"route", "max_slice_mm", ISO_CFG_REAL, ROUTE(max_slice_mm), "0", 0, 1000, NULL,
+     "Match: Slice Thickness at most this (mm; 0: no bound)."},
+    {"route", "ignore", ISO_CFG_BOOL, ROUTE(ignore), "no", 0, 1, NULL,
+     "Action: keep the series stored and do nothing else."},
+    {"route", "reconstruct", ISO_CFG_BOOL, ROUTE(reconstruct), "yes", 0, 1, NULL,
+     "Action: reconstruct the series and derive its DICOM results."},
+    {"route", "surfaces", ISO_CFG_STR, ROUTE(surfaces), "", 0, 0, NULL,
+     "Action: the [surface] sections to extract, comma separated (empty: those of the series' modality)."},
+    {"route", "return_results", ISO_CFG_BOOL, ROUTE(return_results), "yes", 0, 1, NULL,
+     "Action: send the derived results, with the original identity, to the [peer] whose ae_title is the sender's calling AE."},
+    {"route", "send_results_to", ISO_CFG_STR, ROUTE(send_results_to), "", 0, 0, NULL,
+     "Action: also send the derived results to these peers (names, comma separated)."},
+    {"route", "forward_to", ISO_CFG_STR, ROUTE(forward_to), "", 0, 0, NULL,
+     "Action: forward the series as received (originals) to these peers; when de-identifying, needs [anonymize] keep_originals."},
+    {"route", "forward_anonymized_to", ISO_CFG_STR, ROUTE(forward_anonymized_to), "", 0, 0, NULL,
+     "Action: forward de-identified copies of the series to these peers."},
     {"surface", "modality", ISO_CFG_STR, SURF(modality), "*", 0, 0, NULL,
      "Modality whose series get this surface (CT, MR, ...; * for any)."},
     {"surface", "iso", ISO_CFG_REAL, SURF(iso), NULL, -100000, 100000, NULL,
@@ -123,10 +164,16 @@ const iso_config_key iso_config_keys[] = {
      "Code meaning of the type."},
     {"peer", "port", ISO_CFG_INT, PEER(port), NULL, 1, 65535, NULL,
      "TCP port of the remote node's DICOM service (required)."},
+    {"peer", "identity", ISO_CFG_ENUM, PEER(identity), "original", 0, 0, "original|anonymized",
+     "Derived results sent to this peer carry the patient's original identity (restored from the vault) or the store's pseudonyms."},
 };
 const size_t iso_config_nkeys = sizeof iso_config_keys / sizeof iso_config_keys[0];
-_Static_assert(sizeof iso_config_keys / sizeof iso_config_keys[0] <= 64,
-               "load_ctx tracks keys set per section in a 64-bit mask");
+/* Which key rows a section has set already (a bit per row of the table). */
+typedef struct keyset {
+    uint64_t bits[4];
+} keyset;
+_Static_assert(sizeof iso_config_keys / sizeof iso_config_keys[0] <= 4 * 64,
+               "keyset has a bit per key row");
 
 static const iso_config_key *find_key(const char *section, const char *key)
 {
@@ -211,13 +258,18 @@ static iso_code set_value(const iso_config_key *k, void *base, const char *v, is
     return iso_fail(err, ISO_ECONFIG, "%s: bad key type", k->key);
 }
 
+static int is_repeating(const char *section)
+{
+    return strcmp(section, "peer") == 0 || strcmp(section, "surface") == 0 ||
+           strcmp(section, "route") == 0;
+}
+
 void iso_config_defaults(iso_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < iso_config_nkeys; i++) {
         const iso_config_key *k = &iso_config_keys[i];
-        if (strcmp(k->section, "peer") != 0 && strcmp(k->section, "surface") != 0 &&
-            k->def != NULL) {
+        if (!is_repeating(k->section) && k->def != NULL) {
             iso_err e = {0};
             /* The table's own defaults are checked by the unit test. */
             (void)set_value(k, cfg, k->def, &e);
@@ -225,28 +277,42 @@ void iso_config_defaults(iso_config *cfg)
     }
 }
 
+/* The repeating sections ([KIND NAME]): where their items live in iso_config. */
+typedef struct repeating_kind {
+    const char *kind;
+    size_t items_offset, count_offset, item_size;
+} repeating_kind;
+
+static const repeating_kind repeating[] = {
+    {"peer", offsetof(iso_config, peers), offsetof(iso_config, n_peers), sizeof(iso_peer)},
+    {"surface", offsetof(iso_config, surfaces), offsetof(iso_config, n_surfaces),
+     sizeof(iso_surface_conf)},
+    {"route", offsetof(iso_config, routes), offsetof(iso_config, n_routes), sizeof(iso_route_conf)},
+};
+enum { N_REPEATING = sizeof repeating / sizeof repeating[0] };
+
 typedef struct {
     iso_config *cfg;
     iso_err err;
-    uint64_t node_seen;   /* bit i: key row i set in [node] or [reconstruct] */
-    uint64_t *peer_seen;  /* the same, per peer */
-    uint64_t *surface_seen; /* and per surface */
+    keyset node_seen;            /* rows set in the singleton sections */
+    keyset *seen[N_REPEATING];   /* the same, per item of each repeating kind */
 } load_ctx;
 
 /* A key given twice in one section is a mistake (often a copied block):
  * say so instead of letting the last value win silently. */
-static bool first_time(uint64_t *seen, const iso_config_key *k)
+static bool first_time(keyset *seen, const iso_config_key *k)
 {
-    uint64_t bit = UINT64_C(1) << (k - iso_config_keys);
-    if (*seen & bit)
+    size_t row = (size_t)(k - iso_config_keys);
+    uint64_t bit = UINT64_C(1) << (row % 64);
+    if (seen->bits[row / 64] & bit)
         return false;
-    *seen |= bit;
+    seen->bits[row / 64] |= bit;
     return true;
 }
 
 /* The item of a repeating section ([peer NAME], [surface NAME]) with this
  * name, appended (zeroed, named) the first time the name is seen. */
-static void *item_for_section(void **items, size_t *n, size_t size, uint64_t **seen,
+static void *item_for_section(void **items, size_t *n, size_t size, keyset **seen,
                               const char *kind, const char *name, iso_err *err)
 {
     for (size_t i = 0; i < *n; i++)
@@ -259,14 +325,14 @@ static void *item_for_section(void **items, size_t *n, size_t size, uint64_t **s
     void *ni = realloc(*items, (*n + 1) * size);
     if (ni != NULL)
         *items = ni;
-    uint64_t *ns = realloc(*seen, (*n + 1) * sizeof *ns);
+    keyset *ns = realloc(*seen, (*n + 1) * sizeof *ns);
     if (ns != NULL)
         *seen = ns;
     if (ni == NULL || ns == NULL) {
         iso_fail(err, ISO_ENOMEM, "out of memory");
         return NULL;
     }
-    (*seen)[*n] = 0;
+    memset(&(*seen)[*n], 0, sizeof **seen);
     char *it = (char *)*items + *n * size;
     memset(it, 0, size);
     snprintf(it, 64, "%s", name);
@@ -276,7 +342,7 @@ static void *item_for_section(void **items, size_t *n, size_t size, uint64_t **s
 
 /* Sets one key of a repeating section's item. */
 static int repeating_entry(load_ctx *ctx, const char *kind, const char *iname, const char *name,
-                           const char *value, void *item, uint64_t *seen)
+                           const char *value, void *item, keyset *seen)
 {
     const iso_config_key *k = find_key(kind, name);
     if (k == NULL) {
@@ -290,14 +356,14 @@ static int repeating_entry(load_ctx *ctx, const char *kind, const char *iname, c
     return set_value(k, item, value, &ctx->err) == ISO_OK;
 }
 
-/* A new [surface NAME] starts from the table's defaults. */
-static void surface_defaults(iso_surface_conf *sf)
+/* A new item of a repeating section starts from the table's defaults. */
+static void item_defaults(const char *kind, void *item)
 {
     for (size_t i = 0; i < iso_config_nkeys; i++) {
         const iso_config_key *k = &iso_config_keys[i];
-        if (strcmp(k->section, "surface") == 0 && k->def != NULL) {
+        if (strcmp(k->section, kind) == 0 && k->def != NULL) {
             iso_err e = {0};
-            (void)set_value(k, sf, k->def, &e);
+            (void)set_value(k, item, k->def, &e);
         }
     }
 }
@@ -320,32 +386,70 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
         }
         return set_value(k, ctx->cfg, value, &ctx->err) == ISO_OK;
     }
-    if (strncmp(section, "peer ", 5) == 0 || strncmp(section, "surface ", 8) == 0) {
-        int peer = section[0] == 'p';
-        const char *kind = peer ? "peer" : "surface";
-        const char *iname = section + strlen(kind) + 1;
+    for (size_t r = 0; r < N_REPEATING; r++) {
+        const repeating_kind *rk = &repeating[r];
+        size_t klen = strlen(rk->kind);
+        if (strncmp(section, rk->kind, klen) != 0 || section[klen] != ' ')
+            continue;
+        const char *iname = section + klen + 1;
         while (*iname == ' ')
             iname++;
-        iso_config *cfg = ctx->cfg;
-        size_t before = peer ? cfg->n_peers : cfg->n_surfaces;
-        void *item = peer ? item_for_section((void **)&cfg->peers, &cfg->n_peers, sizeof(iso_peer),
-                                             &ctx->peer_seen, kind, iname, &ctx->err)
-                          : item_for_section((void **)&cfg->surfaces, &cfg->n_surfaces,
-                                             sizeof(iso_surface_conf), &ctx->surface_seen, kind,
-                                             iname, &ctx->err);
+        void **items = (void **)((char *)ctx->cfg + rk->items_offset);
+        size_t *n = (size_t *)((char *)ctx->cfg + rk->count_offset);
+        size_t before = *n;
+        char *item = item_for_section(items, n, rk->item_size, &ctx->seen[r], rk->kind, iname,
+                                      &ctx->err);
         if (item == NULL)
             return 0;
-        size_t idx = peer ? (size_t)((iso_peer *)item - cfg->peers)
-                          : (size_t)((iso_surface_conf *)item - cfg->surfaces);
-        if (!peer && cfg->n_surfaces > before)
-            surface_defaults(item);
-        if (!peer && strcmp(name, "iso") == 0)
+        size_t idx = (size_t)(item - (char *)*items) / rk->item_size;
+        if (*n > before)
+            item_defaults(rk->kind, item);
+        if (strcmp(rk->kind, "surface") == 0 && strcmp(name, "iso") == 0)
             ((iso_surface_conf *)item)->iso_set = 1;
-        return repeating_entry(ctx, kind, iname, name, value, item,
-                               peer ? &ctx->peer_seen[idx] : &ctx->surface_seen[idx]);
+        return repeating_entry(ctx, rk->kind, iname, name, value, item, &ctx->seen[r][idx]);
     }
     iso_fail(&ctx->err, ISO_ECONFIG, "unknown section [%s]", section);
     return 0;
+}
+
+/* Every name in a comma-separated list is a [peer] (or a [surface]). */
+static iso_code check_names(const iso_config *cfg, const char *route, const char *key,
+                            const char *list, int surfaces, iso_err *err)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
+        int found = 0;
+        if (surfaces) {
+            for (size_t i = 0; i < cfg->n_surfaces; i++)
+                found |= strcmp(cfg->surfaces[i].name, t) == 0;
+        } else {
+            found = iso_config_peer_by_name(cfg, t) != NULL;
+        }
+        if (!found)
+            return iso_fail(err, ISO_ECONFIG, "[route %s] %s names '%s', which is no [%s] section",
+                            route, key, t, surfaces ? "surface" : "peer");
+    }
+    return ISO_OK;
+}
+
+static iso_code validate_route(const iso_config *cfg, const iso_route_conf *r, iso_err *err)
+{
+    if (check_names(cfg, r->name, "surfaces", r->surfaces, 1, err) != ISO_OK ||
+        check_names(cfg, r->name, "send_results_to", r->send_results_to, 0, err) != ISO_OK ||
+        check_names(cfg, r->name, "forward_to", r->forward_to, 0, err) != ISO_OK ||
+        check_names(cfg, r->name, "forward_anonymized_to", r->forward_anonymized_to, 0, err) !=
+            ISO_OK)
+        return err->code;
+    if (r->forward_to[0] != '\0' && cfg->an_enabled && !cfg->an_keep_originals)
+        return iso_fail(err, ISO_ECONFIG,
+                        "[route %s] forward_to sends originals: with [anonymize] enabled it needs "
+                        "keep_originals = yes",
+                        r->name);
+    if (r->max_images > 0 && r->min_images > r->max_images)
+        return iso_fail(err, ISO_ECONFIG, "[route %s] min_images is above max_images", r->name);
+    return ISO_OK;
 }
 
 static iso_code validate(const iso_config *cfg, iso_err *err)
@@ -378,6 +482,11 @@ static iso_code validate(const iso_config *cfg, iso_err *err)
                 return iso_fail(err, ISO_ECONFIG, "[peer %s] and [peer %s] share ae_title %s",
                                 cfg->peers[j].name, p->name, p->ae_title);
     }
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        iso_code rc = validate_route(cfg, &cfg->routes[i], err);
+        if (rc != ISO_OK)
+            return rc;
+    }
     return ISO_OK;
 }
 
@@ -389,8 +498,8 @@ iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err)
     load_ctx ctx = {.cfg = cfg};
     int line = ini_parse_file(f, on_ini_entry, &ctx);
     fclose(f);
-    free(ctx.peer_seen);
-    free(ctx.surface_seen);
+    for (size_t r = 0; r < N_REPEATING; r++)
+        free(ctx.seen[r]);
     if (line != 0) {
         if (line < 0)
             return iso_fail(err, ISO_ECONFIG, "%s: cannot read", path);
@@ -423,6 +532,9 @@ void iso_config_free(iso_config *cfg)
     free(cfg->surfaces);
     cfg->surfaces = NULL;
     cfg->n_surfaces = 0;
+    free(cfg->routes);
+    cfg->routes = NULL;
+    cfg->n_routes = 0;
 }
 
 static void dump_value(const iso_config_key *k, const void *base, FILE *out)
@@ -469,6 +581,12 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
         for (size_t i = 0; i < iso_config_nkeys; i++)
             if (strcmp(iso_config_keys[i].section, "peer") == 0)
                 dump_value(&iso_config_keys[i], &cfg->peers[p], out);
+    }
+    for (size_t r = 0; r < cfg->n_routes; r++) {
+        fprintf(out, "\n[route %s]\n", cfg->routes[r].name);
+        for (size_t i = 0; i < iso_config_nkeys; i++)
+            if (strcmp(iso_config_keys[i].section, "route") == 0)
+                dump_value(&iso_config_keys[i], &cfg->routes[r], out);
     }
 }
 

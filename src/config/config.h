@@ -26,6 +26,7 @@ typedef struct iso_peer {
     char ae_title[ISO_AE_LEN + 1];
     char host[ISO_HOST_LEN + 1];
     long port;
+    char identity[16];   /* results sent there carry the "original" or "anonymized" identity */
 } iso_peer;
 
 /* A surface the reconstruction extracts: [surface NAME] sections replace the
@@ -40,6 +41,28 @@ typedef struct iso_surface_conf {
     char type_code[17], type_scheme[17], type_meaning[65];
     int iso_set;              /* iso given (it is required) */
 } iso_surface_conf;
+
+/* A routing rule ([route NAME]): which series it matches and what happens to
+ * them.  Rules are tried in file order; the first that matches decides. */
+typedef struct iso_route_conf {
+    char name[64];
+    /* matches (text: shell globs, case-insensitive; "" matches anything) */
+    char modality[64];
+    char body_part[64];
+    char description[128];
+    char sop_class[128];
+    char calling_ae[64];
+    long min_images, max_images;          /* 0: no bound */
+    double min_slice_mm, max_slice_mm;    /* Slice Thickness bounds, 0: no bound */
+    /* actions */
+    long ignore;                          /* stored, nothing else */
+    long reconstruct;
+    char surfaces[256];                   /* [surface] names, comma separated; "": all of the modality */
+    long return_results;                  /* derived results to the calling AE's [peer] */
+    char send_results_to[256];            /* and to these peers */
+    char forward_to[256];                 /* the series as received, to these peers */
+    char forward_anonymized_to[256];      /* de-identified copies, to these peers */
+} iso_route_conf;
 
 typedef struct iso_config {
     /* [node] */
@@ -70,6 +93,10 @@ typedef struct iso_config {
     long rc_render;
     long rc_render_size;
     long rc_rotation_frames;
+    long rc_settle_seconds;
+    long rc_workers;
+    long rc_nice;
+    long rc_max_attempts;
     /* [anonymize]: de-identification at ingest (src/anon) */
     long an_enabled;
     long an_retain_safe_private;
@@ -93,6 +120,9 @@ typedef struct iso_config {
     /* [surface NAME] sections, in file order */
     iso_surface_conf *surfaces;
     size_t n_surfaces;
+    /* [route NAME] sections, in file order (none: the built-in default rule) */
+    iso_route_conf *routes;
+    size_t n_routes;
     /* the file it came from, or "" for built-in defaults */
     char source[ISO_PATH_LEN];
 } iso_config;
@@ -100,10 +130,10 @@ typedef struct iso_config {
 typedef enum { ISO_CFG_STR, ISO_CFG_INT, ISO_CFG_BOOL, ISO_CFG_ENUM, ISO_CFG_REAL } iso_config_type;
 
 typedef struct iso_config_key {
-    const char *section;  /* "node", "reconstruct", "anonymize", or "peer"/"surface" (every [peer NAME]/[surface NAME]) */
+    const char *section;  /* "node", "reconstruct", "anonymize", or "peer"/"surface"/"route" (every [KIND NAME]) */
     const char *key;
     iso_config_type type;
-    size_t offset;        /* into iso_config, iso_peer or iso_surface_conf */
+    size_t offset;        /* into iso_config, or the repeating section's struct */
     size_t size;          /* buffer size for strings */
     const char *def;      /* default as text; NULL means required */
     long min, max;        /* bounds for integers and reals */

@@ -476,7 +476,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
     if (fsx_mkdir_p(dir, err) != ISO_OK)
         return err->code;
     ctx c = {.src = src, .r = r};
-    time_t now = time(NULL);
+    time_t now = src->created > 0 ? (time_t)src->created : time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(c.date, sizeof c.date, "%Y%m%d", &tm);

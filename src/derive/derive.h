@@ -32,6 +32,9 @@ typedef struct iso_derive_source {
     const char *const *class_uids;
     size_t n_instances;
     int version;                     /* result version, 1 for the first run */
+    long created;                    /* creation date/time of the objects (Unix seconds; 0:
+                                        now).  A job passes its own, so a re-run after a
+                                        crash writes byte-identical objects */
 } iso_derive_source;
 
 /* Writes the derived objects of r into dir (created if missing), one file
@@ -39,6 +42,14 @@ typedef struct iso_derive_source {
 iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *src,
                           const char *dir, char (*paths)[512], int max_paths, int *n_paths,
                           iso_err *err);
+
+/* The whole step for one reconstructed series: references from the
+ * instances the pipeline used, patient and study attributes from one of the
+ * series' files (paths), the sender's identity restored from vault when it
+ * is not NULL, creation time `created` (0: now), then iso_derive_write. */
+iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, size_t n,
+                           iso_vault *vault, long created, const char *dir, char (*out)[512],
+                           int max_out, int *n_out, iso_err *err);
 
 /* Gives a source read from the de-identified store its original identity
  * from the vault: Patient and General Study attributes, the Study, Series

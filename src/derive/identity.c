@@ -84,3 +84,49 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
     src->instance_uids = orig_ptrs;
     return ISO_OK;
 }
+
+iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, size_t n,
+                           iso_vault *vault, long created, const char *dir, char (*out)[512],
+                           int max_out, int *n_out, iso_err *err)
+{
+    *n_out = 0;
+    iso_derive_source src;
+    memset(&src, 0, sizeof src);
+    src.version = 1;
+    src.created = created;
+    size_t ni = r->series.n_files;
+    const char **inst = calloc(ni ? ni : 1, sizeof *inst), **cls = calloc(ni ? ni : 1, sizeof *cls);
+    char(*orig)[65] = vault ? calloc(ni ? ni : 1, sizeof *orig) : NULL;
+    const char **orig_ptrs = vault ? calloc(ni ? ni : 1, sizeof *orig_ptrs) : NULL;
+    iso_code rc = ISO_OK;
+    if (inst == NULL || cls == NULL || (vault && (orig == NULL || orig_ptrs == NULL)))
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == ISO_OK && i < ni; i++) {
+        inst[i] = r->series.instance_uids[i];
+        cls[i] = r->series.class_uids[i];
+    }
+    int have_first = 0;
+    for (size_t i = 0; rc == ISO_OK && i < n && !have_first; i++) {
+        iso_err e = {0};
+        have_first = iso_dcm_read_attrs(paths[i], &src.first, &e) == ISO_OK &&
+                     strcmp(src.first.series_uid, r->series.series_uid) == 0;
+    }
+    if (rc == ISO_OK && !have_first)
+        rc = iso_fail(err, ISO_EDICOM, "no source instance of the series readable");
+    if (rc == ISO_OK) {
+        src.n_instances = ni;
+        snprintf(src.frame_of_reference_uid, sizeof src.frame_of_reference_uid, "%s",
+                 r->series.frame_of_reference_uid);
+        src.instance_uids = inst;
+        src.class_uids = cls;
+        if (vault != NULL)
+            rc = iso_derive_restore_identity(vault, &src, orig, orig_ptrs, err);
+    }
+    if (rc == ISO_OK)
+        rc = iso_derive_write(r, &src, dir, out, max_out, n_out, err);
+    free(orig);
+    free(orig_ptrs);
+    free(inst);
+    free(cls);
+    return rc;
+}

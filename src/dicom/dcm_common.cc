@@ -158,6 +158,12 @@ void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a)
     }
     Sint32 frames = 0;
     a->number_of_frames = ds->findAndGetSint32(DCM_NumberOfFrames, frames).good() ? frames : 1;
+    Sint32 images = 0;
+    a->images_in_acquisition =
+        ds->findAndGetSint32(DCM_ImagesInAcquisition, images).good() && images > 0 ? images : 0;
+    Float64 thickness = 0;
+    a->slice_thickness =
+        ds->findAndGetFloat64(DCM_SliceThickness, thickness).good() ? thickness : 0.0;
 }
 
 /* Index text is UTF-8.  Converting needs the whole data set in memory for

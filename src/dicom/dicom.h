@@ -78,6 +78,9 @@ typedef struct iso_attrs {
     char instance_number[32];
     char charset[128];
     long number_of_frames;
+    /* for series completion and routing */
+    long images_in_acquisition;      /* (0020,1002), 0 if absent */
+    double slice_thickness;          /* (0018,0050) mm, 0 if absent */
     /* for de-identification */
     char frame_of_reference_uid[65];
     char burned_in_annotation[16];   /* (0028,0301) */

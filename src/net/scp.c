@@ -47,6 +47,8 @@ struct iso_scp {
     const iso_config *cfg;
     iso_store *store;
     iso_anon *anon; /* NULL: store as received */
+    iso_scp_observer obs; /* callbacks NULL: nobody listens */
+    uint64_t next_assoc;  /* under mu */
     iso_dcm_server *dcm;
     int listen_fd;
     int wake_pipe[2];
@@ -65,6 +67,7 @@ typedef struct conn {
     bool over_limit;
     char peer_ip[64];
     iso_assoc_request req;
+    uint64_t assoc; /* number of the accepted association, for the observer */
     /* the C-STORE in progress: in a file (ing) or, de-identifying, in memory */
     iso_ingest *ing;
     iso_ingest *clean; /* de-identifying: the output, opened while the object arrives */
@@ -460,6 +463,8 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
                   c->req.calling_ae, status, err.msg, ms);
         return status;
     }
+    if (outcome != ISO_STORED_KEPT_EXISTING && c->scp->obs.stored != NULL)
+        c->scp->obs.stored(c->scp->obs.user, c->assoc, &attrs, c->req.calling_ae);
     static const char *const what[] = {"stored", "replaced", "duplicate, kept stored copy"};
     if (c->scp->anon != NULL)
         ISO_INFO("C-STORE %s from %s: de-identified as %s, %s, status 0x0000 (%.1f ms)",
@@ -588,9 +593,14 @@ static void serve_connection(conn *c)
     }
     ISO_DEBUG("association %s -> %s from %s accepted, %d of %d contexts: %s", c->req.calling_ae,
               c->req.called_ae, c->peer_ip, n_accepted, c->req.n_proposed, contexts);
+    pthread_mutex_lock(&scp->mu);
+    c->assoc = ++scp->next_assoc;
+    pthread_mutex_unlock(&scp->mu);
     iso_scp_handlers h = {c, on_store_begin, on_store_end, on_should_abort};
     iso_assoc_counts counts = {0};
     iso_assoc_end end = iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);
+    if (scp->obs.assoc_end != NULL)
+        scp->obs.assoc_end(scp->obs.user, c->assoc);
     if (c->ing) { /* network failed between begin and end */
         iso_ingest_abort(c->ing);
         c->ing = NULL;
@@ -711,8 +721,8 @@ static void scp_free(iso_scp *scp)
     free(scp);
 }
 
-iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon, iso_scp **out,
-                       iso_err *err)
+iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon,
+                       const iso_scp_observer *obs, iso_scp **out, iso_err *err)
 {
     *out = NULL;
     iso_scp *scp = calloc(1, sizeof *scp);
@@ -721,6 +731,8 @@ iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon, 
     scp->cfg = cfg;
     scp->store = store;
     scp->anon = anon;
+    if (obs != NULL)
+        scp->obs = *obs;
     scp->listen_fd = -1;
     scp->wake_pipe[0] = scp->wake_pipe[1] = -1;
     pthread_mutex_init(&scp->mu, NULL);

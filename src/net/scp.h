@@ -10,6 +10,8 @@
 #ifndef ISO_SCP_H
 #define ISO_SCP_H
 
+#include <stdint.h>
+
 #include "anon/anon.h"
 #include "config/config.h"
 #include "store/store.h"
@@ -17,10 +19,20 @@
 
 typedef struct iso_scp iso_scp;
 
+/* Who wants to know what arrived (series completion): called on the
+ * connection's thread after an instance is committed (new or replaced, not
+ * a kept duplicate), with the attributes as stored, and when an accepted
+ * association ends however it ends.  assoc numbers associations from 1. */
+typedef struct iso_scp_observer {
+    void *user;
+    void (*stored)(void *user, uint64_t assoc, const iso_attrs *stored, const char *calling_ae);
+    void (*assoc_end)(void *user, uint64_t assoc);
+} iso_scp_observer;
+
 /* anon: de-identification applied to every object before it is stored, or
- * NULL to store objects exactly as received. */
-iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon, iso_scp **out,
-                       iso_err *err);
+ * NULL to store objects exactly as received.  obs may be NULL. */
+iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon,
+                       const iso_scp_observer *obs, iso_scp **out, iso_err *err);
 void iso_scp_stop(iso_scp *scp);
 
 #endif

@@ -8,7 +8,27 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Is name in the comma-separated list? */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *t = list; *t != '\0';) {
+        while (*t == ',' || *t == ' ')
+            t++;
+        size_t len = strcspn(t, ", ");
+        if (len == n && strncmp(t, name, n) == 0)
+            return 1;
+        t += len;
+    }
+    return 0;
+}
+
 void iso_recon_params_from_config(const iso_config *cfg, iso_recon_params *p)
+{
+    iso_recon_params_for_surfaces(cfg, NULL, p);
+}
+
+void iso_recon_params_for_surfaces(const iso_config *cfg, const char *names, iso_recon_params *p)
 {
     iso_recon_defaults(p);
     p->spacing_mm = cfg->rc_spacing_mm;
@@ -24,6 +44,8 @@ void iso_recon_params_from_config(const iso_config *cfg, iso_recon_params *p)
     /* [surface NAME] sections replace the built-in surfaces */
     for (size_t i = 0; i < cfg->n_surfaces && p->n_surfaces < ISO_RECON_MAX_SURFACES; i++) {
         const iso_surface_conf *c = &cfg->surfaces[i];
+        if (names != NULL && names[0] != '\0' && !listed(names, c->name))
+            continue;
         iso_surface_spec *s = &p->surfaces[p->n_surfaces++];
         memset(s, 0, sizeof *s);
         snprintf(s->label, sizeof s->label, "%s", c->label[0] ? c->label : c->name);

@@ -111,6 +111,10 @@ void iso_recon_defaults(iso_recon_params *p);
 /* The parameters the [reconstruct] section configures (params.c). */
 struct iso_config;
 void iso_recon_params_from_config(const struct iso_config *cfg, iso_recon_params *p);
+/* The same with only the [surface] sections named in names (comma
+ * separated; NULL or "": all of them), as a [route] asks. */
+void iso_recon_params_for_surfaces(const struct iso_config *cfg, const char *names,
+                                   iso_recon_params *p);
 
 /* Runs the pipeline on the files of one series.  A series the engine must
  * refuse returns ISO_EREFUSED with the one-line reason in err (and nothing

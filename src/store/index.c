@@ -560,3 +560,105 @@ iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, 
     }
     return iso_fail(err, ISO_ENOTFOUND, "no study, series or instance %s in the index", uid);
 }
+
+iso_code iso_index_each_series(iso_index *idx, iso_series_fn fn, void *user, iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT se.series_uid, COUNT(i.id), "
+                           "  (SELECT calling_ae FROM instances WHERE series = se.id "
+                           "   ORDER BY id DESC LIMIT 1) "
+                           "FROM series se JOIN instances i ON i.series = se.id "
+                           "GROUP BY se.id ORDER BY se.id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare series");
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *ae = (const char *)sqlite3_column_text(st, 2);
+        if (fn(user, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+               ae ? ae : "") != 0)
+            break;
+    }
+    iso_code rc = ISO_OK;
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = db_fail(idx, err, "series");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+iso_code iso_index_series_count(iso_index *idx, const char *series_uid, int64_t *count,
+                                iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *count = 0;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT COUNT(*) FROM instances i JOIN series se ON i.series = se.id "
+                           "WHERE se.series_uid = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare count");
+    sqlite3_bind_text(st, 1, series_uid, -1, SQLITE_STATIC);
+    iso_code rc = ISO_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *count = sqlite3_column_int64(st, 0);
+    else
+        rc = db_fail(idx, err, "count");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+typedef struct collect {
+    const char *data_dir;
+    char **paths;
+    size_t n, cap;
+    int failed;
+} collect;
+
+static int collect_file(void *user, const char *path, const char *sha256, int64_t size,
+                        const char *sop_uid)
+{
+    collect *c = user;
+    (void)sha256, (void)size, (void)sop_uid;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 256;
+        char **np = realloc(c->paths, nc * sizeof *np);
+        if (np == NULL) {
+            c->failed = 1;
+            return 1;
+        }
+        c->paths = np;
+        c->cap = nc;
+    }
+    size_t len = strlen(c->data_dir) + strlen(path) + 2;
+    if ((c->paths[c->n] = malloc(len)) == NULL) {
+        c->failed = 1;
+        return 1;
+    }
+    snprintf(c->paths[c->n++], len, "%s/%s", c->data_dir, path);
+    return 0;
+}
+
+void iso_index_paths_free(char **paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(paths[i]);
+    free(paths);
+}
+
+iso_code iso_index_series_paths(iso_index *idx, const char *data_dir, const char *series_uid,
+                                char ***paths, size_t *n, iso_err *err)
+{
+    collect c = {data_dir, NULL, 0, 0, 0};
+    iso_level level;
+    iso_code rc = iso_index_files_under(idx, series_uid, collect_file, &c, &level, err);
+    if (rc == ISO_OK && c.failed)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
+    if (rc == ISO_OK && (c.n == 0 || level != ISO_LEVEL_SERIES))
+        rc = iso_fail(err, ISO_ENOTFOUND, "%s is not a stored series", series_uid);
+    if (rc != ISO_OK) {
+        iso_index_paths_free(c.paths, c.n);
+        return rc;
+    }
+    *paths = c.paths;
+    *n = c.n;
+    return ISO_OK;
+}

@@ -105,4 +105,18 @@ iso_code iso_index_each_file(iso_index *idx, iso_file_fn fn, void *user, iso_err
 iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, void *user,
                                iso_level *level_found, iso_err *err);
 
+/* Per series: its UID, instance count and the calling AE of its latest
+ * instance (for series completion after a restart). */
+typedef int (*iso_series_fn)(void *user, const char *series_uid, int64_t instances,
+                             const char *calling_ae);
+iso_code iso_index_each_series(iso_index *idx, iso_series_fn fn, void *user, iso_err *err);
+/* The instance count of one series (0 if it is not stored). */
+iso_code iso_index_series_count(iso_index *idx, const char *series_uid, int64_t *count,
+                                iso_err *err);
+/* The absolute paths of a stored series' files (free with
+ * iso_index_paths_free); ISO_ENOTFOUND if the UID is not a stored series. */
+iso_code iso_index_series_paths(iso_index *idx, const char *data_dir, const char *series_uid,
+                                char ***paths, size_t *n, iso_err *err);
+void iso_index_paths_free(char **paths, size_t n);
+
 #endif

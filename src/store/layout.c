@@ -57,3 +57,10 @@ iso_code iso_layout_walk(const char *data_dir, iso_object_fn fn, void *user, iso
 {
     return walk(data_dir, "objects", 0, fn, user, err);
 }
+
+void iso_store_original_path(const char *stored_sop_uid, char *out, size_t size)
+{
+    char rel[256];
+    iso_store_object_path(stored_sop_uid, 1, rel, sizeof rel);
+    snprintf(out, size, "originals/%s", rel + strlen("objects/"));
+}

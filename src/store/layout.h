@@ -13,6 +13,10 @@
  * SHA-256(UID). */
 void iso_store_object_path(const char *sop_uid, int version, char *out, size_t size);
 
+/* Relative path of the kept original of a de-identified object, from the
+ * stored (de-identified) SOP Instance UID: originals/XX/YY/H.dcm. */
+void iso_store_original_path(const char *stored_sop_uid, char *out, size_t size);
+
 /* Calls fn(user, rel, abs) for each file under data_dir/objects/XX/YY/, rel
  * being relative to data_dir.  A non-OK return from fn stops the walk and is
  * returned. */

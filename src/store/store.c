@@ -77,6 +77,7 @@ struct iso_ingest {
     uint64_t size;
     uint64_t flushed; /* bytes already handed to writeback */
     iso_code write_rc;
+    bool replace; /* replace a stored object of the same UID whatever the policy */
     char tmp_path[PATH_MAX];
     char sha256[65];
 };
@@ -173,7 +174,8 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
     if (found != ISO_OK && found != ISO_ENOTFOUND)
         return found;
     bool exists = found == ISO_OK;
-    if (exists && s->duplicates == ISO_DUP_KEEP) {
+    if (exists && ((s->duplicates == ISO_DUP_KEEP && !ing->replace) ||
+                   (ing->replace && strcmp(old.sha256, ing->sha256) == 0))) {
         p->outcome = ISO_STORED_KEPT_EXISTING;
         unlink_quietly(ing->tmp_path);
         return ISO_OK;
@@ -569,9 +571,8 @@ iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_sop_uid, iso_
         rc = iso_fail(err, fsx_errno_code(errno), "fdatasync: %s", strerror(errno));
         goto fail;
     }
-    iso_store_object_path(new_sop_uid, 1, rel, sizeof rel);
-    /* objects/XX/YY/H.dcm -> originals/XX/YY/H.dcm */
-    snprintf(path, sizeof path, "%s/originals/%s", s->data_dir, rel + strlen("objects/"));
+    iso_store_original_path(new_sop_uid, rel, sizeof rel);
+    snprintf(path, sizeof path, "%s/%s", s->data_dir, rel);
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';
     if ((rc = fsx_mkdir_p(dir, err)) != ISO_OK)
@@ -589,4 +590,41 @@ fail_renamed:
 fail:
     iso_ingest_abort(ing);
     return rc;
+}
+
+void iso_ingest_replace_existing(iso_ingest *ing)
+{
+    ing->replace = true;
+}
+
+iso_code iso_store_put_file(iso_store *store, const char *path, const char *calling_ae,
+                            iso_store_outcome *outcome, iso_err *err)
+{
+    iso_attrs attrs;
+    if (iso_dcm_read_attrs(path, &attrs, err) != ISO_OK)
+        return err->code;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return iso_fail(err, fsx_errno_code(errno), "open %s: %s", path, strerror(errno));
+    iso_ingest *ing = NULL;
+    iso_code rc = iso_store_ingest_begin(store, &ing, err);
+    unsigned char buf[65536];
+    while (rc == ISO_OK) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = iso_fail(err, fsx_errno_code(errno), "read %s: %s", path, strerror(errno));
+        else if (n == 0)
+            break;
+        else
+            rc = iso_ingest_write(ing, buf, (size_t)n, err);
+    }
+    close(fd);
+    if (rc != ISO_OK) {
+        iso_ingest_abort(ing);
+        return rc;
+    }
+    ing->replace = true;
+    return iso_ingest_commit(ing, &attrs, calling_ae, outcome, err);
 }

@@ -101,5 +101,15 @@ void iso_ingest_abort(iso_ingest *ing);
  * the directory; then frees ing.  On failure the file is removed. */
 iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_sop_uid, iso_err *err);
 
+/* This object replaces a stored one of the same SOP Instance UID whatever
+ * the duplicates policy (the node's own derived results: a new version of
+ * them supersedes the old); identical bytes keep the stored copy. */
+void iso_ingest_replace_existing(iso_ingest *ing);
+
+/* Stores a file of ours (a derived object) like a received one, replacing
+ * an earlier version of it: reads its attributes, copies it into an ingest
+ * and commits. */
+iso_code iso_store_put_file(iso_store *store, const char *path, const char *calling_ae,
+                            iso_store_outcome *outcome, iso_err *err);
 
 #endif

@@ -23,3 +23,20 @@ ok "the page documents no unknown key"
 diff <(grep -v '^# effective' "$WORK/dump.conf") <(grep -v '^# effective' "$WORK/dump2.conf") || fail "dump round trip"
 "$ISONODED" -c "$top_srcdir/etc/isonode.conf" --dump-config > /dev/null || fail "etc/isonode.conf does not load"
 ok "--dump-config output loads and round-trips; etc/isonode.conf loads"
+# every configuration example in the page loads
+python3 - "$page" "$ISONODED" "$WORK" <<'PY' || fail "an example in isonode.conf.5 does not load"
+import re, subprocess, sys
+page, isonoded, work = sys.argv[1:]
+n = 0
+for i, blk in enumerate(re.findall(r"^\.EX\n(.*?)^\.EE", open(page).read(), re.S | re.M)):
+    if not blk.lstrip().startswith("["):
+        continue  # not a configuration (e.g. an error message)
+    text = blk.replace("\\-", "-").replace("data_dir = /var/lib/isonode", "data_dir = " + work)
+    path = "%s/example%d.conf" % (work, i)
+    open(path, "w").write(text)
+    r = subprocess.run([isonoded, "-c", path, "--dump-config"], capture_output=True, text=True)
+    assert r.returncode == 0, (text, r.stderr)
+    n += 1
+print("%d examples load" % n)
+PY
+ok "the page's examples load"

@@ -34,14 +34,20 @@ int main(void)
     for (size_t i = 0; i < iso_config_nkeys; i++) {
         const iso_config_key *k = &iso_config_keys[i];
         CHECK(k->doc != NULL && strlen(k->doc) > 10);
-        if (strcmp(k->section, "surface") == 0 && k->def != NULL) {
+        /* a repeating section's item needs its required keys besides the one tried */
+        const char *item = strcmp(k->section, "surface") == 0 ? "[surface x]\niso = 1\n"
+                           : strcmp(k->section, "route") == 0 ? "[route x]\n"
+                           : strcmp(k->section, "peer") == 0
+                               ? "[peer x]\nae_title = X\nhost = h\nport = 1\n"
+                               : NULL;
+        if (item != NULL && k->def != NULL) {
             char text[512];
-            snprintf(text, sizeof text, "[surface x]\niso = 1\n%s = %s\n", k->key, k->def);
+            snprintf(text, sizeof text, "%s%s = %s\n", item, k->key, k->def);
             CHECK(load_text(&cfg, text, &err) == ISO_OK);
             if (err.code)
                 fprintf(stderr, "default of %s: %s\n", k->key, err.msg);
             iso_config_free(&cfg);
-        } else if (strcmp(k->section, "peer") != 0 && strcmp(k->section, "surface") != 0) {
+        } else if (item == NULL) {
             CHECK(k->def != NULL);
             char text[512];
             snprintf(text, sizeof text, "[%s]\n%s = %s\n", k->section, k->key, k->def);

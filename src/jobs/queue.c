@@ -1,0 +1,375 @@
+/* queue.c — the persistent job queue (see queue.h).  One SQLite connection
+ * behind a mutex; every change is one statement or one transaction, so a
+ * crash leaves each job in exactly one state. */
+#include "jobs/queue.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/json.h"
+
+struct iso_jobs {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  series_uid TEXT NOT NULL,"
+    "  calling_ae TEXT NOT NULL DEFAULT '',"
+    "  instances INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN "
+    "    ('queued','running','done','failed','dead','cancelled')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  started INTEGER,"
+    "  finished INTEGER,"
+    "  seconds REAL,"
+    "  route TEXT NOT NULL DEFAULT '',"
+    "  result TEXT NOT NULL DEFAULT '',"
+    "  reason TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_at);"
+    "CREATE INDEX IF NOT EXISTS jobs_series ON jobs(series_uid);";
+
+static iso_code db_fail(iso_jobs *j, iso_err *err, const char *what)
+{
+    return iso_fail(err, ISO_EDB, "jobs: %s: %s", what, sqlite3_errmsg(j->db));
+}
+
+/* Prepares sql and binds the arguments fmt names: t text, i int64, d double. */
+static iso_code prepare(iso_jobs *j, sqlite3_stmt **st, const char *sql, const char *fmt,
+                        iso_err *err, ...)
+{
+    if (sqlite3_prepare_v2(j->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_fail(j, err, "prepare");
+    va_list ap;
+    va_start(ap, err);
+    for (int k = 0; fmt[k] != '\0'; k++) {
+        if (fmt[k] == 't')
+            sqlite3_bind_text(*st, k + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        else if (fmt[k] == 'i')
+            sqlite3_bind_int64(*st, k + 1, va_arg(ap, int64_t));
+        else
+            sqlite3_bind_double(*st, k + 1, va_arg(ap, double));
+    }
+    va_end(ap);
+    return ISO_OK;
+}
+
+/* Runs a prepared statement that returns no rows; *changes (may be NULL). */
+static iso_code run(iso_jobs *j, sqlite3_stmt *st, int *changes, iso_err *err)
+{
+    iso_code rc = sqlite3_step(st) == SQLITE_DONE ? ISO_OK : db_fail(j, err, "step");
+    sqlite3_finalize(st);
+    if (changes)
+        *changes = sqlite3_changes(j->db);
+    return rc;
+}
+
+void iso_jobs_close(iso_jobs *j)
+{
+    if (j == NULL)
+        return;
+    sqlite3_close(j->db);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+iso_code iso_jobs_open(const char *data_dir, int readonly, iso_jobs **out, int *recovered,
+                       iso_err *err)
+{
+    *out = NULL;
+    if (recovered)
+        *recovered = 0;
+    iso_jobs *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    pthread_mutex_init(&j->mu, NULL);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/jobs.sqlite", data_dir);
+    int flags = SQLITE_OPEN_FULLMUTEX |
+                (readonly ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    char *msg = NULL;
+    iso_code rc = ISO_OK;
+    if (sqlite3_open_v2(path, &j->db, flags, NULL) != SQLITE_OK) {
+        rc = db_fail(j, err, "open");
+    } else {
+        sqlite3_busy_timeout(j->db, 10000);
+        if (!readonly && sqlite3_exec(j->db, schema, NULL, NULL, &msg) != SQLITE_OK)
+            rc = iso_fail(err, ISO_EDB, "jobs schema: %s", msg ? msg : "?");
+    }
+    sqlite3_free(msg);
+    if (rc == ISO_OK && !readonly) {
+        /* a daemon opens the queue: what was running died with the last one */
+        sqlite3_stmt *st = NULL;
+        int n = 0;
+        rc = prepare(j, &st, "UPDATE jobs SET state='queued', next_at=0 WHERE state='running'", "",
+                     err);
+        if (rc == ISO_OK)
+            rc = run(j, st, &n, err);
+        if (recovered)
+            *recovered = n;
+    }
+    if (rc != ISO_OK) {
+        iso_jobs_close(j);
+        return rc;
+    }
+    *out = j;
+    return ISO_OK;
+}
+
+static iso_code covered_locked(iso_jobs *j, const char *series_uid, int64_t *instances,
+                               iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *instances = 0;
+    if (prepare(j, &st, "SELECT coalesce(max(instances),0) FROM jobs WHERE series_uid=?", "t",
+                err, series_uid) != ISO_OK)
+        return err->code;
+    iso_code rc = ISO_OK;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *instances = sqlite3_column_int64(st, 0);
+    else
+        rc = db_fail(j, err, "covered");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+iso_code iso_jobs_covered(iso_jobs *j, const char *series_uid, int64_t *instances, iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    iso_code rc = covered_locked(j, series_uid, instances, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_add(iso_jobs *j, const char *series_uid, const char *calling_ae,
+                      int64_t instances, long now, int64_t *id, iso_err *err)
+{
+    if (id)
+        *id = 0;
+    pthread_mutex_lock(&j->mu);
+    int64_t covered = 0;
+    iso_code rc = covered_locked(j, series_uid, &covered, err);
+    sqlite3_stmt *st = NULL;
+    int changed = 0;
+    if (rc == ISO_OK && instances > covered) {
+        /* a job of the series still waiting takes the new count instead */
+        rc = prepare(j, &st,
+                     "UPDATE jobs SET instances=?, calling_ae=? WHERE series_uid=? AND "
+                     "state='queued' AND attempts=0",
+                     "itt", err, instances, calling_ae, series_uid);
+        if (rc == ISO_OK)
+            rc = run(j, st, &changed, err);
+        if (rc == ISO_OK && changed == 0) {
+            rc = prepare(j, &st,
+                         "INSERT INTO jobs(series_uid, calling_ae, instances, created) "
+                         "VALUES (?,?,?,?)",
+                         "ttii", err, series_uid, calling_ae, instances, (int64_t)now);
+            if (rc == ISO_OK)
+                rc = run(j, st, NULL, err);
+            if (rc == ISO_OK && id)
+                *id = sqlite3_last_insert_rowid(j->db);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_claim(iso_jobs *j, long now, iso_job *job, iso_err *err)
+{
+    memset(job, 0, sizeof *job);
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "SELECT id, series_uid, calling_ae, instances, attempts, created "
+                          "FROM jobs WHERE state IN ('queued','failed') AND next_at <= ? AND "
+                          "series_uid NOT IN (SELECT series_uid FROM jobs WHERE state='running') "
+                          "ORDER BY id LIMIT 1",
+                          "i", err, (int64_t)now);
+    if (rc == ISO_OK) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            job->id = sqlite3_column_int64(st, 0);
+            snprintf(job->series_uid, sizeof job->series_uid, "%s", sqlite3_column_text(st, 1));
+            snprintf(job->calling_ae, sizeof job->calling_ae, "%s", sqlite3_column_text(st, 2));
+            job->instances = sqlite3_column_int64(st, 3);
+            job->attempts = sqlite3_column_int(st, 4) + 1;
+            job->created = (long)sqlite3_column_int64(st, 5);
+        } else if (r == SQLITE_DONE) {
+            rc = iso_fail(err, ISO_ENOTFOUND, "no job due");
+        } else {
+            rc = db_fail(j, err, "claim");
+        }
+        sqlite3_finalize(st);
+    }
+    if (rc == ISO_OK) {
+        rc = prepare(j, &st,
+                     "UPDATE jobs SET state='running', attempts=?, started=? WHERE id=?", "iii",
+                     err, (int64_t)job->attempts, (int64_t)now, job->id);
+        if (rc == ISO_OK)
+            rc = run(j, st, NULL, err);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_done(iso_jobs *j, int64_t id, const char *route, const char *result,
+                       double seconds, long now, iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "UPDATE jobs SET state='done', route=?, result=?, seconds=?, finished=?, "
+                          "reason='' WHERE id=?",
+                          "ttdii", err, route, result, seconds, (int64_t)now, id);
+    if (rc == ISO_OK)
+        rc = run(j, st, NULL, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_failed(iso_jobs *j, const iso_job *job, const char *reason, long max_attempts,
+                         long now, iso_err *err)
+{
+    int dead = job->attempts >= max_attempts;
+    long wait = 30L << (job->attempts > 6 ? 6 : job->attempts - 1); /* 30 s, 60 s, ... 32 min */
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "UPDATE jobs SET state=?, reason=?, next_at=?, finished=? WHERE id=?",
+                          "ttiii", err, dead ? "dead" : "failed", reason, (int64_t)(now + wait),
+                          (int64_t)now, job->id);
+    if (rc == ISO_OK)
+        rc = run(j, st, NULL, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+/* ---- operator commands ---- */
+
+enum { NCOLS = 14 };
+static const char *const col_sql =
+    "SELECT id, state, series_uid, calling_ae, instances, attempts, "
+    "datetime(created,'unixepoch'), coalesce(datetime(started,'unixepoch'),''), "
+    "coalesce(datetime(finished,'unixepoch'),''), coalesce(round(seconds,3),''), route, result, "
+    "reason, CASE WHEN state='failed' THEN datetime(next_at,'unixepoch') ELSE '' END FROM jobs";
+static const char *const col_names[NCOLS] = {
+    "id",       "state",   "SeriesInstanceUID", "calling_ae", "instances", "attempts", "created",
+    "started",  "finished", "seconds",          "route",      "result",    "reason",   "next_try"};
+static const int col_number[NCOLS] = {1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0};
+
+static void print_json_row(sqlite3_stmt *st, FILE *out)
+{
+    fputc('{', out);
+    for (int k = 0; k < NCOLS; k++) {
+        const char *v = (const char *)sqlite3_column_text(st, k);
+        fprintf(out, "%s", k ? ", " : "");
+        iso_json_string(out, col_names[k]);
+        fputs(": ", out);
+        if (col_number[k] && v != NULL && v[0] != '\0')
+            fputs(v, out);
+        else if (col_number[k])
+            fputs("null", out);
+        else
+            iso_json_string(out, v ? v : "");
+    }
+    fputc('}', out);
+}
+
+iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s ORDER BY id", col_sql);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st, sql, "", err);
+    if (rc == ISO_OK) {
+        if (json)
+            fputc('[', out);
+        else
+            fprintf(out, "id\tstate\tattempts\tinstances\tseconds\tseries\tresult / reason\n");
+        int first = 1, r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            if (json) {
+                fputs(first ? "\n  " : ",\n  ", out);
+                print_json_row(st, out);
+            } else {
+                const char *reason = (const char *)sqlite3_column_text(st, 12);
+                fprintf(out, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sqlite3_column_text(st, 0),
+                        sqlite3_column_text(st, 1), sqlite3_column_text(st, 5),
+                        sqlite3_column_text(st, 4), sqlite3_column_text(st, 9),
+                        sqlite3_column_text(st, 2),
+                        reason && reason[0] ? reason : (const char *)sqlite3_column_text(st, 11));
+            }
+            first = 0;
+        }
+        if (json)
+            fputs(first ? "]\n" : "\n]\n", out);
+        if (r != SQLITE_DONE)
+            rc = db_fail(j, err, "list");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_show(iso_jobs *j, int64_t id, FILE *out, iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    char sql[1024];
+    snprintf(sql, sizeof sql, "%s WHERE id=?", col_sql);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st, sql, "i", err, id);
+    if (rc == ISO_OK) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            for (int k = 0; k < NCOLS; k++)
+                fprintf(out, "%-18s %s\n", col_names[k], sqlite3_column_text(st, k));
+        } else {
+            rc = r == SQLITE_DONE ? iso_fail(err, ISO_ENOTFOUND, "no job %lld", (long long)id)
+                                  : db_fail(j, err, "show");
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+static iso_code change_state(iso_jobs *j, int64_t id, const char *sql, const char *what,
+                             iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+    iso_code rc = prepare(j, &st, sql, "i", err, id);
+    if (rc == ISO_OK)
+        rc = run(j, st, &n, err);
+    pthread_mutex_unlock(&j->mu);
+    if (rc == ISO_OK && n == 0)
+        rc = iso_fail(err, ISO_ENOTFOUND, "no job %lld that can be %s", (long long)id, what);
+    return rc;
+}
+
+iso_code iso_jobs_retry(iso_jobs *j, int64_t id, iso_err *err)
+{
+    return change_state(j, id,
+                        "UPDATE jobs SET state='queued', attempts=0, next_at=0, reason='' "
+                        "WHERE id=? AND state IN ('done','failed','dead','cancelled')",
+                        "retried", err);
+}
+
+iso_code iso_jobs_cancel(iso_jobs *j, int64_t id, iso_err *err)
+{
+    return change_state(j, id,
+                        "UPDATE jobs SET state='cancelled' WHERE id=? AND "
+                        "state IN ('queued','failed','dead')",
+                        "cancelled", err);
+}

@@ -1,0 +1,62 @@
+/* queue.h — the persistent job queue: one row per reconstruction (or
+ * routing) of a series, in DATA_DIR/jobs.sqlite (WAL, synchronous=FULL).
+ *
+ * States:
+ *   queued ──claim──► running ──► done        (reconstructed, refused with a
+ *     ▲                  │                      reason, or routed only)
+ *     │                  ├──► failed ──(next_at)──► claimed again
+ *     │                  └──► dead   (max_attempts failures)
+ *     └── retry (operator) ◄── dead | failed | done;  cancel: queued|failed|dead → cancelled
+ * A job left `running` by a crash goes back to `queued` when the queue is
+ * opened (its attempt counts).  A job covers the instance count the series
+ * had when it was queued; instances arriving later make a new job (the
+ * next version), and a series never has two jobs running at once.
+ */
+#ifndef ISO_JOBS_QUEUE_H
+#define ISO_JOBS_QUEUE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+typedef struct iso_jobs iso_jobs;
+
+typedef struct iso_job {
+    int64_t id;
+    char series_uid[65];
+    char calling_ae[17];
+    int64_t instances;
+    int attempts;
+    long created; /* Unix seconds: also the creation time of its derived objects */
+} iso_job;
+
+/* Opens (creating) the queue; *recovered = jobs put back from running. */
+iso_code iso_jobs_open(const char *data_dir, int readonly, iso_jobs **out, int *recovered,
+                       iso_err *err);
+void iso_jobs_close(iso_jobs *j);
+
+/* Queues the series at this instance count, unless a job already covers
+ * that many; a queued job of the series not yet started is updated instead
+ * of adding another.  *id (may be NULL) gets the job, 0 if none was needed. */
+iso_code iso_jobs_add(iso_jobs *j, const char *series_uid, const char *calling_ae,
+                      int64_t instances, long now, int64_t *id, iso_err *err);
+/* The instance count the series' jobs cover (0: none). */
+iso_code iso_jobs_covered(iso_jobs *j, const char *series_uid, int64_t *instances, iso_err *err);
+
+/* Takes the oldest due job (ISO_ENOTFOUND: none) and marks it running. */
+iso_code iso_jobs_claim(iso_jobs *j, long now, iso_job *job, iso_err *err);
+/* The job ended: done with what was done (route, result). */
+iso_code iso_jobs_done(iso_jobs *j, int64_t id, const char *route, const char *result,
+                       double seconds, long now, iso_err *err);
+/* The job failed: again after a back-off, or dead after max_attempts. */
+iso_code iso_jobs_failed(iso_jobs *j, const iso_job *job, const char *reason, long max_attempts,
+                         long now, iso_err *err);
+
+/* Operator commands (isonode jobs). */
+iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_err *err);
+iso_code iso_jobs_show(iso_jobs *j, int64_t id, FILE *out, iso_err *err);
+iso_code iso_jobs_retry(iso_jobs *j, int64_t id, iso_err *err);
+iso_code iso_jobs_cancel(iso_jobs *j, int64_t id, iso_err *err);
+
+#endif

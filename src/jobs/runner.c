@@ -1,0 +1,222 @@
+/* runner.c — scheduler and worker threads over the job queue (see
+ * runner.h). */
+#include "jobs/runner.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/index.h"
+#include "util/log.h"
+
+enum { MAX_WORKERS = 16, READY_BATCH = 32 };
+
+struct iso_runner {
+    iso_job_env env;
+    iso_jobs *jobs;
+    iso_completion *completion;
+    void (*kick)(void *);
+    void *kick_ctx;
+    pthread_t scheduler, workers[MAX_WORKERS];
+    int n_workers;
+    int scheduler_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a job was queued, or stop */
+    int stop;
+};
+
+static double mono_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Waits on the runner's condition for up to ms; returns non-zero to stop. */
+static int nap(iso_runner *r, long ms)
+{
+    pthread_mutex_lock(&r->mu);
+    if (!r->stop) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += (ms % 1000) * 1000000L;
+        t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
+        t.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&r->cv, &r->mu, &t);
+    }
+    int stop = r->stop;
+    pthread_mutex_unlock(&r->mu);
+    return stop;
+}
+
+static void wake_workers(iso_runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+typedef struct scan_ctx {
+    iso_runner *r;
+    double now;
+    int added;
+    iso_err err;
+} scan_ctx;
+
+static int scan_series(void *user, const char *series_uid, int64_t instances,
+                       const char *calling_ae)
+{
+    scan_ctx *s = user;
+    if (strcmp(calling_ae, s->r->env.cfg->ae_title) == 0)
+        return 0; /* our own derived results */
+    int64_t covered = 0;
+    if (iso_jobs_covered(s->r->jobs, series_uid, &covered, &s->err) != ISO_OK)
+        return 1;
+    if (instances > covered) {
+        if (iso_completion_pending(s->r->completion, series_uid, calling_ae, s->now, &s->err) !=
+            ISO_OK)
+            return 1;
+        s->added++;
+    }
+    return 0;
+}
+
+static void *scheduler_main(void *arg)
+{
+    iso_runner *r = arg;
+    const iso_config *cfg = r->env.cfg;
+    char db[4200];
+    snprintf(db, sizeof db, "%s/index.sqlite", cfg->data_dir);
+    iso_index *idx = NULL;
+    iso_err err = {0};
+    if (iso_index_open(db, true, &idx, &err) != ISO_OK) {
+        ISO_ERROR("jobs: cannot open the index: %s", err.msg);
+        return NULL;
+    }
+    scan_ctx sc = {r, mono_now(), 0, {0}};
+    if (iso_index_each_series(idx, scan_series, &sc, &err) != ISO_OK || sc.err.code != ISO_OK)
+        ISO_ERROR("jobs: scanning stored series: %s", err.code ? err.msg : sc.err.msg);
+    else if (sc.added > 0)
+        ISO_INFO("jobs: %d stored series without a job since the last run, settling again",
+                 sc.added);
+    iso_ready_series ready[READY_BATCH];
+    while (!nap(r, 200)) {
+        int n = iso_completion_take_ready(r->completion, mono_now(), (double)cfg->rc_settle_seconds,
+                                          ready, READY_BATCH);
+        for (int i = 0; i < n; i++) {
+            int64_t count = 0, id = 0;
+            iso_err e = {0};
+            if (iso_index_series_count(idx, ready[i].series_uid, &count, &e) != ISO_OK ||
+                iso_jobs_add(r->jobs, ready[i].series_uid, ready[i].calling_ae, count,
+                             (long)time(NULL), &id, &e) != ISO_OK) {
+                ISO_ERROR("jobs: series %s: %s", ready[i].series_uid, e.msg);
+                continue;
+            }
+            if (id > 0)
+                ISO_INFO("job %lld queued: series %s from %s, %lld instances", (long long)id,
+                         ready[i].series_uid, ready[i].calling_ae, (long long)count);
+        }
+        if (n > 0)
+            wake_workers(r);
+    }
+    iso_index_close(idx);
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    iso_runner *r = arg;
+    const iso_config *cfg = r->env.cfg;
+    /* niceness is per thread on Linux, and the pipeline's own threads inherit it */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), (int)cfg->rc_nice) != 0)
+        ISO_WARN("jobs: cannot lower the workers' priority");
+    for (;;) {
+        iso_job job;
+        iso_err err = {0};
+        iso_code rc = iso_jobs_claim(r->jobs, (long)time(NULL), &job, &err);
+        if (rc == ISO_ENOTFOUND) {
+            if (nap(r, 1000))
+                break;
+            continue;
+        }
+        if (rc != ISO_OK) {
+            ISO_ERROR("jobs: %s", err.msg);
+            if (nap(r, 5000))
+                break;
+            continue;
+        }
+        ISO_INFO("job %lld started: series %s, attempt %d", (long long)job.id, job.series_uid,
+                 job.attempts);
+        double t0 = mono_now();
+        char route[80], result[1024];
+        rc = iso_job_run(&r->env, &job, route, sizeof route, result, sizeof result, &err);
+        double secs = mono_now() - t0;
+        iso_err e = {0};
+        if (rc == ISO_OK) {
+            ISO_INFO("job %lld done in %.2f s (%s): %s", (long long)job.id, secs, route, result);
+            if (iso_jobs_done(r->jobs, job.id, route, result, secs, (long)time(NULL), &e) != ISO_OK)
+                ISO_ERROR("jobs: %s", e.msg);
+        } else {
+            ISO_ERROR("job %lld failed (attempt %d of %ld): %s", (long long)job.id, job.attempts,
+                      cfg->rc_max_attempts, err.msg);
+            if (iso_jobs_failed(r->jobs, &job, err.msg, cfg->rc_max_attempts, (long)time(NULL),
+                                &e) != ISO_OK)
+                ISO_ERROR("jobs: %s", e.msg);
+        }
+        if (r->kick)
+            r->kick(r->kick_ctx);
+    }
+    return NULL;
+}
+
+void iso_runner_stop(iso_runner *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (r->scheduler_started)
+        pthread_join(r->scheduler, NULL);
+    for (int i = 0; i < r->n_workers; i++)
+        pthread_join(r->workers[i], NULL);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
+
+iso_code iso_runner_start(const iso_job_env *env, iso_jobs *jobs, iso_completion *completion,
+                          void (*kick)(void *), void *kick_ctx, iso_runner **out, iso_err *err)
+{
+    *out = NULL;
+    iso_runner *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    r->env = *env;
+    r->jobs = jobs;
+    r->completion = completion;
+    r->kick = kick;
+    r->kick_ctx = kick_ctx;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    if (pthread_create(&r->scheduler, NULL, scheduler_main, r) != 0) {
+        iso_runner_stop(r);
+        return iso_fail(err, ISO_ENOMEM, "cannot start the job scheduler");
+    }
+    r->scheduler_started = 1;
+    long n = env->cfg->rc_workers < MAX_WORKERS ? env->cfg->rc_workers : MAX_WORKERS;
+    for (long i = 0; i < n; i++) {
+        if (pthread_create(&r->workers[r->n_workers], NULL, worker_main, r) != 0) {
+            iso_runner_stop(r);
+            return iso_fail(err, ISO_ENOMEM, "cannot start job workers");
+        }
+        r->n_workers++;
+    }
+    *out = r;
+    return ISO_OK;
+}

@@ -1,0 +1,330 @@
+/* work.c — one job from series files to queued deliveries (see work.h). */
+#include "jobs/work.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "derive/derive.h"
+#include "jobs/routes.h"
+#include "recon/recon.h"
+#include "store/index.h"
+#include "store/layout.h"
+#include "util/fsx.h"
+#include "util/log.h"
+
+enum { MAX_DERIVED = 64 };
+
+/* The stored files of the series, with what the index knows of them. */
+typedef struct stored_file {
+    char *path; /* absolute */
+    char rel[256];
+    char sha256[65];
+    char sop_uid[65];
+} stored_file;
+
+typedef struct series_files {
+    const char *data_dir;
+    stored_file *f;
+    size_t n, cap;
+    int failed;
+} series_files;
+
+static int collect(void *user, const char *path, const char *sha256, int64_t size,
+                   const char *sop_uid)
+{
+    series_files *s = user;
+    (void)size;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 256;
+        stored_file *nf = realloc(s->f, nc * sizeof *nf);
+        if (nf == NULL) {
+            s->failed = 1;
+            return 1;
+        }
+        s->f = nf;
+        s->cap = nc;
+    }
+    stored_file *f = &s->f[s->n];
+    size_t len = strlen(s->data_dir) + strlen(path) + 2;
+    if ((f->path = malloc(len)) == NULL) {
+        s->failed = 1;
+        return 1;
+    }
+    snprintf(f->path, len, "%s/%s", s->data_dir, path);
+    snprintf(f->rel, sizeof f->rel, "%s", path);
+    snprintf(f->sha256, sizeof f->sha256, "%s", sha256);
+    snprintf(f->sop_uid, sizeof f->sop_uid, "%s", sop_uid);
+    s->n++;
+    return 0;
+}
+
+static void series_files_free(series_files *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->f[i].path);
+    free(s->f);
+}
+
+static iso_code load_series(const char *data_dir, const char *series_uid, series_files *s,
+                            iso_err *err)
+{
+    char db[4200];
+    snprintf(db, sizeof db, "%s/index.sqlite", data_dir);
+    iso_index *idx = NULL;
+    if (iso_index_open(db, true, &idx, err) != ISO_OK)
+        return err->code;
+    iso_level level = ISO_LEVEL_SERIES;
+    iso_code rc = iso_index_files_under(idx, series_uid, collect, s, &level, err);
+    iso_index_close(idx);
+    if (rc == ISO_OK && s->failed)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
+    if (rc == ISO_OK && level != ISO_LEVEL_SERIES)
+        rc = iso_fail(err, ISO_ENOTFOUND, "%s is not a series", series_uid);
+    return rc;
+}
+
+/* Appends to a result text. */
+static void say(char *out, size_t size, const char *fmt, ...)
+{
+    size_t used = strlen(out);
+    if (used + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out + used, size - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Queues one file for each peer named in list (comma separated). */
+static iso_code queue_for(const iso_job_env *env, const char *list, const char *path,
+                          const char *sop_uid, const char *sha256, iso_err *err)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save))
+        if (iso_outbox_add(env->outbox, t, path, sop_uid, sha256, err) != ISO_OK)
+            return err->code;
+    return ISO_OK;
+}
+
+/* forward_to: the series as it was received. */
+static iso_code forward_originals(const iso_job_env *env, const series_files *s,
+                                  const char *peers, long *queued, iso_err *err)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const stored_file *f = &s->f[i];
+        if (env->anon == NULL) { /* the store holds what arrived */
+            if (queue_for(env, peers, f->path, f->sop_uid, f->sha256, err) != ISO_OK)
+                return err->code;
+            (*queued)++;
+            continue;
+        }
+        char rel[300], path[4400], sha[65];
+        iso_store_original_path(f->sop_uid, rel, sizeof rel);
+        snprintf(path, sizeof path, "%s/%s", env->cfg->data_dir, rel);
+        iso_attrs a;
+        iso_err e = {0};
+        if (fsx_sha256_file(path, sha, NULL, &e) != ISO_OK ||
+            iso_dcm_read_attrs(path, &a, &e) != ISO_OK) {
+            ISO_WARN("job: no kept original of %s to forward: %s", f->sop_uid, e.msg);
+            continue;
+        }
+        if (queue_for(env, peers, path, a.sop_instance_uid, sha, err) != ISO_OK)
+            return err->code;
+        (*queued)++;
+    }
+    return ISO_OK;
+}
+
+/* forward_anonymized_to: the store's own de-identified files, or copies
+ * de-identified now when the store keeps originals. */
+static iso_code forward_anonymized(const iso_job_env *env, const series_files *s,
+                                   const char *peers, const char *work_dir, long *queued,
+                                   iso_err *err)
+{
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/forward", work_dir);
+    if (env->anon == NULL && fsx_mkdir_p(dir, err) != ISO_OK)
+        return err->code;
+    for (size_t i = 0; i < s->n; i++) {
+        const stored_file *f = &s->f[i];
+        if (env->anon != NULL) {
+            if (queue_for(env, peers, f->path, f->sop_uid, f->sha256, err) != ISO_OK)
+                return err->code;
+            (*queued)++;
+            continue;
+        }
+        if (env->forward_anon == NULL)
+            return iso_fail(err, ISO_ECONFIG, "no de-identification available to forward with");
+        char out[4400], sha[65], why[256] = "";
+        snprintf(out, sizeof out, "%s/%zu.dcm", dir, i);
+        iso_anon_outcome how;
+        iso_attrs a;
+        iso_err e = {0};
+        if (iso_anon_file(env->forward_anon, f->path, out, &how, why, sizeof why, &e) != ISO_OK) {
+            if (e.code != ISO_EREFUSED)
+                return iso_fail(err, e.code, "de-identifying %s: %s", f->sop_uid, e.msg);
+            ISO_WARN("job: %s not forwarded de-identified: %s", f->sop_uid, e.msg);
+            continue;
+        }
+        if (fsx_sha256_file(out, sha, NULL, err) != ISO_OK ||
+            iso_dcm_read_attrs(out, &a, err) != ISO_OK ||
+            queue_for(env, peers, out, a.sop_instance_uid, sha, err) != ISO_OK)
+            return err->code;
+        (*queued)++;
+    }
+    return ISO_OK;
+}
+
+/* Queues derived objects (paths) for peers, each peer getting the copy of
+ * the identity it asks for. */
+static iso_code queue_results(const iso_job_env *env, const char *peer, char (*store_copy)[512],
+                              char (*sender_copy)[512], int n, iso_err *err)
+{
+    const iso_peer *p = iso_config_peer_by_name(env->cfg, peer);
+    if (p == NULL)
+        return iso_fail(err, ISO_ECONFIG, "no [peer %s]", peer);
+    char(*copy)[512] = strcmp(p->identity, "anonymized") == 0 ? store_copy : sender_copy;
+    for (int i = 0; i < n; i++) {
+        char sha[65];
+        iso_attrs a;
+        if (fsx_sha256_file(copy[i], sha, NULL, err) != ISO_OK ||
+            iso_dcm_read_attrs(copy[i], &a, err) != ISO_OK ||
+            iso_outbox_add(env->outbox, peer, copy[i], a.sop_instance_uid, sha, err) != ISO_OK)
+            return err->code;
+    }
+    return ISO_OK;
+}
+
+/* Reconstructs, derives, stores and queues the results. */
+static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const series_files *s,
+                            const iso_route_decision *d, const char *work_dir, char *result,
+                            size_t result_size, iso_err *err)
+{
+    const iso_config *cfg = env->cfg;
+    char **paths = calloc(s->n ? s->n : 1, sizeof *paths);
+    if (paths == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->n; i++)
+        paths[i] = s->f[i].path;
+    iso_recon_params p;
+    iso_recon_params_for_surfaces(cfg, d->surfaces, &p);
+    p.keep_masks = 1;
+    iso_recon_result r;
+    iso_err e = {0};
+    iso_code rc = iso_reconstruct(paths, s->n, &p, &r, &e);
+    if (rc == ISO_EREFUSED) {
+        say(result, result_size, "not reconstructed: %s", e.msg);
+        ISO_INFO("job %lld: series %s not reconstructed: %s", (long long)job->id, job->series_uid,
+                 e.msg);
+        free(paths);
+        return ISO_OK;
+    }
+    if (rc != ISO_OK) {
+        free(paths);
+        return iso_fail(err, rc, "reconstruction: %s", e.msg);
+    }
+    char(*store_copy)[512] = calloc(MAX_DERIVED, sizeof *store_copy);
+    char(*sender_copy)[512] = calloc(MAX_DERIVED, sizeof *sender_copy);
+    int n_store = 0, n_sender = 0;
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/store", work_dir);
+    if (store_copy == NULL || sender_copy == NULL)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory");
+    else
+        rc = iso_derive_series(&r, (const char *const *)paths, s->n, NULL, job->created, dir,
+                               store_copy, MAX_DERIVED, &n_store, err);
+    /* the store keeps its copy, indexed like any instance */
+    for (int i = 0; rc == ISO_OK && i < n_store; i++) {
+        iso_store_outcome how;
+        rc = iso_store_put_file(env->store, store_copy[i], cfg->ae_title, &how, err);
+    }
+    if (rc == ISO_OK && env->anon != NULL) {
+        snprintf(dir, sizeof dir, "%s/sender", work_dir);
+        rc = iso_derive_series(&r, (const char *const *)paths, s->n, iso_anon_vault(env->anon),
+                               job->created, dir, sender_copy, MAX_DERIVED, &n_sender, err);
+    } else if (rc == ISO_OK) {
+        memcpy(sender_copy, store_copy, (size_t)n_store * sizeof *store_copy);
+        n_sender = n_store;
+    }
+    if (rc == ISO_OK && n_sender != n_store)
+        rc = iso_fail(err, ISO_EMISMATCH, "the two copies of the results differ in number");
+    say(result, result_size, "reconstructed %d surfaces, %d objects", r.n_surf, n_store);
+    if (rc == ISO_OK && d->return_results) {
+        const iso_peer *back = iso_config_peer_by_ae(cfg, job->calling_ae);
+        if (back == NULL) {
+            say(result, result_size, "; not returned: no [peer] has ae_title %s",
+                job->calling_ae);
+            ISO_WARN("job %lld: results not returned: no [peer] has ae_title %s",
+                     (long long)job->id, job->calling_ae);
+        } else {
+            rc = queue_results(env, back->name, store_copy, sender_copy, n_store, err);
+            say(result, result_size, "; returned to %s", back->name);
+        }
+    }
+    if (rc == ISO_OK && d->send_results_to[0] != '\0') {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", d->send_results_to);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ", ", &save); rc == ISO_OK && t != NULL;
+             t = strtok_r(NULL, ", ", &save))
+            rc = queue_results(env, t, store_copy, sender_copy, n_store, err);
+        say(result, result_size, "; sent to %s", d->send_results_to);
+    }
+    free(store_copy);
+    free(sender_copy);
+    iso_recon_result_free(&r);
+    free(paths);
+    return rc;
+}
+
+iso_code iso_job_run(const iso_job_env *env, const iso_job *job, char *route, size_t route_size,
+                     char *result, size_t result_size, iso_err *err)
+{
+    result[0] = route[0] = '\0';
+    series_files s = {.data_dir = env->cfg->data_dir};
+    iso_code rc = load_series(env->cfg->data_dir, job->series_uid, &s, err);
+    if (rc == ISO_ENOTFOUND) {
+        snprintf(result, result_size, "the series is no longer stored");
+        series_files_free(&s);
+        return ISO_OK;
+    }
+    if (rc != ISO_OK) {
+        series_files_free(&s);
+        return rc;
+    }
+    iso_attrs first;
+    iso_err e = {0};
+    if (iso_dcm_read_attrs(s.f[0].path, &first, &e) != ISO_OK) {
+        series_files_free(&s);
+        return iso_fail(err, e.code, "reading %s: %s", s.f[0].rel, e.msg);
+    }
+    iso_series_facts facts = {first.modality,     first.body_part, first.series_description,
+                              first.sop_class_uid, job->calling_ae, (long)s.n,
+                              first.slice_thickness};
+    iso_route_decision d;
+    iso_route_decide(env->cfg, &facts, &d);
+    snprintf(route, route_size, "%s", d.rule);
+    char work_dir[4200];
+    /* a fresh directory per attempt: files an earlier attempt queued stay as they are */
+    snprintf(work_dir, sizeof work_dir, "%s/results/J%lld.%d.%ld", env->cfg->data_dir,
+             (long long)job->id, job->attempts, (long)time(NULL));
+    long forwarded = 0;
+    if (d.forward_to[0] != '\0')
+        rc = forward_originals(env, &s, d.forward_to, &forwarded, err);
+    if (rc == ISO_OK && d.forward_anonymized_to[0] != '\0')
+        rc = forward_anonymized(env, &s, d.forward_anonymized_to, work_dir, &forwarded, err);
+    if (rc == ISO_OK && d.reconstruct)
+        rc = reconstruct(env, job, &s, &d, work_dir, result, result_size, err);
+    else if (rc == ISO_OK)
+        say(result, result_size, "stored, not reconstructed (%s)", d.rule);
+    if (rc == ISO_OK && forwarded > 0)
+        say(result, result_size, "; forwarded %ld files", forwarded);
+    series_files_free(&s);
+    return rc;
+}

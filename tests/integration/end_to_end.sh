@@ -1,0 +1,74 @@
+#!/bin/bash
+# Unattended end to end with real peers: storescu (calling AE SENDER) sends a
+# sphere phantom to a de-identifying node; once the series settles the node
+# reconstructs it and DCMTK storescp, standing in for the sender's own
+# receiving port ([peer sender]), receives the views, the rotation, the
+# Surface Segmentation, the STL and the SEG.  dciodvfy passes on each;
+# pydicom finds closed meshes enclosing the analytic volume within 1 % and
+# the sender's original Patient ID, Study and Frame of Reference UIDs.  The
+# store keeps a de-identified copy of the results, indexed.  A late instance
+# makes a second version that replaces the first at the receiver (same
+# series and instance UIDs), never a duplicate series.
+. "$top_srcdir/tests/lib/common.sh"
+. "$top_srcdir/tests/lib/e2e.sh"
+need storescu storescp dciodvfy
+need_pydicom
+$PY "$top_srcdir/tests/lib/phantom.py" write sphere axial "$WORK/src" || fail "phantom"
+# hold back the slice farthest from the sphere: it arrives late
+late=$($PY -c '
+import glob, sys, pydicom
+fs = glob.glob(sys.argv[1] + "/*.dcm")
+print(max(fs, key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2])))' "$WORK/src")
+mkdir -p "$WORK/first"
+for f in "$WORK/src"/*.dcm; do [ "$f" = "$late" ] || ln -s "$f" "$WORK/first/"; done
+start_receiver recv SENDER
+ANONYMIZE=yes write_conf "" "[reconstruct]\\nsettle_seconds = 2\\n[surface ball]\\nmodality = CT\\niso = 500\\n[peer sender]\\nae_title = SENDER\\nhost = 127.0.0.1\\nport = $RECV_PORT"
+start_node
+storescu -aet SENDER -aec ISONODE 127.0.0.1 "$PORT" "$WORK/first"/*.dcm || fail "storescu"
+t0=$(date +%s.%N)
+wait_received recv 7 60 || fail "the receiver got $(received recv) of 7 derived objects"
+t1=$(date +%s.%N)
+ok "7 derived objects at the sender's port $(python3 -c "print('%.2f' % ($t1 - $t0))") s after the last C-STORE (settle_seconds = 2)"
+for f in "$WORK/recv"/*; do
+    errs=$(dciodvfy "$f" 2>&1 | grep '^Error' || true)
+    [ -z "$errs" ] || fail "dciodvfy $(basename "$f"): $errs"
+done
+ok "dciodvfy: no error in any received object"
+$PY "$top_srcdir/tests/lib/check_results.py" "$WORK/recv" "$WORK/src" original || fail "results check"
+wait_jobs_done 1 10 || fail "job not done"
+jobs_json > "$WORK/jobs1.json"
+[ "$(json_get "$WORK/jobs1.json" 'len(r)')" = 1 ] || fail "$(cat "$WORK/jobs1.json")"
+[ "$(json_get "$WORK/jobs1.json" '(r[0]["state"], r[0]["instances"])')" = "('done', 48)" ] \
+    || fail "job: $(cat "$WORK/jobs1.json")"
+node ls series --json > "$WORK/series.json"
+python3 - "$WORK/series.json" <<'PY' || fail "the store's copy of the results"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+mods = sorted(r["Modality"] for r in rows)
+assert mods == ["CT", "M3D", "OT", "OT", "SEG", "SEG"], mods
+assert all(r["PatientID"].startswith("ANON") for r in rows), rows
+print("store: the CT series and 5 derived series, all under the pseudonym")
+PY
+ok "the store keeps the results de-identified and indexed"
+node verify > /dev/null || fail "verify after the results were stored"
+
+# a late instance: version 2 replaces version 1 at the receiver
+storescu -aet SENDER -aec ISONODE 127.0.0.1 "$PORT" "$late" || fail "storescu late"
+wait_received recv 14 60 || fail "the receiver got $(received recv) objects, want 14 after the late instance"
+wait_jobs_done 2 10 || fail "second job not done"
+jobs_json > "$WORK/jobs2.json"
+[ "$(json_get "$WORK/jobs2.json" '[(j["state"], j["instances"]) for j in r]')" = "[('done', 48), ('done', 49)]" ] \
+    || fail "jobs: $(cat "$WORK/jobs2.json")"
+sleep 1
+[ "$(received recv)" = 14 ] || fail "more than one resend: $(received recv)"
+$PY - "$WORK/recv" <<'PY' || fail "second version"
+import glob, sys, pydicom
+ds = [pydicom.dcmread(f, stop_before_pixels=True) for f in glob.glob(sys.argv[1] + "/*")]
+sops = {d.SOPInstanceUID for d in ds}
+series = {d.SeriesInstanceUID for d in ds}
+assert len(sops) == 7 and len(series) == 5, (len(sops), len(series))
+print("14 objects received, 7 distinct instances in 5 series: version 2 replaced version 1")
+PY
+ok "a late instance makes a new version with the same UIDs, no duplicate series"
+stop_node
+kill "$RECV_PID" 2>/dev/null; wait "$RECV_PID" 2>/dev/null || true

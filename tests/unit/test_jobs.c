@@ -1,0 +1,201 @@
+/* test_jobs.c — known answers for the job layer without a network: route
+ * decisions (first match wins, globs, bounds, the built-in default), series
+ * completion (settle time, open associations, Images in Acquisition,
+ * restart), and the persistent queue's states (coalescing, covering counts,
+ * one running job per series, back-off then dead, crash recovery, retry and
+ * cancel), plus the config errors routes can make. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config/config.h"
+#include "jobs/completion.h"
+#include "jobs/queue.h"
+#include "jobs/routes.h"
+
+static char conf_path[] = "/tmp/isonode-test-jobs-XXXXXX";
+
+static iso_code load_text(iso_config *cfg, const char *text, iso_err *err)
+{
+    FILE *f = fopen(conf_path, "w");
+    fputs(text, f);
+    fclose(f);
+    iso_config_defaults(cfg);
+    iso_err_clear(err);
+    return iso_config_load(cfg, conf_path, err);
+}
+
+static void test_routes(void)
+{
+    iso_config cfg;
+    iso_err err = {0};
+    iso_route_decision d;
+    iso_config_defaults(&cfg);
+    iso_series_facts ct = {"CT", "HEAD", "Bone 1.0 axial", "1.2.840.10008.5.1.4.1.1.2", "CT1", 140,
+                           1.0};
+    iso_series_facts us = {"US", "", "", "1.2.840.10008.5.1.4.1.1.6.1", "US1", 1, 0};
+    iso_route_decide(&cfg, &ct, &d);
+    CHECK(strcmp(d.rule, "default") == 0 && d.reconstruct && d.return_results);
+    iso_route_decide(&cfg, &us, &d);
+    CHECK(strcmp(d.rule, "default") == 0 && !d.reconstruct && !d.return_results);
+
+    CHECK(load_text(&cfg,
+                    "[anonymize]\nenabled = no\n[peer pacs]\nae_title = PACS\nhost = h\nport = 104\n"
+                    "[peer research]\nae_title = RES\nhost = h\nport = 104\nidentity = anonymized\n"
+                    "[route scouts]\nmax_images = 3\nignore = yes\n"
+                    "[route thin-bone]\nmodality = CT\ndescription = *bone*\nmax_slice_mm = 1.5\n"
+                    "forward_to = pacs\nforward_anonymized_to = research\n"
+                    "[route other-ct]\nmodality = c?\nreconstruct = no\nreturn_results = no\n",
+                    &err) == ISO_OK);
+    if (err.code)
+        fprintf(stderr, "%s\n", err.msg);
+    CHECK(cfg.n_routes == 3 && strcmp(cfg.peers[1].identity, "anonymized") == 0 &&
+          strcmp(cfg.peers[0].identity, "original") == 0);
+    iso_route_decide(&cfg, &ct, &d);
+    CHECK(strcmp(d.rule, "route thin-bone") == 0 && d.reconstruct && d.return_results &&
+          strcmp(d.forward_to, "pacs") == 0 && strcmp(d.forward_anonymized_to, "research") == 0);
+    ct.slice_thickness = 5.0; /* too thick for thin-bone: the next rule (glob c?, any case) */
+    iso_route_decide(&cfg, &ct, &d);
+    CHECK(strcmp(d.rule, "route other-ct") == 0 && !d.reconstruct && !d.return_results);
+    ct.slice_thickness = 0; /* unknown thickness never meets a bound */
+    iso_route_decide(&cfg, &ct, &d);
+    CHECK(strcmp(d.rule, "route other-ct") == 0);
+    ct.images = 2; /* the first rule catches scouts of any modality */
+    iso_route_decide(&cfg, &ct, &d);
+    CHECK(strcmp(d.rule, "route scouts") == 0 && !d.reconstruct && d.forward_to[0] == '\0');
+    us.images = 10; /* routes configured, none matches: stored only */
+    iso_route_decide(&cfg, &us, &d);
+    CHECK(strcmp(d.rule, "no route") == 0 && !d.reconstruct && !d.return_results);
+    iso_config_free(&cfg);
+
+    /* mistakes a route can make are refused at start-up */
+    CHECK(load_text(&cfg, "[route r]\nforward_to = nobody\n", &err) == ISO_ECONFIG &&
+          strstr(err.msg, "nobody") != NULL);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg, "[route r]\nsurfaces = bone\n", &err) == ISO_ECONFIG &&
+          strstr(err.msg, "surface") != NULL);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg,
+                    "[anonymize]\nenabled = yes\n[peer p]\nae_title = P\nhost = h\nport = 1\n"
+                    "[route r]\nforward_to = p\n",
+                    &err) == ISO_ECONFIG &&
+          strstr(err.msg, "keep_originals") != NULL);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg, "[route r]\nmin_images = 5\nmax_images = 2\n", &err) == ISO_ECONFIG);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg, "[route r]\nmodality = CT\nmodality = MR\n", &err) == ISO_ECONFIG &&
+          strstr(err.msg, "twice") != NULL);
+    iso_config_free(&cfg);
+}
+
+static void test_completion(void)
+{
+    iso_completion *c = NULL;
+    iso_err err = {0};
+    CHECK(iso_completion_new(&c, &err) == ISO_OK);
+    iso_ready_series r[8];
+    /* series A over associations 1 and 2; B on association 3 with 4 expected */
+    CHECK(iso_completion_stored(c, 1, "1.1", "CT1", 0, 100.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 2, "1.1", "CT1", 0, 101.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 3, "1.2", "CT2", 4, 101.0, &err) == ISO_OK);
+    CHECK(iso_completion_take_ready(c, 200.0, 5, r, 8) == 0); /* associations still open */
+    iso_completion_assoc_end(c, 1, 102.0);
+    CHECK(iso_completion_take_ready(c, 200.0, 5, r, 8) == 0); /* 2 is still open */
+    iso_completion_assoc_end(c, 2, 102.0);
+    CHECK(iso_completion_take_ready(c, 104.0, 5, r, 8) == 0); /* not settled */
+    CHECK(iso_completion_take_ready(c, 106.5, 5, r, 8) == 1 && strcmp(r[0].series_uid, "1.1") == 0 &&
+          strcmp(r[0].calling_ae, "CT1") == 0);
+    CHECK(iso_completion_take_ready(c, 300.0, 5, r, 8) == 0); /* taken once */
+    /* B: all four there, ready at once although its association is open */
+    for (int i = 0; i < 3; i++)
+        CHECK(iso_completion_stored(c, 3, "1.2", "CT2", 4, 102.0, &err) == ISO_OK);
+    CHECK(iso_completion_take_ready(c, 102.0, 5, r, 8) == 1 && strcmp(r[0].series_uid, "1.2") == 0);
+    /* an instance after a series was taken starts tracking it again */
+    CHECK(iso_completion_stored(c, 4, "1.1", "CT1", 0, 110.0, &err) == ISO_OK);
+    CHECK(iso_completion_count(c) == 1);
+    iso_completion_assoc_end(c, 4, 110.0);
+    CHECK(iso_completion_take_ready(c, 115.0, 5, r, 8) == 1);
+    /* after a restart: pending series settle from now */
+    CHECK(iso_completion_pending(c, "1.3", "MR1", 500.0, &err) == ISO_OK);
+    CHECK(iso_completion_take_ready(c, 504.0, 5, r, 8) == 0);
+    CHECK(iso_completion_take_ready(c, 505.0, 5, r, 8) == 1 && strcmp(r[0].calling_ae, "MR1") == 0);
+    /* nine associations at once: the ninth is not remembered, so the series
+     * waits until the known ones have ended and the settle time passed */
+    for (uint64_t a = 10; a < 19; a++)
+        CHECK(iso_completion_stored(c, a, "1.4", "CT1", 0, 600.0, &err) == ISO_OK);
+    for (uint64_t a = 10; a < 17; a++)
+        iso_completion_assoc_end(c, a, 601.0);
+    CHECK(iso_completion_take_ready(c, 700.0, 5, r, 8) == 0);
+    iso_completion_assoc_end(c, 17, 601.0);
+    CHECK(iso_completion_take_ready(c, 700.0, 5, r, 8) == 1);
+    iso_completion_free(c);
+}
+
+static void test_queue(const char *dir)
+{
+    iso_jobs *j = NULL;
+    iso_err err = {0};
+    int recovered = -1;
+    CHECK(iso_jobs_open(dir, 0, &j, &recovered, &err) == ISO_OK && recovered == 0);
+    int64_t id = 0, id2 = 0, covered = 0;
+    CHECK(iso_jobs_add(j, "1.1", "CT1", 10, 1000, &id, &err) == ISO_OK && id == 1);
+    /* more instances before it started: the same job takes them */
+    CHECK(iso_jobs_add(j, "1.1", "CT1", 12, 1001, &id2, &err) == ISO_OK && id2 == 0);
+    CHECK(iso_jobs_covered(j, "1.1", &covered, &err) == ISO_OK && covered == 12);
+    /* nothing new: no job */
+    CHECK(iso_jobs_add(j, "1.1", "CT1", 12, 1002, &id2, &err) == ISO_OK && id2 == 0);
+    iso_job job, job2;
+    CHECK(iso_jobs_claim(j, 1003, &job, &err) == ISO_OK && job.id == 1 && job.instances == 12 &&
+          job.attempts == 1 && job.created == 1000 && strcmp(job.calling_ae, "CT1") == 0);
+    /* a late instance while it runs: a second job, which waits for the first */
+    CHECK(iso_jobs_add(j, "1.1", "CT1", 13, 1004, &id2, &err) == ISO_OK && id2 == 2);
+    CHECK(iso_jobs_claim(j, 1005, &job2, &err) == ISO_ENOTFOUND);
+    CHECK(iso_jobs_done(j, 1, "default", "reconstructed", 1.5, 1006, &err) == ISO_OK);
+    CHECK(iso_jobs_claim(j, 1007, &job2, &err) == ISO_OK && job2.id == 2 && job2.instances == 13);
+    /* a crash now: the next open puts job 2 back */
+    iso_jobs_close(j);
+    CHECK(iso_jobs_open(dir, 0, &j, &recovered, &err) == ISO_OK && recovered == 1);
+    CHECK(iso_jobs_claim(j, 1008, &job2, &err) == ISO_OK && job2.id == 2 && job2.attempts == 2);
+    /* failures back off, then the job is dead */
+    CHECK(iso_jobs_failed(j, &job2, "disk", 3, 1009, &err) == ISO_OK);
+    CHECK(iso_jobs_claim(j, 1010, &job2, &err) == ISO_ENOTFOUND);
+    CHECK(iso_jobs_claim(j, 1009 + 60, &job2, &err) == ISO_OK && job2.attempts == 3);
+    CHECK(iso_jobs_failed(j, &job2, "disk again", 3, 1100, &err) == ISO_OK);
+    CHECK(iso_jobs_claim(j, 999999, &job2, &err) == ISO_ENOTFOUND); /* dead */
+    CHECK(iso_jobs_cancel(j, 1, &err) == ISO_ENOTFOUND);          /* done: nothing to cancel */
+    CHECK(iso_jobs_retry(j, 2, &err) == ISO_OK);
+    CHECK(iso_jobs_claim(j, 1200, &job2, &err) == ISO_OK && job2.id == 2 && job2.attempts == 1);
+    CHECK(iso_jobs_done(j, 2, "default", "ok", 1, 1201, &err) == ISO_OK);
+    CHECK(iso_jobs_add(j, "1.2", "CT1", 5, 1300, &id, &err) == ISO_OK && id == 3);
+    CHECK(iso_jobs_cancel(j, 3, &err) == ISO_OK);
+    CHECK(iso_jobs_claim(j, 1400, &job2, &err) == ISO_ENOTFOUND);
+    /* a cancelled job still covers its series: a restart does not bring it back */
+    CHECK(iso_jobs_covered(j, "1.2", &covered, &err) == ISO_OK && covered == 5);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    CHECK(iso_jobs_list(j, mem, 1, &err) == ISO_OK);
+    fclose(mem);
+    CHECK(buf != NULL && strstr(buf, "\"state\": \"cancelled\"") != NULL &&
+          strstr(buf, "\"route\": \"default\"") != NULL);
+    free(buf);
+    iso_jobs_close(j);
+}
+
+int main(void)
+{
+    int fd = mkstemp(conf_path);
+    CHECK(fd >= 0);
+    close(fd);
+    char dir[] = "/tmp/isonode-jobs-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    test_routes();
+    test_completion();
+    test_queue(dir);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, conf_path);
+    (void)system(cmd);
+    return CHECK_DONE();
+}
