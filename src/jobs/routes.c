@@ -46,8 +46,10 @@ void iso_route_decide(const iso_config *cfg, const iso_series_facts *f, iso_rout
         if (!matches(r, f))
             continue;
         snprintf(d->rule, sizeof d->rule, "route %s", r->name);
-        if (r->ignore)
+        if (r->ignore) {
+            d->ignore = 1;
             return;
+        }
         d->reconstruct = (int)r->reconstruct;
         d->return_results = (int)r->return_results;
         d->surfaces = r->surfaces;

@@ -17,6 +17,7 @@ typedef struct iso_series_facts {
 
 typedef struct iso_route_decision {
     char rule[80];          /* "route NAME", "default" or "no route" */
+    int ignore;             /* the rule says: stored, nothing else */
     int reconstruct;
     int return_results;
     const char *surfaces;   /* [surface] names, "" for all of the modality */

@@ -321,6 +321,8 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *job, char *route, si
         rc = forward_anonymized(env, &s, d.forward_anonymized_to, work_dir, &forwarded, err);
     if (rc == ISO_OK && d.reconstruct)
         rc = reconstruct(env, job, &s, &d, work_dir, result, result_size, err);
+    else if (rc == ISO_OK && d.ignore)
+        say(result, result_size, "stored, ignored (%s)", d.rule);
     else if (rc == ISO_OK)
         say(result, result_size, "stored, not reconstructed (%s)", d.rule);
     if (rc == ISO_OK && forwarded > 0)

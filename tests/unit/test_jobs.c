@@ -64,7 +64,8 @@ static void test_routes(void)
     CHECK(strcmp(d.rule, "route other-ct") == 0);
     ct.images = 2; /* the first rule catches scouts of any modality */
     iso_route_decide(&cfg, &ct, &d);
-    CHECK(strcmp(d.rule, "route scouts") == 0 && !d.reconstruct && d.forward_to[0] == '\0');
+    CHECK(strcmp(d.rule, "route scouts") == 0 && d.ignore && !d.reconstruct &&
+          d.forward_to[0] == '\0');
     us.images = 10; /* routes configured, none matches: stored only */
     iso_route_decide(&cfg, &us, &d);
     CHECK(strcmp(d.rule, "no route") == 0 && !d.reconstruct && !d.return_results);
