@@ -43,6 +43,7 @@ static void usage(void)
             "  --max-gap MM          refuse gaps between slices wider than this (default %g)\n"
             "  --min-island MM3      drop components enclosing less (default %g)\n"
             "  --frames N            rotation frames (default %d)   --size PX  picture size (default %d)\n"
+            "  --rotation-size PX    rotation frame size (default %d)\n"
             "  --normalize           map the 0.5 and 99.5 percentiles to 0 and 1000 first (MR)\n"
             "  --no-render           meshes and report only\n"
             "  --dicom               also write the derived DICOM objects to DIR/dicom\n"
@@ -53,7 +54,7 @@ static void usage(void)
             ISO_RECON_DEFAULT_SIGMA_MM, ISO_RECON_DEFAULT_SMOOTH_ITERATIONS,
             ISO_RECON_DEFAULT_MAX_TRIANGLES, ISO_SERIES_DEFAULT_MAX_GAP_MM,
             ISO_RECON_DEFAULT_MIN_ISLAND_MM3, ISO_RECON_DEFAULT_ROTATION_FRAMES,
-            ISO_RECON_DEFAULT_RENDER_SIZE);
+            ISO_RECON_DEFAULT_RENDER_SIZE, ISO_RECON_DEFAULT_ROTATION_SIZE);
 }
 
 typedef struct progress_state {
@@ -328,6 +329,8 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
             p.rotation_frames = (int)d;
         } else if (strcmp(a, "--size") == 0) {
             p.render_size = (int)d;
+        } else if (strcmp(a, "--rotation-size") == 0) {
+            p.rotation_size = (int)d;
         } else {
             fprintf(stderr, "isonode reconstruct: unknown option %s\n", a);
             usage();

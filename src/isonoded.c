@@ -235,7 +235,7 @@ int main(int argc, char **argv)
     }
     if (recovered > 0)
         ISO_WARN("jobs: %d job(s) interrupted by the last stop run again", recovered);
-    iso_job_env env = {&cfg, store, dl.outbox, anon, forward_anon};
+    iso_job_env env = {&cfg, store, dl.outbox, anon, forward_anon, delivery_kick, &dl};
     if (iso_runner_start(&env, jobs, completion, delivery_kick, &dl, &runner, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;

@@ -68,6 +68,8 @@ const iso_config_key iso_config_keys[] = {
      "Width and height of the pictures in pixels."},
     {"reconstruct", "rotation_frames", ISO_CFG_INT, NODE(rc_rotation_frames), "36", 0, 720, NULL,
      "Frames of the 360 degree rotation (0: none)."},
+    {"reconstruct", "rotation_size", ISO_CFG_INT, NODE(rc_rotation_size), "256", 64, 4096, NULL,
+     "Width and height of the rotation frames in pixels (a cine: smaller than the views, so it travels fast)."},
     {"reconstruct", "settle_seconds", ISO_CFG_INT, NODE(rc_settle_seconds), "5", 0, 86400, NULL,
      "A series is complete once the associations that sent it are released and nothing arrived for this long (sooner when Images in Acquisition says all are there)."},
     {"reconstruct", "workers", ISO_CFG_INT, NODE(rc_workers), "1", 1, 16, NULL,

@@ -93,6 +93,7 @@ typedef struct iso_config {
     long rc_render;
     long rc_render_size;
     long rc_rotation_frames;
+    long rc_rotation_size;
     long rc_settle_seconds;
     long rc_workers;
     long rc_nice;

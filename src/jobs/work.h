@@ -3,11 +3,12 @@
  *   files of the series (index) ─► route decision
  *     ├─ forward_to / forward_anonymized_to: the files (originals, stored
  *     │  de-identified copies, or copies de-identified now) into the outbox
- *     └─ reconstruct ─► derive the store's copy (the store's identity) ─►
- *        store it (indexed like a received instance, calling AE = our own
- *        title) ─► derive the sender's copy (original identity from the
- *        vault) when the store de-identifies ─► outbox, one row per object
- *        and destination
+ *     └─ reconstruct ─► derive the store's copy (the store's identity) and,
+ *        when the store de-identifies, the sender's copy (original identity
+ *        from the vault), both at once ─► outbox, one row per object and
+ *        destination (the delivery thread starts at once) ─► store the
+ *        store's copy (indexed like a received instance, calling AE = our
+ *        own title)
  * A refusal of the engine is an outcome, not a failure: the series stays
  * stored and routed, the reason goes into the job's result.  Derived
  * objects carry the job's creation time, and every attempt writes them to
@@ -32,6 +33,8 @@ typedef struct iso_job_env {
     iso_outbox *outbox;
     iso_anon *anon;         /* the store de-identifies (NULL: it keeps what it received) */
     iso_anon *forward_anon; /* for forward_anonymized_to from a store of originals (or NULL) */
+    void (*kick)(void *);   /* deliveries were queued: start a round now (may be NULL) */
+    void *kick_ctx;
 } iso_job_env;
 
 /* Runs the job.  ISO_OK: done, with the rule that decided in route and what

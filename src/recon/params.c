@@ -41,6 +41,7 @@ void iso_recon_params_for_surfaces(const iso_config *cfg, const char *names, iso
     p->render = (int)cfg->rc_render;
     p->render_size = (int)cfg->rc_render_size;
     p->rotation_frames = (int)cfg->rc_rotation_frames;
+    p->rotation_size = (int)cfg->rc_rotation_size;
     /* [surface NAME] sections replace the built-in surfaces */
     for (size_t i = 0; i < cfg->n_surfaces && p->n_surfaces < ISO_RECON_MAX_SURFACES; i++) {
         const iso_surface_conf *c = &cfg->surfaces[i];

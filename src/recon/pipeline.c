@@ -29,6 +29,8 @@ void iso_recon_defaults(iso_recon_params *p)
     p->render = 1;
     p->render_size = ISO_RECON_DEFAULT_RENDER_SIZE;
     p->rotation_frames = ISO_RECON_DEFAULT_ROTATION_FRAMES;
+    p->rotation_size = ISO_RECON_DEFAULT_ROTATION_SIZE;
+    p->mip = 1;
 }
 
 static double now(void)
@@ -160,9 +162,79 @@ static void render_one(void *ctx, size_t task, int worker)
     } else {
         iso_view v;
         iso_rotation_view(k - sr->n_views, j->p->rotation_frames, &v);
-        iso_render_surfaces(&scene, &v, j->p->render_size, &sr->rotation[k - sr->n_views],
+        int size = j->p->rotation_size > 0 ? j->p->rotation_size : j->p->render_size;
+        iso_render_surfaces(&scene, &v, size, &sr->rotation[k - sr->n_views],
                             &j->errs[task]);
     }
+}
+
+/* One surface: iso-surface, mask, islands, smoothing, decimation, normals;
+ * stage times go to the job's own list (chains run side by side). */
+enum { SURFACE_STAGES = 5 };
+typedef struct surface_job {
+    const iso_volume *grid;
+    const iso_recon_params *p;
+    iso_recon_result *r;
+    iso_err errs[ISO_RECON_MAX_SURFACES];
+    struct {
+        char name[32];
+        double seconds;
+    } stages[ISO_RECON_MAX_SURFACES][SURFACE_STAGES];
+    int n_stages[ISO_RECON_MAX_SURFACES];
+    int threads_each;
+} surface_job;
+
+static void surface_lap(surface_job *j, int s, const char *what, double *t)
+{
+    double t1 = now();
+    int k = j->n_stages[s]++;
+    snprintf(j->stages[s][k].name, sizeof j->stages[s][k].name, "%s:%s", what,
+             j->r->surf[s].spec.label);
+    j->stages[s][k].seconds = t1 - *t;
+    *t = t1;
+}
+
+static void surface_chain(void *ctx, size_t task, int worker)
+{
+    surface_job *j = ctx;
+    int s = (int)task, threads = j->threads_each;
+    const iso_recon_params *p = j->p;
+    iso_surface_result *sr = &j->r->surf[s];
+    iso_err *err = &j->errs[s];
+    double t = now();
+    (void)worker;
+    if (iso_isosurface(j->grid, sr->spec.iso, 1, threads, &sr->mesh, err) != ISO_OK)
+        return;
+    if (p->keep_masks) {
+        size_t nvox = iso_volume_count(j->grid);
+        const float *g = j->grid->data;
+        float iso = (float)sr->spec.iso;
+        if ((sr->mask = malloc(nvox)) == NULL) {
+            iso_fail(err, ISO_ENOMEM, "out of memory for a segmentation mask");
+            return;
+        }
+        for (size_t i = 0; i < nvox; i++)
+            sr->mask[i] = g[i] >= iso;
+    }
+    sr->extracted_triangles = sr->mesh.nt;
+    surface_lap(j, s, "isosurface", &t);
+    if (iso_mesh_drop_islands(&sr->mesh, p->min_island_mm3, &sr->islands_removed, err) != ISO_OK)
+        return;
+    surface_lap(j, s, "islands", &t);
+    if (iso_mesh_smooth(&sr->mesh, p->smooth_iterations, threads, err) != ISO_OK)
+        return;
+    surface_lap(j, s, "smooth", &t);
+    size_t target = p->max_triangles;
+    if (p->keep_fraction > 0) {
+        size_t frac = (size_t)(p->keep_fraction * (double)sr->mesh.nt);
+        target = target == 0 || frac < target ? frac : target;
+    }
+    if (target > 0 && iso_mesh_decimate(&sr->mesh, target, err) != ISO_OK)
+        return;
+    surface_lap(j, s, "decimate", &t);
+    if (iso_mesh_normals(&sr->mesh, err) != ISO_OK)
+        return;
+    surface_lap(j, s, "normals", &t);
 }
 
 void iso_recon_result_free(iso_recon_result *r)
@@ -239,7 +311,7 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     if (p.n_surfaces == 0)
         default_surfaces(r->series.modality, &grid, &p);
 
-    if (p.render) {
+    if (p.render && p.mip) {
         progress(&ck, "mip", 0);
         double lo = 100, hi = 1500;
         if (!is_ct) {
@@ -263,51 +335,32 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
         goto fail;
     lap(&ck, "gaussian");
 
+    /* the surfaces are independent: each its own chain, the chains side by
+     * side (decimation, the longest stage, is serial within a surface) */
+    surface_job sj;
+    memset(&sj, 0, sizeof sj);
+    sj.grid = &grid;
+    sj.p = &p;
+    sj.r = r;
+    int chains = p.n_surfaces < threads ? p.n_surfaces : threads;
+    sj.threads_each = threads / (chains > 0 ? chains : 1);
     for (int s = 0; s < p.n_surfaces; s++) {
-        iso_surface_result *sr = &r->surf[s];
-        sr->spec = p.surfaces[s];
-        r->n_surf = s + 1;
-        char name[64];
-        progress(&ck, sr->spec.label, (double)s / p.n_surfaces);
-        if ((rc = iso_isosurface(&grid, sr->spec.iso, 1, threads, &sr->mesh, err)) != ISO_OK)
-            goto fail;
-        if (p.keep_masks) {
-            size_t nvox = iso_volume_count(&grid);
-            const float *g = grid.data;
-            float iso = (float)sr->spec.iso;
-            if ((sr->mask = malloc(nvox)) == NULL) {
-                rc = iso_fail(err, ISO_ENOMEM, "out of memory for a segmentation mask");
-                goto fail;
-            }
-            for (size_t i = 0; i < nvox; i++)
-                sr->mask[i] = g[i] >= iso;
-        }
-        sr->extracted_triangles = sr->mesh.nt;
-        snprintf(name, sizeof name, "isosurface:%s", sr->spec.label);
-        lap(&ck, name);
-        if ((rc = iso_mesh_drop_islands(&sr->mesh, p.min_island_mm3, &sr->islands_removed, err)) !=
-            ISO_OK)
-            goto fail;
-        snprintf(name, sizeof name, "islands:%s", sr->spec.label);
-        lap(&ck, name);
-        if ((rc = iso_mesh_smooth(&sr->mesh, p.smooth_iterations, threads, err)) != ISO_OK)
-            goto fail;
-        snprintf(name, sizeof name, "smooth:%s", sr->spec.label);
-        lap(&ck, name);
-        size_t target = p.max_triangles;
-        if (p.keep_fraction > 0) {
-            size_t frac = (size_t)(p.keep_fraction * (double)sr->mesh.nt);
-            target = target == 0 || frac < target ? frac : target;
-        }
-        if (target > 0 && (rc = iso_mesh_decimate(&sr->mesh, target, err)) != ISO_OK)
-            goto fail;
-        snprintf(name, sizeof name, "decimate:%s", sr->spec.label);
-        lap(&ck, name);
-        if ((rc = iso_mesh_normals(&sr->mesh, err)) != ISO_OK)
-            goto fail;
-        snprintf(name, sizeof name, "normals:%s", sr->spec.label);
-        lap(&ck, name);
+        r->surf[s].spec = p.surfaces[s];
+        progress(&ck, p.surfaces[s].label, (double)s / p.n_surfaces);
     }
+    r->n_surf = p.n_surfaces;
+    iso_parallel_for((size_t)p.n_surfaces, chains > 0 ? chains : 1, surface_chain, &sj);
+    for (int s = 0; s < p.n_surfaces; s++) {
+        if (sj.errs[s].code != ISO_OK) {
+            rc = iso_fail(err, sj.errs[s].code, "%s", sj.errs[s].msg);
+            goto fail;
+        }
+        for (int k = 0; k < sj.n_stages[s] && r->n_stages < ISO_RECON_MAX_STAGES; k++) {
+            snprintf(r->stage[r->n_stages].name, sizeof r->stage[0].name, "%s", sj.stages[s][k].name);
+            r->stage[r->n_stages++].seconds = sj.stages[s][k].seconds;
+        }
+    }
+    ck.t = now();
     iso_volume_free(&grid);
 
     if (p.render && r->n_surf > 0) {

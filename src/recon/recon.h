@@ -29,6 +29,7 @@
 #define ISO_RECON_DEFAULT_MIN_ISLAND_MM3 100.0
 #define ISO_RECON_DEFAULT_RENDER_SIZE 512
 #define ISO_RECON_DEFAULT_ROTATION_FRAMES 36
+#define ISO_RECON_DEFAULT_ROTATION_SIZE 256
 #define ISO_RECON_CT_BONE_HU 300.0
 #define ISO_RECON_CT_SKIN_HU (-500.0)
 
@@ -63,6 +64,8 @@ typedef struct iso_recon_params {
     int render;                /* 0: no pictures */
     int render_size;
     int rotation_frames;
+    int rotation_size;         /* pixels of the rotation frames (0: render_size) */
+    int mip;                   /* also MIP pictures of the volume (the DICOM results do not use them) */
     void (*progress)(void *ctx, const char *stage, double done); /* optional */
     void *progress_ctx;
 } iso_recon_params;

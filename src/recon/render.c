@@ -191,35 +191,61 @@ iso_code iso_render_surfaces(const iso_scene *s, const iso_view *v, int size, is
     basis(v, f, r, u);
     double scale = 0.5 * size * 0.92 / s->radius; /* pixels per mm */
     double half = size / 2.0;
-    for (int mi = 0; mi < s->n; mi++) {
+    iso_code rc = ISO_OK;
+    for (int mi = 0; mi < s->n && rc == ISO_OK; mi++) {
         const iso_mesh *m = s->meshes[mi];
+        /* every vertex to the screen once (a vertex is in about six triangles) */
+        double *scr = malloc(m->nv * 3 * sizeof *scr);
+        if (scr == NULL) {
+            rc = iso_fail(err, ISO_ENOMEM, "out of memory for screen coordinates");
+            break;
+        }
+        for (size_t i = 0; i < m->nv; i++) {
+            const float *p = m->v + 3 * i;
+            double d[3] = {p[0] - s->center[0], p[1] - s->center[1], p[2] - s->center[2]};
+            scr[3 * i] = half + scale * (d[0] * r[0] + d[1] * r[1] + d[2] * r[2]);
+            scr[3 * i + 1] = half - scale * (d[0] * u[0] + d[1] * u[1] + d[2] * u[2]);
+            scr[3 * i + 2] = -(d[0] * f[0] + d[1] * f[1] + d[2] * f[2]); /* larger: nearer */
+        }
         for (size_t t = 0; t < m->nt; t++) {
             const uint32_t *tr = m->t + 3 * t;
             double sx[3], sy[3], sz[3];
             for (int k = 0; k < 3; k++) {
-                const float *p = m->v + 3 * tr[k];
-                double d[3] = {p[0] - s->center[0], p[1] - s->center[1], p[2] - s->center[2]};
-                sx[k] = half + scale * (d[0] * r[0] + d[1] * r[1] + d[2] * r[2]);
-                sy[k] = half - scale * (d[0] * u[0] + d[1] * u[1] + d[2] * u[2]);
-                sz[k] = -(d[0] * f[0] + d[1] * f[1] + d[2] * f[2]); /* larger: nearer */
+                sx[k] = scr[3 * tr[k]];
+                sy[k] = scr[3 * tr[k] + 1];
+                sz[k] = scr[3 * tr[k] + 2];
             }
             /* counter-clockwise from outside = facing the eye; in screen
              * coordinates (y down) that is a negative signed area */
             double area = (sx[1] - sx[0]) * (sy[2] - sy[0]) - (sx[2] - sx[0]) * (sy[1] - sy[0]);
             if (area >= 0)
                 continue;
-            int x0 = (int)floor(fmin(sx[0], fmin(sx[1], sx[2]))), x1 = (int)ceil(fmax(sx[0], fmax(sx[1], sx[2])));
-            int y0 = (int)floor(fmin(sy[0], fmin(sy[1], sy[2]))), y1 = (int)ceil(fmax(sy[0], fmax(sy[1], sy[2])));
+            /* pixel centres x + 0.5 inside [min, max]: x from ceil(min - 0.5) to
+             * floor(max - 0.5); most triangles here cover one centre or none */
+            double mnx = sx[0] < sx[1] ? sx[0] : sx[1], mxx = sx[0] > sx[1] ? sx[0] : sx[1];
+            double mny = sy[0] < sy[1] ? sy[0] : sy[1], mxy = sy[0] > sy[1] ? sy[0] : sy[1];
+            mnx = sx[2] < mnx ? sx[2] : mnx;
+            mxx = sx[2] > mxx ? sx[2] : mxx;
+            mny = sy[2] < mny ? sy[2] : mny;
+            mxy = sy[2] > mxy ? sy[2] : mxy;
+            if (mxx < 0.5 || mxy < 0.5 || mnx > size - 0.5 || mny > size - 0.5)
+                continue;
+            int x0 = (int)ceil(mnx - 0.5), x1 = (int)floor(mxx - 0.5);
+            int y0 = (int)ceil(mny - 0.5), y1 = (int)floor(mxy - 0.5);
             x0 = x0 < 0 ? 0 : x0;
             y0 = y0 < 0 ? 0 : y0;
             x1 = x1 > size - 1 ? size - 1 : x1;
             y1 = y1 > size - 1 ? size - 1 : y1;
+            if (x0 > x1 || y0 > y1)
+                continue;
+            /* barycentric weights are affine in x: start of each row plus a step */
+            double inv = 1.0 / area;
+            double a0 = -(sy[2] - sy[1]) * inv, a1 = -(sy[0] - sy[2]) * inv;
             for (int y = y0; y <= y1; y++) {
-                double py = y + 0.5;
-                for (int x = x0; x <= x1; x++) {
-                    double px = x + 0.5;
-                    double w0 = ((sx[2] - sx[1]) * (py - sy[1]) - (sy[2] - sy[1]) * (px - sx[1])) / area;
-                    double w1 = ((sx[0] - sx[2]) * (py - sy[2]) - (sy[0] - sy[2]) * (px - sx[2])) / area;
+                double py = y + 0.5, px = x0 + 0.5;
+                double w0 = ((sx[2] - sx[1]) * (py - sy[1]) - (sy[2] - sy[1]) * (px - sx[1])) * inv;
+                double w1 = ((sx[0] - sx[2]) * (py - sy[2]) - (sy[0] - sy[2]) * (px - sx[2])) * inv;
+                for (int x = x0; x <= x1; x++, w0 += a0, w1 += a1) {
                     double w2 = 1 - w0 - w1;
                     if (w0 < 0 || w1 < 0 || w2 < 0)
                         continue;
@@ -237,6 +263,14 @@ iso_code iso_render_surfaces(const iso_scene *s, const iso_view *v, int size, is
                 }
             }
         }
+        free(scr);
+    }
+    if (rc != ISO_OK) {
+        free(zbuf);
+        free(nbuf);
+        free(mbuf);
+        iso_image_free(out);
+        return rc;
     }
     /* head light: from the eye, a little above and to the left */
     double L[3], H[3];
@@ -252,11 +286,13 @@ iso_code iso_render_surfaces(const iso_scene *s, const iso_view *v, int size, is
         double n[3] = {nbuf[3 * pi], nbuf[3 * pi + 1], nbuf[3 * pi + 2]};
         normalize(n);
         double diff = fmax(0, n[0] * L[0] + n[1] * L[1] + n[2] * L[2]);
-        double spec = pow(fmax(0, n[0] * H[0] + n[1] * H[1] + n[2] * H[2]), 40);
+        double h = fmax(0, n[0] * H[0] + n[1] * H[1] + n[2] * H[2]);
+        double h2 = h * h, h8 = h2 * h2 * h2 * h2, h32 = h8 * h8 * h8 * h8;
+        double spec = h32 * h8; /* h^40, the Blinn-Phong exponent, without pow() */
         const float *col = s->colors[mbuf[pi]];
         for (int c = 0; c < 3; c++) {
             double val = col[c] * (0.12 + 0.88 * diff) + 0.3 * spec;
-            out->rgb[3 * pi + c] = (uint8_t)lrint(255 * fmin(1, fmax(0, val)));
+            out->rgb[3 * pi + c] = (uint8_t)(255 * fmin(1, fmax(0, val)) + 0.5);
         }
     }
     free(zbuf);

@@ -81,7 +81,7 @@ for r in $(seq "$ROUNDS"); do
     best=$(python3 -c "print(min($best, $lat))")
 done
 t0=$(now)
-if python3 -c 'import vtk, pydicom' 2>/dev/null; then
+if /usr/bin/python3 -c 'import vtk, pydicom' 2>/dev/null; then
     /usr/bin/python3 "$SHARED/bench/seed_pipeline.py" "$SERIES" 300 "$W/seed.stl" 2 > /dev/null 2>&1
     t1=$(now)
     seed=$(python3 -c "print('%.3f' % ($t1 - $t0))")

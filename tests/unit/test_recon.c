@@ -318,7 +318,7 @@ static void test_config_defaults(void)
     CHECK(a.smooth_iterations == b.smooth_iterations && a.max_triangles == b.max_triangles);
     CHECK(a.max_gap_mm == b.max_gap_mm && a.min_island_mm3 == b.min_island_mm3);
     CHECK(a.threads == b.threads && a.render == b.render && a.render_size == b.render_size);
-    CHECK(a.rotation_frames == b.rotation_frames);
+    CHECK(a.rotation_frames == b.rotation_frames && a.rotation_size == b.rotation_size);
     iso_config_free(&cfg);
 }
 
