@@ -4,7 +4,8 @@
 # settle_seconds; each series is reconstructed once, with all its
 # instances, and each sender gets its own results.  A series whose images
 # carry Images in Acquisition is started as soon as the last one arrives,
-# without waiting for the (long) settle time.
+# without waiting for the (long) settle time.  A series the engine refuses
+# is stored anyway, with the reason in the job list.
 . "$top_srcdir/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/e2e.sh"
 need storescu storescp dcmodify
@@ -46,6 +47,24 @@ PY
 [ "$(received ra)" = 3 ] && [ "$(received rb)" = 3 ] || fail "results: A $(received ra), B $(received rb), want 3 each"
 ok "two interleaved series, one in two associations: each reconstructed once with all instances, results to their senders"
 
+# a series the engine refuses: stored, the reason in the job list
+word=$($PY "$top_srcdir/tests/lib/phantom.py" refuse localizer "$WORK/scout") || fail "phantom scout"
+storescu -aet SENDA -aec ISONODE 127.0.0.1 "$PORT" "$WORK/scout"/*.dcm || fail "storescu scout"
+wait_jobs_done 3 30 || fail "no job for the localizer: $(node jobs list)"
+node jobs list --json > "$WORK/jobs3.json"
+python3 - "$WORK/jobs3.json" "$word" <<'PY' || fail "refused series: $(cat "$WORK/jobs3.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))[-1]
+assert j["state"] == "done" and j["result"].startswith("not reconstructed: ") and sys.argv[2] in j["result"], j
+print("job %d: %s" % (j["id"], j["result"]))
+PY
+node ls series --json | python3 -c '
+import json, sys
+rows = json.load(sys.stdin)
+assert any(r["Modality"] == "CT" and r["NumberOfSeriesRelatedInstances"] == 12 for r in rows), rows' \
+    || fail "the refused series is not stored"
+ok "a series the engine refuses is stored, and isonode jobs says why it was not reconstructed"
+
 # Images in Acquisition: complete at the last image, not after settle_seconds
 stop_node
 sed -i 's/^settle_seconds = 3/settle_seconds = 120/' "$CONF"
@@ -55,7 +74,7 @@ dcmodify -nb -i "(0020,1002)=$nc" "$WORK/c"/*.dcm > /dev/null || fail "dcmodify"
 start_node
 t0=$(date +%s)
 storescu -aet SENDA -aec ISONODE 127.0.0.1 "$PORT" "$WORK/c"/*.dcm || fail "storescu C"
-wait_jobs_done 3 30 || fail "the series with Images in Acquisition was not started early: $(node jobs list)"
+wait_jobs_done 4 30 || fail "the series with Images in Acquisition was not started early: $(node jobs list)"
 t1=$(date +%s)
 [ $((t1 - t0)) -lt 60 ] || fail "took $((t1 - t0)) s"
 ok "Images in Acquisition = $nc: the job ran $((t1 - t0)) s after the first C-STORE, settle_seconds = 120"

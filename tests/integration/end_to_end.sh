@@ -8,7 +8,8 @@
 # the sender's original Patient ID, Study and Frame of Reference UIDs.  The
 # store keeps a de-identified copy of the results, indexed.  A late instance
 # makes a second version that replaces the first at the receiver (same
-# series and instance UIDs), never a duplicate series.
+# series and instance UIDs), never a duplicate series.  A [route] also sends
+# the results to a research peer with identity = anonymized: pseudonyms only.
 . "$top_srcdir/tests/lib/common.sh"
 . "$top_srcdir/tests/lib/e2e.sh"
 need storescu storescp dciodvfy
@@ -21,8 +22,9 @@ fs = glob.glob(sys.argv[1] + "/*.dcm")
 print(max(fs, key=lambda f: float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2])))' "$WORK/src")
 mkdir -p "$WORK/first"
 for f in "$WORK/src"/*.dcm; do [ "$f" = "$late" ] || ln -s "$f" "$WORK/first/"; done
+start_receiver research RESEARCH; research_port=$RECV_PORT; research_pid=$RECV_PID
 start_receiver recv SENDER
-ANONYMIZE=yes write_conf "" "[reconstruct]\\nsettle_seconds = 2\\n[surface ball]\\nmodality = CT\\niso = 500\\n[peer sender]\\nae_title = SENDER\\nhost = 127.0.0.1\\nport = $RECV_PORT"
+ANONYMIZE=yes write_conf "" "[reconstruct]\\nsettle_seconds = 2\\n[surface ball]\\nmodality = CT\\niso = 500\\n[peer sender]\\nae_title = SENDER\\nhost = 127.0.0.1\\nport = $RECV_PORT\\n[peer research]\\nae_title = RESEARCH\\nhost = 127.0.0.1\\nport = $research_port\\nidentity = anonymized\\n[route ct]\\nmodality = CT\\nsend_results_to = research"
 start_node
 storescu -aet SENDER -aec ISONODE 127.0.0.1 "$PORT" "$WORK/first"/*.dcm || fail "storescu"
 t0=$(date +%s.%N)
@@ -35,10 +37,13 @@ for f in "$WORK/recv"/*; do
 done
 ok "dciodvfy: no error in any received object"
 $PY "$top_srcdir/tests/lib/check_results.py" "$WORK/recv" "$WORK/src" original || fail "results check"
+wait_received research 7 30 || fail "the research peer got $(received research) of 7"
+$PY "$top_srcdir/tests/lib/check_results.py" "$WORK/research" "$WORK/src" anonymized || fail "research copy"
+ok "a peer with identity = anonymized gets the results under the pseudonym"
 wait_jobs_done 1 10 || fail "job not done"
 jobs_json > "$WORK/jobs1.json"
 [ "$(json_get "$WORK/jobs1.json" 'len(r)')" = 1 ] || fail "$(cat "$WORK/jobs1.json")"
-[ "$(json_get "$WORK/jobs1.json" '(r[0]["state"], r[0]["instances"])')" = "('done', 48)" ] \
+[ "$(json_get "$WORK/jobs1.json" '(r[0]["state"], r[0]["instances"], r[0]["route"])')" = "('done', 48, 'route ct')" ] \
     || fail "job: $(cat "$WORK/jobs1.json")"
 node ls series --json > "$WORK/series.json"
 python3 - "$WORK/series.json" <<'PY' || fail "the store's copy of the results"
@@ -71,4 +76,4 @@ print("14 objects received, 7 distinct instances in 5 series: version 2 replaced
 PY
 ok "a late instance makes a new version with the same UIDs, no duplicate series"
 stop_node
-kill "$RECV_PID" 2>/dev/null; wait "$RECV_PID" 2>/dev/null || true
+kill "$RECV_PID" "$research_pid" 2>/dev/null; wait "$RECV_PID" "$research_pid" 2>/dev/null || true
