@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dicom/dicom.h"
+#include "util/dbx.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -15,23 +16,8 @@ struct iso_outbox {
     pthread_mutex_t mu; /* one connection, used by the destination threads in turn */
 };
 
-static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
-    "CREATE TABLE IF NOT EXISTS outbox ("
-    "  id INTEGER PRIMARY KEY,"
-    "  dest TEXT NOT NULL,"
-    "  path TEXT NOT NULL,"
-    "  sop_uid TEXT NOT NULL,"
-    "  sha256 TEXT NOT NULL,"
-    "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued','sent','dead')),"
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_at INTEGER NOT NULL DEFAULT 0,"
-    "  last_error TEXT NOT NULL DEFAULT '',"
-    "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
-    "  sent_at TEXT,"
-    "  UNIQUE (dest, sop_uid, sha256));"
-    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_at);";
+/* Connection settings; the table comes from db/outbox (util/dbx.h). */
+static const char settings[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
 
 static iso_code db_fail(iso_outbox *o, iso_err *err, const char *what)
 {
@@ -61,8 +47,11 @@ iso_code iso_outbox_open(const char *data_dir, iso_outbox **out, iso_err *err)
     if (sqlite3_open_v2(path, &o->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                           SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
         rc = db_fail(o, err, "open");
-    else if (sqlite3_busy_timeout(o->db, 10000), sqlite3_exec(o->db, schema, NULL, NULL, &msg) != SQLITE_OK)
-        rc = iso_fail(err, ISO_EDB, "outbox schema: %s", msg ? msg : "?");
+    else if (sqlite3_busy_timeout(o->db, 10000), sqlite3_exec(o->db, settings, NULL, NULL, &msg) != SQLITE_OK)
+        rc = iso_fail(err, ISO_EDB, "outbox: %s", msg ? msg : "?");
+    else
+        rc = iso_db_migrate(o->db, "outbox", iso_outbox_schema_migrations,
+                            iso_outbox_schema_version, err);
     sqlite3_free(msg);
     if (rc != ISO_OK) {
         iso_outbox_close(o);

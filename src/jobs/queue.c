@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/dbx.h"
 #include "util/json.h"
 
 struct iso_jobs {
@@ -16,27 +17,8 @@ struct iso_jobs {
     pthread_mutex_t mu;
 };
 
-static const char schema[] =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=FULL;"
-    "CREATE TABLE IF NOT EXISTS jobs ("
-    "  id INTEGER PRIMARY KEY,"
-    "  series_uid TEXT NOT NULL,"
-    "  calling_ae TEXT NOT NULL DEFAULT '',"
-    "  instances INTEGER NOT NULL,"
-    "  state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN "
-    "    ('queued','running','done','failed','dead','cancelled')),"
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_at INTEGER NOT NULL DEFAULT 0,"
-    "  created INTEGER NOT NULL,"
-    "  started INTEGER,"
-    "  finished INTEGER,"
-    "  seconds REAL,"
-    "  route TEXT NOT NULL DEFAULT '',"
-    "  result TEXT NOT NULL DEFAULT '',"
-    "  reason TEXT NOT NULL DEFAULT '');"
-    "CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_at);"
-    "CREATE INDEX IF NOT EXISTS jobs_series ON jobs(series_uid);";
+/* Connection settings; the tables come from db/jobs (util/dbx.h). */
+static const char settings[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
 
 static iso_code db_fail(iso_jobs *j, iso_err *err, const char *what)
 {
@@ -102,8 +84,11 @@ iso_code iso_jobs_open(const char *data_dir, int readonly, iso_jobs **out, int *
         rc = db_fail(j, err, "open");
     } else {
         sqlite3_busy_timeout(j->db, 10000);
-        if (!readonly && sqlite3_exec(j->db, schema, NULL, NULL, &msg) != SQLITE_OK)
-            rc = iso_fail(err, ISO_EDB, "jobs schema: %s", msg ? msg : "?");
+        if (!readonly && sqlite3_exec(j->db, settings, NULL, NULL, &msg) != SQLITE_OK)
+            rc = iso_fail(err, ISO_EDB, "jobs: %s", msg ? msg : "?");
+        else if (!readonly)
+            rc = iso_db_migrate(j->db, "jobs", iso_jobs_schema_migrations,
+                                iso_jobs_schema_version, err);
     }
     sqlite3_free(msg);
     if (rc == ISO_OK && !readonly) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/schema.h"
+#include "util/dbx.h"
 
 enum {
     ST_FIND_INSTANCE,
@@ -82,34 +83,7 @@ static iso_code exec(iso_index *idx, const char *sql, iso_err *err)
 
 static iso_code migrate(iso_index *idx, iso_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(idx->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        return db_fail(idx, err, "read user_version");
-    int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-    sqlite3_finalize(st);
-    if (version < 0)
-        return db_fail(idx, err, "read user_version");
-    if (version > iso_schema_version)
-        return iso_fail(err, ISO_EDB,
-                        "index schema version %d is newer than this isonode (%d): refusing to "
-                        "touch it",
-                        version, iso_schema_version);
-    for (int v = version; v < iso_schema_version; v++) {
-        if (exec(idx, "BEGIN IMMEDIATE", err) != ISO_OK)
-            return ISO_EDB;
-        char pragma[64];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
-        if (exec(idx, iso_schema_migrations[v], err) != ISO_OK ||
-            exec(idx, pragma, err) != ISO_OK) {
-            iso_index_rollback(idx);
-            return ISO_EDB;
-        }
-        if (exec(idx, "COMMIT", err) != ISO_OK) {
-            iso_index_rollback(idx);
-            return ISO_EDB;
-        }
-    }
-    return ISO_OK;
+    return iso_db_migrate(idx->db, "index", iso_schema_migrations, iso_schema_version, err);
 }
 
 iso_code iso_index_open(const char *path, bool readonly, iso_index **out, iso_err *err)
