@@ -444,10 +444,13 @@ static int cmd_outbox(const iso_config *cfg, int argc, char **argv)
     } else if (strcmp(sub, "retry") == 0 && argc == 2) {
         rc = iso_outbox_retry(o, strcmp(argv[1], "all") == 0 ? -1 : atol(argv[1]), &err);
     } else if (strcmp(sub, "purge") == 0 && argc == 1) {
-        int removed = 0;
+        int removed = 0, dirs = 0;
         rc = iso_outbox_purge(o, &removed, &err);
         if (rc == ISO_OK)
-            printf("%d sent or dead item(s) removed\n", removed);
+            rc = iso_outbox_clean_results(o, cfg->data_dir, 3600, (long)time(NULL), &dirs, &err);
+        if (rc == ISO_OK)
+            printf("%d sent or dead item(s) removed, %d job result director%s\n", removed, dirs,
+                   dirs == 1 ? "y" : "ies");
     } else if (strcmp(sub, "add") == 0 && argc >= 3) {
         if (iso_config_peer_by_name(cfg, argv[1]) == NULL) {
             fprintf(stderr, "isonode: no [peer %s] in the configuration\n", argv[1]);

@@ -52,6 +52,7 @@ static void usage(FILE *out)
 typedef struct delivery {
     iso_outbox *outbox;
     const iso_config *cfg;
+    long last_clean; /* results directories are swept once an hour */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -65,8 +66,20 @@ static void *delivery_main(void *arg)
     while (!d->stop) {
         pthread_mutex_unlock(&d->mu);
         iso_err err = {0};
-        if (iso_outbox_run(d->outbox, d->cfg, (long)time(NULL), NULL, &err) != ISO_OK)
+        long now = (long)time(NULL);
+        if (iso_outbox_run(d->outbox, d->cfg, now, NULL, &err) != ISO_OK)
             ISO_ERROR("outbox: %s", err.msg);
+        if (now - d->last_clean >= 3600) {
+            int removed = 0;
+            iso_err ce = {0};
+            if (iso_outbox_clean_results(d->outbox, d->cfg->data_dir, 3600, now, &removed, &ce) !=
+                ISO_OK)
+                ISO_WARN("outbox: cleaning results: %s", ce.msg);
+            else if (removed > 0)
+                ISO_INFO("outbox: %d job result director%s no longer needed removed", removed,
+                         removed == 1 ? "y" : "ies");
+            d->last_clean = now;
+        }
         pthread_mutex_lock(&d->mu);
         struct timespec t;
         clock_gettime(CLOCK_REALTIME, &t);

@@ -1,13 +1,17 @@
 /* outbox.c — the persistent delivery queue (see outbox.h). */
 #include "deliver/outbox.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dicom/dicom.h"
 #include "util/dbx.h"
+#include "util/fsx.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -322,5 +326,54 @@ iso_code iso_outbox_purge(iso_outbox *o, int *removed, iso_err *err)
         rc = db_fail(o, err, "delete");
     *removed = sqlite3_changes(o->db);
     pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
+iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_age, long now,
+                                  int *removed, iso_err *err)
+{
+    *removed = 0;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/results", data_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return errno == ENOENT ? ISO_OK
+                               : iso_fail(err, ISO_EIO, "open %s: %s", dir, strerror(errno));
+    iso_code rc = ISO_OK;
+    struct dirent *e;
+    while (rc == ISO_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] != 'J')
+            continue;
+        char path[4500], prefix[4600];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || now - (long)st.st_mtime < min_age)
+            continue;
+        snprintf(prefix, sizeof prefix, "%s/", path);
+        pthread_mutex_lock(&o->mu);
+        sqlite3_stmt *q = NULL;
+        int in_use = 1;
+        if (sqlite3_prepare_v2(o->db,
+                               "SELECT 1 FROM outbox WHERE state IN ('queued','dead') AND "
+                               "substr(path, 1, length(?1)) = ?1 LIMIT 1",
+                               -1, &q, NULL) != SQLITE_OK) {
+            rc = db_fail(o, err, "prepare");
+        } else {
+            sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
+            int r = sqlite3_step(q);
+            if (r == SQLITE_DONE)
+                in_use = 0;
+            else if (r != SQLITE_ROW)
+                rc = db_fail(o, err, "results in use");
+        }
+        sqlite3_finalize(q);
+        pthread_mutex_unlock(&o->mu);
+        if (rc == ISO_OK && !in_use) {
+            rc = fsx_remove_tree(path, err);
+            if (rc == ISO_OK)
+                (*removed)++;
+        }
+    }
+    closedir(d);
     return rc;
 }

@@ -39,6 +39,12 @@ iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const
  * Returns the number of items sent in *sent (may be NULL). */
 iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, long now, int *sent, iso_err *err);
 
+/* Removes job result directories (DATA_DIR/results/J...) that no queued or
+ * dead item points into and that are older than min_age seconds (a job may
+ * be writing a younger one).  What they held is in the store, or was sent. */
+iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_age, long now,
+                                  int *removed, iso_err *err);
+
 /* Operator commands. */
 iso_code iso_outbox_list(iso_outbox *o, FILE *out, int json, iso_err *err);
 iso_code iso_outbox_retry(iso_outbox *o, long id, iso_err *err);   /* id < 0: every dead item */

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -199,4 +200,17 @@ iso_code fsx_du(const char *dir, uint64_t *bytes, uint64_t *files, iso_err *err)
     }
     closedir(d);
     return rc;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+iso_code fsx_remove_tree(const char *path, iso_err *err)
+{
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        return iso_fail(err, fsx_errno_code(errno), "remove %s: %s", path, strerror(errno));
+    return ISO_OK;
 }

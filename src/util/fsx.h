@@ -29,6 +29,8 @@ iso_code fsx_errno_code(int e);
 /* SHA-256 of a whole file as 64 lower-case hex digits; *size gets the length. */
 iso_code fsx_sha256_file(const char *path, char hex[65], uint64_t *size, iso_err *err);
 /* Total bytes used by regular files under dir (recursive). */
+/* Removes a directory tree (no symlinks followed); a missing one is fine. */
+iso_code fsx_remove_tree(const char *path, iso_err *err);
 iso_code fsx_du(const char *dir, uint64_t *bytes, uint64_t *files, iso_err *err);
 
 #endif

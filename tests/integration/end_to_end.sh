@@ -76,4 +76,12 @@ print("14 objects received, 7 distinct instances in 5 series: version 2 replaced
 PY
 ok "a late instance makes a new version with the same UIDs, no duplicate series"
 stop_node
+# job result directories go once nothing waits for them (and they are an hour old)
+[ "$(ls "$DATA/results" | wc -l)" = 2 ] || fail "results: $(ls "$DATA/results")"
+node outbox purge | grep -q '0 job result directories' || fail "purge removed young results"
+touch -d '2 hours ago' "$DATA/results"/J*
+node outbox purge | grep -q '2 job result directories' || fail "purge kept old results"
+[ -z "$(ls "$DATA/results")" ] || fail "results left: $(ls "$DATA/results")"
+node verify > /dev/null || fail "verify after purge: the store does not depend on results/"
+ok "outbox purge removes job result directories nothing waits for"
 kill "$RECV_PID" "$research_pid" 2>/dev/null; wait "$RECV_PID" "$research_pid" 2>/dev/null || true
