@@ -86,24 +86,18 @@ static double best_point(const dec *d, uint32_t u, uint32_t v, double p[3])
     double mid[3] = {(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0, (a[2] + b[2]) / 2.0};
     double len2 = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) +
                   (a[2] - b[2]) * (a[2] - b[2]);
-    double A[3][3] = {{q[0], q[1], q[2]}, {q[1], q[3], q[4]}, {q[2], q[4], q[5]}};
-    double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) -
-                 A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
-                 A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
+    /* A = [[q0 q1 q2] [q1 q3 q4] [q2 q4 q5]] is symmetric: its inverse is the
+     * cofactor matrix over the determinant, six cofactors */
+    double c00 = q[3] * q[5] - q[4] * q[4], c01 = q[2] * q[4] - q[1] * q[5],
+           c02 = q[1] * q[4] - q[2] * q[3], c11 = q[0] * q[5] - q[2] * q[2],
+           c12 = q[1] * q[2] - q[0] * q[4], c22 = q[0] * q[3] - q[1] * q[1];
+    double det = q[0] * c00 + q[1] * c01 + q[2] * c02;
     double scale = q[0] + q[3] + q[5];
     if (scale > 0 && fabs(det) > 1e-9 * scale * scale * scale) {
         double bb[3] = {-q[6], -q[7], -q[8]};
-        double x[3];
-        /* Cramer's rule */
-        for (int c = 0; c < 3; c++) {
-            double M[3][3];
-            memcpy(M, A, sizeof M);
-            for (int r = 0; r < 3; r++)
-                M[r][c] = bb[r];
-            x[c] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) -
-                    M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0]) +
-                    M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
-        }
+        double x[3] = {(c00 * bb[0] + c01 * bb[1] + c02 * bb[2]) / det,
+                       (c01 * bb[0] + c11 * bb[1] + c12 * bb[2]) / det,
+                       (c02 * bb[0] + c12 * bb[1] + c22 * bb[2]) / det};
         double dist2 = (x[0] - mid[0]) * (x[0] - mid[0]) + (x[1] - mid[1]) * (x[1] - mid[1]) +
                        (x[2] - mid[2]) * (x[2] - mid[2]);
         if (dist2 <= len2) {

@@ -7,6 +7,7 @@
 #include "recon/recon.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +171,7 @@ static void render_one(void *ctx, size_t task, int worker)
 
 /* One surface: iso-surface, mask, islands, smoothing, decimation, normals;
  * stage times go to the job's own list (chains run side by side). */
-enum { SURFACE_STAGES = 5 };
+enum { SURFACE_STAGES = 6 };
 typedef struct surface_job {
     const iso_volume *grid;
     const iso_recon_params *p;
@@ -182,6 +183,15 @@ typedef struct surface_job {
     } stages[ISO_RECON_MAX_SURFACES][SURFACE_STAGES];
     int n_stages[ISO_RECON_MAX_SURFACES];
     int threads_each;
+    /* pictures: task n_surf + s * per + k is picture k of surface s; it
+     * waits for its surface's chain, so a thread whose chain ended early
+     * renders while the longest chain still decimates */
+    int per;                   /* pictures per surface (0: none) */
+    iso_err *render_errs;
+    double render_seconds[ISO_RECON_MAX_SURFACES];
+    int chain_done[ISO_RECON_MAX_SURFACES];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 } surface_job;
 
 static void surface_lap(surface_job *j, int s, const char *what, double *t)
@@ -194,15 +204,13 @@ static void surface_lap(surface_job *j, int s, const char *what, double *t)
     *t = t1;
 }
 
-static void surface_chain(void *ctx, size_t task, int worker)
+static void surface_chain(surface_job *j, int s)
 {
-    surface_job *j = ctx;
-    int s = (int)task, threads = j->threads_each;
+    int threads = j->threads_each;
     const iso_recon_params *p = j->p;
     iso_surface_result *sr = &j->r->surf[s];
     iso_err *err = &j->errs[s];
     double t = now();
-    (void)worker;
     if (iso_isosurface(j->grid, sr->spec.iso, 1, threads, &sr->mesh, err) != ISO_OK)
         return;
     if (p->keep_masks) {
@@ -235,6 +243,39 @@ static void surface_chain(void *ctx, size_t task, int worker)
     if (iso_mesh_normals(&sr->mesh, err) != ISO_OK)
         return;
     surface_lap(j, s, "normals", &t);
+    if (iso_mesh_measure(&sr->mesh, &sr->stats, err) != ISO_OK)
+        return;
+    surface_lap(j, s, "measure", &t);
+}
+
+/* A task of the surface phase: a chain, or one picture once its chain is done. */
+static void surface_task(void *ctx, size_t task, int worker)
+{
+    surface_job *j = ctx;
+    int n_surf = j->r->n_surf;
+    (void)worker;
+    if ((int)task < n_surf) {
+        surface_chain(j, (int)task);
+        pthread_mutex_lock(&j->mu);
+        j->chain_done[task] = 1;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        return;
+    }
+    int k = (int)task - n_surf, s = k / j->per;
+    /* tasks are handed out in order, so every chain has a thread before any picture waits */
+    pthread_mutex_lock(&j->mu);
+    while (!j->chain_done[s])
+        pthread_cond_wait(&j->cv, &j->mu);
+    pthread_mutex_unlock(&j->mu);
+    if (j->errs[s].code != ISO_OK)
+        return;
+    double t = now();
+    render_job rj = {j->r, j->p, j->render_errs, j->per};
+    render_one(&rj, (size_t)k, worker);
+    pthread_mutex_lock(&j->mu);
+    j->render_seconds[s] += now() - t;
+    pthread_mutex_unlock(&j->mu);
 }
 
 void iso_recon_result_free(iso_recon_result *r)
@@ -336,7 +377,8 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     lap(&ck, "gaussian");
 
     /* the surfaces are independent: each its own chain, the chains side by
-     * side (decimation, the longest stage, is serial within a surface) */
+     * side (decimation, the longest stage, is serial within a surface), and
+     * each surface's pictures as soon as its mesh is ready */
     surface_job sj;
     memset(&sj, 0, sizeof sj);
     sj.grid = &grid;
@@ -349,23 +391,8 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
         progress(&ck, p.surfaces[s].label, (double)s / p.n_surfaces);
     }
     r->n_surf = p.n_surfaces;
-    iso_parallel_for((size_t)p.n_surfaces, chains > 0 ? chains : 1, surface_chain, &sj);
-    for (int s = 0; s < p.n_surfaces; s++) {
-        if (sj.errs[s].code != ISO_OK) {
-            rc = iso_fail(err, sj.errs[s].code, "%s", sj.errs[s].msg);
-            goto fail;
-        }
-        for (int k = 0; k < sj.n_stages[s] && r->n_stages < ISO_RECON_MAX_STAGES; k++) {
-            snprintf(r->stage[r->n_stages].name, sizeof r->stage[0].name, "%s", sj.stages[s][k].name);
-            r->stage[r->n_stages++].seconds = sj.stages[s][k].seconds;
-        }
-    }
-    ck.t = now();
-    iso_volume_free(&grid);
-
     if (p.render && r->n_surf > 0) {
-        progress(&ck, "render", 0);
-        int per = 3 + p.rotation_frames;
+        sj.per = 3 + p.rotation_frames;
         for (int s = 0; s < r->n_surf; s++) {
             iso_surface_result *sr = &r->surf[s];
             sr->n_views = iso_standard_views(sr->views, 3);
@@ -377,26 +404,37 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
             }
             sr->n_rotation = p.rotation_frames;
         }
-        iso_err *errs = calloc((size_t)(per * r->n_surf), sizeof *errs);
-        if (errs == NULL) {
+        sj.render_errs = calloc((size_t)(sj.per * r->n_surf), sizeof *sj.render_errs);
+        if (sj.render_errs == NULL) {
             rc = iso_fail(err, ISO_ENOMEM, "out of memory for renders");
             goto fail;
         }
-        render_job rj = {r, &p, errs, per};
-        iso_parallel_for((size_t)(per * r->n_surf), threads, render_one, &rj);
-        for (int i = 0; i < per * r->n_surf; i++)
-            if (errs[i].code != ISO_OK) {
-                rc = iso_fail(err, errs[i].code, "%s", errs[i].msg);
-                free(errs);
-                goto fail;
-            }
-        free(errs);
-        lap(&ck, "render");
     }
-    for (int s = 0; s < r->n_surf; s++)
-        if ((rc = iso_mesh_measure(&r->surf[s].mesh, &r->surf[s].stats, err)) != ISO_OK)
-            goto fail;
-    lap(&ck, "measure");
+    pthread_mutex_init(&sj.mu, NULL);
+    pthread_cond_init(&sj.cv, NULL);
+    iso_parallel_for((size_t)(r->n_surf + sj.per * r->n_surf), threads, surface_task, &sj);
+    pthread_mutex_destroy(&sj.mu);
+    pthread_cond_destroy(&sj.cv);
+    for (int s = 0; s < p.n_surfaces && rc == ISO_OK; s++) {
+        if (sj.errs[s].code != ISO_OK)
+            rc = iso_fail(err, sj.errs[s].code, "%s", sj.errs[s].msg);
+        for (int k = 0; k < sj.n_stages[s] && r->n_stages < ISO_RECON_MAX_STAGES; k++) {
+            snprintf(r->stage[r->n_stages].name, sizeof r->stage[0].name, "%s", sj.stages[s][k].name);
+            r->stage[r->n_stages++].seconds = sj.stages[s][k].seconds;
+        }
+        if (sj.per > 0 && r->n_stages < ISO_RECON_MAX_STAGES) {
+            snprintf(r->stage[r->n_stages].name, sizeof r->stage[0].name, "render:%s",
+                     r->surf[s].spec.label);
+            r->stage[r->n_stages++].seconds = sj.render_seconds[s];
+        }
+    }
+    for (int i = 0; rc == ISO_OK && i < sj.per * r->n_surf; i++)
+        if (sj.render_errs[i].code != ISO_OK)
+            rc = iso_fail(err, sj.render_errs[i].code, "%s", sj.render_errs[i].msg);
+    free(sj.render_errs);
+    if (rc != ISO_OK)
+        goto fail;
+    iso_volume_free(&grid);
     r->total_seconds = now() - t_start;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
