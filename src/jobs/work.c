@@ -19,56 +19,11 @@
 
 enum { MAX_DERIVED = 64 };
 
-/* The stored files of the series, with what the index knows of them. */
-typedef struct stored_file {
-    char *path; /* absolute */
-    char rel[256];
-    char sha256[65];
-    char sop_uid[65];
-} stored_file;
-
+/* The stored files of the series. */
 typedef struct series_files {
-    const char *data_dir;
-    stored_file *f;
-    size_t n, cap;
-    int failed;
+    iso_stored_file *f;
+    size_t n;
 } series_files;
-
-static int collect(void *user, const char *path, const char *sha256, int64_t size,
-                   const char *sop_uid)
-{
-    series_files *s = user;
-    (void)size;
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 256;
-        stored_file *nf = realloc(s->f, nc * sizeof *nf);
-        if (nf == NULL) {
-            s->failed = 1;
-            return 1;
-        }
-        s->f = nf;
-        s->cap = nc;
-    }
-    stored_file *f = &s->f[s->n];
-    size_t len = strlen(s->data_dir) + strlen(path) + 2;
-    if ((f->path = malloc(len)) == NULL) {
-        s->failed = 1;
-        return 1;
-    }
-    snprintf(f->path, len, "%s/%s", s->data_dir, path);
-    snprintf(f->rel, sizeof f->rel, "%s", path);
-    snprintf(f->sha256, sizeof f->sha256, "%s", sha256);
-    snprintf(f->sop_uid, sizeof f->sop_uid, "%s", sop_uid);
-    s->n++;
-    return 0;
-}
-
-static void series_files_free(series_files *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->f[i].path);
-    free(s->f);
-}
 
 static iso_code load_series(const char *data_dir, const char *series_uid, series_files *s,
                             iso_err *err)
@@ -78,13 +33,8 @@ static iso_code load_series(const char *data_dir, const char *series_uid, series
     iso_index *idx = NULL;
     if (iso_index_open(db, true, &idx, err) != ISO_OK)
         return err->code;
-    iso_level level = ISO_LEVEL_SERIES;
-    iso_code rc = iso_index_files_under(idx, series_uid, collect, s, &level, err);
+    iso_code rc = iso_index_series_files(idx, data_dir, series_uid, &s->f, &s->n, err);
     iso_index_close(idx);
-    if (rc == ISO_OK && s->failed)
-        rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
-    if (rc == ISO_OK && level != ISO_LEVEL_SERIES)
-        rc = iso_fail(err, ISO_ENOTFOUND, "%s is not a series", series_uid);
     return rc;
 }
 
@@ -118,7 +68,7 @@ static iso_code forward_originals(const iso_job_env *env, const series_files *s,
                                   const char *peers, long *queued, iso_err *err)
 {
     for (size_t i = 0; i < s->n; i++) {
-        const stored_file *f = &s->f[i];
+        const iso_stored_file *f = &s->f[i];
         if (env->anon == NULL) { /* the store holds what arrived */
             if (queue_for(env, peers, f->path, f->sop_uid, f->sha256, err) != ISO_OK)
                 return err->code;
@@ -153,7 +103,7 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
     if (env->anon == NULL && fsx_mkdir_p(dir, err) != ISO_OK)
         return err->code;
     for (size_t i = 0; i < s->n; i++) {
-        const stored_file *f = &s->f[i];
+        const iso_stored_file *f = &s->f[i];
         if (env->anon != NULL) {
             if (queue_for(env, peers, f->path, f->sop_uid, f->sha256, err) != ISO_OK)
                 return err->code;
@@ -330,21 +280,18 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *job, char *route, si
                      char *result, size_t result_size, iso_err *err)
 {
     result[0] = route[0] = '\0';
-    series_files s = {.data_dir = env->cfg->data_dir};
+    series_files s = {NULL, 0};
     iso_code rc = load_series(env->cfg->data_dir, job->series_uid, &s, err);
     if (rc == ISO_ENOTFOUND) {
         snprintf(result, result_size, "the series is no longer stored");
-        series_files_free(&s);
         return ISO_OK;
     }
-    if (rc != ISO_OK) {
-        series_files_free(&s);
+    if (rc != ISO_OK)
         return rc;
-    }
     iso_attrs first;
     iso_err e = {0};
     if (iso_dcm_read_attrs(s.f[0].path, &first, &e) != ISO_OK) {
-        series_files_free(&s);
+        iso_index_files_free(s.f, s.n);
         return iso_fail(err, e.code, "reading %s: %s", s.f[0].rel, e.msg);
     }
     iso_series_facts facts = {first.modality,     first.body_part, first.series_description,
@@ -370,6 +317,6 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *job, char *route, si
         say(result, result_size, "stored, not reconstructed (%s)", d.rule);
     if (rc == ISO_OK && forwarded > 0)
         say(result, result_size, "; forwarded %ld files", forwarded);
-    series_files_free(&s);
+    iso_index_files_free(s.f, s.n);
     return rc;
 }

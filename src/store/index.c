@@ -582,7 +582,7 @@ iso_code iso_index_series_count(iso_index *idx, const char *series_uid, int64_t 
 
 typedef struct collect {
     const char *data_dir;
-    char **paths;
+    iso_stored_file *files;
     size_t n, cap;
     int failed;
 } collect;
@@ -591,24 +591,55 @@ static int collect_file(void *user, const char *path, const char *sha256, int64_
                         const char *sop_uid)
 {
     collect *c = user;
-    (void)sha256, (void)size, (void)sop_uid;
+    (void)size;
     if (c->n == c->cap) {
         size_t nc = c->cap ? c->cap * 2 : 256;
-        char **np = realloc(c->paths, nc * sizeof *np);
-        if (np == NULL) {
+        iso_stored_file *nf = realloc(c->files, nc * sizeof *nf);
+        if (nf == NULL) {
             c->failed = 1;
             return 1;
         }
-        c->paths = np;
+        c->files = nf;
         c->cap = nc;
     }
+    iso_stored_file *f = &c->files[c->n];
     size_t len = strlen(c->data_dir) + strlen(path) + 2;
-    if ((c->paths[c->n] = malloc(len)) == NULL) {
+    if ((f->path = malloc(len)) == NULL) {
         c->failed = 1;
         return 1;
     }
-    snprintf(c->paths[c->n++], len, "%s/%s", c->data_dir, path);
+    snprintf(f->path, len, "%s/%s", c->data_dir, path);
+    snprintf(f->rel, sizeof f->rel, "%s", path);
+    snprintf(f->sha256, sizeof f->sha256, "%s", sha256);
+    snprintf(f->sop_uid, sizeof f->sop_uid, "%s", sop_uid);
+    c->n++;
     return 0;
+}
+
+void iso_index_files_free(iso_stored_file *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(files[i].path);
+    free(files);
+}
+
+iso_code iso_index_series_files(iso_index *idx, const char *data_dir, const char *series_uid,
+                                iso_stored_file **files, size_t *n, iso_err *err)
+{
+    collect c = {data_dir, NULL, 0, 0, 0};
+    iso_level level;
+    iso_code rc = iso_index_files_under(idx, series_uid, collect_file, &c, &level, err);
+    if (rc == ISO_OK && c.failed)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
+    if (rc == ISO_OK && (c.n == 0 || level != ISO_LEVEL_SERIES))
+        rc = iso_fail(err, ISO_ENOTFOUND, "%s is not a stored series", series_uid);
+    if (rc != ISO_OK) {
+        iso_index_files_free(c.files, c.n);
+        return rc;
+    }
+    *files = c.files;
+    *n = c.n;
+    return ISO_OK;
 }
 
 void iso_index_paths_free(char **paths, size_t n)
@@ -621,18 +652,19 @@ void iso_index_paths_free(char **paths, size_t n)
 iso_code iso_index_series_paths(iso_index *idx, const char *data_dir, const char *series_uid,
                                 char ***paths, size_t *n, iso_err *err)
 {
-    collect c = {data_dir, NULL, 0, 0, 0};
-    iso_level level;
-    iso_code rc = iso_index_files_under(idx, series_uid, collect_file, &c, &level, err);
-    if (rc == ISO_OK && c.failed)
-        rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
-    if (rc == ISO_OK && (c.n == 0 || level != ISO_LEVEL_SERIES))
-        rc = iso_fail(err, ISO_ENOTFOUND, "%s is not a stored series", series_uid);
-    if (rc != ISO_OK) {
-        iso_index_paths_free(c.paths, c.n);
-        return rc;
+    iso_stored_file *files = NULL;
+    size_t nf = 0;
+    if (iso_index_series_files(idx, data_dir, series_uid, &files, &nf, err) != ISO_OK)
+        return err->code;
+    char **p = malloc(nf * sizeof *p);
+    if (p == NULL) {
+        iso_index_files_free(files, nf);
+        return iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
     }
-    *paths = c.paths;
-    *n = c.n;
+    for (size_t i = 0; i < nf; i++)
+        p[i] = files[i].path; /* the paths move to the caller */
+    free(files);
+    *paths = p;
+    *n = nf;
     return ISO_OK;
 }

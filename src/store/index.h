@@ -113,8 +113,21 @@ iso_code iso_index_each_series(iso_index *idx, iso_series_fn fn, void *user, iso
 /* The instance count of one series (0 if it is not stored). */
 iso_code iso_index_series_count(iso_index *idx, const char *series_uid, int64_t *count,
                                 iso_err *err);
-/* The absolute paths of a stored series' files (free with
- * iso_index_paths_free); ISO_ENOTFOUND if the UID is not a stored series. */
+/* A stored file of a series, with what the index knows of it. */
+typedef struct iso_stored_file {
+    char *path;       /* absolute */
+    char rel[256];    /* relative to data_dir */
+    char sha256[65];
+    char sop_uid[65];
+} iso_stored_file;
+
+/* The files of a stored series (free with iso_index_files_free);
+ * ISO_ENOTFOUND if the UID is not a stored series. */
+iso_code iso_index_series_files(iso_index *idx, const char *data_dir, const char *series_uid,
+                                iso_stored_file **files, size_t *n, iso_err *err);
+void iso_index_files_free(iso_stored_file *files, size_t n);
+
+/* The same, absolute paths only (free with iso_index_paths_free). */
 iso_code iso_index_series_paths(iso_index *idx, const char *data_dir, const char *series_uid,
                                 char ***paths, size_t *n, iso_err *err);
 void iso_index_paths_free(char **paths, size_t n);
