@@ -52,13 +52,15 @@ echo "C-STORE ingest, $N images of $(basename "$SERIES") ($(du -sh "$SERIES" | c
 printf '%-36s %8s %14s\n' "peer" "1 assoc" "4 concurrent"
 
 # isonoded: fsync'd and indexed, with de-identification off and on (the
-# default); the secret key is kept between rounds, as in a real node
+# default); the secret key is kept between rounds, as in a real node; no
+# series settles during a round, so no reconstruction competes (jobs.sh
+# measures ingest under reconstruction)
 P=$(free_port)
 ANON=no
 reset_peer() {
     stop_peer
     rm -rf "$W/iso/objects" "$W/iso"/index.sqlite* "$W/iso"/vault.sqlite*
-    printf '[node]\nport = %s\ndata_dir = %s\nlog_level = warn\n[anonymize]\nenabled = %s\n' \
+    printf '[node]\nport = %s\ndata_dir = %s\nlog_level = warn\n[reconstruct]\nsettle_seconds = 86400\n[anonymize]\nenabled = %s\n' \
         "$P" "$W/iso" "$ANON" > "$W/iso.conf"
     "$top/src/isonoded" -c "$W/iso.conf" 2>>"$W/iso.log" & PEER_PID=$!
     for _ in $(seq 50); do echoscu -aec ISONODE 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
