@@ -201,6 +201,13 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     lap[0] = seconds_now();
     iso_code rc = iso_reconstruct(paths, s->n, &p, &r, &e);
     lap[1] = seconds_now();
+    if (rc == ISO_OK && iso_log_enabled(ISO_LOG_DEBUG)) {
+        char stages[1024] = "";
+        for (int i = 0; i < r.n_stages; i++)
+            say(stages, sizeof stages, "%s%s %.3f", i ? ", " : "", r.stage[i].name,
+                r.stage[i].seconds);
+        ISO_DEBUG("job %lld: stages %s", (long long)job->id, stages);
+    }
     if (rc == ISO_EREFUSED) {
         say(result, result_size, "not reconstructed: %s", e.msg);
         ISO_INFO("job %lld: series %s not reconstructed: %s", (long long)job->id, job->series_uid,

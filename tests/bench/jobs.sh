@@ -71,7 +71,10 @@ for r in $(seq "$ROUNDS"); do
     start_node "$SETTLE"
     send $files || echo "storescu failed" >&2
     t0=$(now)
-    for _ in $(seq 3000); do jobs_done 1 && outbox_sent && break; sleep 0.01; done
+    # wait by reading the node's log (cheap: polling the CLI would compete with the job)
+    for _ in $(seq 3000); do grep -q 'object(s) delivered to sender' "$W/node.log" && break; sleep 0.02; done
+    sleep 0.3
+    jobs_done 1 && outbox_sent || echo "  (the job or its deliveries did not finish)" >&2
     # the moment the receiver wrote its last file
     t1=$(python3 -c "import os,sys; print(max(os.stat(os.path.join(sys.argv[1], f)).st_mtime for f in os.listdir(sys.argv[1])))" "$W/recv")
     n=$(ls "$W/recv" | wc -l)
