@@ -239,6 +239,21 @@ static int cmd_status(const iso_config *cfg)
                uptime / 3600 % 24, uptime / 60 % 60, uptime % 60);
     else
         printf("daemon:          not running on this store\n");
+    /* the queues exist once a daemon has run */
+    char summary[256];
+    iso_jobs *j = NULL;
+    iso_outbox *o = NULL;
+    iso_err qe = {0};
+    if (iso_jobs_open(cfg->data_dir, 1, &j, NULL, &qe) == ISO_OK &&
+        iso_jobs_summary(j, summary, sizeof summary, &qe) == ISO_OK)
+        printf("jobs:            %s\n", summary);
+    iso_jobs_close(j);
+    char outbox_db[PATH_MAX];
+    snprintf(outbox_db, sizeof outbox_db, "%s/outbox.sqlite", cfg->data_dir);
+    if (access(outbox_db, F_OK) == 0 && iso_outbox_open(cfg->data_dir, &o, &qe) == ISO_OK &&
+        iso_outbox_summary(o, summary, sizeof summary, &qe) == ISO_OK)
+        printf("deliveries:      %s\n", summary);
+    iso_outbox_close(o);
     return 0;
 }
 

@@ -377,3 +377,11 @@ iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_
     closedir(d);
     return rc;
 }
+
+iso_code iso_outbox_summary(iso_outbox *o, char *out, size_t size, iso_err *err)
+{
+    pthread_mutex_lock(&o->mu);
+    iso_code rc = iso_db_state_counts(o->db, "outbox", out, size, err);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}

@@ -46,6 +46,7 @@ iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_
                                   int *removed, iso_err *err);
 
 /* Operator commands. */
+iso_code iso_outbox_summary(iso_outbox *o, char *out, size_t size, iso_err *err);
 iso_code iso_outbox_list(iso_outbox *o, FILE *out, int json, iso_err *err);
 iso_code iso_outbox_retry(iso_outbox *o, long id, iso_err *err);   /* id < 0: every dead item */
 iso_code iso_outbox_purge(iso_outbox *o, int *removed, iso_err *err);

@@ -358,3 +358,11 @@ iso_code iso_jobs_cancel(iso_jobs *j, int64_t id, iso_err *err)
                         "state IN ('queued','failed','dead')",
                         "cancelled", err);
 }
+
+iso_code iso_jobs_summary(iso_jobs *j, char *out, size_t size, iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    iso_code rc = iso_db_state_counts(j->db, "jobs", out, size, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}

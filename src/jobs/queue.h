@@ -53,7 +53,8 @@ iso_code iso_jobs_done(iso_jobs *j, int64_t id, const char *route, const char *r
 iso_code iso_jobs_failed(iso_jobs *j, const iso_job *job, const char *reason, long max_attempts,
                          long now, iso_err *err);
 
-/* Operator commands (isonode jobs). */
+/* Operator commands (isonode jobs, status). */
+iso_code iso_jobs_summary(iso_jobs *j, char *out, size_t size, iso_err *err);
 iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_err *err);
 iso_code iso_jobs_show(iso_jobs *j, int64_t id, FILE *out, iso_err *err);
 iso_code iso_jobs_retry(iso_jobs *j, int64_t id, iso_err *err);

@@ -42,3 +42,27 @@ iso_code iso_db_migrate(sqlite3 *db, const char *what, const char *const *migrat
     }
     return ISO_OK;
 }
+
+iso_code iso_db_state_counts(sqlite3 *db, const char *table, char *out, size_t size,
+                             iso_err *err)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT state, COUNT(*) FROM %s GROUP BY state ORDER BY state", table);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return iso_fail(err, ISO_EDB, "%s: %s", table, sqlite3_errmsg(db));
+    size_t used = 0;
+    out[0] = '\0';
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW && used + 1 < size)
+        used += (size_t)snprintf(out + used, size - used, "%s%s %lld", used ? ", " : "",
+                                 (const char *)sqlite3_column_text(st, 0),
+                                 (long long)sqlite3_column_int64(st, 1));
+    iso_code rc = r == SQLITE_DONE || r == SQLITE_ROW
+                      ? ISO_OK
+                      : iso_fail(err, ISO_EDB, "%s: %s", table, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    if (rc == ISO_OK && out[0] == '\0')
+        snprintf(out, size, "none");
+    return rc;
+}

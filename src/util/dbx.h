@@ -7,12 +7,17 @@
 #define ISO_DBX_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 
 #include "util/err.h"
 
 /* what names the database in messages ("index", "jobs", "outbox"). */
 iso_code iso_db_migrate(sqlite3 *db, const char *what, const char *const *migrations, int n,
                         iso_err *err);
+
+/* "state n, state n, ..." of a table with a `state` column (for status lines). */
+iso_code iso_db_state_counts(sqlite3 *db, const char *table, char *out, size_t size,
+                             iso_err *err);
 
 /* The migrations generated from db/jobs and db/outbox (the index's are in
  * store/schema.h). */

@@ -75,6 +75,9 @@ assert len(sops) == 7 and len(series) == 5, (len(sops), len(series))
 print("14 objects received, 7 distinct instances in 5 series: version 2 replaced version 1")
 PY
 ok "a late instance makes a new version with the same UIDs, no duplicate series"
+node status > "$WORK/status.txt"
+grep -q '^jobs: *done 2$' "$WORK/status.txt" && grep -q '^deliveries: *sent 28$' "$WORK/status.txt" \
+    || fail "status: $(cat "$WORK/status.txt")"
 stop_node
 # job result directories go once nothing waits for them (and they are an hour old)
 [ "$(ls "$DATA/results" | wc -l)" = 2 ] || fail "results: $(ls "$DATA/results")"
