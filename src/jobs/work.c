@@ -132,23 +132,47 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
     return ISO_OK;
 }
 
-/* Queues derived objects (paths) for peers, each peer getting the copy of
- * the identity it asks for. */
-static iso_code queue_results(const iso_job_env *env, const char *peer, char (*store_copy)[512],
-                              char (*sender_copy)[512], int n, iso_err *err)
+/* One copy of the derived objects: their files, and (once a destination
+ * needs them) the SOP Instance UID and SHA-256 the outbox keys on, read once
+ * however many destinations get the copy. */
+typedef struct derived_copy {
+    char (*path)[512];
+    int n;
+    char (*sop)[65];
+    char (*sha)[65];
+} derived_copy;
+
+static iso_code describe(derived_copy *c, iso_err *err)
+{
+    if (c->sop != NULL)
+        return ISO_OK;
+    c->sop = calloc((size_t)(c->n ? c->n : 1), sizeof *c->sop);
+    c->sha = calloc((size_t)(c->n ? c->n : 1), sizeof *c->sha);
+    if (c->sop == NULL || c->sha == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    for (int i = 0; i < c->n; i++) {
+        iso_attrs a;
+        if (fsx_sha256_file(c->path[i], c->sha[i], NULL, err) != ISO_OK ||
+            iso_dcm_read_attrs(c->path[i], &a, err) != ISO_OK)
+            return err->code;
+        snprintf(c->sop[i], sizeof c->sop[i], "%s", a.sop_instance_uid);
+    }
+    return ISO_OK;
+}
+
+/* Queues the derived objects for a peer, in the copy whose identity it asks for. */
+static iso_code queue_results(const iso_job_env *env, const char *peer, derived_copy *store_copy,
+                              derived_copy *sender_copy, iso_err *err)
 {
     const iso_peer *p = iso_config_peer_by_name(env->cfg, peer);
     if (p == NULL)
         return iso_fail(err, ISO_ECONFIG, "no [peer %s]", peer);
-    char(*copy)[512] = strcmp(p->identity, "anonymized") == 0 ? store_copy : sender_copy;
-    for (int i = 0; i < n; i++) {
-        char sha[65];
-        iso_attrs a;
-        if (fsx_sha256_file(copy[i], sha, NULL, err) != ISO_OK ||
-            iso_dcm_read_attrs(copy[i], &a, err) != ISO_OK ||
-            iso_outbox_add(env->outbox, peer, copy[i], a.sop_instance_uid, sha, err) != ISO_OK)
+    derived_copy *c = strcmp(p->identity, "anonymized") == 0 ? store_copy : sender_copy;
+    if (describe(c, err) != ISO_OK)
+        return err->code;
+    for (int i = 0; i < c->n; i++)
+        if (iso_outbox_add(env->outbox, peer, c->path[i], c->sop[i], c->sha[i], err) != ISO_OK)
             return err->code;
-    }
     return ISO_OK;
 }
 
@@ -234,9 +258,10 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     for (int k = 0; rc == ISO_OK && k < (env->anon != NULL ? 2 : 1); k++)
         if (dj.errs[k].code != ISO_OK)
             rc = iso_fail(err, dj.errs[k].code, "deriving: %s", dj.errs[k].msg);
-    char(*store_copy)[512] = dj.out[0];
-    char(*sender_copy)[512] = env->anon != NULL ? dj.out[1] : dj.out[0];
-    int n_store = dj.n[0], n_sender = env->anon != NULL ? dj.n[1] : dj.n[0];
+    derived_copy copies[2] = {{dj.out[0], dj.n[0], NULL, NULL}, {dj.out[1], dj.n[1], NULL, NULL}};
+    derived_copy *store_copy = &copies[0];
+    derived_copy *sender_copy = env->anon != NULL ? &copies[1] : &copies[0];
+    int n_store = store_copy->n, n_sender = sender_copy->n;
     lap[2] = seconds_now();
     if (rc == ISO_OK && n_sender != n_store)
         rc = iso_fail(err, ISO_EMISMATCH, "the two copies of the results differ in number");
@@ -250,7 +275,7 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
             ISO_WARN("job %lld: results not returned: no [peer] has ae_title %s",
                      (long long)job->id, job->calling_ae);
         } else {
-            rc = queue_results(env, back->name, store_copy, sender_copy, n_store, err);
+            rc = queue_results(env, back->name, store_copy, sender_copy, err);
             say(result, result_size, "; returned to %s", back->name);
         }
     }
@@ -260,7 +285,7 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
         char *save = NULL;
         for (char *t = strtok_r(buf, ", ", &save); rc == ISO_OK && t != NULL;
              t = strtok_r(NULL, ", ", &save))
-            rc = queue_results(env, t, store_copy, sender_copy, n_store, err);
+            rc = queue_results(env, t, store_copy, sender_copy, err);
         say(result, result_size, "; sent to %s", d->send_results_to);
     }
     if (rc == ISO_OK && env->kick != NULL)
@@ -270,12 +295,16 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
      * this is mended by the re-run: the outbox ignores the rows it has) */
     for (int i = 0; rc == ISO_OK && i < n_store; i++) {
         iso_store_outcome how;
-        rc = iso_store_put_file(env->store, store_copy[i], cfg->ae_title, &how, err);
+        rc = iso_store_put_file(env->store, store_copy->path[i], cfg->ae_title, &how, err);
     }
     lap[4] = seconds_now();
     ISO_DEBUG("job %lld: reconstruct %.2f s, derive both copies %.2f s, queue %.2f s, store %.2f s",
               (long long)job->id, lap[1] - lap[0], lap[2] - lap[1], lap[3] - lap[2],
               lap[4] - lap[3]);
+    for (int k = 0; k < 2; k++) {
+        free(copies[k].sop);
+        free(copies[k].sha);
+    }
     free(dj.out[0]);
     free(dj.out[1]);
     iso_recon_result_free(&r);
