@@ -462,7 +462,8 @@ static int cmd_outbox(const iso_config *cfg, int argc, char **argv)
         int removed = 0, dirs = 0;
         rc = iso_outbox_purge(o, &removed, &err);
         if (rc == ISO_OK)
-            rc = iso_outbox_clean_results(o, cfg->data_dir, 3600, (long)time(NULL), &dirs, &err);
+            rc = iso_outbox_clean_results(o, cfg->data_dir, ISO_RESULTS_MIN_AGE_SECONDS,
+                                          (long)time(NULL), &dirs, &err);
         if (rc == ISO_OK)
             printf("%d sent or dead item(s) removed, %d job result director%s\n", removed, dirs,
                    dirs == 1 ? "y" : "ies");

@@ -26,6 +26,7 @@
 #include "jobs/runner.h"
 #include "net/scp.h"
 #include "store/store.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static void notify(const char *state)
@@ -69,11 +70,11 @@ static void *delivery_main(void *arg)
         long now = (long)time(NULL);
         if (iso_outbox_run(d->outbox, d->cfg, now, NULL, &err) != ISO_OK)
             ISO_ERROR("outbox: %s", err.msg);
-        if (now - d->last_clean >= 3600) {
+        if (now - d->last_clean >= ISO_RESULTS_MIN_AGE_SECONDS) {
             int removed = 0;
             iso_err ce = {0};
-            if (iso_outbox_clean_results(d->outbox, d->cfg->data_dir, 3600, now, &removed, &ce) !=
-                ISO_OK)
+            if (iso_outbox_clean_results(d->outbox, d->cfg->data_dir, ISO_RESULTS_MIN_AGE_SECONDS,
+                                         now, &removed, &ce) != ISO_OK)
                 ISO_WARN("outbox: cleaning results: %s", ce.msg);
             else if (removed > 0)
                 ISO_INFO("outbox: %d job result director%s no longer needed removed", removed,
@@ -101,24 +102,17 @@ static void delivery_kick(void *arg)
 }
 
 /* The SCP tells the completion tracker what arrived and when associations end. */
-static double mono_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char *calling_ae)
 {
     iso_err err = {0};
     if (iso_completion_stored(user, assoc, a->series_uid, calling_ae, a->images_in_acquisition,
-                              mono_seconds(), &err) != ISO_OK)
+                              iso_mono_seconds(), &err) != ISO_OK)
         ISO_ERROR("series completion: %s (the series is picked up at the next start)", err.msg);
 }
 
 static void on_assoc_end(void *user, uint64_t assoc)
 {
-    iso_completion_assoc_end(user, assoc, mono_seconds());
+    iso_completion_assoc_end(user, assoc);
 }
 
 /* Does any route forward de-identified copies? */
@@ -249,7 +243,7 @@ int main(int argc, char **argv)
     if (recovered > 0)
         ISO_WARN("jobs: %d job(s) interrupted by the last stop run again", recovered);
     iso_job_env env = {&cfg, store, dl.outbox, anon, forward_anon, delivery_kick, &dl};
-    if (iso_runner_start(&env, jobs, completion, delivery_kick, &dl, &runner, &err) != ISO_OK) {
+    if (iso_runner_start(&env, jobs, completion, &runner, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;
     }

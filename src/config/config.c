@@ -260,10 +260,26 @@ static iso_code set_value(const iso_config_key *k, void *base, const char *v, is
     return iso_fail(err, ISO_ECONFIG, "%s: bad key type", k->key);
 }
 
+/* The repeating sections ([KIND NAME]): where their items live in iso_config. */
+typedef struct repeating_kind {
+    const char *kind;
+    size_t items_offset, count_offset, item_size;
+} repeating_kind;
+
+static const repeating_kind repeating[] = {
+    {"peer", offsetof(iso_config, peers), offsetof(iso_config, n_peers), sizeof(iso_peer)},
+    {"surface", offsetof(iso_config, surfaces), offsetof(iso_config, n_surfaces),
+     sizeof(iso_surface_conf)},
+    {"route", offsetof(iso_config, routes), offsetof(iso_config, n_routes), sizeof(iso_route_conf)},
+};
+enum { N_REPEATING = sizeof repeating / sizeof repeating[0] };
+
 static int is_repeating(const char *section)
 {
-    return strcmp(section, "peer") == 0 || strcmp(section, "surface") == 0 ||
-           strcmp(section, "route") == 0;
+    for (size_t r = 0; r < N_REPEATING; r++)
+        if (strcmp(section, repeating[r].kind) == 0)
+            return 1;
+    return 0;
 }
 
 void iso_config_defaults(iso_config *cfg)
@@ -279,19 +295,6 @@ void iso_config_defaults(iso_config *cfg)
     }
 }
 
-/* The repeating sections ([KIND NAME]): where their items live in iso_config. */
-typedef struct repeating_kind {
-    const char *kind;
-    size_t items_offset, count_offset, item_size;
-} repeating_kind;
-
-static const repeating_kind repeating[] = {
-    {"peer", offsetof(iso_config, peers), offsetof(iso_config, n_peers), sizeof(iso_peer)},
-    {"surface", offsetof(iso_config, surfaces), offsetof(iso_config, n_surfaces),
-     sizeof(iso_surface_conf)},
-    {"route", offsetof(iso_config, routes), offsetof(iso_config, n_routes), sizeof(iso_route_conf)},
-};
-enum { N_REPEATING = sizeof repeating / sizeof repeating[0] };
 
 typedef struct {
     iso_config *cfg;
@@ -414,14 +417,22 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
     return 0;
 }
 
+const char *iso_config_list_next(const char *p, char *item, size_t size)
+{
+    p += strspn(p, ", ");
+    size_t len = strcspn(p, ", ");
+    if (len == 0)
+        return NULL;
+    snprintf(item, size, "%.*s", (int)len, p);
+    return p + len;
+}
+
 /* Every name in a comma-separated list is a [peer] (or a [surface]). */
 static iso_code check_names(const iso_config *cfg, const char *route, const char *key,
                             const char *list, int surfaces, iso_err *err)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", list);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
+    char t[64];
+    for (const char *p = list; (p = iso_config_list_next(p, t, sizeof t)) != NULL;) {
         int found = 0;
         if (surfaces) {
             for (size_t i = 0; i < cfg->n_surfaces; i++)
@@ -572,23 +583,17 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
                 dump_value(&iso_config_keys[i], cfg, out);
             }
     }
-    for (size_t i = 0; i < cfg->n_surfaces; i++) {
-        fprintf(out, "\n[surface %s]\n", cfg->surfaces[i].name);
-        for (size_t k = 0; k < iso_config_nkeys; k++)
-            if (strcmp(iso_config_keys[k].section, "surface") == 0)
-                dump_value(&iso_config_keys[k], &cfg->surfaces[i], out);
-    }
-    for (size_t p = 0; p < cfg->n_peers; p++) {
-        fprintf(out, "\n[peer %s]\n", cfg->peers[p].name);
-        for (size_t i = 0; i < iso_config_nkeys; i++)
-            if (strcmp(iso_config_keys[i].section, "peer") == 0)
-                dump_value(&iso_config_keys[i], &cfg->peers[p], out);
-    }
-    for (size_t r = 0; r < cfg->n_routes; r++) {
-        fprintf(out, "\n[route %s]\n", cfg->routes[r].name);
-        for (size_t i = 0; i < iso_config_nkeys; i++)
-            if (strcmp(iso_config_keys[i].section, "route") == 0)
-                dump_value(&iso_config_keys[i], &cfg->routes[r], out);
+    for (size_t r = 0; r < N_REPEATING; r++) {
+        const repeating_kind *rk = &repeating[r];
+        const char *items = *(const char *const *)((const char *)cfg + rk->items_offset);
+        size_t n = *(const size_t *)((const char *)cfg + rk->count_offset);
+        for (size_t i = 0; i < n; i++) {
+            const char *item = items + i * rk->item_size;
+            fprintf(out, "\n[%s %s]\n", rk->kind, item); /* the name is the first field */
+            for (size_t k = 0; k < iso_config_nkeys; k++)
+                if (strcmp(iso_config_keys[k].section, rk->kind) == 0)
+                    dump_value(&iso_config_keys[k], item, out);
+        }
     }
 }
 

@@ -160,6 +160,10 @@ void iso_config_dump(const iso_config *cfg, FILE *out);
 const iso_peer *iso_config_peer_by_ae(const iso_config *cfg, const char *ae);
 /* Peer by section name, or NULL. */
 const iso_peer *iso_config_peer_by_name(const iso_config *cfg, const char *name);
+/* Walks a list of names ("a, b c", as routes name peers and surfaces):
+ * copies the next name into item and returns where the walk goes on, or
+ * NULL at the end.  for (p = list; (p = iso_config_list_next(p, n, sizeof n));) */
+const char *iso_config_list_next(const char *p, char *item, size_t size);
 iso_dup_policy iso_config_dup_policy(const iso_config *cfg);
 
 #endif

@@ -39,6 +39,9 @@ iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const
  * Returns the number of items sent in *sent (may be NULL). */
 iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, long now, int *sent, iso_err *err);
 
+/* How old a job's result directory must be before it may go: no job runs this long. */
+#define ISO_RESULTS_MIN_AGE_SECONDS 3600
+
 /* Removes job result directories (DATA_DIR/results/J...) that no queued or
  * dead item points into and that are older than min_age seconds (a job may
  * be writing a younger one).  What they held is in the store, or was sent. */

@@ -91,9 +91,8 @@ iso_code iso_completion_stored(iso_completion *c, uint64_t assoc, const char *se
     return t != NULL ? ISO_OK : err->code;
 }
 
-void iso_completion_assoc_end(iso_completion *c, uint64_t assoc, double now)
+void iso_completion_assoc_end(iso_completion *c, uint64_t assoc)
 {
-    (void)now;
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < c->n; i++) {
         tracked *t = &c->items[i];

@@ -32,8 +32,9 @@ void iso_completion_free(iso_completion *c);
  * (seconds, monotonic); expected = Images in Acquisition or 0. */
 iso_code iso_completion_stored(iso_completion *c, uint64_t assoc, const char *series_uid,
                                const char *calling_ae, long expected, double now, iso_err *err);
-/* Association assoc ended (released, aborted or timed out) at now. */
-void iso_completion_assoc_end(iso_completion *c, uint64_t assoc, double now);
+/* Association assoc ended (released, aborted or timed out); the settle time
+ * counts from the series' last arrival, not from here. */
+void iso_completion_assoc_end(iso_completion *c, uint64_t assoc);
 /* A stored series found after a restart, not covered by a job. */
 iso_code iso_completion_pending(iso_completion *c, const char *series_uid,
                                 const char *calling_ae, double now, iso_err *err);

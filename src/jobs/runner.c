@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store/index.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 enum { MAX_WORKERS = 16, READY_BATCH = 32 };
@@ -19,8 +20,6 @@ struct iso_runner {
     iso_job_env env;
     iso_jobs *jobs;
     iso_completion *completion;
-    void (*kick)(void *);
-    void *kick_ctx;
     pthread_t scheduler, workers[MAX_WORKERS];
     int n_workers;
     int scheduler_started;
@@ -28,13 +27,6 @@ struct iso_runner {
     pthread_cond_t cv; /* a job was queued, or stop */
     int stop;
 };
-
-static double mono_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* Waits on the runner's condition for up to ms; returns non-zero to stop. */
 static int nap(iso_runner *r, long ms)
@@ -97,7 +89,7 @@ static void *scheduler_main(void *arg)
         ISO_ERROR("jobs: cannot open the index: %s", err.msg);
         return NULL;
     }
-    scan_ctx sc = {r, mono_now(), 0, {0}};
+    scan_ctx sc = {r, iso_mono_seconds(), 0, {0}};
     if (iso_index_each_series(idx, scan_series, &sc, &err) != ISO_OK || sc.err.code != ISO_OK)
         ISO_ERROR("jobs: scanning stored series: %s", err.code ? err.msg : sc.err.msg);
     else if (sc.added > 0)
@@ -105,7 +97,7 @@ static void *scheduler_main(void *arg)
                  sc.added);
     iso_ready_series ready[READY_BATCH];
     while (!nap(r, 50)) { /* a short scan under a mutex: cheap, and settle stays exact */
-        int n = iso_completion_take_ready(r->completion, mono_now(), (double)cfg->rc_settle_seconds,
+        int n = iso_completion_take_ready(r->completion, iso_mono_seconds(), (double)cfg->rc_settle_seconds,
                                           ready, READY_BATCH);
         for (int i = 0; i < n; i++) {
             int64_t count = 0, id = 0;
@@ -151,10 +143,10 @@ static void *worker_main(void *arg)
         }
         ISO_INFO("job %lld started: series %s, attempt %d", (long long)job.id, job.series_uid,
                  job.attempts);
-        double t0 = mono_now();
+        double t0 = iso_mono_seconds();
         char route[80], result[1024];
         rc = iso_job_run(&r->env, &job, route, sizeof route, result, sizeof result, &err);
-        double secs = mono_now() - t0;
+        double secs = iso_mono_seconds() - t0;
         iso_err e = {0};
         if (rc == ISO_OK) {
             ISO_INFO("job %lld done in %.2f s (%s): %s", (long long)job.id, secs, route, result);
@@ -167,8 +159,8 @@ static void *worker_main(void *arg)
                                 &e) != ISO_OK)
                 ISO_ERROR("jobs: %s", e.msg);
         }
-        if (r->kick)
-            r->kick(r->kick_ctx);
+        if (r->env.kick != NULL) /* forwarding queues deliveries too */
+            r->env.kick(r->env.kick_ctx);
     }
     return NULL;
 }
@@ -191,7 +183,7 @@ void iso_runner_stop(iso_runner *r)
 }
 
 iso_code iso_runner_start(const iso_job_env *env, iso_jobs *jobs, iso_completion *completion,
-                          void (*kick)(void *), void *kick_ctx, iso_runner **out, iso_err *err)
+                          iso_runner **out, iso_err *err)
 {
     *out = NULL;
     iso_runner *r = calloc(1, sizeof *r);
@@ -200,8 +192,6 @@ iso_code iso_runner_start(const iso_job_env *env, iso_jobs *jobs, iso_completion
     r->env = *env;
     r->jobs = jobs;
     r->completion = completion;
-    r->kick = kick;
-    r->kick_ctx = kick_ctx;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     if (pthread_create(&r->scheduler, NULL, scheduler_main, r) != 0) {

@@ -17,9 +17,10 @@
 
 typedef struct iso_runner iso_runner;
 
-/* kick (may be NULL) is called after a job queued deliveries. */
+/* env->kick (may be NULL) is called after each job, which may have queued
+ * deliveries. */
 iso_code iso_runner_start(const iso_job_env *env, iso_jobs *jobs, iso_completion *completion,
-                          void (*kick)(void *), void *kick_ctx, iso_runner **out, iso_err *err);
+                          iso_runner **out, iso_err *err);
 void iso_runner_stop(iso_runner *r);
 
 #endif

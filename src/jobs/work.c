@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "derive/derive.h"
@@ -13,6 +12,7 @@
 #include "recon/recon.h"
 #include "store/index.h"
 #include "store/layout.h"
+#include "util/clock.h"
 #include "util/fsx.h"
 #include "util/par.h"
 #include "util/log.h"
@@ -50,15 +50,23 @@ static void say(char *out, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
+/* What the outbox keys a file on: its SOP Instance UID and SHA-256. */
+static iso_code outbox_key(const char *path, char sop[65], char sha[65], iso_err *err)
+{
+    iso_attrs a;
+    if (fsx_sha256_file(path, sha, NULL, err) != ISO_OK || iso_dcm_read_attrs(path, &a, err) != ISO_OK)
+        return err->code;
+    snprintf(sop, 65, "%s", a.sop_instance_uid);
+    return ISO_OK;
+}
+
 /* Queues one file for each peer named in list (comma separated). */
 static iso_code queue_for(const iso_job_env *env, const char *list, const char *path,
                           const char *sop_uid, const char *sha256, iso_err *err)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", list);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save))
-        if (iso_outbox_add(env->outbox, t, path, sop_uid, sha256, err) != ISO_OK)
+    char peer[64];
+    for (const char *p = list; (p = iso_config_list_next(p, peer, sizeof peer)) != NULL;)
+        if (iso_outbox_add(env->outbox, peer, path, sop_uid, sha256, err) != ISO_OK)
             return err->code;
     return ISO_OK;
 }
@@ -75,17 +83,15 @@ static iso_code forward_originals(const iso_job_env *env, const series_files *s,
             (*queued)++;
             continue;
         }
-        char rel[300], path[4400], sha[65];
+        char rel[300], path[4400], sop[65], sha[65];
         iso_store_original_path(f->sop_uid, rel, sizeof rel);
         snprintf(path, sizeof path, "%s/%s", env->cfg->data_dir, rel);
-        iso_attrs a;
         iso_err e = {0};
-        if (fsx_sha256_file(path, sha, NULL, &e) != ISO_OK ||
-            iso_dcm_read_attrs(path, &a, &e) != ISO_OK) {
+        if (outbox_key(path, sop, sha, &e) != ISO_OK) {
             ISO_WARN("job: no kept original of %s to forward: %s", f->sop_uid, e.msg);
             continue;
         }
-        if (queue_for(env, peers, path, a.sop_instance_uid, sha, err) != ISO_OK)
+        if (queue_for(env, peers, path, sop, sha, err) != ISO_OK)
             return err->code;
         (*queued)++;
     }
@@ -112,10 +118,9 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
         }
         if (env->forward_anon == NULL)
             return iso_fail(err, ISO_ECONFIG, "no de-identification available to forward with");
-        char out[4400], sha[65], why[256] = "";
+        char out[4400], sop[65], sha[65], why[256] = "";
         snprintf(out, sizeof out, "%s/%zu.dcm", dir, i);
         iso_anon_outcome how;
-        iso_attrs a;
         iso_err e = {0};
         if (iso_anon_file(env->forward_anon, f->path, out, &how, why, sizeof why, &e) != ISO_OK) {
             if (e.code != ISO_EREFUSED)
@@ -123,9 +128,8 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
             ISO_WARN("job: %s not forwarded de-identified: %s", f->sop_uid, e.msg);
             continue;
         }
-        if (fsx_sha256_file(out, sha, NULL, err) != ISO_OK ||
-            iso_dcm_read_attrs(out, &a, err) != ISO_OK ||
-            queue_for(env, peers, out, a.sop_instance_uid, sha, err) != ISO_OK)
+        if (outbox_key(out, sop, sha, err) != ISO_OK ||
+            queue_for(env, peers, out, sop, sha, err) != ISO_OK)
             return err->code;
         (*queued)++;
     }
@@ -150,13 +154,9 @@ static iso_code describe(derived_copy *c, iso_err *err)
     c->sha = calloc((size_t)(c->n ? c->n : 1), sizeof *c->sha);
     if (c->sop == NULL || c->sha == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
-    for (int i = 0; i < c->n; i++) {
-        iso_attrs a;
-        if (fsx_sha256_file(c->path[i], c->sha[i], NULL, err) != ISO_OK ||
-            iso_dcm_read_attrs(c->path[i], &a, err) != ISO_OK)
+    for (int i = 0; i < c->n; i++)
+        if (outbox_key(c->path[i], c->sop[i], c->sha[i], err) != ISO_OK)
             return err->code;
-        snprintf(c->sop[i], sizeof c->sop[i], "%s", a.sop_instance_uid);
-    }
     return ISO_OK;
 }
 
@@ -197,13 +197,6 @@ static void derive_copy(void *ctx, size_t task, int worker)
                       j->out[task], MAX_DERIVED, &j->n[task], &j->errs[task]);
 }
 
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* Reconstructs, derives, stores and queues the results. */
 static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const series_files *s,
                             const iso_route_decision *d, const char *work_dir, char *result,
@@ -222,9 +215,9 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     iso_recon_result r;
     iso_err e = {0};
     double lap[5];
-    lap[0] = seconds_now();
+    lap[0] = iso_mono_seconds();
     iso_code rc = iso_reconstruct(paths, s->n, &p, &r, &e);
-    lap[1] = seconds_now();
+    lap[1] = iso_mono_seconds();
     if (rc == ISO_OK && iso_log_enabled(ISO_LOG_DEBUG)) {
         char stages[1024] = "";
         for (int i = 0; i < r.n_stages; i++)
@@ -262,7 +255,7 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     derived_copy *store_copy = &copies[0];
     derived_copy *sender_copy = env->anon != NULL ? &copies[1] : &copies[0];
     int n_store = store_copy->n, n_sender = sender_copy->n;
-    lap[2] = seconds_now();
+    lap[2] = iso_mono_seconds();
     if (rc == ISO_OK && n_sender != n_store)
         rc = iso_fail(err, ISO_EMISMATCH, "the two copies of the results differ in number");
     say(result, result_size, "reconstructed %d surfaces, %d objects", r.n_surf, n_store);
@@ -280,24 +273,22 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
         }
     }
     if (rc == ISO_OK && d->send_results_to[0] != '\0') {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", d->send_results_to);
-        char *save = NULL;
-        for (char *t = strtok_r(buf, ", ", &save); rc == ISO_OK && t != NULL;
-             t = strtok_r(NULL, ", ", &save))
-            rc = queue_results(env, t, store_copy, sender_copy, err);
+        char peer[64];
+        for (const char *next = d->send_results_to;
+             rc == ISO_OK && (next = iso_config_list_next(next, peer, sizeof peer)) != NULL;)
+            rc = queue_results(env, peer, store_copy, sender_copy, err);
         say(result, result_size, "; sent to %s", d->send_results_to);
     }
     if (rc == ISO_OK && env->kick != NULL)
         env->kick(env->kick_ctx);
-    lap[3] = seconds_now();
+    lap[3] = iso_mono_seconds();
     /* the store keeps its copy, indexed like any instance (a crash before
      * this is mended by the re-run: the outbox ignores the rows it has) */
     for (int i = 0; rc == ISO_OK && i < n_store; i++) {
         iso_store_outcome how;
         rc = iso_store_put_file(env->store, store_copy->path[i], cfg->ae_title, &how, err);
     }
-    lap[4] = seconds_now();
+    lap[4] = iso_mono_seconds();
     ISO_DEBUG("job %lld: reconstruct %.2f s, derive both copies %.2f s, queue %.2f s, store %.2f s",
               (long long)job->id, lap[1] - lap[0], lap[2] - lap[1], lap[3] - lap[2],
               lap[4] - lap[3]);

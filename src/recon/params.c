@@ -8,18 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Is name in the comma-separated list? */
+/* Is name in the list of names? */
 static int listed(const char *list, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *t = list; *t != '\0';) {
-        while (*t == ',' || *t == ' ')
-            t++;
-        size_t len = strcspn(t, ", ");
-        if (len == n && strncmp(t, name, n) == 0)
+    char item[64];
+    for (const char *p = list; (p = iso_config_list_next(p, item, sizeof item)) != NULL;)
+        if (strcmp(item, name) == 0)
             return 1;
-        t += len;
-    }
     return 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include "recon/filter.h"
 #include "recon/isosurface.h"
+#include "util/clock.h"
 #include "util/par.h"
 
 void iso_recon_defaults(iso_recon_params *p)
@@ -34,13 +35,6 @@ void iso_recon_defaults(iso_recon_params *p)
     p->mip = 1;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 typedef struct clock_ctx {
     iso_recon_result *r;
     const iso_recon_params *p;
@@ -49,7 +43,7 @@ typedef struct clock_ctx {
 
 static void lap(clock_ctx *c, const char *name)
 {
-    double t = now();
+    double t = iso_mono_seconds();
     if (c->r->n_stages < ISO_RECON_MAX_STAGES) {
         snprintf(c->r->stage[c->r->n_stages].name, sizeof c->r->stage[0].name, "%s", name);
         c->r->stage[c->r->n_stages].seconds = t - c->t;
@@ -196,7 +190,7 @@ typedef struct surface_job {
 
 static void surface_lap(surface_job *j, int s, const char *what, double *t)
 {
-    double t1 = now();
+    double t1 = iso_mono_seconds();
     int k = j->n_stages[s]++;
     snprintf(j->stages[s][k].name, sizeof j->stages[s][k].name, "%s:%s", what,
              j->r->surf[s].spec.label);
@@ -210,7 +204,7 @@ static void surface_chain(surface_job *j, int s)
     const iso_recon_params *p = j->p;
     iso_surface_result *sr = &j->r->surf[s];
     iso_err *err = &j->errs[s];
-    double t = now();
+    double t = iso_mono_seconds();
     if (iso_isosurface(j->grid, sr->spec.iso, 1, threads, &sr->mesh, err) != ISO_OK)
         return;
     if (p->keep_masks) {
@@ -270,11 +264,11 @@ static void surface_task(void *ctx, size_t task, int worker)
     pthread_mutex_unlock(&j->mu);
     if (j->errs[s].code != ISO_OK)
         return;
-    double t = now();
+    double t = iso_mono_seconds();
     render_job rj = {j->r, j->p, j->render_errs, j->per};
     render_one(&rj, (size_t)k, worker);
     pthread_mutex_lock(&j->mu);
-    j->render_seconds[s] += now() - t;
+    j->render_seconds[s] += iso_mono_seconds() - t;
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -304,7 +298,7 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
 {
     memset(r, 0, sizeof *r);
     iso_recon_params p = *params;
-    clock_ctx ck = {r, &p, now()};
+    clock_ctx ck = {r, &p, iso_mono_seconds()};
     double t_start = ck.t;
     int threads = iso_threads(p.threads);
     iso_stack st;
@@ -435,7 +429,7 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     if (rc != ISO_OK)
         goto fail;
     iso_volume_free(&grid);
-    r->total_seconds = now() - t_start;
+    r->total_seconds = iso_mono_seconds() - t_start;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         r->peak_rss_kb = ru.ru_maxrss;

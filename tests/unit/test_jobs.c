@@ -102,9 +102,9 @@ static void test_completion(void)
     CHECK(iso_completion_stored(c, 2, "1.1", "CT1", 0, 101.0, &err) == ISO_OK);
     CHECK(iso_completion_stored(c, 3, "1.2", "CT2", 4, 101.0, &err) == ISO_OK);
     CHECK(iso_completion_take_ready(c, 200.0, 5, r, 8) == 0); /* associations still open */
-    iso_completion_assoc_end(c, 1, 102.0);
+    iso_completion_assoc_end(c, 1);
     CHECK(iso_completion_take_ready(c, 200.0, 5, r, 8) == 0); /* 2 is still open */
-    iso_completion_assoc_end(c, 2, 102.0);
+    iso_completion_assoc_end(c, 2);
     CHECK(iso_completion_take_ready(c, 104.0, 5, r, 8) == 0); /* not settled */
     CHECK(iso_completion_take_ready(c, 106.5, 5, r, 8) == 1 && strcmp(r[0].series_uid, "1.1") == 0 &&
           strcmp(r[0].calling_ae, "CT1") == 0);
@@ -116,7 +116,7 @@ static void test_completion(void)
     /* an instance after a series was taken starts tracking it again */
     CHECK(iso_completion_stored(c, 4, "1.1", "CT1", 0, 110.0, &err) == ISO_OK);
     CHECK(iso_completion_count(c) == 1);
-    iso_completion_assoc_end(c, 4, 110.0);
+    iso_completion_assoc_end(c, 4);
     CHECK(iso_completion_take_ready(c, 115.0, 5, r, 8) == 1);
     /* after a restart: pending series settle from now */
     CHECK(iso_completion_pending(c, "1.3", "MR1", 500.0, &err) == ISO_OK);
@@ -127,9 +127,9 @@ static void test_completion(void)
     for (uint64_t a = 10; a < 19; a++)
         CHECK(iso_completion_stored(c, a, "1.4", "CT1", 0, 600.0, &err) == ISO_OK);
     for (uint64_t a = 10; a < 17; a++)
-        iso_completion_assoc_end(c, a, 601.0);
+        iso_completion_assoc_end(c, a);
     CHECK(iso_completion_take_ready(c, 700.0, 5, r, 8) == 0);
-    iso_completion_assoc_end(c, 17, 601.0);
+    iso_completion_assoc_end(c, 17);
     CHECK(iso_completion_take_ready(c, 700.0, 5, r, 8) == 1);
     iso_completion_free(c);
 }
