@@ -72,8 +72,8 @@ static iso_code queue_for(const iso_job_env *env, const char *list, const char *
 }
 
 /* forward_to: the series as it was received. */
-static iso_code forward_originals(const iso_job_env *env, const series_files *s,
-                                  const char *peers, long *queued, iso_err *err)
+static iso_code forward_originals(const iso_job_env *env, const char *series_uid,
+                                  const series_files *s, const char *peers, long *queued, iso_err *err)
 {
     for (size_t i = 0; i < s->n; i++) {
         const iso_stored_file *f = &s->f[i];
@@ -84,7 +84,7 @@ static iso_code forward_originals(const iso_job_env *env, const series_files *s,
             continue;
         }
         char rel[300], path[4400], sop[65], sha[65];
-        iso_store_original_path(f->sop_uid, rel, sizeof rel);
+        iso_store_original_path(series_uid, f->sop_uid, rel, sizeof rel);
         snprintf(path, sizeof path, "%s/%s", env->cfg->data_dir, rel);
         iso_err e = {0};
         if (outbox_key(path, sop, sha, &e) != ISO_OK) {
@@ -333,7 +333,7 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *job, char *route, si
              (long long)job->id, job->attempts, (long)time(NULL));
     long forwarded = 0;
     if (d.forward_to[0] != '\0')
-        rc = forward_originals(env, &s, d.forward_to, &forwarded, err);
+        rc = forward_originals(env, job->series_uid, &s, d.forward_to, &forwarded, err);
     if (rc == ISO_OK && d.forward_anonymized_to[0] != '\0')
         rc = forward_anonymized(env, &s, d.forward_anonymized_to, work_dir, &forwarded, err);
     if (rc == ISO_OK && d.reconstruct)

@@ -61,6 +61,14 @@ struct iso_scp {
     struct timespec stop_deadline;
 };
 
+/* A growing buffer, ISO_INGEST_ALIGN-aligned so the store can write it
+ * straight to disk; kept between objects (up to 8 MiB) so its pages are not
+ * faulted in again for every image. */
+typedef struct membuf {
+    unsigned char *p;
+    size_t len, cap;
+} membuf;
+
 typedef struct conn {
     iso_scp *scp;
     int fd;
@@ -71,8 +79,8 @@ typedef struct conn {
     /* the C-STORE in progress: in a file (ing) or, de-identifying, in memory */
     iso_ingest *ing;
     iso_ingest *clean; /* de-identifying: the output, opened while the object arrives */
-    unsigned char *mem;
-    size_t mem_len, mem_cap;
+    membuf in;   /* the object as received, while in_mem */
+    membuf out;  /* de-identifying: the object as it will be stored */
     bool in_mem;
     struct timespec store_start;
 } conn;
@@ -173,47 +181,86 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
 
 /* ---- store callbacks ----
  *
- * Stored as received: the object streams into a temporary file (ingest)
- * while it arrives.  De-identifying: it arrives in memory instead (up to
- * MEM_LIMIT; deflated objects, whose inflated size is unknown, and larger
- * ones go to a file), is parsed once, and only the de-identified object is
+ * An object arrives in memory (deflated objects, whose inflated size is
+ * unknown, and ones beyond the limit stream into a temporary file instead)
+ * and is parsed from there.  Stored as received: its temporary file is
+ * created when the request comes, and the whole object is handed to the
+ * store at once (iso_ingest_write_last), which writes and syncs it while it
+ * is parsed and hashed.  De-identifying: only the de-identified object is
  * written to disk -- one write, one parse per object. */
 
-enum { MEM_LIMIT = 256 << 20 };
+enum {
+    MEM_LIMIT_ANON = 256 << 20, /* de-identification needs the object whole */
+    MEM_LIMIT_AS_RECEIVED = 64 << 20,
+};
+
+static size_t mem_limit(const conn *c)
+{
+    return c->scp->anon != NULL ? MEM_LIMIT_ANON : MEM_LIMIT_AS_RECEIVED;
+}
 
 static uint16_t status_for(iso_code rc)
 {
     return rc == ISO_ENOSPC ? ISO_STATUS_OUT_OF_RESOURCES : ISO_STATUS_PROCESSING_FAILURE;
 }
 
-/* Empties the receive buffer; it stays allocated for the association's
- * next object (up to 8 MiB), so its pages are not faulted in again for
- * every image. */
+static iso_code membuf_append(membuf *b, const void *buf, size_t len, iso_err *err)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 20;
+        while (cap < b->len + len)
+            cap *= 2;
+        void *m = NULL;
+        if (posix_memalign(&m, ISO_INGEST_ALIGN, cap) != 0)
+            return iso_fail(err, ISO_ENOMEM, "out of memory receiving an object");
+        if (b->len > 0)
+            memcpy(m, b->p, b->len);
+        free(b->p);
+        b->p = m;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    return ISO_OK;
+}
+
+static void membuf_reset(membuf *b)
+{
+    if (b->cap > (8u << 20)) {
+        free(b->p);
+        b->p = NULL;
+        b->cap = 0;
+    }
+    b->len = 0;
+}
+
+static void membuf_release(membuf *b)
+{
+    free(b->p);
+    *b = (membuf){0};
+}
+
+/* Empties both buffers (the object is committed or abandoned). */
 static void mem_free(conn *c)
 {
-    if (c->mem_cap > (8u << 20)) {
-        free(c->mem);
-        c->mem = NULL;
-        c->mem_cap = 0;
-    }
-    c->mem_len = 0;
+    membuf_reset(&c->in);
+    membuf_reset(&c->out);
     c->in_mem = false;
 }
 
 static void mem_release(conn *c)
 {
-    free(c->mem);
-    c->mem = NULL;
-    c->mem_len = c->mem_cap = 0;
+    membuf_release(&c->in);
+    membuf_release(&c->out);
     c->in_mem = false;
 }
 
 /* Moves what arrived in memory into a temporary file and goes on there. */
 static iso_code spill(conn *c, iso_err *err)
 {
-    iso_code rc = iso_store_ingest_begin(c->scp->store, &c->ing, err);
+    iso_code rc = c->ing ? ISO_OK : iso_store_ingest_begin(c->scp->store, &c->ing, err);
     if (rc == ISO_OK)
-        rc = iso_ingest_write(c->ing, c->mem, c->mem_len, err);
+        rc = iso_ingest_write(c->ing, c->in.p, c->in.len, err);
     mem_free(c);
     return rc;
 }
@@ -223,24 +270,12 @@ static iso_code conn_write(void *ctx, const void *buf, size_t len, iso_err *err)
     conn *c = ctx;
     if (!c->in_mem)
         return iso_ingest_write(c->ing, buf, len, err);
-    if (c->mem_len + len > MEM_LIMIT) {
+    if (c->in.len + len > mem_limit(c)) {
         if (spill(c, err) != ISO_OK)
             return err->code;
         return iso_ingest_write(c->ing, buf, len, err);
     }
-    if (c->mem_len + len > c->mem_cap) {
-        size_t cap = c->mem_cap ? c->mem_cap : 1 << 20;
-        while (cap < c->mem_len + len)
-            cap *= 2;
-        unsigned char *m = realloc(c->mem, cap);
-        if (m == NULL)
-            return iso_fail(err, ISO_ENOMEM, "out of memory receiving an object");
-        c->mem = m;
-        c->mem_cap = cap;
-    }
-    memcpy(c->mem + c->mem_len, buf, len);
-    c->mem_len += len;
-    return ISO_OK;
+    return membuf_append(&c->in, buf, len, err);
 }
 
 static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sink *sink,
@@ -256,8 +291,8 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
     }
     iso_err err = {0};
     iso_code rc = ISO_OK;
-    c->in_mem = c->scp->anon != NULL && strcmp(rq->transfer_syntax, "1.2.840.10008.1.2.1.99") != 0;
-    if (!c->in_mem)
+    c->in_mem = strcmp(rq->transfer_syntax, "1.2.840.10008.1.2.1.99") != 0;
+    if (!c->in_mem || c->scp->anon == NULL)
         rc = iso_store_ingest_begin(c->scp->store, &c->ing, &err);
     /* the output file is created now, while the peer is still sending,
      * not after the whole object has arrived */
@@ -290,14 +325,15 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
     return ISO_STATUS_SUCCESS;
 }
 
-static iso_code ingest_sink_write(void *ctx, const void *buf, size_t len, iso_err *err)
+static iso_code out_sink_write(void *ctx, const void *buf, size_t len, iso_err *err)
 {
-    return iso_ingest_write(ctx, buf, len, err);
+    return membuf_append(ctx, buf, len, err);
 }
 
-/* De-identifies the received object (in c->mem, or in the file of *ing)
- * into a new ingest, keeps the original if configured, and replaces *ing
- * and *attrs by the de-identified ones.  Returns a DIMSE status. */
+/* De-identifies the received object (in c->in, or in the file of *ing)
+ * into c->out, hands that to a new ingest, keeps the original if
+ * configured, and replaces *ing and *attrs by the de-identified ones.
+ * Returns a DIMSE status. */
 static uint16_t deidentify(conn *c, const iso_store_rq *rq, iso_ingest **ing,
                            iso_dcm_parsed *parsed, iso_attrs *attrs, char *comment,
                            size_t comment_size)
@@ -312,11 +348,14 @@ static uint16_t deidentify(conn *c, const iso_store_rq *rq, iso_ingest **ing,
     if (clean == NULL)
         rc = iso_store_ingest_begin(c->scp->store, &clean, &err);
     if (rc == ISO_OK) {
-        iso_store_sink out = {ingest_sink_write, clean};
-        iso_anon_input in = {parsed, attrs, c->mem, c->mem_len,
+        iso_store_sink out = {out_sink_write, &c->out};
+        iso_anon_input in = {parsed, attrs, c->in.p, c->in.len,
                              *ing ? iso_ingest_tmp_path(*ing) : NULL};
+        c->out.len = 0;
         rc = iso_anon_object(c->scp->anon, &in, &out, &after, &how, why, sizeof why, &err);
     }
+    if (rc == ISO_OK && how != ISO_ANON_REJECTED)
+        rc = iso_ingest_write_last(clean, c->out.p, c->out.len, &err);
     if (rc == ISO_OK && how == ISO_ANON_REJECTED) {
         iso_ingest_abort(clean);
         snprintf(comment, comment_size, "Refused: %.50s", why);
@@ -341,11 +380,11 @@ static uint16_t deidentify(conn *c, const iso_store_rq *rq, iso_ingest **ing,
         if (orig == NULL) {
             rc = iso_store_ingest_begin(c->scp->store, &orig, &err);
             if (rc == ISO_OK)
-                rc = iso_ingest_write(orig, c->mem, c->mem_len, &err);
+                rc = iso_ingest_write_last(orig, c->in.p, c->in.len, &err);
         }
         *ing = NULL;
         if (rc == ISO_OK)
-            rc = iso_ingest_keep_original(orig, after.sop_instance_uid, &err);
+            rc = iso_ingest_keep_original(orig, after.series_uid, after.sop_instance_uid, &err);
         else
             iso_ingest_abort(orig);
         if (rc != ISO_OK) {
@@ -392,6 +431,7 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
         iso_ingest_abort(ing);
         iso_ingest_abort(c->clean);
         c->clean = NULL;
+        mem_free(c);
         snprintf(comment, comment_size, "%s",
                  rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
         ISO_ERROR("C-STORE %s from %s: status 0x%04x: writing the object failed (%s)",
@@ -399,10 +439,25 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
                   rc == ISO_ENOSPC ? "disk full" : "I/O error");
         return status_for(rc);
     }
+    /* Stored as received: the write and fdatasync start now, the parse
+     * runs meanwhile. */
+    bool as_received = c->scp->anon == NULL;
+    if (in_mem && as_received && iso_ingest_write_last(ing, c->in.p, c->in.len, &err) != ISO_OK) {
+        iso_ingest_abort(ing);
+        mem_free(c);
+        snprintf(comment, comment_size, "Cannot store object");
+        ISO_ERROR("C-STORE %s from %s: status 0x%04x: %s", rq->sop_instance_uid,
+                  c->req.calling_ae, ISO_STATUS_PROCESSING_FAILURE, err.msg);
+        return ISO_STATUS_PROCESSING_FAILURE;
+    }
     if (in_mem) {
-        rc = iso_dcm_parse_buffer(c->mem, c->mem_len, &parsed, &err);
+        rc = iso_dcm_parse_buffer(c->in.p, c->in.len, &parsed, &err);
         if (rc == ISO_OK)
             iso_dcm_parsed_attrs(parsed, &attrs);
+        if (as_received) {
+            iso_dcm_parsed_free(parsed);
+            parsed = NULL;
+        }
     } else {
         rc = iso_dcm_read_attrs(iso_ingest_tmp_path(ing), &attrs, &err);
         if (rc == ISO_OK && c->scp->anon != NULL)
@@ -442,14 +497,15 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
         status = deidentify(c, rq, &ing, parsed, &attrs, comment, comment_size);
         t_anon = seconds_since(&c->store_start);
         iso_dcm_parsed_free(parsed);
-        mem_free(c);
         if (status != ISO_STATUS_SUCCESS) {
             iso_ingest_abort(ing);
+            mem_free(c);
             return status;
         }
     }
     iso_store_outcome outcome;
     rc = iso_ingest_commit(ing, &attrs, c->req.calling_ae, &outcome, &err);
+    mem_free(c); /* the object's bytes were needed until committed */
     double ms = seconds_since(&c->store_start) * 1000.0;
     ISO_DEBUG("C-STORE %s timing: receive %.2f ms, parse %.2f ms, de-identify %.2f ms, "
               "sync+commit %.2f ms",

@@ -8,21 +8,46 @@
 #include <stdio.h>
 #include <string.h>
 
-void iso_store_object_path(const char *sop_uid, int version, char *out, size_t size)
+/* The first 40 hex digits of SHA-256(text): names that never contain peer
+ * text, spread evenly. */
+static void hash40(const char *text, char hex[41])
 {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    char hex[65];
-    EVP_Digest(sop_uid, strlen(sop_uid), md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
+    EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 20; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    if (version <= 1)
-        snprintf(out, size, "objects/%.2s/%.2s/%.40s.dcm", hex, hex + 2, hex);
-    else
-        snprintf(out, size, "objects/%.2s/%.2s/%.40s.v%d.dcm", hex, hex + 2, hex, version);
 }
 
-/* Walks rel (relative to data_dir); depth 0 is objects/, files sit at 2. */
+/* The objects of one series share a directory: a new directory (and the
+ * journal commit its creation costs) once per series, not once per object,
+ * and a reconstruction reads one directory. */
+static void series_path(const char *root, const char *series_uid, const char *sop_uid,
+                        int version, char *out, size_t size)
+{
+    char s[41], h[41];
+    hash40(series_uid, s);
+    hash40(sop_uid, h);
+    if (version <= 1)
+        snprintf(out, size, "%s/%.2s/%s/%s.dcm", root, s, s, h);
+    else
+        snprintf(out, size, "%s/%.2s/%s/%s.v%d.dcm", root, s, s, h, version);
+}
+
+void iso_store_object_path(const char *series_uid, const char *sop_uid, int version, char *out,
+                           size_t size)
+{
+    series_path("objects", series_uid, sop_uid, version, out, size);
+}
+
+void iso_store_fan_dir(unsigned i, char *out, size_t size)
+{
+    snprintf(out, size, "objects/%02x", i & 0xffu);
+}
+
+/* Walks rel (relative to data_dir); depth 0 is objects/, files sit at 2
+ * (objects/XX/S/H.dcm; stores made with the first layout also have
+ * objects/XX/YY/H.dcm). */
 static iso_code walk(const char *data_dir, const char *rel, int depth, iso_object_fn fn,
                      void *user, iso_err *err)
 {
@@ -58,9 +83,8 @@ iso_code iso_layout_walk(const char *data_dir, iso_object_fn fn, void *user, iso
     return walk(data_dir, "objects", 0, fn, user, err);
 }
 
-void iso_store_original_path(const char *stored_sop_uid, char *out, size_t size)
+void iso_store_original_path(const char *stored_series_uid, const char *stored_sop_uid,
+                             char *out, size_t size)
 {
-    char rel[256];
-    iso_store_object_path(stored_sop_uid, 1, rel, sizeof rel);
-    snprintf(out, size, "originals/%s", rel + strlen("objects/"));
+    series_path("originals", stored_series_uid, stored_sop_uid, 1, out, size);
 }

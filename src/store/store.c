@@ -1,11 +1,18 @@
 /* store.c — files and index committed together (design note in store.h).
  *
  * Threads: any number of association threads call ingest_begin/write/commit
- * concurrently; each does its own write and fdatasync (the file system
- * merges concurrent journal commits).  One committer thread owns the index
- * handle and does rename, directory fsync and COMMIT for whole batches.  The
- * queue between them is the only shared state: a mutex, a condition for
- * "work queued" and one for "batch done".
+ * concurrently; each object has its own file and fdatasync (the file system
+ * merges concurrent journal commits).  An object handed over whole
+ * (iso_ingest_write_last) is written and fdatasync'd by one of SYNC_THREADS
+ * writer threads while the association thread parses and hashes it, so the
+ * disk wait overlaps the CPU work.  Those writes bypass the page cache
+ * (O_DIRECT, where the file system allows it): the object is already in the
+ * caller's memory, and copying it into fresh page-cache pages cost more than
+ * the disk write itself on the virtual machines we measured (doc/DESIGN.md).
+ * One committer thread owns the index handle and does rename, directory
+ * fsync and COMMIT for whole batches.  The two queues are the only shared
+ * state, both under one mutex, each with a condition for "queued" and one
+ * for "done".
  */
 #include "store/store.h"
 
@@ -29,7 +36,16 @@
 #include "util/fsx.h"
 #include "util/log.h"
 
-enum { MAX_BATCH = 512, WRITEBACK_CHUNK = 128 * 1024 };
+enum { MAX_BATCH = 512, WRITEBACK_CHUNK = 128 * 1024, SYNC_THREADS = 4 };
+
+/* An iso_ingest_write_last request: write the object, then fdatasync. */
+typedef struct write_req {
+    iso_ingest *ing;
+    int failed_errno; /* 0, or the errno of the failed write or fdatasync */
+    const char *failed_call;
+    bool done;
+    struct write_req *next;
+} write_req;
 
 typedef struct pending {
     iso_ingest *ing;
@@ -43,7 +59,7 @@ typedef struct pending {
 } pending;
 
 typedef struct batch_state {
-    char dirs[MAX_BATCH][PATH_MAX];
+    char dirs[2 * MAX_BATCH][PATH_MAX]; /* each object's directory and maybe a new one's parent */
     int n_dirs;
     char renamed[MAX_BATCH][PATH_MAX];    /* absolute final paths made in this batch */
     char obsolete[MAX_BATCH][PATH_MAX];   /* old versions to delete after COMMIT */
@@ -61,10 +77,16 @@ struct iso_store {
     iso_index *idx; /* used only by the committer thread once it runs */
     pthread_t committer;
     bool committer_started;
+    pthread_t writers[SYNC_THREADS];
+    int n_writers;
     pthread_mutex_t mu;
     pthread_cond_t work_cv;
     pthread_cond_t done_cv;
+    pthread_cond_t write_cv;      /* a write request queued */
+    pthread_cond_t write_done_cv; /* a write request done */
     pending *head, *tail;
+    write_req *write_head, *write_tail;
+    bool writers_stopping;
     bool stopping;
     atomic_ulong tmp_seq;
     batch_state *batch; /* the committer's scratch (several MiB) */
@@ -80,6 +102,11 @@ struct iso_ingest {
     bool replace; /* replace a stored object of the same UID whatever the policy */
     char tmp_path[PATH_MAX];
     char sha256[65];
+    /* iso_ingest_write_last: the bytes a writer thread writes and syncs */
+    const unsigned char *last;
+    size_t last_len;
+    bool write_queued;
+    write_req wreq;
 };
 
 static void utc_now(char *out, size_t size)
@@ -150,10 +177,11 @@ static void unlink_quietly(const char *path)
 }
 
 
-static void note_dir(batch_state *b, const char *file)
+/* Notes the directory holding path, to be fsync'd before the COMMIT. */
+static void note_parent_dir(batch_state *b, const char *path)
 {
     char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", file);
+    snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
@@ -182,18 +210,17 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
     }
     int version = exists ? old.version + 1 : 1;
     char rel[256], abs[PATH_MAX + 300];
-    iso_store_object_path(a->sop_instance_uid, version, rel, sizeof rel);
+    iso_store_object_path(a->series_uid, a->sop_instance_uid, version, rel, sizeof rel);
     snprintf(abs, sizeof abs, "%s/%s", s->data_dir, rel);
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", abs);
     *strrchr(dir, '/') = '\0';
-    /* Usually the directory exists and one mkdir says so (EEXIST). */
+    /* Usually the series directory exists and one mkdir says so (EEXIST).
+     * A new one's entry in its parent is synced with the batch's
+     * directories, before the COMMIT. */
     iso_code rc = ISO_OK;
     if (mkdir(dir, 0750) == 0) {
-        char parent[PATH_MAX];
-        snprintf(parent, sizeof parent, "%s", dir);
-        *strrchr(parent, '/') = '\0';
-        rc = fsx_fsync_dir(parent, err); /* the new directory's own entry */
+        note_parent_dir(b, dir);
     } else if (errno == ENOENT) {
         rc = fsx_mkdir_p(dir, err); /* creates and syncs missing parents */
     } else if (errno != EEXIST) {
@@ -226,7 +253,7 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
         return rc;
     }
     snprintf(b->renamed[b->n_renamed++], PATH_MAX, "%s", abs);
-    note_dir(b, abs);
+    note_parent_dir(b, abs);
     if (exists) {
         snprintf(b->obsolete[b->n_obsolete++], PATH_MAX, "%s/%s", s->data_dir, old.path);
         p->outcome = ISO_STORED_REPLACED;
@@ -300,7 +327,110 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
+/* ---- writer threads (iso_ingest_write_last) ---- */
+
+static int pwrite_all(int fd, const unsigned char *p, size_t len, off_t off)
+{
+    while (len > 0) {
+        ssize_t w = pwrite(fd, p, len, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno;
+        if (w == 0)
+            return ENOSPC;
+        p += w;
+        len -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+/* Writes the object at offset `at` of its file: the aligned part with
+ * O_DIRECT when the buffer allows it and the file system takes it (tmpfs
+ * does not), the rest through the page cache.  Returns 0 or an errno. */
+static int write_object(iso_ingest *ing, off_t at)
+{
+    const unsigned char *p = ing->last;
+    size_t len = ing->last_len, direct = 0;
+    if (((uintptr_t)p % ISO_INGEST_ALIGN) == 0 && (at % ISO_INGEST_ALIGN) == 0)
+        direct = len - len % ISO_INGEST_ALIGN;
+    int flags = fcntl(ing->fd, F_GETFL);
+    if (direct > 0 && flags >= 0 && fcntl(ing->fd, F_SETFL, flags | O_DIRECT) == 0) {
+        int e = pwrite_all(ing->fd, p, direct, at);
+        (void)fcntl(ing->fd, F_SETFL, flags);
+        if (e == 0) {
+            p += direct;
+            at += (off_t)direct;
+            len -= direct;
+        } else if (e != EINVAL) {
+            return e; /* EINVAL: no direct I/O here after all; write it all below */
+        }
+    }
+    return pwrite_all(ing->fd, p, len, at);
+}
+
+static void *writer_main(void *arg)
+{
+    iso_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->write_head == NULL && !s->writers_stopping)
+            pthread_cond_wait(&s->write_cv, &s->mu);
+        if (s->write_head == NULL)
+            break;
+        write_req *r = s->write_head;
+        s->write_head = r->next;
+        if (s->write_head == NULL)
+            s->write_tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        const char *call = "write";
+        int e = write_object(r->ing, (off_t)r->ing->size);
+        if (e == 0 && fdatasync(r->ing->fd) != 0) {
+            e = errno;
+            call = "fdatasync";
+        }
+        pthread_mutex_lock(&s->mu);
+        r->failed_errno = e;
+        r->failed_call = call;
+        r->done = true;
+        pthread_cond_broadcast(&s->write_done_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Waits until the writer threads are done with ing. */
+static void wait_written(iso_ingest *ing)
+{
+    if (!ing->write_queued)
+        return;
+    iso_store *s = ing->store;
+    pthread_mutex_lock(&s->mu);
+    while (!ing->wreq.done)
+        pthread_cond_wait(&s->write_done_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    ing->write_queued = false;
+}
+
 /* ---- open / close ---- */
+
+/* objects/00 .. objects/ff exist from the start, so storing an object never
+ * creates more than its series directory. */
+static iso_code make_fan_dirs(iso_store *s, iso_err *err)
+{
+    bool made = false;
+    for (unsigned i = 0; i < 256; i++) {
+        char rel[32], abs[PATH_MAX + 32];
+        iso_store_fan_dir(i, rel, sizeof rel);
+        snprintf(abs, sizeof abs, "%s/%s", s->data_dir, rel);
+        if (mkdir(abs, 0750) == 0)
+            made = true;
+        else if (errno != EEXIST)
+            return iso_fail(err, fsx_errno_code(errno), "mkdir %s: %s", abs, strerror(errno));
+    }
+    return made ? fsx_fsync_dir(s->objects_dir, err) : ISO_OK;
+}
 
 /* Releases what open acquired; the committer must not be running. */
 static void store_free(iso_store *s)
@@ -311,8 +441,30 @@ static void store_free(iso_store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work_cv);
     pthread_cond_destroy(&s->done_cv);
+    pthread_cond_destroy(&s->write_cv);
+    pthread_cond_destroy(&s->write_done_cv);
     free(s->batch);
     free(s);
+}
+
+/* Ends the writer threads and the committer once their queues are empty. */
+static void stop_threads(iso_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->writers_stopping = true;
+    pthread_cond_broadcast(&s->write_cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_writers; i++)
+        pthread_join(s->writers[i], NULL);
+    s->n_writers = 0;
+    if (s->committer_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        pthread_cond_broadcast(&s->work_cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->committer, NULL);
+        s->committer_started = false;
+    }
 }
 
 iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recovery_report *report,
@@ -334,6 +486,8 @@ iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recover
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
+    pthread_cond_init(&s->write_cv, NULL);
+    pthread_cond_init(&s->write_done_cv, NULL);
     if (strlen(o->data_dir) > PATH_MAX - 64) {
         iso_fail(err, ISO_EINVAL, "data_dir path too long");
         goto fail;
@@ -343,7 +497,7 @@ iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recover
     snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", o->data_dir);
     snprintf(s->running_path, sizeof s->running_path, "%s/RUNNING", o->data_dir);
     if (fsx_mkdir_p(s->data_dir, err) != ISO_OK || fsx_mkdir_durable(s->objects_dir, err) != ISO_OK ||
-        fsx_mkdir_durable(s->tmp_dir, err) != ISO_OK)
+        fsx_mkdir_durable(s->tmp_dir, err) != ISO_OK || make_fan_dirs(s, err) != ISO_OK)
         goto fail;
 
     /* One daemon per store. */
@@ -399,6 +553,12 @@ iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recover
         goto fail;
     }
     s->committer_started = true;
+    for (; s->n_writers < SYNC_THREADS; s->n_writers++)
+        if (pthread_create(&s->writers[s->n_writers], NULL, writer_main, s) != 0) {
+            iso_fail(err, ISO_ENOMEM, "cannot start store writer threads");
+            stop_threads(s);
+            goto fail;
+        }
     *out = s;
     return ISO_OK;
 fail:
@@ -410,13 +570,7 @@ void iso_store_close(iso_store *s)
 {
     if (s == NULL)
         return;
-    if (s->committer_started) {
-        pthread_mutex_lock(&s->mu);
-        s->stopping = true;
-        pthread_cond_broadcast(&s->work_cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->committer, NULL);
-    }
+    stop_threads(s);
     iso_index_close(s->idx);
     s->idx = NULL;
     if (unlink(s->running_path) == 0) {
@@ -466,6 +620,8 @@ iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err 
 {
     if (ing->write_rc != ISO_OK)
         return iso_fail(err, ing->write_rc, "earlier write failed");
+    if (ing->write_queued)
+        return iso_fail(err, ISO_EINVAL, "write after write_last");
     iso_code rc = fsx_write_all(ing->fd, buf, len, ing->tmp_path, err);
     if (rc == ISO_OK && EVP_DigestUpdate(ing->md, buf, len) != 1)
         rc = iso_fail(err, ISO_EIO, "sha256 update failed");
@@ -484,12 +640,35 @@ iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err 
     return ISO_OK;
 }
 
+iso_code iso_ingest_write_last(iso_ingest *ing, const void *buf, size_t len, iso_err *err)
+{
+    if (ing->write_rc != ISO_OK)
+        return iso_fail(err, ing->write_rc, "earlier write failed");
+    if (ing->write_queued)
+        return iso_fail(err, ISO_EINVAL, "object already handed over");
+    iso_store *s = ing->store;
+    ing->last = buf;
+    ing->last_len = len;
+    ing->wreq = (write_req){.ing = ing};
+    ing->write_queued = true;
+    pthread_mutex_lock(&s->mu);
+    if (s->write_tail)
+        s->write_tail->next = &ing->wreq;
+    else
+        s->write_head = &ing->wreq;
+    s->write_tail = &ing->wreq;
+    pthread_cond_signal(&s->write_cv);
+    pthread_mutex_unlock(&s->mu);
+    return ISO_OK;
+}
+
 const char *iso_ingest_tmp_path(const iso_ingest *ing) { return ing->tmp_path; }
 
 iso_code iso_ingest_write_status(const iso_ingest *ing) { return ing->write_rc; }
 
 static void ingest_free(iso_ingest *ing)
 {
+    wait_written(ing); /* a writer thread may still use fd and ing */
     if (ing->fd >= 0)
         close(ing->fd);
     EVP_MD_CTX_free(ing->md);
@@ -500,6 +679,7 @@ void iso_ingest_abort(iso_ingest *ing)
 {
     if (ing == NULL)
         return;
+    wait_written(ing);
     unlink_quietly(ing->tmp_path);
     ingest_free(ing);
 }
@@ -513,16 +693,28 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
         iso_ingest_abort(ing);
         return rc;
     }
+    /* The bytes handed to a writer thread are hashed here, meanwhile. */
+    bool queued = ing->write_queued;
     unsigned char md[32];
     unsigned int mdlen = 0;
-    if (EVP_DigestFinal_ex(ing->md, md, &mdlen) != 1) {
+    if ((queued && EVP_DigestUpdate(ing->md, ing->last, ing->last_len) != 1) ||
+        EVP_DigestFinal_ex(ing->md, md, &mdlen) != 1) {
         iso_ingest_abort(ing);
-        return iso_fail(err, ISO_EIO, "sha256 final failed");
+        return iso_fail(err, ISO_EIO, "sha256 failed");
     }
     for (int i = 0; i < 32; i++)
         snprintf(ing->sha256 + 2 * i, 3, "%02x", md[i]);
     /* Step 3: the data is on disk before any name points at it. */
-    if (fdatasync(ing->fd) != 0) {
+    if (queued) {
+        wait_written(ing);
+        if (ing->wreq.failed_errno != 0) {
+            int e = ing->wreq.failed_errno;
+            const char *call = ing->wreq.failed_call;
+            iso_ingest_abort(ing);
+            return iso_fail(err, fsx_errno_code(e), "%s: %s", call, strerror(e));
+        }
+        ing->size += ing->last_len;
+    } else if (fdatasync(ing->fd) != 0) {
         int e = errno;
         iso_ingest_abort(ing);
         return iso_fail(err, fsx_errno_code(e), "fdatasync: %s", strerror(e));
@@ -558,7 +750,8 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
     return ISO_OK;
 }
 
-iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_sop_uid, iso_err *err)
+iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
+                                  const char *new_sop_uid, iso_err *err)
 {
     iso_store *s = ing->store;
     iso_code rc = ISO_OK;
@@ -567,11 +760,18 @@ iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_sop_uid, iso_
         rc = iso_fail(err, ing->write_rc, "original was not written completely");
         goto fail;
     }
-    if (fdatasync(ing->fd) != 0) {
+    if (ing->write_queued) {
+        wait_written(ing);
+        if (ing->wreq.failed_errno != 0) {
+            rc = iso_fail(err, fsx_errno_code(ing->wreq.failed_errno), "%s: %s",
+                          ing->wreq.failed_call, strerror(ing->wreq.failed_errno));
+            goto fail;
+        }
+    } else if (fdatasync(ing->fd) != 0) {
         rc = iso_fail(err, fsx_errno_code(errno), "fdatasync: %s", strerror(errno));
         goto fail;
     }
-    iso_store_original_path(new_sop_uid, rel, sizeof rel);
+    iso_store_original_path(new_series_uid, new_sop_uid, rel, sizeof rel);
     snprintf(path, sizeof path, "%s/%s", s->data_dir, rel);
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';

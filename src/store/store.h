@@ -4,22 +4,31 @@
  *
  * On-disk layout under data_dir:
  *   index.sqlite (+ -wal, -shm)   the index (store/index.h)
- *   objects/XX/YY/H.dcm           a stored object; H = first 40 hex digits of
- *                                 SHA-256(SOP Instance UID), XX/YY its first
- *                                 four; a replaced object becomes H.vN.dcm.
- *                                 Paths never contain peer text.
+ *   objects/XX/S/H.dcm            a stored object; S and H = first 40 hex
+ *                                 digits of SHA-256 of its Series and SOP
+ *                                 Instance UIDs, XX = S's first two (all 256
+ *                                 made at open); a replaced object becomes
+ *                                 H.vN.dcm.  One directory per series: one
+ *                                 mkdir per series, not per object.  Paths
+ *                                 never contain peer text; the row holds the
+ *                                 path, so stores made with the older
+ *                                 objects/XX/YY/H.dcm layout stay readable.
  *   tmp/                          objects being received
- *   originals/XX/YY/H.dcm         with [anonymize] keep_originals: the
+ *   originals/XX/S/H.dcm          with [anonymize] keep_originals: the
  *                                 received object before de-identification
- *                                 (H from the de-identified UID; not indexed)
+ *                                 (S, H from the de-identified UIDs; not
+ *                                 indexed)
  *   RUNNING                       present while a daemon has the store open
  *
  * Crash ordering of one object (the success response is sent only after 6):
- *   1. bytes are written to tmp/NAME while they arrive, hashed on the way;
- *   2. the object is parsed and checked against its C-STORE request;
- *   3. fdatasync(tmp file);
- *   4. the committer renames it to objects/XX/YY/H.dcm;
- *   5. fsync(objects/XX/YY) (and of new parent directories);
+ *   1. the object arrives in memory (or, too large or deflated, streams into
+ *      tmp/NAME, hashed on the way);
+ *   2. a writer thread writes it to tmp/NAME (O_DIRECT where possible) and
+ *      fdatasyncs it (step 3) while the association thread parses it, checks
+ *      it against its C-STORE request and hashes it;
+ *   3. fdatasync(tmp file) has returned;
+ *   4. the committer renames it to objects/XX/S/H.dcm;
+ *   5. fsync(objects/XX/S) (and of objects/XX if S is new);
  *   6. the index row is committed (WAL, synchronous=FULL).
  * Steps 4-6 run on one committer thread for a batch of objects from all
  * associations at once: one directory fsync per directory and one COMMIT
@@ -84,6 +93,29 @@ void iso_store_close(iso_store *store);
 iso_code iso_store_ingest_begin(iso_store *store, iso_ingest **out, iso_err *err);
 /* Appends bytes (Part 10 header first, then the data set). */
 iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err *err);
+/* For a caller that also keeps the whole object in memory: writes are not
+ * hashed on the way (call before the first write); the hash is computed at
+ * commit from the bytes given to iso_ingest_sync_start. */
+void iso_ingest_defer_hash(iso_ingest *ing);
+/* Ends deferring (the object outgrew the caller's memory): hashes the bytes
+ * written so far, which the caller passes again, and hashes writes again. */
+iso_code iso_ingest_resume_hash(iso_ingest *ing, const void *written, size_t len, iso_err *err);
+/* Everything is written: a sync thread of the store starts the fdatasync
+ * while the caller goes on (parsing); iso_ingest_commit hashes whole (all
+ * len bytes written, when deferred) meanwhile and then waits for the sync.
+ * whole must stay valid until iso_ingest_commit or iso_ingest_abort
+ * returns. */
+iso_code iso_ingest_sync_start(iso_ingest *ing, const void *whole, size_t len, iso_err *err);
+/* Alignment of a buffer (and of the bytes before it in the file) that lets
+ * iso_ingest_write_last bypass the page cache. */
+#define ISO_INGEST_ALIGN 4096
+/* Hands over the rest of the object at once: a writer thread of the store
+ * writes it (directly to disk when buf and the bytes written before are
+ * ISO_INGEST_ALIGN-aligned) and fdatasyncs it while the caller goes on
+ * (parsing it); iso_ingest_commit hashes it meanwhile, then waits for the
+ * writer.  buf must stay valid until iso_ingest_commit or iso_ingest_abort
+ * returns; no write may follow. */
+iso_code iso_ingest_write_last(iso_ingest *ing, const void *buf, size_t len, iso_err *err);
 /* ISO_OK, or the code of the first write that failed (ISO_ENOSPC for a full
  * disk): a failed object is never worth parsing. */
 iso_code iso_ingest_write_status(const iso_ingest *ing);
@@ -96,10 +128,12 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
 /* Discards the object and frees ing.  NULL-safe. */
 void iso_ingest_abort(iso_ingest *ing);
 /* Keeps the received bytes as the untouched original of a de-identified
- * object: fdatasync, rename to originals/XX/YY/H.dcm (H from the stored
- * object's new SOP Instance UID, so identity never reaches a path), fsync
- * the directory; then frees ing.  On failure the file is removed. */
-iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_sop_uid, iso_err *err);
+ * object: fdatasync (or the writer's, after iso_ingest_write_last), rename
+ * to originals/XX/S/H.dcm (S, H from the stored object's new Series and SOP
+ * Instance UIDs, so identity never reaches a path), fsync the directory;
+ * then frees ing.  On failure the file is removed. */
+iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
+                                  const char *new_sop_uid, iso_err *err);
 
 /* This object replaces a stored one of the same SOP Instance UID whatever
  * the duplicates policy (the node's own derived results: a new version of
