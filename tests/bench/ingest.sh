@@ -6,6 +6,11 @@
 # associations (4 different copies of the series).  TCP_NODELAY is set on
 # the peers and on storescu with ../shared/bench/nodelay.c, as in
 # ../shared/bench/ingest_anchor.sh; isonoded sets it itself.
+# Every round gets fresh directories and nothing is deleted until the end:
+# ext4 without a journal (as on this project's VMs) skips inodes freed in the
+# last minutes when it allocates one, so deleting the previous round's files
+# just before a timed run makes every file creation scan past them -- for
+# every peer alike, and nothing like a node's steady state.
 # Needs: dcmtk; for Orthanc: apt-get install orthanc curl.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +30,7 @@ for i in 1 2 3 4; do
 done
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
+fresh_dir() { mktemp -d "$W/$1.XXXXXX"; }
 
 # measure LABEL AET PORT: prints one row, single and concurrent img/s (best
 # of ROUNDS); reset_peer starts a fresh peer before each round so every round
@@ -57,13 +63,17 @@ printf '%-36s %8s %14s\n' "peer" "1 assoc" "4 concurrent"
 # measures ingest under reconstruction)
 P=$(free_port)
 ANON=no
+mkdir -p "$W/key"
 reset_peer() {
     stop_peer
-    rm -rf "$W/iso/objects" "$W/iso"/index.sqlite* "$W/iso"/vault.sqlite*
+    local d
+    d=$(fresh_dir iso)
+    [ -f "$W/key/secret.key" ] && cp -p "$W/key/secret.key" "$d/"
     printf '[node]\nport = %s\ndata_dir = %s\nlog_level = warn\n[reconstruct]\nsettle_seconds = 86400\n[anonymize]\nenabled = %s\n' \
-        "$P" "$W/iso" "$ANON" > "$W/iso.conf"
+        "$P" "$d" "$ANON" > "$W/iso.conf"
     "$top/src/isonoded" -c "$W/iso.conf" 2>>"$W/iso.log" & PEER_PID=$!
     for _ in $(seq 50); do echoscu -aec ISONODE 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
+    [ -f "$W/key/secret.key" ] || cp -p "$d/secret.key" "$W/key/" 2>/dev/null
 }
 # the two isonoded rows alternate round by round, so a slow spell of the
 # disk hits both alike
@@ -89,8 +99,9 @@ printf '%-36s %8.0f %14.0f   (%+.0f%% / %+.0f%% vs off)\n' "isonoded (de-identif
 P=$(free_port)
 reset_peer() {
     stop_peer
-    rm -rf "$W/scp"; mkdir -p "$W/scp"
-    LD_PRELOAD=$SHIM storescp -aet SCP -od "$W/scp" "$P" >/dev/null 2>&1 & PEER_PID=$!
+    local d
+    d=$(fresh_dir scp)
+    LD_PRELOAD=$SHIM storescp -aet SCP -od "$d" "$P" >/dev/null 2>&1 & PEER_PID=$!
     for _ in $(seq 50); do echoscu -aec SCP 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
 }
 measure "storescp (files, no fsync, no index)" SCP "$P"
@@ -100,9 +111,10 @@ if command -v Orthanc >/dev/null && command -v curl >/dev/null; then
     P=$(free_port); H=$(free_port)
     reset_peer() {
         stop_peer
-        rm -rf "$W/orthanc"; mkdir -p "$W/orthanc"
+        local d
+        d=$(fresh_dir orthanc)
         cat > "$W/orthanc.json" <<J
-{ "Name":"bench", "StorageDirectory":"$W/orthanc", "IndexDirectory":"$W/orthanc", "DicomAet":"ORTHANC", "DicomPort":$P, "HttpPort":$H, "RemoteAccessAllowed":false, "AuthenticationEnabled":false, "SyncStorageArea":true, "DicomThreadsCount":4, "Plugins":[] }
+{ "Name":"bench", "StorageDirectory":"$d", "IndexDirectory":"$d", "DicomAet":"ORTHANC", "DicomPort":$P, "HttpPort":$H, "RemoteAccessAllowed":false, "AuthenticationEnabled":false, "SyncStorageArea":true, "DicomThreadsCount":4, "Plugins":[] }
 J
         LD_PRELOAD=$SHIM Orthanc "$W/orthanc.json" >"$W/orthanc.log" 2>&1 & PEER_PID=$!
         for _ in $(seq 100); do curl -sf "localhost:$H/system" >/dev/null && break; sleep 0.2; done
