@@ -81,6 +81,7 @@ typedef struct conn {
     iso_ingest *clean; /* de-identifying: the output, opened while the object arrives */
     membuf in;   /* the object as received, while in_mem */
     membuf out;  /* de-identifying: the object as it will be stored */
+    size_t handed; /* stored as received: bytes of `in` handed to the store */
     bool in_mem;
     struct timespec store_start;
 } conn;
@@ -184,14 +185,16 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
  * An object arrives in memory (deflated objects, whose inflated size is
  * unknown, and ones beyond the limit stream into a temporary file instead)
  * and is parsed from there.  Stored as received: its temporary file is
- * created when the request comes, and the whole object is handed to the
- * store at once (iso_ingest_write_last), which writes and syncs it while it
- * is parsed and hashed.  De-identifying: only the de-identified object is
+ * created when the request comes, what has arrived is handed to the store's
+ * writers in 256 KiB parts while the rest arrives (iso_ingest_write_ahead),
+ * and the last part is written and synced while the object is parsed and
+ * hashed (iso_ingest_write_last).  De-identifying: only the de-identified object is
  * written to disk -- one write, one parse per object. */
 
 enum {
     MEM_LIMIT_ANON = 256 << 20, /* de-identification needs the object whole */
     MEM_LIMIT_AS_RECEIVED = 64 << 20,
+    WRITE_AHEAD = 256 << 10, /* parts handed to the store while receiving */
 };
 
 static size_t mem_limit(const conn *c)
@@ -245,6 +248,7 @@ static void mem_free(conn *c)
 {
     membuf_reset(&c->in);
     membuf_reset(&c->out);
+    c->handed = 0;
     c->in_mem = false;
 }
 
@@ -252,15 +256,17 @@ static void mem_release(conn *c)
 {
     membuf_release(&c->in);
     membuf_release(&c->out);
+    c->handed = 0;
     c->in_mem = false;
 }
 
 /* Moves what arrived in memory into a temporary file and goes on there. */
 static iso_code spill(conn *c, iso_err *err)
 {
-    iso_code rc = c->ing ? ISO_OK : iso_store_ingest_begin(c->scp->store, &c->ing, err);
+    iso_code rc = c->ing ? iso_ingest_take_back(c->ing, c->in.p, err)
+                         : iso_store_ingest_begin(c->scp->store, &c->ing, err);
     if (rc == ISO_OK)
-        rc = iso_ingest_write(c->ing, c->in.p, c->in.len, err);
+        rc = iso_ingest_write(c->ing, c->in.p + c->handed, c->in.len - c->handed, err);
     mem_free(c);
     return rc;
 }
@@ -275,7 +281,20 @@ static iso_code conn_write(void *ctx, const void *buf, size_t len, iso_err *err)
             return err->code;
         return iso_ingest_write(c->ing, buf, len, err);
     }
-    return membuf_append(&c->in, buf, len, err);
+    bool as_received = c->scp->anon == NULL;
+    if (as_received && c->in.len + len > c->in.cap)
+        iso_ingest_wait_writes(c->ing); /* the buffer is about to move */
+    if (membuf_append(&c->in, buf, len, err) != ISO_OK)
+        return err->code;
+    /* Stored as received: what has arrived goes to disk while the rest
+     * comes in, in aligned parts. */
+    if (as_received && c->in.len - c->handed >= WRITE_AHEAD) {
+        size_t upto = c->in.len - c->in.len % ISO_INGEST_ALIGN;
+        if (iso_ingest_write_ahead(c->ing, c->in.p, upto, err) != ISO_OK)
+            return err->code;
+        c->handed = upto;
+    }
+    return ISO_OK;
 }
 
 static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sink *sink,

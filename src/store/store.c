@@ -38,12 +38,15 @@
 
 enum { MAX_BATCH = 512, WRITEBACK_CHUNK = 128 * 1024, SYNC_THREADS = 4 };
 
-/* An iso_ingest_write_last request: write the object, then fdatasync. */
+/* A part of an object for a writer thread (iso_ingest_write_ahead, _last):
+ * write len bytes from p at offset at; the last part then fdatasyncs, once
+ * the object's earlier parts are written. */
 typedef struct write_req {
     iso_ingest *ing;
-    int failed_errno; /* 0, or the errno of the failed write or fdatasync */
-    const char *failed_call;
-    bool done;
+    const unsigned char *p;
+    size_t len;
+    off_t at;
+    bool last;
     struct write_req *next;
 } write_req;
 
@@ -102,11 +105,15 @@ struct iso_ingest {
     bool replace; /* replace a stored object of the same UID whatever the policy */
     char tmp_path[PATH_MAX];
     char sha256[65];
-    /* iso_ingest_write_last: the bytes a writer thread writes and syncs */
-    const unsigned char *last;
-    size_t last_len;
-    bool write_queued;
-    write_req wreq;
+    /* parts handed to writer threads (iso_ingest_write_ahead, _last) */
+    int direct_fd;             /* the file opened with O_DIRECT; -1 not yet, -2 none */
+    uint64_t handed;           /* bytes handed over so far */
+    const unsigned char *whole; /* after write_last: the object, hashed at commit */
+    bool handed_last;
+    int inflight;              /* parts queued or being written (under mu) */
+    int failed_errno;          /* first failed write or fdatasync (under mu) */
+    const char *failed_call;
+    write_req last_req;
 };
 
 static void utc_now(char *out, size_t size)
@@ -346,19 +353,20 @@ static int pwrite_all(int fd, const unsigned char *p, size_t len, off_t off)
     return 0;
 }
 
-/* Writes the object at offset `at` of its file: the aligned part with
- * O_DIRECT when the buffer allows it and the file system takes it (tmpfs
- * does not), the rest through the page cache.  Returns 0 or an errno. */
-static int write_object(iso_ingest *ing, off_t at)
+/* Writes one part: the aligned bytes through the O_DIRECT descriptor when
+ * there is one, the rest (and everything, where the file system refuses
+ * direct I/O after all) through the page cache.  Returns 0 or an errno. */
+static int write_part(const write_req *r)
 {
-    const unsigned char *p = ing->last;
-    size_t len = ing->last_len, direct = 0;
-    if (((uintptr_t)p % ISO_INGEST_ALIGN) == 0 && (at % ISO_INGEST_ALIGN) == 0)
+    iso_ingest *ing = r->ing;
+    const unsigned char *p = r->p;
+    size_t len = r->len, direct = 0;
+    off_t at = r->at;
+    if (ing->direct_fd >= 0 && ((uintptr_t)p % ISO_INGEST_ALIGN) == 0 &&
+        (at % ISO_INGEST_ALIGN) == 0)
         direct = len - len % ISO_INGEST_ALIGN;
-    int flags = fcntl(ing->fd, F_GETFL);
-    if (direct > 0 && flags >= 0 && fcntl(ing->fd, F_SETFL, flags | O_DIRECT) == 0) {
-        int e = pwrite_all(ing->fd, p, direct, at);
-        (void)fcntl(ing->fd, F_SETFL, flags);
+    if (direct > 0) {
+        int e = pwrite_all(ing->direct_fd, p, direct, at);
         if (e == 0) {
             p += direct;
             at += (off_t)direct;
@@ -383,34 +391,108 @@ static void *writer_main(void *arg)
         s->write_head = r->next;
         if (s->write_head == NULL)
             s->write_tail = NULL;
+        iso_ingest *ing = r->ing;
+        bool skip = ing->failed_errno != 0;
         pthread_mutex_unlock(&s->mu);
-        const char *call = "write";
-        int e = write_object(r->ing, (off_t)r->ing->size);
-        if (e == 0 && fdatasync(r->ing->fd) != 0) {
-            e = errno;
-            call = "fdatasync";
-        }
+        int e = skip ? 0 : write_part(r);
         pthread_mutex_lock(&s->mu);
-        r->failed_errno = e;
-        r->failed_call = call;
-        r->done = true;
+        if (e != 0 && ing->failed_errno == 0) {
+            ing->failed_errno = e;
+            ing->failed_call = "write";
+        }
+        if (r->last) {
+            /* Parts are taken in order, so the earlier ones are written or
+             * being written by other threads: wait for them, then sync. */
+            while (ing->inflight > 1)
+                pthread_cond_wait(&s->write_done_cv, &s->mu);
+            if (ing->failed_errno == 0) {
+                pthread_mutex_unlock(&s->mu);
+                e = fdatasync(ing->fd) == 0 ? 0 : errno;
+                pthread_mutex_lock(&s->mu);
+                if (e != 0) {
+                    ing->failed_errno = e;
+                    ing->failed_call = "fdatasync";
+                }
+            }
+        }
+        ing->inflight--;
+        if (!r->last)
+            free(r);
         pthread_cond_broadcast(&s->write_done_cv);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
-/* Waits until the writer threads are done with ing. */
-static void wait_written(iso_ingest *ing)
+/* Queues one part of ing for the writer threads. */
+static void queue_part(iso_ingest *ing, write_req *r)
 {
-    if (!ing->write_queued)
+    iso_store *s = ing->store;
+    pthread_mutex_lock(&s->mu);
+    ing->inflight++;
+    if (s->write_tail)
+        s->write_tail->next = r;
+    else
+        s->write_head = r;
+    s->write_tail = r;
+    pthread_cond_signal(&s->write_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void iso_ingest_wait_writes(iso_ingest *ing)
+{
+    if (ing == NULL || ing->handed == 0)
         return;
     iso_store *s = ing->store;
     pthread_mutex_lock(&s->mu);
-    while (!ing->wreq.done)
+    while (ing->inflight > 0)
         pthread_cond_wait(&s->write_done_cv, &s->mu);
     pthread_mutex_unlock(&s->mu);
-    ing->write_queued = false;
+}
+
+/* The first part handed over opens the file for direct I/O as well. */
+static iso_code check_handover(iso_ingest *ing, size_t upto, iso_err *err)
+{
+    if (ing->write_rc != ISO_OK)
+        return iso_fail(err, ing->write_rc, "earlier write failed");
+    if (ing->size != 0 || ing->handed_last || upto < ing->handed)
+        return iso_fail(err, ISO_EINVAL, "object parts handed over out of order");
+    if (ing->direct_fd == -1) {
+        ing->direct_fd = open(ing->tmp_path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+        if (ing->direct_fd < 0)
+            ing->direct_fd = -2; /* tried: this file system has no direct I/O */
+    }
+    return ISO_OK;
+}
+
+iso_code iso_ingest_write_ahead(iso_ingest *ing, const void *whole, size_t upto, iso_err *err)
+{
+    if (check_handover(ing, upto, err) != ISO_OK)
+        return err->code;
+    if (upto == ing->handed)
+        return ISO_OK;
+    write_req *r = malloc(sizeof *r);
+    if (r == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    *r = (write_req){.ing = ing, .p = (const unsigned char *)whole + ing->handed,
+                     .len = upto - ing->handed, .at = (off_t)ing->handed};
+    ing->handed = upto;
+    queue_part(ing, r);
+    return ISO_OK;
+}
+
+iso_code iso_ingest_write_last(iso_ingest *ing, const void *whole, size_t len, iso_err *err)
+{
+    if (check_handover(ing, len, err) != ISO_OK)
+        return err->code;
+    ing->last_req = (write_req){.ing = ing, .p = (const unsigned char *)whole + ing->handed,
+                                .len = len - ing->handed, .at = (off_t)ing->handed,
+                                .last = true};
+    ing->whole = whole;
+    ing->handed = len;
+    ing->handed_last = true;
+    queue_part(ing, &ing->last_req);
+    return ISO_OK;
 }
 
 /* ---- open / close ---- */
@@ -596,6 +678,7 @@ iso_code iso_store_ingest_begin(iso_store *s, iso_ingest **out, iso_err *err)
     if (ing == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     ing->store = s;
+    ing->direct_fd = -1;
     ing->md = EVP_MD_CTX_new();
     if (ing->md == NULL || EVP_DigestInit_ex(ing->md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(ing->md);
@@ -620,8 +703,8 @@ iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err 
 {
     if (ing->write_rc != ISO_OK)
         return iso_fail(err, ing->write_rc, "earlier write failed");
-    if (ing->write_queued)
-        return iso_fail(err, ISO_EINVAL, "write after write_last");
+    if (ing->handed != 0)
+        return iso_fail(err, ISO_EINVAL, "write after parts were handed over");
     iso_code rc = fsx_write_all(ing->fd, buf, len, ing->tmp_path, err);
     if (rc == ISO_OK && EVP_DigestUpdate(ing->md, buf, len) != 1)
         rc = iso_fail(err, ISO_EIO, "sha256 update failed");
@@ -640,25 +723,27 @@ iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err 
     return ISO_OK;
 }
 
-iso_code iso_ingest_write_last(iso_ingest *ing, const void *buf, size_t len, iso_err *err)
+iso_code iso_ingest_take_back(iso_ingest *ing, const void *whole, iso_err *err)
 {
-    if (ing->write_rc != ISO_OK)
-        return iso_fail(err, ing->write_rc, "earlier write failed");
-    if (ing->write_queued)
-        return iso_fail(err, ISO_EINVAL, "object already handed over");
-    iso_store *s = ing->store;
-    ing->last = buf;
-    ing->last_len = len;
-    ing->wreq = (write_req){.ing = ing};
-    ing->write_queued = true;
-    pthread_mutex_lock(&s->mu);
-    if (s->write_tail)
-        s->write_tail->next = &ing->wreq;
-    else
-        s->write_head = &ing->wreq;
-    s->write_tail = &ing->wreq;
-    pthread_cond_signal(&s->write_cv);
-    pthread_mutex_unlock(&s->mu);
+    if (ing->handed == 0)
+        return ISO_OK;
+    if (ing->handed_last)
+        return iso_fail(err, ISO_EINVAL, "object already handed over whole");
+    iso_ingest_wait_writes(ing);
+    iso_code rc = ISO_OK;
+    if (ing->failed_errno != 0)
+        rc = iso_fail(err, fsx_errno_code(ing->failed_errno), "%s: %s", ing->failed_call,
+                      strerror(ing->failed_errno));
+    else if (EVP_DigestUpdate(ing->md, whole, ing->handed) != 1)
+        rc = iso_fail(err, ISO_EIO, "sha256 update failed");
+    else if (lseek(ing->fd, (off_t)ing->handed, SEEK_SET) < 0) /* parts used pwrite */
+        rc = iso_fail(err, ISO_EIO, "lseek %s: %s", ing->tmp_path, strerror(errno));
+    if (rc != ISO_OK) {
+        ing->write_rc = rc;
+        return rc;
+    }
+    ing->size = ing->flushed = ing->handed;
+    ing->handed = 0;
     return ISO_OK;
 }
 
@@ -668,9 +753,11 @@ iso_code iso_ingest_write_status(const iso_ingest *ing) { return ing->write_rc; 
 
 static void ingest_free(iso_ingest *ing)
 {
-    wait_written(ing); /* a writer thread may still use fd and ing */
+    iso_ingest_wait_writes(ing); /* a writer thread may still use fd and ing */
     if (ing->fd >= 0)
         close(ing->fd);
+    if (ing->direct_fd >= 0)
+        close(ing->direct_fd);
     EVP_MD_CTX_free(ing->md);
     free(ing);
 }
@@ -679,7 +766,7 @@ void iso_ingest_abort(iso_ingest *ing)
 {
     if (ing == NULL)
         return;
-    wait_written(ing);
+    iso_ingest_wait_writes(ing);
     unlink_quietly(ing->tmp_path);
     ingest_free(ing);
 }
@@ -693,11 +780,15 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
         iso_ingest_abort(ing);
         return rc;
     }
-    /* The bytes handed to a writer thread are hashed here, meanwhile. */
-    bool queued = ing->write_queued;
+    if (ing->handed != 0 && !ing->handed_last) {
+        iso_ingest_abort(ing);
+        return iso_fail(err, ISO_EINVAL, "object not handed over completely");
+    }
+    /* An object handed to the writer threads is hashed here, meanwhile. */
+    bool queued = ing->handed_last;
     unsigned char md[32];
     unsigned int mdlen = 0;
-    if ((queued && EVP_DigestUpdate(ing->md, ing->last, ing->last_len) != 1) ||
+    if ((queued && EVP_DigestUpdate(ing->md, ing->whole, ing->handed) != 1) ||
         EVP_DigestFinal_ex(ing->md, md, &mdlen) != 1) {
         iso_ingest_abort(ing);
         return iso_fail(err, ISO_EIO, "sha256 failed");
@@ -706,14 +797,14 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
         snprintf(ing->sha256 + 2 * i, 3, "%02x", md[i]);
     /* Step 3: the data is on disk before any name points at it. */
     if (queued) {
-        wait_written(ing);
-        if (ing->wreq.failed_errno != 0) {
-            int e = ing->wreq.failed_errno;
-            const char *call = ing->wreq.failed_call;
+        iso_ingest_wait_writes(ing);
+        if (ing->failed_errno != 0) {
+            int e = ing->failed_errno;
+            const char *call = ing->failed_call;
             iso_ingest_abort(ing);
             return iso_fail(err, fsx_errno_code(e), "%s: %s", call, strerror(e));
         }
-        ing->size += ing->last_len;
+        ing->size = ing->handed;
     } else if (fdatasync(ing->fd) != 0) {
         int e = errno;
         iso_ingest_abort(ing);
@@ -760,11 +851,15 @@ iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
         rc = iso_fail(err, ing->write_rc, "original was not written completely");
         goto fail;
     }
-    if (ing->write_queued) {
-        wait_written(ing);
-        if (ing->wreq.failed_errno != 0) {
-            rc = iso_fail(err, fsx_errno_code(ing->wreq.failed_errno), "%s: %s",
-                          ing->wreq.failed_call, strerror(ing->wreq.failed_errno));
+    if (ing->handed != 0 && !ing->handed_last) {
+        rc = iso_fail(err, ISO_EINVAL, "original not handed over completely");
+        goto fail;
+    }
+    if (ing->handed_last) {
+        iso_ingest_wait_writes(ing);
+        if (ing->failed_errno != 0) {
+            rc = iso_fail(err, fsx_errno_code(ing->failed_errno), "%s: %s", ing->failed_call,
+                          strerror(ing->failed_errno));
             goto fail;
         }
     } else if (fdatasync(ing->fd) != 0) {

@@ -23,8 +23,9 @@
  * Crash ordering of one object (the success response is sent only after 6):
  *   1. the object arrives in memory (or, too large or deflated, streams into
  *      tmp/NAME, hashed on the way);
- *   2. a writer thread writes it to tmp/NAME (O_DIRECT where possible) and
- *      fdatasyncs it (step 3) while the association thread parses it, checks
+ *   2. writer threads write it to tmp/NAME (O_DIRECT where possible; parts
+ *      of it while the rest still arrives) and, after the last part,
+ *      fdatasync it (step 3) while the association thread parses it, checks
  *      it against its C-STORE request and hashes it;
  *   3. fdatasync(tmp file) has returned;
  *   4. the committer renames it to objects/XX/S/H.dcm;
@@ -106,16 +107,27 @@ iso_code iso_ingest_resume_hash(iso_ingest *ing, const void *written, size_t len
  * whole must stay valid until iso_ingest_commit or iso_ingest_abort
  * returns. */
 iso_code iso_ingest_sync_start(iso_ingest *ing, const void *whole, size_t len, iso_err *err);
-/* Alignment of a buffer (and of the bytes before it in the file) that lets
- * iso_ingest_write_last bypass the page cache. */
+/* Alignment of a buffer (and of the parts handed over) that lets the
+ * writer threads bypass the page cache. */
 #define ISO_INGEST_ALIGN 4096
-/* Hands over the rest of the object at once: a writer thread of the store
- * writes it (directly to disk when buf and the bytes written before are
- * ISO_INGEST_ALIGN-aligned) and fdatasyncs it while the caller goes on
- * (parsing it); iso_ingest_commit hashes it meanwhile, then waits for the
- * writer.  buf must stay valid until iso_ingest_commit or iso_ingest_abort
- * returns; no write may follow. */
-iso_code iso_ingest_write_last(iso_ingest *ing, const void *buf, size_t len, iso_err *err);
+/* Objects held whole in memory are handed over instead of written: a writer
+ * thread of the store writes them (directly to disk for the
+ * ISO_INGEST_ALIGN-aligned parts, when the buffer is aligned) while the
+ * caller goes on receiving or parsing.  write_ahead: the first upto bytes of
+ * whole are final, write what is new of them now (call with upto a multiple
+ * of ISO_INGEST_ALIGN to keep them direct).  write_last: the object is
+ * whole[0..len); write the rest and fdatasync; iso_ingest_commit hashes
+ * whole meanwhile and waits for the writers.  No iso_ingest_write may be
+ * mixed with these.  whole's bytes must stay where they are until
+ * iso_ingest_wait_writes, iso_ingest_commit or iso_ingest_abort returns;
+ * a caller that moves them (a growing buffer) waits first. */
+iso_code iso_ingest_write_ahead(iso_ingest *ing, const void *whole, size_t upto, iso_err *err);
+iso_code iso_ingest_write_last(iso_ingest *ing, const void *whole, size_t len, iso_err *err);
+void iso_ingest_wait_writes(iso_ingest *ing);
+/* The caller cannot hold the object any longer (too large): waits for the
+ * parts handed over so far (whole is still their memory), hashes them, and
+ * goes on with iso_ingest_write. */
+iso_code iso_ingest_take_back(iso_ingest *ing, const void *whole, iso_err *err);
 /* ISO_OK, or the code of the first write that failed (ISO_ENOSPC for a full
  * disk): a failed object is never worth parsing. */
 iso_code iso_ingest_write_status(const iso_ingest *ing);

@@ -199,13 +199,39 @@ int main(void)
     CHECK(stored_matches("1.2.3.5.3", aligned, 4096, d3, sizeof d3));
     CHECK(stored_matches("1.2.3.4.1", "first", 5, d4, sizeof d4));
     CHECK(strcmp(d1, d2) == 0 && strcmp(d1, d4) == 0 && strcmp(d1, d3) != 0);
+    /* handed over in parts while "receiving" (as the association does),
+     * then the last part; and parts, then taken back and finished with
+     * ordinary writes (an object that outgrew the association's memory) */
+    CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
+    CHECK(iso_ingest_write_ahead(ing, aligned, 3 * ISO_INGEST_ALIGN, &err) == ISO_OK);
+    CHECK(iso_ingest_write_ahead(ing, aligned, 3 * ISO_INGEST_ALIGN, &err) == ISO_OK);
+    CHECK(iso_ingest_write_ahead(ing, aligned, 100 * ISO_INGEST_ALIGN, &err) == ISO_OK);
+    CHECK(iso_ingest_write_ahead(ing, aligned, 10, &err) != ISO_OK); /* backwards */
+    CHECK(iso_ingest_write_last(ing, aligned, big, &err) == ISO_OK);
+    iso_attrs a6;
+    attrs_for(&a6, "1.2.3.5.6", "1.2.3.1");
+    CHECK(iso_ingest_commit(ing, &a6, "TESTAE", &o, &err) == ISO_OK);
+    CHECK(stored_matches("1.2.3.5.6", aligned, big, d3, sizeof d3));
+    CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
+    CHECK(iso_ingest_write_ahead(ing, aligned, 2 * ISO_INGEST_ALIGN, &err) == ISO_OK);
+    CHECK(iso_ingest_take_back(ing, aligned, &err) == ISO_OK);
+    CHECK(iso_ingest_write(ing, aligned + 2 * ISO_INGEST_ALIGN, big - 2 * ISO_INGEST_ALIGN,
+                           &err) == ISO_OK);
+    attrs_for(&a6, "1.2.3.5.7", "1.2.3.1");
+    CHECK(iso_ingest_commit(ing, &a6, "TESTAE", &o, &err) == ISO_OK);
+    CHECK(stored_matches("1.2.3.5.7", aligned, big, d3, sizeof d3));
+    /* parts but never the last: refused at commit, nothing stays */
+    CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
+    CHECK(iso_ingest_write_ahead(ing, aligned, ISO_INGEST_ALIGN, &err) == ISO_OK);
+    attrs_for(&a6, "1.2.3.5.8", "1.2.3.1");
+    CHECK(iso_ingest_commit(ing, &a6, "TESTAE", &o, &err) != ISO_OK);
     free(aligned);
     /* handed over, then abandoned: the writer is waited for, nothing stays */
     CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
     CHECK(iso_ingest_write_last(ing, "abandoned", 9, &err) == ISO_OK);
     CHECK(iso_ingest_write(ing, "x", 1, &err) != ISO_OK); /* nothing after the last */
     iso_ingest_abort(ing);
-    CHECK(count_files("objects") == 4 && count_files("tmp") == 0);
+    CHECK(count_files("objects") == 6 && count_files("tmp") == 0);
 
     /* abort leaves nothing */
     CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
@@ -234,9 +260,9 @@ int main(void)
     idx = open_ro();
     iso_counts c;
     CHECK(iso_index_counts(idx, &c, &err) == ISO_OK);
-    CHECK(c.instances == 4 + 320 + 20);
+    CHECK(c.instances == 6 + 320 + 20);
     iso_index_close(idx);
-    CHECK(count_files("objects") == 4 + 320 + 20);
+    CHECK(count_files("objects") == 6 + 320 + 20);
     iso_store_close(s);
     CHECK(access("RUNNING", F_OK) != 0);
 
@@ -249,7 +275,7 @@ int main(void)
     CHECK(iso_index_find_instance(idx, "1.2.3.4.1", &row, &err) == ISO_OK);
     CHECK(row.version == 2 && strstr(row.path, ".v2.dcm") != NULL && row.size == 11);
     iso_index_close(idx);
-    CHECK(count_files("objects") == 4 + 320 + 20);
+    CHECK(count_files("objects") == 6 + 320 + 20);
     iso_store_close(s);
 
     /* simulated crash: RUNNING left, an orphan object and a partial tmp file */
@@ -266,7 +292,7 @@ int main(void)
     fclose(fopen(p, "w"));
     CHECK(iso_store_open(&opt, &s, &rep, &err) == ISO_OK);
     CHECK(rep.was_unclean && rep.orphans_removed == 1 && rep.tmp_removed == 1);
-    CHECK(count_files("objects") == 4 + 320 + 20 && count_files("tmp") == 0);
+    CHECK(count_files("objects") == 6 + 320 + 20 && count_files("tmp") == 0);
     iso_store_close(s);
 
     /* below min_free_mb */
