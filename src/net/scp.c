@@ -260,6 +260,24 @@ static void mem_release(conn *c)
     c->in_mem = false;
 }
 
+/* Appends to b, the object that ing will store; each WRITE_AHEAD that is
+ * complete goes to the store's writers in aligned parts (*handed counts). */
+static iso_code append_handing(membuf *b, iso_ingest *ing, size_t *handed, const void *buf,
+                               size_t len, iso_err *err)
+{
+    if (b->len + len > b->cap)
+        iso_ingest_wait_writes(ing); /* the buffer is about to move */
+    if (membuf_append(b, buf, len, err) != ISO_OK)
+        return err->code;
+    if (b->len - *handed >= WRITE_AHEAD) {
+        size_t upto = b->len - b->len % ISO_INGEST_ALIGN;
+        if (iso_ingest_write_ahead(ing, b->p, upto, err) != ISO_OK)
+            return err->code;
+        *handed = upto;
+    }
+    return ISO_OK;
+}
+
 /* Moves what arrived in memory into a temporary file and goes on there. */
 static iso_code spill(conn *c, iso_err *err)
 {
@@ -281,20 +299,11 @@ static iso_code conn_write(void *ctx, const void *buf, size_t len, iso_err *err)
             return err->code;
         return iso_ingest_write(c->ing, buf, len, err);
     }
-    bool as_received = c->scp->anon == NULL;
-    if (as_received && c->in.len + len > c->in.cap)
-        iso_ingest_wait_writes(c->ing); /* the buffer is about to move */
-    if (membuf_append(&c->in, buf, len, err) != ISO_OK)
-        return err->code;
+    if (c->scp->anon != NULL)
+        return membuf_append(&c->in, buf, len, err);
     /* Stored as received: what has arrived goes to disk while the rest
-     * comes in, in aligned parts. */
-    if (as_received && c->in.len - c->handed >= WRITE_AHEAD) {
-        size_t upto = c->in.len - c->in.len % ISO_INGEST_ALIGN;
-        if (iso_ingest_write_ahead(c->ing, c->in.p, upto, err) != ISO_OK)
-            return err->code;
-        c->handed = upto;
-    }
-    return ISO_OK;
+     * comes in. */
+    return append_handing(&c->in, c->ing, &c->handed, buf, len, err);
 }
 
 static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sink *sink,
@@ -344,9 +353,18 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
     return ISO_STATUS_SUCCESS;
 }
 
+/* The de-identified object, built in c->out and handed to its ingest as it
+ * grows. */
+typedef struct out_sink {
+    membuf *buf;
+    iso_ingest *ing;
+    size_t handed;
+} out_sink;
+
 static iso_code out_sink_write(void *ctx, const void *buf, size_t len, iso_err *err)
 {
-    return membuf_append(ctx, buf, len, err);
+    out_sink *o = ctx;
+    return append_handing(o->buf, o->ing, &o->handed, buf, len, err);
 }
 
 /* De-identifies the received object (in c->in, or in the file of *ing)
@@ -367,7 +385,8 @@ static uint16_t deidentify(conn *c, const iso_store_rq *rq, iso_ingest **ing,
     if (clean == NULL)
         rc = iso_store_ingest_begin(c->scp->store, &clean, &err);
     if (rc == ISO_OK) {
-        iso_store_sink out = {out_sink_write, &c->out};
+        out_sink os = {&c->out, clean, 0};
+        iso_store_sink out = {out_sink_write, &os};
         iso_anon_input in = {parsed, attrs, c->in.p, c->in.len,
                              *ing ? iso_ingest_tmp_path(*ing) : NULL};
         c->out.len = 0;
