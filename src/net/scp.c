@@ -193,7 +193,7 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
 
 enum {
     MEM_LIMIT_ANON = 256 << 20, /* de-identification needs the object whole */
-    MEM_LIMIT_AS_RECEIVED = 64 << 20,
+    MEM_LIMIT_AS_RECEIVED = 32 << 20,
     WRITE_AHEAD = 256 << 10, /* parts handed to the store while receiving */
 };
 
