@@ -13,6 +13,9 @@
 enum {
     ST_FIND_INSTANCE,
     ST_HAS_PATH,
+    ST_PATIENT_ID,
+    ST_STUDY_ID,
+    ST_SERIES_ID,
     ST_UPSERT_PATIENT,
     ST_UPSERT_STUDY,
     ST_UPSERT_SERIES,
@@ -24,11 +27,19 @@ enum {
 static const char *const statement_sql[ST_COUNT] = {
     [ST_FIND_INSTANCE] = "SELECT id, path, sha256, size, version FROM instances WHERE sop_uid = ?1",
     [ST_HAS_PATH] = "SELECT 1 FROM instances WHERE path = ?1",
+    [ST_PATIENT_ID] = "SELECT id FROM patients WHERE patient_id = ?1 AND issuer = ?2",
+    [ST_STUDY_ID] = "SELECT id FROM studies WHERE study_uid = ?1",
+    [ST_SERIES_ID] = "SELECT id FROM series WHERE series_uid = ?1",
+    /* The upserts rewrite a row only when something in it changed (the
+     * WHERE): most instances repeat their series, study and patient, and an
+     * unchanged row then costs no page in the WAL commit.  Without a change
+     * they return no row and the *_ID lookup gives the id. */
     [ST_UPSERT_PATIENT] =
         "INSERT INTO patients (patient_id, issuer, patient_name, birth_date, sex) "
         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (patient_id, issuer) DO UPDATE SET "
         "patient_name = excluded.patient_name, birth_date = excluded.birth_date, "
-        "sex = excluded.sex RETURNING id",
+        "sex = excluded.sex WHERE patient_name IS NOT excluded.patient_name OR "
+        "birth_date IS NOT excluded.birth_date OR sex IS NOT excluded.sex RETURNING id",
     [ST_UPSERT_STUDY] =
         "INSERT INTO studies (patient, study_uid, study_date, study_time, accession, study_id, "
         "description, referring_physician) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -36,13 +47,19 @@ static const char *const statement_sql[ST_COUNT] = {
         "study_date = excluded.study_date, study_time = excluded.study_time, "
         "accession = excluded.accession, study_id = excluded.study_id, "
         "description = excluded.description, referring_physician = excluded.referring_physician "
-        "RETURNING id",
+        "WHERE patient IS NOT excluded.patient OR study_date IS NOT excluded.study_date OR "
+        "study_time IS NOT excluded.study_time OR accession IS NOT excluded.accession OR "
+        "study_id IS NOT excluded.study_id OR description IS NOT excluded.description OR "
+        "referring_physician IS NOT excluded.referring_physician RETURNING id",
     [ST_UPSERT_SERIES] =
         "INSERT INTO series (study, series_uid, modality, series_number, description, body_part) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (series_uid) DO UPDATE SET "
         "study = excluded.study, modality = excluded.modality, "
         "series_number = excluded.series_number, description = excluded.description, "
-        "body_part = excluded.body_part RETURNING id",
+        "body_part = excluded.body_part WHERE study IS NOT excluded.study OR "
+        "modality IS NOT excluded.modality OR series_number IS NOT excluded.series_number OR "
+        "description IS NOT excluded.description OR body_part IS NOT excluded.body_part "
+        "RETURNING id",
     [ST_INSERT_INSTANCE] =
         "INSERT INTO instances (series, sop_uid, sop_class_uid, instance_number, transfer_syntax, "
         "frames, path, size, sha256, calling_ae, received_at, version) "
@@ -203,9 +220,11 @@ iso_code iso_index_has_path(iso_index *idx, const char *path, bool *has, iso_err
     return ISO_OK;
 }
 
-/* Binds texts 1..n, steps, and returns the RETURNING id. */
-static iso_code upsert(iso_index *idx, int which, int64_t parent, const char *const *texts, int n,
-                       int64_t *id, iso_err *err)
+/* Binds texts 1..n, steps, and returns the RETURNING id, or (the row
+ * exists unchanged) the id the lookup statement finds by the first n_key
+ * texts. */
+static iso_code upsert(iso_index *idx, int which, int lookup, int n_key, int64_t parent,
+                       const char *const *texts, int n, int64_t *id, iso_err *err)
 {
     sqlite3_stmt *st = idx->st[which];
     sqlite3_reset(st);
@@ -218,18 +237,30 @@ static iso_code upsert(iso_index *idx, int which, int64_t parent, const char *co
     if (ok != SQLITE_OK)
         return db_fail(idx, err, "bind");
     int r = sqlite3_step(st);
-    if (r != SQLITE_ROW) {
-        iso_code rc = db_fail(idx, err, "upsert");
-        sqlite3_reset(st);
-        return rc;
+    if (r == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        /* Step to completion so the statement's write is finished. */
+        while ((r = sqlite3_step(st)) == SQLITE_ROW)
+            ;
     }
-    *id = sqlite3_column_int64(st, 0);
-    /* Step to completion so the statement's write is finished. */
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
-        ;
     sqlite3_reset(st);
     if (r != SQLITE_DONE)
         return db_fail(idx, err, "upsert");
+    if (*id > 0)
+        return ISO_OK;
+    st = idx->st[lookup];
+    sqlite3_reset(st);
+    for (int i = 0; i < n_key; i++)
+        ok |= sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+    if (ok != SQLITE_OK)
+        return db_fail(idx, err, "bind");
+    r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (r != SQLITE_ROW)
+        return r == SQLITE_DONE ? iso_fail(err, ISO_EIO, "upserted row not found")
+                                : db_fail(idx, err, "look up id");
     return ISO_OK;
 }
 
@@ -243,11 +274,11 @@ iso_code iso_index_put_instance(iso_index *idx, const iso_attrs *a, const iso_in
                          a->referring_physician};
     const char *ser[] = {a->series_uid, a->modality, a->series_number, a->series_description,
                          a->body_part};
-    iso_code rc = upsert(idx, ST_UPSERT_PATIENT, 0, pat, 5, &patient, err);
+    iso_code rc = upsert(idx, ST_UPSERT_PATIENT, ST_PATIENT_ID, 2, 0, pat, 5, &patient, err);
     if (rc == ISO_OK)
-        rc = upsert(idx, ST_UPSERT_STUDY, patient, stu, 7, &study, err);
+        rc = upsert(idx, ST_UPSERT_STUDY, ST_STUDY_ID, 1, patient, stu, 7, &study, err);
     if (rc == ISO_OK)
-        rc = upsert(idx, ST_UPSERT_SERIES, study, ser, 5, &series, err);
+        rc = upsert(idx, ST_UPSERT_SERIES, ST_SERIES_ID, 1, study, ser, 5, &series, err);
     if (rc != ISO_OK)
         return rc;
     sqlite3_stmt *st = idx->st[replace_id > 0 ? ST_UPDATE_INSTANCE : ST_INSERT_INSTANCE];

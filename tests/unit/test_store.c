@@ -99,6 +99,58 @@ static bool stored_matches(const char *uid, const void *expect, size_t len, char
     return ok;
 }
 
+/* Series-level row of series_uid: its Modality, and how many rows match. */
+typedef struct series_look {
+    const char *uid;
+    char modality[16];
+    int rows;
+} series_look;
+
+static int look_series(void *user, const iso_row *row)
+{
+    series_look *l = user;
+    bool mine = false;
+    for (int i = 0; i < row->n; i++)
+        if (strcmp(row->names[i], "SeriesInstanceUID") == 0 && strcmp(row->values[i], l->uid) == 0)
+            mine = true;
+    if (!mine)
+        return 0;
+    l->rows++;
+    for (int i = 0; i < row->n; i++)
+        if (strcmp(row->names[i], "Modality") == 0)
+            snprintf(l->modality, sizeof l->modality, "%s", row->values[i]);
+    return 0;
+}
+
+static iso_index *open_ro(void);
+
+/* Stores a small object of series 1.2.3.77 with the given modality and
+ * returns what the index then says of the series. */
+static series_look put_modality(iso_store *s, const char *uid, const char *modality)
+{
+    series_look l = {"1.2.3.77", "", 0};
+    iso_ingest *ing = NULL;
+    iso_err err = {0};
+    iso_store_outcome o;
+    iso_attrs a;
+    attrs_for(&a, uid, "1.2.3.77");
+    snprintf(a.modality, sizeof a.modality, "%s", modality);
+    if (iso_store_ingest_begin(s, &ing, &err) != ISO_OK)
+        return l;
+    if (iso_ingest_write(ing, uid, strlen(uid), &err) != ISO_OK ||
+        iso_ingest_commit(ing, &a, "TESTAE", &o, &err) != ISO_OK) {
+        if (err.code != ISO_OK)
+            fprintf(stderr, "put_modality: %s\n", err.msg);
+        return l;
+    }
+    iso_index *idx = open_ro();
+    if (idx != NULL) {
+        iso_index_list(idx, ISO_LEVEL_SERIES, NULL, 0, look_series, &l, &err);
+        iso_index_close(idx);
+    }
+    return l;
+}
+
 static iso_index *open_ro(void)
 {
     char p[512];
@@ -233,6 +285,16 @@ int main(void)
     iso_ingest_abort(ing);
     CHECK(count_files("objects") == 6 && count_files("tmp") == 0);
 
+    /* parent rows: a repeated series is found again, a changed one updated */
+    series_look l1 = put_modality(s, "1.2.3.7.1", "CT");
+    series_look l2 = put_modality(s, "1.2.3.7.2", "CT");
+    series_look l3 = put_modality(s, "1.2.3.7.3", "MR");
+    series_look l4 = put_modality(s, "1.2.3.7.4", "MR");
+    CHECK(l1.rows == 1 && strcmp(l1.modality, "CT") == 0);
+    CHECK(l2.rows == 1 && strcmp(l2.modality, "CT") == 0);
+    CHECK(l3.rows == 1 && strcmp(l3.modality, "MR") == 0);
+    CHECK(l4.rows == 1 && strcmp(l4.modality, "MR") == 0);
+
     /* abort leaves nothing */
     CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
     CHECK(iso_ingest_write(ing, "xyz", 3, &err) == ISO_OK);
@@ -260,9 +322,9 @@ int main(void)
     idx = open_ro();
     iso_counts c;
     CHECK(iso_index_counts(idx, &c, &err) == ISO_OK);
-    CHECK(c.instances == 6 + 320 + 20);
+    CHECK(c.instances == 10 + 320 + 20);
     iso_index_close(idx);
-    CHECK(count_files("objects") == 6 + 320 + 20);
+    CHECK(count_files("objects") == 10 + 320 + 20);
     iso_store_close(s);
     CHECK(access("RUNNING", F_OK) != 0);
 
@@ -275,7 +337,7 @@ int main(void)
     CHECK(iso_index_find_instance(idx, "1.2.3.4.1", &row, &err) == ISO_OK);
     CHECK(row.version == 2 && strstr(row.path, ".v2.dcm") != NULL && row.size == 11);
     iso_index_close(idx);
-    CHECK(count_files("objects") == 6 + 320 + 20);
+    CHECK(count_files("objects") == 10 + 320 + 20);
     iso_store_close(s);
 
     /* simulated crash: RUNNING left, an orphan object and a partial tmp file */
@@ -292,7 +354,7 @@ int main(void)
     fclose(fopen(p, "w"));
     CHECK(iso_store_open(&opt, &s, &rep, &err) == ISO_OK);
     CHECK(rep.was_unclean && rep.orphans_removed == 1 && rep.tmp_removed == 1);
-    CHECK(count_files("objects") == 6 + 320 + 20 && count_files("tmp") == 0);
+    CHECK(count_files("objects") == 10 + 320 + 20 && count_files("tmp") == 0);
     iso_store_close(s);
 
     /* below min_free_mb */
