@@ -441,8 +441,8 @@ static void queue_part(iso_ingest *ing, write_req *r)
 
 void iso_ingest_wait_writes(iso_ingest *ing)
 {
-    if (ing == NULL || ing->handed == 0)
-        return;
+    if (ing == NULL || ing->direct_fd == -1)
+        return; /* nothing was ever handed over (check_handover sets it) */
     iso_store *s = ing->store;
     pthread_mutex_lock(&s->mu);
     while (ing->inflight > 0)

@@ -272,6 +272,10 @@ int main(void)
     attrs_for(&a6, "1.2.3.5.7", "1.2.3.1");
     CHECK(iso_ingest_commit(ing, &a6, "TESTAE", &o, &err) == ISO_OK);
     CHECK(stored_matches("1.2.3.5.7", aligned, big, d3, sizeof d3));
+    /* an empty last part is still waited for before the ingest goes */
+    CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
+    CHECK(iso_ingest_write_last(ing, aligned, 0, &err) == ISO_OK);
+    iso_ingest_abort(ing);
     /* parts but never the last: refused at commit, nothing stays */
     CHECK(iso_store_ingest_begin(s, &ing, &err) == ISO_OK);
     CHECK(iso_ingest_write_ahead(ing, aligned, ISO_INGEST_ALIGN, &err) == ISO_OK);
