@@ -82,6 +82,7 @@ typedef struct conn {
     membuf in;   /* the object as received, while in_mem */
     membuf out;  /* de-identifying: the object as it will be stored */
     size_t handed; /* stored as received: bytes of `in` handed to the store */
+    iso_err sink_err; /* the first failure taking the object's bytes (code 0: none) */
     bool in_mem;
     struct timespec store_start;
 } conn;
@@ -306,6 +307,17 @@ static iso_code conn_write(void *ctx, const void *buf, size_t len, iso_err *err)
     return append_handing(&c->in, c->ing, &c->handed, buf, len, err);
 }
 
+/* The sink DCMTK feeds: remembers the first failure, so the end of the
+ * object answers its real cause (DCMTK reads the rest and drops it). */
+static iso_code sink_write(void *ctx, const void *buf, size_t len, iso_err *err)
+{
+    conn *c = ctx;
+    iso_code rc = conn_write(c, buf, len, err);
+    if (rc != ISO_OK && c->sink_err.code == ISO_OK)
+        c->sink_err = *err;
+    return rc;
+}
+
 static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sink *sink,
                                char *comment, size_t comment_size)
 {
@@ -348,7 +360,8 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
                   err.msg);
         return status_for(rc);
     }
-    sink->write = conn_write;
+    c->sink_err = (iso_err){0};
+    sink->write = sink_write;
     sink->ctx = c;
     return ISO_STATUS_SUCCESS;
 }
@@ -462,9 +475,16 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     iso_attrs attrs;
     iso_err err = {0};
     double t_received = seconds_since(&c->store_start);
-    /* A write that failed (disk full) leaves a truncated file: answer the
-     * real cause instead of parsing it. */
-    iso_code rc = in_mem ? ISO_OK : iso_ingest_write_status(ing);
+    /* A failed write (disk full) or append (out of memory) left the object
+     * incomplete: answer the real cause instead of parsing it.  Stored as
+     * received, the last write and the fdatasync start now and the parse
+     * runs meanwhile. */
+    bool as_received = c->scp->anon == NULL;
+    iso_code rc = c->sink_err.code;
+    if (rc != ISO_OK)
+        err = c->sink_err;
+    else if (in_mem && as_received)
+        rc = iso_ingest_write_last(ing, c->in.p, c->in.len, &err);
     if (rc != ISO_OK) {
         iso_ingest_abort(ing);
         iso_ingest_abort(c->clean);
@@ -472,21 +492,9 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
         mem_free(c);
         snprintf(comment, comment_size, "%s",
                  rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
-        ISO_ERROR("C-STORE %s from %s: status 0x%04x: writing the object failed (%s)",
-                  rq->sop_instance_uid, c->req.calling_ae, status_for(rc),
-                  rc == ISO_ENOSPC ? "disk full" : "I/O error");
+        ISO_ERROR("C-STORE %s from %s: status 0x%04x: writing the object failed: %s",
+                  rq->sop_instance_uid, c->req.calling_ae, status_for(rc), err.msg);
         return status_for(rc);
-    }
-    /* Stored as received: the write and fdatasync start now, the parse
-     * runs meanwhile. */
-    bool as_received = c->scp->anon == NULL;
-    if (in_mem && as_received && iso_ingest_write_last(ing, c->in.p, c->in.len, &err) != ISO_OK) {
-        iso_ingest_abort(ing);
-        mem_free(c);
-        snprintf(comment, comment_size, "Cannot store object");
-        ISO_ERROR("C-STORE %s from %s: status 0x%04x: %s", rq->sop_instance_uid,
-                  c->req.calling_ae, ISO_STATUS_PROCESSING_FAILURE, err.msg);
-        return ISO_STATUS_PROCESSING_FAILURE;
     }
     if (in_mem) {
         rc = iso_dcm_parse_buffer(c->in.p, c->in.len, &parsed, &err);

@@ -2,10 +2,11 @@
  *
  * Threads: any number of association threads call ingest_begin/write/commit
  * concurrently; each object has its own file and fdatasync (the file system
- * merges concurrent journal commits).  An object handed over whole
- * (iso_ingest_write_last) is written and fdatasync'd by one of SYNC_THREADS
- * writer threads while the association thread parses and hashes it, so the
- * disk wait overlaps the CPU work.  Those writes bypass the page cache
+ * merges concurrent journal commits).  An object held in the caller's
+ * memory is handed over in parts (iso_ingest_write_ahead, _last) to
+ * SYNC_THREADS writer threads, which write it while the rest arrives and
+ * fdatasync it after the last part while the association thread parses and
+ * hashes it, so the disk wait overlaps the network and the CPU work.  Those writes bypass the page cache
  * (O_DIRECT, where the file system allows it): the object is already in the
  * caller's memory, and copying it into fresh page-cache pages cost more than
  * the disk write itself on the virtual machines we measured (doc/DESIGN.md).
@@ -749,8 +750,6 @@ iso_code iso_ingest_take_back(iso_ingest *ing, const void *whole, iso_err *err)
 
 const char *iso_ingest_tmp_path(const iso_ingest *ing) { return ing->tmp_path; }
 
-iso_code iso_ingest_write_status(const iso_ingest *ing) { return ing->write_rc; }
-
 static void ingest_free(iso_ingest *ing)
 {
     iso_ingest_wait_writes(ing); /* a writer thread may still use fd and ing */
@@ -771,44 +770,48 @@ void iso_ingest_abort(iso_ingest *ing)
     ingest_free(ing);
 }
 
+/* Step 3, whichever way the object was written: its bytes are on disk (the
+ * writers' fdatasync after a hand-over, our own after iso_ingest_write). */
+static iso_code make_durable(iso_ingest *ing, iso_err *err)
+{
+    if (ing->write_rc != ISO_OK)
+        return iso_fail(err, ing->write_rc, "object was not written completely");
+    if (ing->handed != 0 && !ing->handed_last)
+        return iso_fail(err, ISO_EINVAL, "object not handed over completely");
+    if (!ing->handed_last) {
+        if (fdatasync(ing->fd) == 0)
+            return ISO_OK;
+        int e = errno;
+        return iso_fail(err, fsx_errno_code(e), "fdatasync: %s", strerror(e));
+    }
+    iso_ingest_wait_writes(ing);
+    if (ing->failed_errno != 0)
+        return iso_fail(err, fsx_errno_code(ing->failed_errno), "%s: %s", ing->failed_call,
+                        strerror(ing->failed_errno));
+    ing->size = ing->handed;
+    return ISO_OK;
+}
+
 iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *calling_ae,
                            iso_store_outcome *outcome, iso_err *err)
 {
     iso_store *s = ing->store;
-    if (ing->write_rc != ISO_OK) {
-        iso_code rc = iso_fail(err, ing->write_rc, "object was not written completely");
-        iso_ingest_abort(ing);
-        return rc;
-    }
-    if (ing->handed != 0 && !ing->handed_last) {
-        iso_ingest_abort(ing);
-        return iso_fail(err, ISO_EINVAL, "object not handed over completely");
-    }
-    /* An object handed to the writer threads is hashed here, meanwhile. */
-    bool queued = ing->handed_last;
+    /* An object handed to the writer threads is hashed here, while they
+     * write and sync it. */
     unsigned char md[32];
     unsigned int mdlen = 0;
-    if ((queued && EVP_DigestUpdate(ing->md, ing->whole, ing->handed) != 1) ||
+    if ((ing->handed_last && EVP_DigestUpdate(ing->md, ing->whole, ing->handed) != 1) ||
         EVP_DigestFinal_ex(ing->md, md, &mdlen) != 1) {
         iso_ingest_abort(ing);
         return iso_fail(err, ISO_EIO, "sha256 failed");
     }
     for (int i = 0; i < 32; i++)
         snprintf(ing->sha256 + 2 * i, 3, "%02x", md[i]);
-    /* Step 3: the data is on disk before any name points at it. */
-    if (queued) {
-        iso_ingest_wait_writes(ing);
-        if (ing->failed_errno != 0) {
-            int e = ing->failed_errno;
-            const char *call = ing->failed_call;
-            iso_ingest_abort(ing);
-            return iso_fail(err, fsx_errno_code(e), "%s: %s", call, strerror(e));
-        }
-        ing->size = ing->handed;
-    } else if (fdatasync(ing->fd) != 0) {
-        int e = errno;
+    /* The data is on disk before any name points at it. */
+    iso_code rc = make_durable(ing, err);
+    if (rc != ISO_OK) {
         iso_ingest_abort(ing);
-        return iso_fail(err, fsx_errno_code(e), "fdatasync: %s", strerror(e));
+        return rc;
     }
     if (close(ing->fd) != 0) {
         int e = errno;
@@ -847,25 +850,8 @@ iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
     iso_store *s = ing->store;
     iso_code rc = ISO_OK;
     char rel[256], path[PATH_MAX], dir[PATH_MAX];
-    if (ing->write_rc != ISO_OK) {
-        rc = iso_fail(err, ing->write_rc, "original was not written completely");
+    if ((rc = make_durable(ing, err)) != ISO_OK)
         goto fail;
-    }
-    if (ing->handed != 0 && !ing->handed_last) {
-        rc = iso_fail(err, ISO_EINVAL, "original not handed over completely");
-        goto fail;
-    }
-    if (ing->handed_last) {
-        iso_ingest_wait_writes(ing);
-        if (ing->failed_errno != 0) {
-            rc = iso_fail(err, fsx_errno_code(ing->failed_errno), "%s: %s", ing->failed_call,
-                          strerror(ing->failed_errno));
-            goto fail;
-        }
-    } else if (fdatasync(ing->fd) != 0) {
-        rc = iso_fail(err, fsx_errno_code(errno), "fdatasync: %s", strerror(errno));
-        goto fail;
-    }
     iso_store_original_path(new_series_uid, new_sop_uid, rel, sizeof rel);
     snprintf(path, sizeof path, "%s/%s", s->data_dir, rel);
     snprintf(dir, sizeof dir, "%s", path);

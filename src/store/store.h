@@ -128,9 +128,6 @@ void iso_ingest_wait_writes(iso_ingest *ing);
  * parts handed over so far (whole is still their memory), hashes them, and
  * goes on with iso_ingest_write. */
 iso_code iso_ingest_take_back(iso_ingest *ing, const void *whole, iso_err *err);
-/* ISO_OK, or the code of the first write that failed (ISO_ENOSPC for a full
- * disk): a failed object is never worth parsing. */
-iso_code iso_ingest_write_status(const iso_ingest *ing);
 /* The temporary file, for parsing before commit. */
 const char *iso_ingest_tmp_path(const iso_ingest *ing);
 /* Makes the object durable and indexed (steps 3-6), then frees ing.  On

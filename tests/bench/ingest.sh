@@ -13,23 +13,9 @@
 # every peer alike, and nothing like a node's steady state.
 # Needs: dcmtk; for Orthanc: apt-get install orthanc curl.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-SHARED=${SHARED:-$(cd "$top/.." && pwd)/shared}
-SERIES=${1:-$SHARED/data/ct/philips-phantom-140}
-ROUNDS=${ROUNDS:-3}
-[ -d "$SERIES" ] || { echo "no series at $SERIES"; exit 1; }
-W=$(mktemp -d); trap 'stop_peer 2>/dev/null; rm -rf "$W"' EXIT
-cc -shared -fPIC -O2 -o "$W/nodelay.so" "$SHARED/bench/nodelay.c" -ldl || exit 1
-SHIM=$W/nodelay.so
-files=$(find "$SERIES" -type f ! -name DIRFILE | sort); N=$(echo $files | wc -w)
-for i in 1 2 3 4; do
-    mkdir -p "$W/copy$i"; cp $files "$W/copy$i/"
-    dcmodify -nb -gin -m "StudyInstanceUID=1.2.826.0.1.3680043.10.9.$i" \
-        -m "SeriesInstanceUID=1.2.826.0.1.3680043.10.9.$i.1" "$W/copy$i"/* >/dev/null 2>&1
-done
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+trap 'stop_peer 2>/dev/null; rm -rf "$W"' EXIT
+make_copies 4 9
 fresh_dir() { mktemp -d "$W/$1.XXXXXX"; }
 
 # measure LABEL AET PORT: prints one row, single and concurrent img/s (best

@@ -15,26 +15,11 @@
 # ../shared/bench/ingest_anchor.sh.  Needs: dcmtk, python3-vtk9 and
 # python3-pydicom for the seed pipeline column.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-SHARED=${SHARED:-$(cd "$top/.." && pwd)/shared}
-SERIES=${1:-$SHARED/data/ct/philips-phantom-140}
-ROUNDS=${ROUNDS:-3}
 SETTLE=${SETTLE:-2}
-[ -d "$SERIES" ] || { echo "no series at $SERIES"; exit 1; }
-W=$(mktemp -d)
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"' EXIT
-cc -shared -fPIC -O2 -o "$W/nodelay.so" "$SHARED/bench/nodelay.c" -ldl || exit 1
-SHIM=$W/nodelay.so
-files=$(find "$SERIES" -type f ! -name DIRFILE | sort); N=$(echo $files | wc -w)
-for i in 1 2 3 4 5 6 7 8; do
-    mkdir -p "$W/copy$i"; cp $files "$W/copy$i/"
-    dcmodify -nb -gin -m "StudyInstanceUID=1.2.826.0.1.3680043.10.8.$i" \
-        -m "SeriesInstanceUID=1.2.826.0.1.3680043.10.8.$i.1" "$W/copy$i"/* >/dev/null 2>&1
-done
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
+make_copies 8 8
 RP=$(free_port); P=$(free_port)
 
 # start_node SETTLE: a fresh store and receiver
