@@ -565,6 +565,10 @@ int main(int argc, char **argv)
         iso_config_free(&cfg);
         return 1;
     }
+    /* the daemon's parse limits; inflated copies go to $TMPDIR here */
+    iso_dcm_limits limits = {(int)cfg.max_nesting, (unsigned long long)cfg.max_object_mb << 20,
+                             cfg.max_inflate_ratio, NULL};
+    iso_dcm_set_limits(&limits);
     const char *cmd = argv[i];
     int rest = argc - i - 1;
     char **args = argv + i + 1;

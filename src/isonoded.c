@@ -204,6 +204,13 @@ int main(int argc, char **argv)
         ISO_ERROR("cannot open store: %s", err.msg);
         goto out;
     }
+    /* Every later parse of peer data (ingest, jobs, forwarding) applies
+     * these; inflated copies go to the store's tmp/, which recovery empties. */
+    char parse_tmp[ISO_PATH_LEN + 8];
+    snprintf(parse_tmp, sizeof parse_tmp, "%s/tmp", cfg.data_dir);
+    iso_dcm_limits limits = {(int)cfg.max_nesting, (unsigned long long)cfg.max_object_mb << 20,
+                             cfg.max_inflate_ratio, parse_tmp};
+    iso_dcm_set_limits(&limits);
     if (rec.was_unclean)
         ISO_WARN("store recovered after unclean stop: %u partial files and %u unacknowledged "
                  "objects removed",

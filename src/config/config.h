@@ -77,6 +77,11 @@ typedef struct iso_config {
     long network_timeout;
     long shutdown_timeout;
     long min_free_mb;
+    long max_associations_per_host;
+    long max_nesting;
+    long max_object_mb;
+    long max_inflate_ratio;
+    long max_memory_mb;
     char duplicates[16];
     long check_calling_ae;
     long check_host;

@@ -30,6 +30,8 @@
 #include "dcmtk/dcmnet/dcmtrans.h"
 #include "dcmtk/oflog/oflog.h"
 
+#include "dicom/nesting.h"
+
 /* Transfer syntaxes whose data sets we accept and store as received. */
 static const char *const supported_ts[] = {
     UID_LittleEndianImplicitTransferSyntax,
@@ -78,31 +80,6 @@ extern "C" iso_code iso_dcm_init(iso_err *err)
                         "DCMDICTPATH=%s)",
                         getenv("DCMDICTPATH") ? getenv("DCMDICTPATH") : "(unset)");
     return ISO_OK;
-}
-
-void iso_dcm_set_nodelay(int fd)
-{
-    int one = 1;
-    /* Failure only costs speed (and happens on non-TCP sockets in tests). */
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-/* Creates DCMTK's plain TCP connections, with TCP_NODELAY set first. */
-class NodelayTransportLayer : public DcmTransportLayer {
-  public:
-    DcmTransportConnection *createConnection(DcmNativeSocketType openSocket,
-                                             OFBool useSecureLayer) override
-    {
-        if (useSecureLayer)
-            return NULL;
-        iso_dcm_set_nodelay(openSocket);
-        return new DcmTCPConnection(openSocket);
-    }
-};
-
-OFCondition iso_dcm_use_nodelay(T_ASC_Network *net)
-{
-    return ASC_setTransportLayer(net, new NodelayTransportLayer(), 1);
 }
 
 void iso_dcm_copy_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t outsz)
@@ -243,40 +220,77 @@ static bool scan_meta(FILE *f, part10_meta *m)
     }
 }
 
+/* ---- limits on what a parse may cost (set once at start-up) ---- */
+
+static iso_dcm_limits limits = {32, 4096ull << 20, 200, ""};
+static char limits_tmp_dir[512];
+
+extern "C" void iso_dcm_set_limits(const iso_dcm_limits *l)
+{
+    limits = *l;
+    snprintf(limits_tmp_dir, sizeof limits_tmp_dir, "%s", l->tmp_dir ? l->tmp_dir : "");
+    limits.tmp_dir = limits_tmp_dir;
+}
+
+int iso_dcm_max_nesting(void) { return limits.max_nesting; }
+
 /* Deflated data sets are parsed from an inflated copy.  DCMTK cannot defer
  * loading large values from a deflate stream, so a few lying bytes could
  * make it allocate gigabytes; from a plain file it loads values lazily and
- * checks them against the file.  The stored object stays as received. */
+ * checks them against the file.  The copy is capped (a decompression bomb
+ * stops at the cap, having cost that much disk at most, in our own tmp
+ * directory), and its nesting is scanned as it inflates.  The stored
+ * object stays as received. */
 static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_path,
                              size_t out_size, iso_err *err)
 {
     FILE *in = fopen(path, "rb");
     if (in == NULL)
         return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
-    if (fseek(in, m->dataset_offset, SEEK_SET) != 0) {
+    struct stat st;
+    if (fstat(fileno(in), &st) != 0 || fseek(in, m->dataset_offset, SEEK_SET) != 0) {
         fclose(in);
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: bad file meta information", path);
     }
-    const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(out_path, out_size, "%s/isonode-inflate-XXXXXX", tmpdir);
+    unsigned long long compressed = (unsigned long long)st.st_size;
+    unsigned long long cap = compressed * (unsigned long long)limits.inflate_ratio;
+    if (cap < ISO_INFLATE_FLOOR)
+        cap = ISO_INFLATE_FLOOR;
+    if (cap > limits.max_object_bytes)
+        cap = limits.max_object_bytes;
+    const char *tmpdir = limits.tmp_dir && limits.tmp_dir[0] ? limits.tmp_dir
+                         : getenv("TMPDIR")                  ? getenv("TMPDIR")
+                                                             : "/tmp";
+    snprintf(out_path, out_size, "%s/inflate-XXXXXX", tmpdir);
     int fd = mkstemp(out_path);
     FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (out == NULL) {
-        if (fd >= 0)
+    iso_nest *nest = iso_nest_new(limits.max_nesting, 1, 1);
+    if (out == NULL || nest == NULL) {
+        if (out != NULL)
+            fclose(out);
+        else if (fd >= 0)
             close(fd);
+        if (fd >= 0)
+            unlink(out_path);
+        out_path[0] = '\0';
+        iso_nest_free(nest);
         fclose(in);
         return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", tmpdir);
     }
     unsigned char meta_buf[1024];
     size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, m->sop_class, m->sop_instance,
                                    UID_LittleEndianExplicitTransferSyntax, NULL);
-    bool ok = n > 0 && fwrite(meta_buf, 1, n, out) == n;
+    iso_code rc = n > 0 && fwrite(meta_buf, 1, n, out) == n
+                      ? ISO_OK
+                      : iso_fail(err, ISO_EIO, "cannot write to %s", out_path);
     z_stream z;
     memset(&z, 0, sizeof z);
-    ok = ok && inflateInit2(&z, -MAX_WBITS) == Z_OK;
+    if (rc == ISO_OK && inflateInit2(&z, -MAX_WBITS) != Z_OK)
+        rc = iso_fail(err, ISO_ENOMEM, "cannot start inflating");
     unsigned char ibuf[65536], obuf[65536];
+    unsigned long long total = 0;
     int zr = Z_OK;
-    while (ok && zr != Z_STREAM_END) {
+    while (rc == ISO_OK && zr != Z_STREAM_END) {
         z.avail_in = (uInt)fread(ibuf, 1, sizeof ibuf, in);
         z.next_in = ibuf;
         if (z.avail_in == 0)
@@ -286,24 +300,51 @@ static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_p
             z.next_out = obuf;
             zr = inflate(&z, Z_NO_FLUSH);
             if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-                ok = false;
+                rc = iso_fail(err, ISO_EDICOM, "cannot parse %s: deflated data set does not "
+                              "inflate", path);
                 break;
             }
             size_t have = sizeof obuf - z.avail_out;
-            if (have && fwrite(obuf, 1, have, out) != have)
-                ok = false;
-        } while (ok && z.avail_out == 0 && zr != Z_STREAM_END);
+            total += have;
+            if (total > cap) {
+                rc = iso_fail(err, ISO_ELIMIT, "deflated data set of %llu bytes inflates "
+                              "beyond %llu bytes (max_inflate_ratio %ld, max_object_mb %llu): "
+                              "refused as a decompression bomb", compressed, cap,
+                              limits.inflate_ratio, limits.max_object_bytes >> 20);
+                break;
+            }
+            if (have && rc == ISO_OK)
+                rc = iso_nest_feed(nest, obuf, have, err);
+            if (have && rc == ISO_OK && fwrite(obuf, 1, have, out) != have)
+                rc = iso_fail(err, ISO_EIO, "cannot write to %s", out_path);
+        } while (rc == ISO_OK && z.avail_out == 0 && zr != Z_STREAM_END);
     }
     inflateEnd(&z);
     fclose(in);
-    if (fclose(out) != 0)
-        ok = false;
-    if (!ok) {
+    iso_nest_free(nest);
+    if (fclose(out) != 0 && rc == ISO_OK)
+        rc = iso_fail(err, ISO_EIO, "cannot write to %s", out_path);
+    if (rc != ISO_OK) {
         unlink(out_path);
-        return iso_fail(err, ISO_EDICOM, "cannot parse %s: deflated data set does not inflate",
-                        path);
+        out_path[0] = '\0';
     }
-    return ISO_OK;
+    return rc;
+}
+
+iso_code iso_dcm_prepare_file(const char *path, char *tmp, size_t tmp_size, iso_err *err)
+{
+    tmp[0] = '\0';
+    part10_meta m;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
+    bool meta_ok = scan_meta(f, &m);
+    fclose(f);
+    if (!meta_ok)
+        return iso_fail(err, ISO_EDICOM, "cannot parse %s: no valid file meta information", path);
+    if (strcmp(m.ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0)
+        return inflate_copy(path, &m, tmp, tmp_size, err);
+    return iso_nest_check_file(path, limits.max_nesting, err);
 }
 
 extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *err)
@@ -323,12 +364,9 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
     snprintf(a->meta_sop_class_uid, sizeof a->meta_sop_class_uid, "%s", m.sop_class);
     snprintf(a->meta_sop_instance_uid, sizeof a->meta_sop_instance_uid, "%s", m.sop_instance);
     char inflated[512] = "";
-    const char *parse_path = path;
-    if (strcmp(m.ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0) {
-        if (inflate_copy(path, &m, inflated, sizeof inflated, err) != ISO_OK)
-            return err->code;
-        parse_path = inflated;
-    }
+    if (iso_dcm_prepare_file(path, inflated, sizeof inflated, err) != ISO_OK)
+        return err->code;
+    const char *parse_path = inflated[0] ? inflated : path;
     /* No value can be longer than the file holding it; text may grow by
      * a factor of up to 3 when converted to UTF-8. */
     struct stat st;

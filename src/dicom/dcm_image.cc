@@ -136,9 +136,14 @@ static iso_code read_modality_lut(DcmItem *ds, iso_dcm_image_info *info, iso_err
     return ISO_OK;
 }
 
-static iso_code load(const char *path, DcmFileFormat &ff, Uint32 max_read, iso_err *err)
+/* Loads a stored file: nesting scanned and a deflated data set inflated
+ * under the caps first (src must outlive ff: large values load lazily). */
+static iso_code load(const char *path, IsoParsePath &src, DcmFileFormat &ff, Uint32 max_read,
+                     iso_err *err)
 {
-    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, max_read, ERM_autoDetect);
+    if (src.prepare(path, err) != ISO_OK)
+        return err->code;
+    OFCondition c = ff.loadFile(src.get(), EXS_Unknown, EGL_noChange, max_read, ERM_autoDetect);
     if (c.bad())
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
     return ISO_OK;
@@ -148,9 +153,10 @@ extern "C" iso_code iso_dcm_read_image_info(const char *path, iso_dcm_image_info
                                             iso_err *err)
 {
     memset(info, 0, sizeof *info);
+    IsoParsePath src;
     DcmFileFormat ff;
     /* Large values (pixel data) stay in the file: this is the cheap pass. */
-    if (load(path, ff, 4096, err) != ISO_OK)
+    if (load(path, src, ff, 4096, err) != ISO_OK)
         return err->code;
     DcmDataset *ds = ff.getDataset();
     DcmMetaInfo *meta = ff.getMetaInfo();
@@ -414,8 +420,9 @@ extern "C" iso_code iso_dcm_read_frames(const char *path, const iso_dcm_image_in
         return iso_fail(err, ISO_EREFUSED,
                         "unsupported pixel format: %d samples, %d bits allocated, %d stored",
                         info->samples_per_pixel, info->bits_allocated, info->bits_stored);
+    IsoParsePath src;
     DcmFileFormat ff;
-    if (load(path, ff, DCM_MaxReadLength, err) != ISO_OK)
+    if (load(path, src, ff, DCM_MaxReadLength, err) != ISO_OK)
         return err->code;
     DcmDataset *ds = ff.getDataset();
     size_t frame_px = (size_t)info->rows * info->cols;

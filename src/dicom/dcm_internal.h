@@ -9,13 +9,21 @@
 #include "dcmtk/dcmdata/dcdatset.h"
 #include "dcmtk/dcmdata/dcitem.h"
 
+#include <unistd.h>
+
 #include "dicom/dicom.h"
 
 /* Sets TCP_NODELAY on a socket. */
 void iso_dcm_set_nodelay(int fd);
-/* Installs a transport layer on net that sets TCP_NODELAY on every
- * connection it creates (outgoing and incoming). */
-OFCondition iso_dcm_use_nodelay(T_ASC_Network *net);
+/* Installs the transport of dcm_transport.cc on net: every connection it
+ * creates (outgoing and incoming) has TCP_NODELAY, must deliver each PDU
+ * whole within pdu_seconds of its first byte, and has its command sets
+ * scanned for nesting before DCMTK parses them. */
+OFCondition iso_dcm_use_transport(T_ASC_Network *net, long pdu_seconds);
+/* Why the transport of this thread's association refused to read on
+ * ("" if it did not); cleared by iso_dcm_transport_clear. */
+const char *iso_dcm_transport_why(void);
+void iso_dcm_transport_clear(void);
 
 /* While alive, DCMTK's value allocations on this thread above cap bytes
  * fail (see dcm_alloc.cc).  Nests: the previous cap returns afterwards. */
@@ -38,6 +46,37 @@ void iso_dcm_copy_str(DcmItem *ds, const DcmTagKey &tag, char *out, size_t outsz
  * the data set's text to UTF-8 for them (changes the data set in memory). */
 void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a);
 void iso_dcm_to_utf8(DcmDataset *ds, const iso_attrs *a);
+
+/* Makes a stored or received file safe for DCMTK to parse: its nesting is
+ * scanned (iso_nest) and a deflated data set is inflated, under the caps of
+ * iso_dcm_set_limits, into a temporary copy named in tmp ("" otherwise).
+ * The caller parses tmp[0] ? tmp : path and unlinks tmp when done. */
+iso_code iso_dcm_prepare_file(const char *path, char *tmp, size_t tmp_size, iso_err *err);
+int iso_dcm_max_nesting(void);
+
+/* The same, owning the temporary copy: DCMTK reads large values lazily
+ * from the file it loaded, so the copy lives as long as the parse. */
+class IsoParsePath {
+  public:
+    IsoParsePath() { tmp_[0] = '\0'; }
+    ~IsoParsePath()
+    {
+        if (tmp_[0] != '\0')
+            unlink(tmp_);
+    }
+    IsoParsePath(const IsoParsePath &) = delete;
+    IsoParsePath &operator=(const IsoParsePath &) = delete;
+    iso_code prepare(const char *path, iso_err *err)
+    {
+        path_ = path;
+        return iso_dcm_prepare_file(path, tmp_, sizeof tmp_, err);
+    }
+    const char *get() const { return tmp_[0] != '\0' ? tmp_ : path_; }
+
+  private:
+    const char *path_ = NULL;
+    char tmp_[512];
+};
 
 /* Ceiling for a command set: they are a few hundred bytes. */
 enum { ISO_COMMAND_ALLOC_CAP = 1 << 20 };

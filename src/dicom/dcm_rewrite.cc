@@ -9,6 +9,7 @@
  * encapsulated pixel data is copied as it is.
  */
 #include "dicom/dcm_internal.h"
+#include "dicom/nesting.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +182,8 @@ static iso_code write_dataset(DcmDataset *ds, E_TransferSyntax xfer, const iso_s
 }
 
 struct iso_dcm_parsed {
-    DcmFileFormat ff;
+    IsoParsePath source; /* a file parse: the file DCMTK reads lazily from */
+    DcmFileFormat ff;    /* destroyed first (members go in reverse order) */
 };
 
 extern "C" void iso_dcm_parsed_free(iso_dcm_parsed *p) { delete p; }
@@ -193,6 +195,11 @@ extern "C" iso_code iso_dcm_parse_buffer(const void *buf, size_t len, iso_dcm_pa
     iso_dcm_parsed *p = new (std::nothrow) iso_dcm_parsed;
     if (p == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
+    /* nothing deeper than max_nesting reaches DCMTK's recursive parser */
+    if (iso_nest_check_part10(buf, len, iso_dcm_max_nesting(), err) != ISO_OK) {
+        delete p;
+        return err->code;
+    }
     /* no value can be longer than the object holding it */
     IsoAllocCap cap(len * 2 + (1u << 20));
     DcmInputBufferStream in;
@@ -215,8 +222,12 @@ extern "C" iso_code iso_dcm_parse_file(const char *path, iso_dcm_parsed **out, i
     iso_dcm_parsed *p = new (std::nothrow) iso_dcm_parsed;
     if (p == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
-    OFCondition c = p->ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
-                                   ERM_autoDetect);
+    if (p->source.prepare(path, err) != ISO_OK) {
+        delete p;
+        return err->code;
+    }
+    OFCondition c = p->ff.loadFile(p->source.get(), EXS_Unknown, EGL_noChange,
+                                   DCM_MaxReadLength, ERM_autoDetect);
     if (c.bad()) {
         delete p;
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());

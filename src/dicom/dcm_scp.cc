@@ -62,7 +62,7 @@ extern "C" iso_code iso_dcm_server_new(const iso_scp_params *params, iso_dcm_ser
     OFCondition c = ASC_initializeNetwork(NET_ACCEPTOR, 0, (int)params->acse_timeout, &srv->net);
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
     if (c.good())
-        c = iso_dcm_use_nodelay(srv->net);
+        c = iso_dcm_use_transport(srv->net, params->dimse_timeout);
     if (c.bad()) {
         if (srv->net)
             ASC_dropNetwork(&srv->net);
@@ -347,7 +347,8 @@ static bool serve_store(iso_dcm_assoc *a, T_ASC_PresentationContextID pid, T_DIM
                                                    &data_pid, &stream, NULL, NULL);
         data_ok = c.good();
         if (!data_ok)
-            snprintf(why, why_size, "receiving data set: %s", c.text());
+            snprintf(why, why_size, "receiving data set: %s",
+                     iso_dcm_transport_why()[0] ? iso_dcm_transport_why() : c.text());
         else if (data_pid != pid) {
             data_ok = false;
             snprintf(why, why_size, "data set on context %d, command on %d", data_pid, pid);
@@ -379,6 +380,7 @@ extern "C" iso_assoc_end iso_dcm_assoc_serve(iso_dcm_assoc *a, const iso_scp_han
     long dimse_timeout = a->srv->params.dimse_timeout;
     int idle = 0;
     why[0] = '\0';
+    iso_dcm_transport_clear();
     for (;;) {
         if (h->should_abort(h->user, idle)) {
             ASC_abortAssociation(assoc);
@@ -417,7 +419,10 @@ extern "C" iso_assoc_end iso_dcm_assoc_serve(iso_dcm_assoc *a, const iso_scp_han
             return ISO_END_TIMEOUT;
         }
         if (c.bad()) {
-            snprintf(why, why_size, "%s", c.text());
+            /* the transport's own refusal (a trickled PDU, a command set
+             * nested too deep) says more than DUL's "connection closed" */
+            snprintf(why, why_size, "%s",
+                     iso_dcm_transport_why()[0] ? iso_dcm_transport_why() : c.text());
             ASC_abortAssociation(assoc);
             return ISO_END_ERROR;
         }

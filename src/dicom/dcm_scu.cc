@@ -60,7 +60,7 @@ iso_code open_assoc(Scu &scu, const iso_scu_params *p, const std::vector<Context
 {
     OFCondition c = ASC_initializeNetwork(NET_REQUESTOR, 0, (int)p->acse_timeout, &scu.net);
     if (c.good())
-        c = iso_dcm_use_nodelay(scu.net);
+        c = iso_dcm_use_transport(scu.net, p->dimse_timeout);
     if (c.bad())
         return iso_fail(err, ISO_ENET, "network init: %s", c.text());
     T_ASC_Parameters *params = NULL;
@@ -195,6 +195,7 @@ extern "C" iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *
             continue;
         T_ASC_PresentationContextID pid =
             ASC_findAcceptedPresentationContextID(scu.assoc, f.sop_class.c_str(), f.ts.c_str());
+        IsoParsePath src; /* outlives ff, which may read values lazily from it */
         DcmFileFormat ff;
         DcmDataset *ds = NULL;
         const char *fname = paths[i];
@@ -206,7 +207,9 @@ extern "C" iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *
             if (pid == 0)
                 pid = ASC_findAcceptedPresentationContextID(
                     scu.assoc, f.sop_class.c_str(), UID_LittleEndianImplicitTransferSyntax);
-            if (pid != 0 && ff.loadFile(paths[i]).good()) {
+            iso_err ignored = {};
+            if (pid != 0 && src.prepare(paths[i], &ignored) == ISO_OK &&
+                ff.loadFile(src.get()).good()) {
                 ds = ff.getDataset();
                 fname = NULL;
             } else

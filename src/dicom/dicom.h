@@ -88,6 +88,22 @@ typedef struct iso_attrs {
     char deidentification_method[256]; /* (0012,0063), first value */
 } iso_attrs;
 
+/* What any parse of peer data may cost.  Every parse (received objects,
+ * stored files in jobs, de-identification) first scans the nesting depth
+ * without recursion and refuses deeper objects (ISO_ENESTING); a deflated
+ * data set inflates into tmp_dir under a cap of max(ISO_INFLATE_FLOOR,
+ * inflate_ratio x its size) and max_object_bytes (ISO_ELIMIT beyond). */
+typedef struct iso_dcm_limits {
+    int max_nesting;
+    unsigned long long max_object_bytes;
+    long inflate_ratio;
+    const char *tmp_dir; /* "" or NULL: $TMPDIR, else /tmp */
+} iso_dcm_limits;
+#define ISO_INFLATE_FLOOR (64ull << 20)
+/* Sets the limits (copied); call at start-up before any thread parses.
+ * Until then: nesting 32, 4 GiB, ratio 200, $TMPDIR. */
+void iso_dcm_set_limits(const iso_dcm_limits *l);
+
 /* Checks that DCMTK's data dictionary is loaded; call once at start-up. */
 iso_code iso_dcm_init(iso_err *err);
 

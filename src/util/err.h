@@ -28,6 +28,8 @@ typedef enum {
     ISO_EMISMATCH = 10,/* data contradicts what was announced or recorded */
     ISO_ESTOPPED = 11, /* the component is shutting down */
     ISO_EREFUSED = 12, /* input not suitable (e.g. a series that cannot be reconstructed) */
+    ISO_ENESTING = 13, /* sequences nested deeper than max_nesting */
+    ISO_ELIMIT = 14,   /* a size limit of the node: max_object_mb, an inflation cap */
 } iso_code;
 
 typedef struct iso_err {
