@@ -234,58 +234,27 @@ extern "C" void iso_dcm_set_limits(const iso_dcm_limits *l)
 
 int iso_dcm_max_nesting(void) { return limits.max_nesting; }
 
-/* Deflated data sets are parsed from an inflated copy.  DCMTK cannot defer
- * loading large values from a deflate stream, so a few lying bytes could
- * make it allocate gigabytes; from a plain file it loads values lazily and
- * checks them against the file.  The copy is capped (a decompression bomb
- * stops at the cap, having cost that much disk at most, in our own tmp
- * directory), and its nesting is scanned as it inflates.  The stored
- * object stays as received. */
-static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_path,
-                             size_t out_size, iso_err *err)
+/* Inflates the data set of path (from dataset_offset) to out, or, with
+ * out NULL, only counts and scans it: beyond cap bytes it stops with
+ * ISO_ELIMIT, nested deeper than max_nesting with ISO_ENESTING. */
+static iso_code inflate_pass(const char *path, long dataset_offset, FILE *out,
+                             unsigned long long cap, iso_err *err)
 {
     FILE *in = fopen(path, "rb");
     if (in == NULL)
         return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
     struct stat st;
-    if (fstat(fileno(in), &st) != 0 || fseek(in, m->dataset_offset, SEEK_SET) != 0) {
+    if (fstat(fileno(in), &st) != 0 || fseek(in, dataset_offset, SEEK_SET) != 0) {
         fclose(in);
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: bad file meta information", path);
     }
-    unsigned long long compressed = (unsigned long long)st.st_size;
-    unsigned long long cap = compressed * (unsigned long long)limits.inflate_ratio;
-    if (cap < ISO_INFLATE_FLOOR)
-        cap = ISO_INFLATE_FLOOR;
-    if (cap > limits.max_object_bytes)
-        cap = limits.max_object_bytes;
-    const char *tmpdir = limits.tmp_dir && limits.tmp_dir[0] ? limits.tmp_dir
-                         : getenv("TMPDIR")                  ? getenv("TMPDIR")
-                                                             : "/tmp";
-    snprintf(out_path, out_size, "%s/inflate-XXXXXX", tmpdir);
-    int fd = mkstemp(out_path);
-    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    iso_nest *nest = iso_nest_new(limits.max_nesting, 1, 1);
-    if (out == NULL || nest == NULL) {
-        if (out != NULL)
-            fclose(out);
-        else if (fd >= 0)
-            close(fd);
-        if (fd >= 0)
-            unlink(out_path);
-        out_path[0] = '\0';
-        iso_nest_free(nest);
-        fclose(in);
-        return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", tmpdir);
-    }
-    unsigned char meta_buf[1024];
-    size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, m->sop_class, m->sop_instance,
-                                   UID_LittleEndianExplicitTransferSyntax, NULL);
-    iso_code rc = n > 0 && fwrite(meta_buf, 1, n, out) == n
-                      ? ISO_OK
-                      : iso_fail(err, ISO_EIO, "cannot write to %s", out_path);
+    iso_nest *nest = out == NULL ? iso_nest_new(limits.max_nesting, 1, 1) : NULL;
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (rc == ISO_OK && inflateInit2(&z, -MAX_WBITS) != Z_OK)
+    iso_code rc = ISO_OK;
+    if (out == NULL && nest == NULL)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory");
+    else if (inflateInit2(&z, -MAX_WBITS) != Z_OK)
         rc = iso_fail(err, ISO_ENOMEM, "cannot start inflating");
     unsigned char ibuf[65536], obuf[65536];
     unsigned long long total = 0;
@@ -309,26 +278,73 @@ static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_p
             if (total > cap) {
                 rc = iso_fail(err, ISO_ELIMIT, "deflated data set of %llu bytes inflates "
                               "beyond %llu bytes (max_inflate_ratio %ld, max_object_mb %llu): "
-                              "refused as a decompression bomb", compressed, cap,
-                              limits.inflate_ratio, limits.max_object_bytes >> 20);
+                              "refused as a decompression bomb", (unsigned long long)st.st_size,
+                              cap, limits.inflate_ratio, limits.max_object_bytes >> 20);
                 break;
             }
-            if (have && rc == ISO_OK)
+            if (have && nest != NULL)
                 rc = iso_nest_feed(nest, obuf, have, err);
-            if (have && rc == ISO_OK && fwrite(obuf, 1, have, out) != have)
-                rc = iso_fail(err, ISO_EIO, "cannot write to %s", out_path);
+            if (have && out != NULL && fwrite(obuf, 1, have, out) != have)
+                rc = iso_fail(err, ISO_EIO, "cannot write an inflated copy of %s", path);
         } while (rc == ISO_OK && z.avail_out == 0 && zr != Z_STREAM_END);
     }
     inflateEnd(&z);
     fclose(in);
     iso_nest_free(nest);
-    if (fclose(out) != 0 && rc == ISO_OK)
-        rc = iso_fail(err, ISO_EIO, "cannot write to %s", out_path);
-    if (rc != ISO_OK) {
-        unlink(out_path);
-        out_path[0] = '\0';
-    }
     return rc;
+}
+
+/* Deflated data sets are parsed from an inflated copy.  DCMTK cannot defer
+ * loading large values from a deflate stream, so a few lying bytes could
+ * make it allocate gigabytes; from a plain file it loads values lazily and
+ * checks them against the file.  A first pass only counts and scans
+ * nesting, so a decompression bomb is refused at the cap having cost CPU
+ * only, neither memory nor disk; the copy (in our own tmp directory) is
+ * written by a second pass.  The stored object stays as received. */
+static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_path,
+                             size_t out_size, iso_err *err)
+{
+    out_path[0] = '\0';
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
+    unsigned long long cap = (unsigned long long)st.st_size * (unsigned long long)limits.inflate_ratio;
+    if (cap < ISO_INFLATE_FLOOR)
+        cap = ISO_INFLATE_FLOOR;
+    if (cap > limits.max_object_bytes)
+        cap = limits.max_object_bytes;
+    if (inflate_pass(path, m->dataset_offset, NULL, cap, err) != ISO_OK)
+        return err->code;
+    const char *tmpdir = limits.tmp_dir && limits.tmp_dir[0] ? limits.tmp_dir
+                         : getenv("TMPDIR")                  ? getenv("TMPDIR")
+                                                             : "/tmp";
+    char path_buf[512];
+    snprintf(path_buf, sizeof path_buf, "%s/inflate-XXXXXX", tmpdir);
+    int fd = mkstemp(path_buf);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (out == NULL) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(path_buf);
+        }
+        return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", tmpdir);
+    }
+    unsigned char meta_buf[1024];
+    size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, m->sop_class, m->sop_instance,
+                                   UID_LittleEndianExplicitTransferSyntax, NULL);
+    iso_code rc = n > 0 && fwrite(meta_buf, 1, n, out) == n
+                      ? ISO_OK
+                      : iso_fail(err, ISO_EIO, "cannot write to %s", path_buf);
+    if (rc == ISO_OK)
+        rc = inflate_pass(path, m->dataset_offset, out, cap, err);
+    if (fclose(out) != 0 && rc == ISO_OK)
+        rc = iso_fail(err, ISO_EIO, "cannot write to %s", path_buf);
+    if (rc != ISO_OK) {
+        unlink(path_buf);
+        return rc;
+    }
+    snprintf(out_path, out_size, "%s", path_buf);
+    return ISO_OK;
 }
 
 iso_code iso_dcm_prepare_file(const char *path, char *tmp, size_t tmp_size, iso_err *err)

@@ -138,6 +138,8 @@ static iso_code read_modality_lut(DcmItem *ds, iso_dcm_image_info *info, iso_err
 
 /* Loads a stored file: nesting scanned and a deflated data set inflated
  * under the caps first (src must outlive ff: large values load lazily). */
+enum : unsigned long long { ISO_MAX_DECODED = 4ull << 30 }; /* bytes of decoded pixels */
+
 static iso_code load(const char *path, IsoParsePath &src, DcmFileFormat &ff, Uint32 max_read,
                      iso_err *err)
 {
@@ -274,12 +276,24 @@ static iso_code j2k_decode(const Uint8 *data, size_t size, const iso_dcm_image_i
     opj_stream_set_read_function(st, mem_read);
     opj_stream_set_skip_function(st, mem_skip);
     opj_stream_set_seek_function(st, mem_seek);
-    if (!opj_setup_decoder(codec, &params) || !opj_read_header(st, codec, &img) ||
-        !opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
+    if (!opj_setup_decoder(codec, &params) || !opj_read_header(st, codec, &img)) {
+        rc = iso_fail(err, ISO_EDICOM, "JPEG 2000 frame header does not decode");
+        goto done;
+    }
+    /* the codestream's size must be the header's before OpenJPEG allocates
+     * and writes what the codestream declares */
+    if (img->x1 <= img->x0 || img->y1 <= img->y0 || img->x1 - img->x0 != (OPJ_UINT32)info->cols ||
+        img->y1 - img->y0 != (OPJ_UINT32)info->rows || img->numcomps < 1 || img->numcomps > 4) {
+        rc = iso_fail(err, ISO_EDICOM, "JPEG 2000 frame declares %ux%u with %u components, the "
+                      "header says %dx%d", img->x1 - img->x0, img->y1 - img->y0, img->numcomps,
+                      info->cols, info->rows);
+        goto done;
+    }
+    if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st)) {
         rc = iso_fail(err, ISO_EDICOM, "JPEG 2000 frame does not decode");
         goto done;
     }
-    if (img->numcomps < 1 || (int)img->comps[0].w != info->cols ||
+    if (img->numcomps < 1 || img->comps[0].data == NULL || (int)img->comps[0].w != info->cols ||
         (int)img->comps[0].h != info->rows) {
         rc = iso_fail(err, ISO_EDICOM, "JPEG 2000 frame is %ux%u, the header says %dx%d",
                       img->numcomps ? img->comps[0].w : 0, img->numcomps ? img->comps[0].h : 0,
@@ -339,6 +353,11 @@ static iso_code j2k_frames(DcmDataset *ds, const iso_dcm_image_info *info,
             frames[i] = std::move(frags[i].second);
         return ISO_OK;
     }
+    /* The Basic Offset Table is peer data: it is used only if it has one
+     * entry per frame, starts at 0, increases, and every entry is the
+     * start of a fragment; otherwise a single frame takes all fragments
+     * and more frames are refused.  Every frame then gets at least one
+     * fragment, and no index comes from the table itself. */
     std::vector<Uint32> bot;
     DcmPixelItem *table = NULL;
     Uint8 *tb = NULL;
@@ -347,16 +366,32 @@ static iso_code j2k_frames(DcmDataset *ds, const iso_dcm_image_info *info,
             bot.push_back((Uint32)tb[k] | (Uint32)tb[k + 1] << 8 | (Uint32)tb[k + 2] << 16 |
                           (Uint32)tb[k + 3] << 24);
     }
-    if (info->frames > 1 && bot.size() != (size_t)info->frames)
-        return iso_fail(err, ISO_EDICOM, "%zu JPEG 2000 fragments for %d frames and no usable "
-                        "offset table", frags.size(), info->frames);
-    for (auto &fr : frags) {
-        size_t f = 0;
-        for (size_t k = 0; k < bot.size(); k++)
-            if (fr.first >= bot[k])
-                f = k;
-        frames[f].insert(frames[f].end(), fr.second.begin(), fr.second.end());
+    if (bot.size() > 1 || info->frames > 1) {
+        bool usable = bot.size() == (size_t)info->frames && bot[0] == 0;
+        size_t next = 0; /* index into frags of the fragment that starts frame k */
+        std::vector<size_t> first(bot.size(), 0);
+        for (size_t k = 0; usable && k < bot.size(); k++) {
+            if (k > 0 && bot[k] <= bot[k - 1])
+                usable = false;
+            while (usable && next < frags.size() && frags[next].first < bot[k])
+                next++;
+            if (usable && (next == frags.size() || frags[next].first != bot[k]))
+                usable = false;
+            if (usable)
+                first[k] = next;
+        }
+        if (!usable)
+            return iso_fail(err, ISO_EDICOM, "%zu JPEG 2000 fragments for %d frames and no usable "
+                            "offset table (%zu entries)", frags.size(), info->frames, bot.size());
+        for (size_t k = 0; k < bot.size(); k++) {
+            size_t end = k + 1 < bot.size() ? first[k + 1] : frags.size();
+            for (size_t i = first[k]; i < end; i++)
+                frames[k].insert(frames[k].end(), frags[i].second.begin(), frags[i].second.end());
+        }
+        return ISO_OK;
     }
+    for (auto &fr : frags) /* one frame in several fragments */
+        frames[0].insert(frames[0].end(), fr.second.begin(), fr.second.end());
     return ISO_OK;
 }
 
@@ -426,6 +461,12 @@ extern "C" iso_code iso_dcm_read_frames(const char *path, const iso_dcm_image_in
         return err->code;
     DcmDataset *ds = ff.getDataset();
     size_t frame_px = (size_t)info->rows * info->cols;
+    /* Decoders allocate what the header declares: refuse absurd headers
+     * before any of them does (the caller sized dst from the same). */
+    if (info->rows < 1 || info->cols < 1 ||
+        (double)frame_px * info->frames * (info->bits_allocated / 8) > (double)ISO_MAX_DECODED)
+        return iso_fail(err, ISO_EREFUSED, "%s: %d frames of %dx%d exceed what is decoded",
+                        path, info->frames, info->cols, info->rows);
     if (is_j2k(info->transfer_syntax)) {
         std::vector<std::vector<Uint8>> frames;
         if (j2k_frames(ds, info, frames, err) != ISO_OK)

@@ -9,6 +9,8 @@
  * encapsulated pixel data is copied as it is.
  */
 #include "dicom/dcm_internal.h"
+
+#include "dcmtk/dcmdata/dcwcache.h"
 #include "dicom/nesting.h"
 
 #include <stdlib.h>
@@ -159,10 +161,14 @@ static iso_code write_dataset(DcmDataset *ds, E_TransferSyntax xfer, const iso_s
     if (!buf)
         return iso_fail(err, ISO_ENOMEM, "out of memory encoding a data set");
     DcmOutputBufferStream out(buf.get(), CHUNK);
+    /* Large values of a file parse stay in the file (loaded lazily); the
+     * write cache copies them through in blocks instead of loading each
+     * whole, so a 250 MB object is rewritten in a few MB of memory. */
+    DcmWriteCache wcache;
     ds->transferInit();
     OFCondition c = EC_Normal;
     do {
-        c = ds->write(out, xfer, EET_ExplicitLength, NULL);
+        c = ds->write(out, xfer, EET_ExplicitLength, &wcache);
         if (c.bad() && c != EC_StreamNotifyClient) {
             ds->transferEnd();
             return iso_fail(err, ISO_EDICOM, "cannot encode the data set: %s", c.text());

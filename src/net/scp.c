@@ -32,16 +32,27 @@
 #include <unistd.h>
 
 #include "dicom/dicom.h"
+#include "util/fsx.h"
 #include "util/log.h"
 #include "util/uid.h"
 
 enum {
     REJECT_SLOTS = 8,
-    ASSOC_RQ_MAX = 1 << 20,       /* DCMTK's own cap on A-ASSOCIATE-RQ */
-    ASSOC_RQ_PREBUFFER = 60000,   /* wait for this much of it at most */
+    /* A real A-ASSOCIATE-RQ is a few hundred bytes to a few KiB (128
+     * presentation contexts with several syntaxes each stay below 32 KiB);
+     * a larger announcement is refused at once, and the whole PDU is
+     * buffered before DCMTK reads it under the process-wide hand-off lock. */
+    ASSOC_RQ_MAX = 64 << 10,
 };
 
 #define DICOM_APP_CONTEXT "1.2.840.10008.3.1.1.1"
+
+/* Open connections from one remote address. */
+typedef struct host_slots {
+    char ip[INET6_ADDRSTRLEN];
+    int open;
+    unsigned long refused; /* over the per-host limit while it had `open` */
+} host_slots;
 
 struct iso_scp {
     const iso_config *cfg;
@@ -57,6 +68,10 @@ struct iso_scp {
     pthread_mutex_t mu;
     pthread_cond_t idle_cv;
     int active;          /* connection threads alive */
+    uint64_t mem_used;   /* bytes of objects held in memory, all connections */
+    uint64_t mem_budget; /* max_memory_mb */
+    host_slots *hosts;   /* connections per remote address (max_associations_per_host) */
+    int n_hosts, cap_hosts;
     bool stopping;
     struct timespec stop_deadline;
 };
@@ -83,6 +98,8 @@ typedef struct conn {
     membuf out;  /* de-identifying: the object as it will be stored */
     size_t handed; /* stored as received: bytes of `in` handed to the store */
     iso_err sink_err; /* the first failure taking the object's bytes (code 0: none) */
+    uint64_t received; /* bytes of the object so far */
+    uint64_t reserved; /* this object's share of scp->mem_budget */
     bool in_mem;
     struct timespec store_start;
 } conn;
@@ -145,7 +162,7 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += timeout_s;
-    unsigned char *buf = malloc(ASSOC_RQ_PREBUFFER);
+    unsigned char *buf = malloc(ASSOC_RQ_MAX + 6);
     if (buf == NULL) {
         snprintf(why, why_size, "out of memory");
         return -1;
@@ -165,11 +182,11 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
     }
     if (len < 68 || len > ASSOC_RQ_MAX) {
         free(buf);
-        snprintf(why, why_size, "A-ASSOCIATE-RQ length %u out of range", len);
+        snprintf(why, why_size, "A-ASSOCIATE-RQ length %u out of range (68..%d)", len,
+                 ASSOC_RQ_MAX);
         return -1;
     }
-    int want = (int)(len + 6 > ASSOC_RQ_PREBUFFER ? ASSOC_RQ_PREBUFFER : len + 6);
-    int rc = wait_bytes(scp, fd, buf, want, &deadline);
+    int rc = wait_bytes(scp, fd, buf, (int)len + 6, &deadline);
     free(buf);
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
@@ -193,19 +210,64 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
  * written to disk -- one write, one parse per object. */
 
 enum {
-    MEM_LIMIT_ANON = 256 << 20, /* de-identification needs the object whole */
-    MEM_LIMIT_AS_RECEIVED = 32 << 20,
+    MEM_LIMIT = 32 << 20,    /* larger objects stream through a file, in both modes */
     WRITE_AHEAD = 256 << 10, /* parts handed to the store while receiving */
 };
 
-static size_t mem_limit(const conn *c)
+/* The node-wide memory budget ([node] max_memory_mb).  An object held in
+ * memory reserves what it will cost -- its bytes, and de-identifying also
+ * DCMTK's parsed copy and the output: three times -- in growing steps; an
+ * object that cannot reserve streams through a file instead (spill), where
+ * receiving, parsing (values load lazily) and rewriting (values copy in
+ * blocks) all take a few MB.  So memory stays bounded whatever peers send,
+ * and nothing is refused for memory.  (Receive buffers up to 8 MiB are kept
+ * between objects outside the budget: at most 8 MiB per connection.) */
+static bool budget_reserve(conn *c, size_t object_bytes)
 {
-    return c->scp->anon != NULL ? MEM_LIMIT_ANON : MEM_LIMIT_AS_RECEIVED;
+    iso_scp *scp = c->scp;
+    uint64_t need = (uint64_t)object_bytes * (scp->anon != NULL ? 3 : 1);
+    if (need <= c->reserved)
+        return true;
+    uint64_t step = 2 * c->reserved > need ? 2 * c->reserved : need;
+    if (step < (1u << 20))
+        step = 1u << 20;
+    bool ok = false;
+    pthread_mutex_lock(&scp->mu);
+    if (scp->mem_used + (step - c->reserved) <= scp->mem_budget) {
+        scp->mem_used += step - c->reserved;
+        c->reserved = step;
+        ok = true;
+    } else if (scp->mem_used + (need - c->reserved) <= scp->mem_budget) {
+        scp->mem_used += need - c->reserved;
+        c->reserved = need;
+        ok = true;
+    }
+    pthread_mutex_unlock(&scp->mu);
+    return ok;
+}
+
+static void budget_release(conn *c)
+{
+    if (c->reserved == 0)
+        return;
+    pthread_mutex_lock(&c->scp->mu);
+    c->scp->mem_used -= c->reserved;
+    pthread_mutex_unlock(&c->scp->mu);
+    c->reserved = 0;
 }
 
 static uint16_t status_for(iso_code rc)
 {
-    return rc == ISO_ENOSPC ? ISO_STATUS_OUT_OF_RESOURCES : ISO_STATUS_PROCESSING_FAILURE;
+    return rc == ISO_ENOSPC || rc == ISO_ELIMIT ? ISO_STATUS_OUT_OF_RESOURCES
+                                                : ISO_STATUS_PROCESSING_FAILURE;
+}
+
+/* The Error Comment for a failure to take or keep an object. */
+static const char *comment_for(iso_code rc)
+{
+    return rc == ISO_ENOSPC  ? "Out of disk space"
+           : rc == ISO_ELIMIT ? "Object exceeds the node's size limit"
+                              : "Cannot store object";
 }
 
 static iso_code membuf_append(membuf *b, const void *buf, size_t len, iso_err *err)
@@ -247,6 +309,7 @@ static void membuf_release(membuf *b)
 /* Empties both buffers (the object is committed or abandoned). */
 static void mem_free(conn *c)
 {
+    budget_release(c);
     membuf_reset(&c->in);
     membuf_reset(&c->out);
     c->handed = 0;
@@ -255,6 +318,7 @@ static void mem_free(conn *c)
 
 static void mem_release(conn *c)
 {
+    budget_release(c);
     membuf_release(&c->in);
     membuf_release(&c->out);
     c->handed = 0;
@@ -290,12 +354,41 @@ static iso_code spill(conn *c, iso_err *err)
     return rc;
 }
 
+/* What any object may cost while it streams: max_object_mb, and the free
+ * space of data_dir, checked again every FREE_CHECK_EVERY bytes (one peer's
+ * huge object must not take the disk below min_free_mb). */
+enum { FREE_CHECK_EVERY = 64 << 20 };
+
+static iso_code check_streaming(conn *c, size_t len, iso_err *err)
+{
+    const iso_config *cfg = c->scp->cfg;
+    uint64_t before = c->received;
+    c->received += len;
+    if (c->received > (uint64_t)cfg->max_object_mb << 20)
+        return iso_fail(err, ISO_ELIMIT, "object larger than max_object_mb (%ld MiB)",
+                        cfg->max_object_mb);
+    if (before / FREE_CHECK_EVERY != c->received / FREE_CHECK_EVERY) {
+        uint64_t free_mb = 0;
+        if (fsx_free_mb(cfg->data_dir, &free_mb, err) != ISO_OK)
+            return err->code;
+        if ((long)free_mb < cfg->min_free_mb)
+            return iso_fail(err, ISO_ENOSPC, "only %llu MiB free while receiving "
+                            "(min_free_mb = %ld)", (unsigned long long)free_mb,
+                            cfg->min_free_mb);
+    }
+    return ISO_OK;
+}
+
 static iso_code conn_write(void *ctx, const void *buf, size_t len, iso_err *err)
 {
     conn *c = ctx;
+    if (check_streaming(c, len, err) != ISO_OK)
+        return err->code;
     if (!c->in_mem)
         return iso_ingest_write(c->ing, buf, len, err);
-    if (c->in.len + len > mem_limit(c)) {
+    if (c->in.len + len > MEM_LIMIT || !budget_reserve(c, c->in.len + len)) {
+        if (c->in.len + len <= MEM_LIMIT)
+            ISO_DEBUG("max_memory_mb reached: an object streams through a file");
         if (spill(c, err) != ISO_OK)
             return err->code;
         return iso_ingest_write(c->ing, buf, len, err);
@@ -331,6 +424,7 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
     }
     iso_err err = {0};
     iso_code rc = ISO_OK;
+    c->received = 0;
     c->in_mem = strcmp(rq->transfer_syntax, "1.2.840.10008.1.2.1.99") != 0;
     if (!c->in_mem || c->scp->anon == NULL)
         rc = iso_store_ingest_begin(c->scp->store, &c->ing, &err);
@@ -354,8 +448,7 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
         iso_ingest_abort(c->clean);
         c->clean = NULL;
         mem_free(c);
-        snprintf(comment, comment_size, "%s",
-                 rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
+        snprintf(comment, comment_size, "%s", comment_for(rc));
         ISO_ERROR("C-STORE %s from %s: refused: %s", rq->sop_instance_uid, c->req.calling_ae,
                   err.msg);
         return status_for(rc);
@@ -380,6 +473,15 @@ static iso_code out_sink_write(void *ctx, const void *buf, size_t len, iso_err *
     return append_handing(o->buf, o->ing, &o->handed, buf, len, err);
 }
 
+/* An object that arrived in a file (too large for memory, or deflated) is
+ * de-identified from the file into the new ingest's file: DCMTK reads its
+ * large values lazily and writes them through in blocks, so neither copy
+ * is ever whole in memory. */
+static iso_code out_stream_write(void *ctx, const void *buf, size_t len, iso_err *err)
+{
+    return iso_ingest_write(ctx, buf, len, err);
+}
+
 /* De-identifies the received object (in c->in, or in the file of *ing)
  * into c->out, hands that to a new ingest, keeps the original if
  * configured, and replaces *ing and *attrs by the de-identified ones.
@@ -397,15 +499,18 @@ static uint16_t deidentify(conn *c, const iso_store_rq *rq, iso_ingest **ing,
     iso_code rc = ISO_OK;
     if (clean == NULL)
         rc = iso_store_ingest_begin(c->scp->store, &clean, &err);
+    bool streamed = *ing != NULL; /* the input is in a file */
     if (rc == ISO_OK) {
         out_sink os = {&c->out, clean, 0};
         iso_store_sink out = {out_sink_write, &os};
+        if (streamed)
+            out = (iso_store_sink){out_stream_write, clean};
         iso_anon_input in = {parsed, attrs, c->in.p, c->in.len,
                              *ing ? iso_ingest_tmp_path(*ing) : NULL};
         c->out.len = 0;
         rc = iso_anon_object(c->scp->anon, &in, &out, &after, &how, why, sizeof why, &err);
     }
-    if (rc == ISO_OK && how != ISO_ANON_REJECTED)
+    if (rc == ISO_OK && how != ISO_ANON_REJECTED && !streamed)
         rc = iso_ingest_write_last(clean, c->out.p, c->out.len, &err);
     if (rc == ISO_OK && how == ISO_ANON_REJECTED) {
         iso_ingest_abort(clean);
@@ -490,8 +595,7 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
         iso_ingest_abort(c->clean);
         c->clean = NULL;
         mem_free(c);
-        snprintf(comment, comment_size, "%s",
-                 rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
+        snprintf(comment, comment_size, "%s", comment_for(rc));
         ISO_ERROR("C-STORE %s from %s: status 0x%04x: writing the object failed: %s",
                   rq->sop_instance_uid, c->req.calling_ae, status_for(rc), err.msg);
         return status_for(rc);
@@ -509,7 +613,14 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
         if (rc == ISO_OK && c->scp->anon != NULL)
             rc = iso_dcm_parse_file(iso_ingest_tmp_path(ing), &parsed, &err);
     }
-    if (rc != ISO_OK) {
+    if (rc == ISO_ELIMIT) {
+        status = ISO_STATUS_OUT_OF_RESOURCES;
+        snprintf(comment, comment_size, "%s", comment_for(rc));
+    } else if (rc == ISO_ENESTING) {
+        status = ISO_STATUS_CANNOT_UNDERSTAND;
+        snprintf(comment, comment_size, "Sequences nested deeper than %ld",
+                 c->scp->cfg->max_nesting);
+    } else if (rc != ISO_OK) {
         status = ISO_STATUS_CANNOT_UNDERSTAND;
         snprintf(comment, comment_size, "Data set cannot be parsed");
     } else if (strcmp(attrs.sop_instance_uid, rq->sop_instance_uid) != 0) {
@@ -559,8 +670,7 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
               (t_anon - t_parsed) * 1000.0, ms - t_anon * 1000.0);
     if (rc != ISO_OK) {
         status = status_for(rc);
-        snprintf(comment, comment_size, "%s",
-                 rc == ISO_ENOSPC ? "Out of disk space" : "Cannot store object");
+        snprintf(comment, comment_size, "%s", comment_for(rc));
         ISO_ERROR("C-STORE %s from %s: status 0x%04x: %s (%.1f ms)", rq->sop_instance_uid,
                   c->req.calling_ae, status, err.msg, ms);
         return status;
@@ -626,6 +736,17 @@ static int decide(conn *c, char *why, size_t why_size)
     if (c->over_limit) {
         snprintf(why, why_size, "max_associations (%ld) reached", cfg->max_associations);
         return ISO_REJECT_LIMIT;
+    }
+    /* PS3.5: 1..16 characters, no control characters, no backslash.  A
+     * title that breaks that is refused before it is compared or logged
+     * anywhere else (the log escapes it). */
+    if (!iso_ae_valid(c->req.calling_ae)) {
+        snprintf(why, why_size, "calling AE title '%s' is not a valid AE title", c->req.calling_ae);
+        return ISO_REJECT_CALLING_AE;
+    }
+    if (!iso_ae_valid(c->req.called_ae)) {
+        snprintf(why, why_size, "called AE title '%s' is not a valid AE title", c->req.called_ae);
+        return ISO_REJECT_CALLED_AE;
     }
     if (strcmp(c->req.app_context, DICOM_APP_CONTEXT) != 0) {
         snprintf(why, why_size, "application context '%s' not supported", c->req.app_context);
@@ -720,10 +841,22 @@ static void serve_connection(conn *c)
             counts.stores_failed, (double)counts.bytes / 1e6);
 }
 
+/* The entry of ip, or NULL; under mu. */
+static host_slots *host_find(iso_scp *scp, const char *ip)
+{
+    for (int i = 0; i < scp->n_hosts; i++)
+        if (strcmp(scp->hosts[i].ip, ip) == 0)
+            return &scp->hosts[i];
+    return NULL;
+}
+
 /* A connection is over: its slot counts against the limits no more. */
-static void release_slot(iso_scp *scp)
+static void release_slot(iso_scp *scp, const char *ip)
 {
     pthread_mutex_lock(&scp->mu);
+    host_slots *h = host_find(scp, ip);
+    if (h != NULL && --h->open == 0)
+        *h = scp->hosts[--scp->n_hosts];
     scp->active--;
     pthread_cond_broadcast(&scp->idle_cv);
     pthread_mutex_unlock(&scp->mu);
@@ -734,8 +867,8 @@ static void *connection_main(void *arg)
     conn *c = arg;
     iso_scp *scp = c->scp;
     serve_connection(c);
+    release_slot(scp, c->peer_ip);
     free(c);
-    release_slot(scp);
     return NULL;
 }
 
@@ -772,14 +905,36 @@ static void *listener_main(void *arg)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char ip[INET_ADDRSTRLEN] = "?";
         inet_ntop(AF_INET, &from.sin_addr, ip, sizeof ip);
+        /* One host may hold at most max_associations_per_host slots, so a
+         * host that opens and stalls many connections leaves the others
+         * room; its excess is closed at once (logged once per 100). */
         pthread_mutex_lock(&scp->mu);
         int active = scp->active;
         bool over_cap = active >= max + REJECT_SLOTS;
-        if (!over_cap)
+        host_slots *h = host_find(scp, ip);
+        bool over_host = !over_cap && h != NULL && h->open >= scp->cfg->max_associations_per_host;
+        unsigned long refused = over_host ? ++h->refused : 0;
+        if (!over_cap && !over_host) {
+            if (h == NULL && scp->n_hosts < scp->cap_hosts) {
+                h = &scp->hosts[scp->n_hosts++];
+                *h = (host_slots){0};
+                snprintf(h->ip, sizeof h->ip, "%s", ip);
+            }
+            if (h != NULL)
+                h->open++;
             scp->active++;
+        }
         pthread_mutex_unlock(&scp->mu);
         if (over_cap) {
             ISO_WARN("connection from %s closed unanswered: %d connections open", ip, active);
+            close(fd);
+            continue;
+        }
+        if (over_host) {
+            if (refused % 100 == 1)
+                ISO_WARN("connection from %s closed unanswered: max_associations_per_host (%ld) "
+                         "reached (%lu refused so far)",
+                         ip, scp->cfg->max_associations_per_host, refused);
             close(fd);
             continue;
         }
@@ -802,7 +957,7 @@ static void *listener_main(void *arg)
             ISO_ERROR("connection from %s closed: cannot start a thread", ip);
             free(c);
             close(fd);
-            release_slot(scp);
+            release_slot(scp, ip);
         }
     }
     return NULL;
@@ -818,6 +973,7 @@ static void scp_free(iso_scp *scp)
         close(scp->wake_pipe[1]);
     }
     iso_dcm_server_free(scp->dcm);
+    free(scp->hosts);
     pthread_mutex_destroy(&scp->mu);
     pthread_cond_destroy(&scp->idle_cv);
     free(scp);
@@ -839,6 +995,14 @@ iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon,
     scp->wake_pipe[0] = scp->wake_pipe[1] = -1;
     pthread_mutex_init(&scp->mu, NULL);
     pthread_cond_init(&scp->idle_cv, NULL);
+    /* every live connection has a slot, so this many hosts at most */
+    scp->cap_hosts = (int)cfg->max_associations + REJECT_SLOTS;
+    scp->mem_budget = (uint64_t)cfg->max_memory_mb << 20;
+    scp->hosts = calloc((size_t)scp->cap_hosts, sizeof *scp->hosts);
+    if (scp->hosts == NULL) {
+        iso_fail(err, ISO_ENOMEM, "out of memory");
+        goto fail;
+    }
     iso_scp_params params = {cfg->max_pdu, cfg->acse_timeout, cfg->dimse_timeout,
                              cfg->network_timeout};
     if (iso_dcm_server_new(&params, &scp->dcm, err) != ISO_OK)

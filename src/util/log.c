@@ -48,13 +48,31 @@ void iso_log(iso_log_level level, const char *fmt, ...)
         n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000L,
                               names[level]);
     }
+    char msg[1536];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (m < 0)
         return;
-    n += (size_t)m < sizeof line - n - 1 ? (size_t)m : sizeof line - n - 2;
+    /* One call, one record: peer text (AE titles, UIDs, comments) reaches
+     * many lines, so control bytes and backslashes are escaped here, where
+     * no line can forget it, and a newline can never forge a record. */
+    static const char hex[] = "0123456789abcdef";
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n + 5 < sizeof line; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '\\') {
+            line[n++] = '\\';
+            if (*p == '\\') {
+                line[n++] = '\\';
+            } else {
+                line[n++] = 'x';
+                line[n++] = hex[*p >> 4];
+                line[n++] = hex[*p & 15];
+            }
+        } else {
+            line[n++] = (char)*p;
+        }
+    }
     line[n++] = '\n';
     /* A failed log write has nowhere to be reported; the daemon carries on. */
     ssize_t w = write(STDERR_FILENO, line, n);

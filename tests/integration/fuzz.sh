@@ -13,10 +13,10 @@ need python3
 secs=${FUZZ_SECONDS:-25}
 B=$WORK/build; mkdir -p "$B"
 flags="-g -O1 -fsanitize=fuzzer-no-link,address -include $top_builddir/autoconf.h -I$top_srcdir/src -I$top_builddir $OPENJP2_CFLAGS"
-for f in util/err util/log util/json util/fsx util/uid anon/anon anon/vault anon/e11_table; do
+for f in util/err util/log util/json util/fsx util/uid anon/anon anon/vault anon/e11_table dicom/nesting; do
     clang $flags -std=c11 -D_GNU_SOURCE -c "$top_srcdir/src/$f.c" -o "$B/$(basename $f).o" || fail "build $f.c"
 done
-for f in dcm_common dcm_scp dcm_alloc dcm_image dcm_rewrite; do
+for f in dcm_common dcm_transport dcm_scp dcm_alloc dcm_image dcm_rewrite; do
     clang++ $flags -std=c++17 -c "$top_srcdir/src/dicom/$f.cc" -o "$B/$f.o" || fail "build $f"
 done
 for target in fuzz_dataset fuzz_association fuzz_image fuzz_anon; do

@@ -9,7 +9,8 @@ Part 10 files (to show objects are stored exactly as received).
 
 usage:
   dicomtool.py scenario NAME HOST PORT [CALLED_AE]   prints one result line
-  dicomtool.py store HOST PORT SOP_INSTANCE_UID [--hold SECONDS]
+  dicomtool.py store HOST PORT SOP_INSTANCE_UID [--hold SECONDS] [--from ADDRESS]
+  dicomtool.py stall HOST PORT N SECONDS [--from ADDRESS]  N sockets, a byte each, then silence
   dicomtool.py hold HOST PORT SECONDS                 associate, echo, wait, release
   dicomtool.py send-file HOST PORT FILE [--sent OUT]  sends the data set bytes as they are
   dicomtool.py same-dataset STORED ORIGINAL            exit 0 if data sets are identical
@@ -184,14 +185,15 @@ def read_status(s):
     return None
 
 
-def connect(host, port):
-    s = socket.create_connection((host, port), timeout=20)
+def connect(host, port, source=None):
+    s = socket.create_connection((host, port), timeout=20,
+                                 source_address=(source, 0) if source else None)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
 
-def associate(host, port, called="ISONODE", contexts=((1, CT_IMAGE, EXPLICIT_LE),)):
-    s = connect(host, port)
+def associate(host, port, called="ISONODE", contexts=((1, CT_IMAGE, EXPLICIT_LE),), source=None):
+    s = connect(host, port, source)
     s.sendall(associate_rq(called=called, contexts=contexts))
     kind, body = recv_pdu(s)
     if kind != 2:
@@ -226,9 +228,9 @@ def peer_closed(s, wait=10):
         return False
 
 
-def store_one(host, port, called, sop_class, uid, data, hold=0.0):
+def store_one(host, port, called, sop_class, uid, data, hold=0.0, source=None):
     """One association, one C-STORE, release; returns the status."""
-    s, _ = associate(host, port, called)
+    s, _ = associate(host, port, called, source=source)
     time.sleep(hold)
     st = store(s, 1, c_store_rq(sop_class, uid), data)
     release(s)
@@ -254,6 +256,50 @@ STORE_SCENARIOS = {
         CT_IMAGE, "1.2.3.4.12", dataset(sop_instance="1.2.3.4.12", study="1.2.3.x")),
     "good": lambda: (CT_IMAGE, "1.2.3.4.99", dataset(sop_instance="1.2.3.4.99")),
 }
+
+
+def nested(depth, implicit=False, undefined=True):
+    """depth sequences one inside the other, each item holding one text
+    element; explicit VR LE with undefined lengths, or implicit VR LE with
+    defined lengths (where only a dictionary says it is a sequence)."""
+    inner = b""
+    for _ in range(depth):
+        if implicit:
+            text = struct.pack("<HHI", 0x0010, 0x0020, 2) + b"X1"
+            body = text + inner
+            it = struct.pack("<HHI", 0xFFFE, 0xE000, len(body)) + body
+            inner = struct.pack("<HHI", 0x0040, 0xA730, len(it)) + it
+        else:
+            text = struct.pack("<HH2sH", 0x0010, 0x0020, b"LO", 2) + b"X1"
+            it = struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + text + inner \
+                + struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+            inner = struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0, 0xFFFFFFFF) + it \
+                + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    return inner
+
+
+def dataset_implicit(sop_instance):
+    out = b""
+    for (g, e), v in (((0x0008, 0x0016), CT_IMAGE), ((0x0008, 0x0018), sop_instance),
+                      ((0x0020, 0x000D), "1.2.3"), ((0x0020, 0x000E), "1.2.3.1")):
+        out += elem_implicit(g, e, v.encode())
+    return out
+
+
+def send_fragmented(s, cid, payload, command, size=16000):
+    """Sends payload as PDVs of at most size bytes, one PDU each."""
+    for i in range(0, max(len(payload), 1), size):
+        chunk = payload[i:i + size]
+        s.sendall(pdata(cid, chunk, command, last=i + size >= len(payload)))
+
+
+def store_big(host, port, uid, data, contexts=((1, CT_IMAGE, EXPLICIT_LE),), called="ISONODE"):
+    s, _ = associate(host, port, called, contexts=contexts)
+    s.sendall(pdata(1, c_store_rq(CT_IMAGE, uid), True))
+    send_fragmented(s, 1, data, False)
+    st = read_status(s)
+    release(s)
+    return st
 
 
 def scenario(name, host, port, called="ISONODE"):
@@ -291,6 +337,58 @@ def scenario(name, host, port, called="ISONODE"):
     if name in STORE_SCENARIOS:
         sop_class, uid, data = STORE_SCENARIOS[name]()
         return "status=%04x" % store_one(host, port, called, sop_class, uid, data)
+    if name == "deep-dataset":  # 1,500 nested sequences, undefined lengths
+        uid = "1.2.3.4.20"
+        return "status=%04x" % store_big(host, port, uid, dataset(sop_instance=uid) + nested(1500))
+    if name == "deep-dataset-implicit":  # 1,500, defined lengths, implicit VR
+        uid = "1.2.3.4.21"
+        return "status=%04x" % store_big(host, port, uid,
+                                         dataset_implicit(uid) + nested(1500, implicit=True),
+                                         contexts=((1, CT_IMAGE, IMPLICIT_LE),))
+    if name == "nested-ok":  # 20 levels: real structured reports nest less
+        uid = "1.2.3.4.22"
+        return "status=%04x" % store_big(host, port, uid, dataset(sop_instance=uid) + nested(20))
+    if name == "deep-command":  # a command set nested 1,500 deep
+        s, _ = associate(host, port, called)
+        deep = b""
+        for _ in range(1500):
+            deep = struct.pack("<HHI", 0xFFFE, 0xE000, 0xFFFFFFFF) + deep \
+                + struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
+            deep = struct.pack("<HHI", 0x0000, 0x5010, 0xFFFFFFFF) + deep \
+                + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+        send_fragmented(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.23") + deep, True)
+        return "closed" if peer_closed(s) else "open"
+    if name == "big-rq":  # announces 100,000 bytes: over the cap, refused at once
+        s = connect(host, port)
+        s.sendall(struct.pack(">BBI", 1, 0, 100000) + b"\0" * 60000)
+        t0 = time.time()
+        closed = peer_closed(s, wait=5)
+        return "closed" if closed and time.time() - t0 < 2 else "open"
+    if name == "forged-newline-ae":
+        s = connect(host, port)
+        s.sendall(associate_rq(called=called, calling="EV\nERROR forged"))
+        kind, _ = recv_pdu(s)
+        return "rejected" if kind == 3 else "pdu-%d" % kind
+    if name == "forged-newline-uid":
+        uid = "1.2.3\nERROR forged"
+        return "status=%04x" % store_one(host, port, called, CT_IMAGE, uid,
+                                         dataset(sop_instance=uid))
+    if name == "trickle":  # a P-DATA PDU trickled a byte a second
+        s, _ = associate(host, port, called)
+        s.sendall(pdata(1, c_store_rq(CT_IMAGE, "1.2.3.4.24"), True))
+        pdu = pdata(1, dataset(sop_instance="1.2.3.4.24"), False)
+        t0 = time.time()
+        s.settimeout(1.0)
+        for b in pdu:
+            try:
+                s.sendall(bytes([b]))
+                s.recv(1024)  # b"" or an A-ABORT: the node ended it
+                break
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+        return "closed after %d s" % round(time.time() - t0)
     if name == "abort-mid-dataset":
         s, _ = associate(host, port, called)
         s.sendall(pdata(1, c_store_rq(CT_IMAGE, "1.2.3.4.13"), True))
@@ -371,8 +469,24 @@ def main(argv):
     if cmd == "store":
         host, port, uid = argv[2], int(argv[3]), argv[4]
         hold = float(argv[argv.index("--hold") + 1]) if "--hold" in argv else 0
-        st = store_one(host, port, "ISONODE", CT_IMAGE, uid, dataset(sop_instance=uid), hold)
+        source = argv[argv.index("--from") + 1] if "--from" in argv else None
+        st = store_one(host, port, "ISONODE", CT_IMAGE, uid, dataset(sop_instance=uid), hold,
+                       source)
         print("status=%04x" % st)
+        return 0
+    if cmd == "stall":
+        host, port, n, secs = argv[2], int(argv[3]), int(argv[4]), float(argv[5])
+        source = argv[argv.index("--from") + 1] if "--from" in argv else None
+        socks = []
+        for _ in range(n):
+            try:
+                s = connect(host, port, source)
+                s.sendall(b"\x01")  # the first byte of an A-ASSOCIATE-RQ, and no more
+                socks.append(s)
+            except OSError:
+                pass
+        print("stalling %d" % len(socks), flush=True)
+        time.sleep(secs)
         return 0
     if cmd == "hold":
         host, port, secs = argv[2], int(argv[3]), float(argv[4])
