@@ -347,20 +347,36 @@ static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_p
     return ISO_OK;
 }
 
+/* Reads the meta group of path into m. */
+static iso_code read_meta(const char *path, part10_meta *m, iso_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
+    bool meta_ok = scan_meta(f, m);
+    fclose(f);
+    if (!meta_ok)
+        return iso_fail(err, ISO_EDICOM, "cannot parse %s: no valid file meta information", path);
+    return ISO_OK;
+}
+
+/* iso_dcm_prepare_file, the meta group already read. */
+static iso_code prepare_with_meta(const char *path, const part10_meta *m, char *tmp,
+                                  size_t tmp_size, iso_err *err)
+{
+    tmp[0] = '\0';
+    if (strcmp(m->ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0)
+        return inflate_copy(path, m, tmp, tmp_size, err);
+    return iso_nest_check_file(path, limits.max_nesting, err);
+}
+
 iso_code iso_dcm_prepare_file(const char *path, char *tmp, size_t tmp_size, iso_err *err)
 {
     tmp[0] = '\0';
     part10_meta m;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
-    bool meta_ok = scan_meta(f, &m);
-    fclose(f);
-    if (!meta_ok)
-        return iso_fail(err, ISO_EDICOM, "cannot parse %s: no valid file meta information", path);
-    if (strcmp(m.ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0)
-        return inflate_copy(path, &m, tmp, tmp_size, err);
-    return iso_nest_check_file(path, limits.max_nesting, err);
+    if (read_meta(path, &m, err) != ISO_OK)
+        return err->code;
+    return prepare_with_meta(path, &m, tmp, tmp_size, err);
 }
 
 extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *err)
@@ -369,18 +385,13 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
     /* The transfer syntax decides how to parse: read it from the meta
      * group ourselves rather than parsing the file twice. */
     part10_meta m;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
-    bool meta_ok = scan_meta(f, &m);
-    fclose(f);
-    if (!meta_ok)
-        return iso_fail(err, ISO_EDICOM, "cannot parse %s: no valid file meta information", path);
+    if (read_meta(path, &m, err) != ISO_OK)
+        return err->code;
     snprintf(a->transfer_syntax, sizeof a->transfer_syntax, "%s", m.ts);
     snprintf(a->meta_sop_class_uid, sizeof a->meta_sop_class_uid, "%s", m.sop_class);
     snprintf(a->meta_sop_instance_uid, sizeof a->meta_sop_instance_uid, "%s", m.sop_instance);
     char inflated[512] = "";
-    if (iso_dcm_prepare_file(path, inflated, sizeof inflated, err) != ISO_OK)
+    if (prepare_with_meta(path, &m, inflated, sizeof inflated, err) != ISO_OK)
         return err->code;
     const char *parse_path = inflated[0] ? inflated : path;
     /* No value can be longer than the file holding it; text may grow by
