@@ -167,8 +167,8 @@ class GuardedConnection : public DcmTCPConnection {
                     pdv_last_ = (pdv_[5] & 2) != 0;
                     pdv_left_ = len >= 2 ? len - 2 : 0; /* DUL refuses the lie */
                     pdv_hlen_ = 0;
-                    if (pdv_left_ == 0 && !end_of_pdv())
-                        return false;
+                    if (pdv_left_ == 0)
+                        end_of_pdv();
                 }
                 continue;
             }
@@ -181,17 +181,16 @@ class GuardedConnection : public DcmTCPConnection {
             p += k;
             n -= k;
             pdv_left_ -= k;
-            if (pdv_left_ == 0 && !end_of_pdv())
-                return false;
+            if (pdv_left_ == 0)
+                end_of_pdv();
         }
         return true;
     }
 
-    bool end_of_pdv()
+    void end_of_pdv()
     {
         if (pdv_command_ && pdv_last_)
             iso_nest_reset(commands_); /* the next command set starts fresh */
-        return true;
     }
 
     long long pdu_ms_;

@@ -319,12 +319,13 @@ iso_code iso_nest_feed(iso_nest *n, const void *buf, size_t len, iso_err *err)
          * decides (and a value shorter than a header is no sequence). */
         if (cur->unconfirmed && n->hlen >= 4 &&
             !(rd16(n->hdr, cur->little) == 0xFFFE && rd16(n->hdr + 2, cur->little) == 0xE000)) {
+            /* no sequence after all: pass over the rest of the value (a
+             * guess is at least 8 bytes, so its end is not behind us) */
+            assert(cur->speculative && cur->end >= n->off);
             n->hlen = 0;
-            n->off -= 4;
-            if (lost(n, "guess") != ISO_OK) /* cannot fail: cur is speculative */
-                break;
-            n->off += 4;
-            n->skip -= 4 < n->skip ? 4 : n->skip;
+            n->skip = cur->end - n->off;
+            n->top--;
+            n->depth--;
             if (n->skip == 0)
                 close_finished(n);
             continue;
@@ -451,7 +452,6 @@ iso_code iso_nest_check_file(const char *path, int max_depth, iso_err *err)
         rc = err->code;
     else
         rc = iso_nest_feed(n, buf + at, got - at, err);
-    long pos = (long)got;
     while (rc == ISO_OK && got == sizeof buf) {
         uint64_t s = iso_nest_skippable(n);
         if (s > sizeof buf) {
@@ -459,19 +459,14 @@ iso_code iso_nest_check_file(const char *path, int max_depth, iso_err *err)
                 rc = iso_fail(err, ISO_EIO, "%s: seek failed", path);
                 break;
             }
-            pos += (long)s;
             iso_nest_skipped(n, s);
         }
         got = fread(buf, 1, sizeof buf, f);
-        pos += (long)got;
         rc = iso_nest_feed(n, buf, got, err);
     }
-    (void)pos;
     if (rc == ISO_OK && ferror(f))
         rc = iso_fail(err, ISO_EIO, "%s: read failed", path);
     iso_nest_free(n);
     fclose(f);
-    if (rc != ISO_OK && rc != ISO_EIO && rc != ISO_ENOMEM && err->msg[0] == '\0')
-        iso_fail(err, rc, "%s: nesting", path);
     return rc;
 }

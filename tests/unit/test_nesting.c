@@ -245,7 +245,6 @@ static buf part10(int depth)
     const char *cls = "1.2.840.10008.5.1.4.1.1.88.11", *inst = "1.2.826.0.1.3680043.2.1.7";
     size_t n = iso_dcm_meta_header(meta, sizeof meta, cls, inst, "1.2.840.10008.1.2.1", "T");
     put(&b, meta, n);
-    buf ui = {0};
     tag(&b, 0x0008, 0x0016, 1);
     put(&b, "UI", 2);
     put16(&b, (unsigned)(strlen(cls) + 1), 1);
@@ -255,7 +254,6 @@ static buf part10(int depth)
     put16(&b, (unsigned)(strlen(inst) + 1), 1);
     put(&b, inst, strlen(inst) + 1);
     nest(&b, depth, 1, 1, 1, "SQ");
-    free(ui.p);
     return b;
 }
 
