@@ -43,6 +43,15 @@ enum {
      * a larger announcement is refused at once, and the whole PDU is
      * buffered before DCMTK reads it under the process-wide hand-off lock. */
     ASSOC_RQ_MAX = 64 << 10,
+    /* A connection thread parses at most max_nesting (<= 128) levels
+     * without recursion of ours, and DCMTK's recursive parse of a depth
+     * that passed the scanner needs well under 100 KiB; sanitizer builds
+     * have frames several times larger. */
+#ifdef ISO_SANITIZERS
+    CONN_STACK = 4 << 20,
+#else
+    CONN_STACK = 512 << 10,
+#endif
 };
 
 #define DICOM_APP_CONTEXT "1.2.840.10008.3.1.1.1"
@@ -949,7 +958,7 @@ static void *listener_main(void *arg)
             snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
             pthread_attr_init(&attr);
             pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            pthread_attr_setstacksize(&attr, 512 * 1024);
+            pthread_attr_setstacksize(&attr, CONN_STACK);
             started = pthread_create(&t, &attr, connection_main, c) == 0;
             pthread_attr_destroy(&attr);
         }
