@@ -110,6 +110,7 @@ struct iso_ingest {
     int direct_fd;             /* the file opened with O_DIRECT; -1 not yet, -2 none */
     uint64_t handed;           /* bytes handed over so far */
     const unsigned char *whole; /* after write_last: the object, hashed at commit */
+    const void *base;          /* the caller's buffer of the last hand-over */
     bool handed_last;
     int inflight;              /* parts queued or being written (under mu) */
     int failed_errno;          /* first failed write or fdatasync (under mu) */
@@ -452,12 +453,23 @@ void iso_ingest_wait_writes(iso_ingest *ing)
 }
 
 /* The first part handed over opens the file for direct I/O as well. */
-static iso_code check_handover(iso_ingest *ing, size_t upto, iso_err *err)
+static iso_code check_handover(iso_ingest *ing, const void *whole, size_t upto, iso_err *err)
 {
     if (ing->write_rc != ISO_OK)
         return iso_fail(err, ing->write_rc, "earlier write failed");
     if (ing->size != 0 || ing->handed_last || upto < ing->handed)
         return iso_fail(err, ISO_EINVAL, "object parts handed over out of order");
+    if (whole != ing->base && ing->base != NULL) {
+        /* the caller's buffer moved: only after the parts from the old one
+         * are written */
+        pthread_mutex_lock(&ing->store->mu);
+        int inflight = ing->inflight;
+        pthread_mutex_unlock(&ing->store->mu);
+        if (inflight > 0)
+            return iso_fail(err, ISO_EINVAL, "object buffer moved while parts of it were "
+                            "being written");
+    }
+    ing->base = whole;
     if (ing->direct_fd == -1) {
         ing->direct_fd = open(ing->tmp_path, O_WRONLY | O_DIRECT | O_CLOEXEC);
         if (ing->direct_fd < 0)
@@ -468,7 +480,7 @@ static iso_code check_handover(iso_ingest *ing, size_t upto, iso_err *err)
 
 iso_code iso_ingest_write_ahead(iso_ingest *ing, const void *whole, size_t upto, iso_err *err)
 {
-    if (check_handover(ing, upto, err) != ISO_OK)
+    if (check_handover(ing, whole, upto, err) != ISO_OK)
         return err->code;
     if (upto == ing->handed)
         return ISO_OK;
@@ -484,7 +496,7 @@ iso_code iso_ingest_write_ahead(iso_ingest *ing, const void *whole, size_t upto,
 
 iso_code iso_ingest_write_last(iso_ingest *ing, const void *whole, size_t len, iso_err *err)
 {
-    if (check_handover(ing, len, err) != ISO_OK)
+    if (check_handover(ing, whole, len, err) != ISO_OK)
         return err->code;
     ing->last_req = (write_req){.ing = ing, .p = (const unsigned char *)whole + ing->handed,
                                 .len = len - ing->handed, .at = (off_t)ing->handed,

@@ -94,19 +94,6 @@ void iso_store_close(iso_store *store);
 iso_code iso_store_ingest_begin(iso_store *store, iso_ingest **out, iso_err *err);
 /* Appends bytes (Part 10 header first, then the data set). */
 iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err *err);
-/* For a caller that also keeps the whole object in memory: writes are not
- * hashed on the way (call before the first write); the hash is computed at
- * commit from the bytes given to iso_ingest_sync_start. */
-void iso_ingest_defer_hash(iso_ingest *ing);
-/* Ends deferring (the object outgrew the caller's memory): hashes the bytes
- * written so far, which the caller passes again, and hashes writes again. */
-iso_code iso_ingest_resume_hash(iso_ingest *ing, const void *written, size_t len, iso_err *err);
-/* Everything is written: a sync thread of the store starts the fdatasync
- * while the caller goes on (parsing); iso_ingest_commit hashes whole (all
- * len bytes written, when deferred) meanwhile and then waits for the sync.
- * whole must stay valid until iso_ingest_commit or iso_ingest_abort
- * returns. */
-iso_code iso_ingest_sync_start(iso_ingest *ing, const void *whole, size_t len, iso_err *err);
 /* Alignment of a buffer (and of the parts handed over) that lets the
  * writer threads bypass the page cache. */
 #define ISO_INGEST_ALIGN 4096
@@ -118,9 +105,11 @@ iso_code iso_ingest_sync_start(iso_ingest *ing, const void *whole, size_t len, i
  * of ISO_INGEST_ALIGN to keep them direct).  write_last: the object is
  * whole[0..len); write the rest and fdatasync; iso_ingest_commit hashes
  * whole meanwhile and waits for the writers.  No iso_ingest_write may be
- * mixed with these.  whole's bytes must stay where they are until
- * iso_ingest_wait_writes, iso_ingest_commit or iso_ingest_abort returns;
- * a caller that moves them (a growing buffer) waits first. */
+ * mixed with these (checked: ISO_EINVAL), nor may parts come out of order.
+ * whole's bytes must stay where they are until iso_ingest_wait_writes,
+ * iso_ingest_commit or iso_ingest_abort returns; a caller that moves them
+ * (a growing buffer) waits first -- a hand-over from another address while
+ * parts are still being written is refused (ISO_EINVAL). */
 iso_code iso_ingest_write_ahead(iso_ingest *ing, const void *whole, size_t upto, iso_err *err);
 iso_code iso_ingest_write_last(iso_ingest *ing, const void *whole, size_t len, iso_err *err);
 void iso_ingest_wait_writes(iso_ingest *ing);

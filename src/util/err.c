@@ -23,3 +23,12 @@ void iso_err_clear(iso_err *err)
         err->msg[0] = '\0';
     }
 }
+
+void iso_err_context(iso_err *err, const char *what)
+{
+    if (err == NULL || err->code == ISO_OK)
+        return;
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s: %s", what, err->msg);
+    snprintf(err->msg, sizeof err->msg, "%s", msg);
+}

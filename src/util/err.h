@@ -44,6 +44,10 @@ iso_code iso_fail(iso_err *err, iso_code code, const char *fmt, ...)
 /* Clears err so it can be reused. */
 void iso_err_clear(iso_err *err);
 
+/* Puts what was being done in front of a set message ("what: message"),
+ * keeping its code.  No effect on an unset err. */
+void iso_err_context(iso_err *err, const char *what);
+
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         iso_err e = {};
         if (iso_dcm_init(&e) != ISO_OK)
             return (iso_anon *)NULL;
-        char dir[] = "/dev/shm/isonode-fuzzanon-XXXXXX";
+        const char *base = getenv("ISONODE_FUZZ_DIR"); // fuzz.sh's, removed after the run
+        char dir[160];
+        snprintf(dir, sizeof dir, "%s/fuzzanon-XXXXXX", base ? base : "/dev/shm");
         if (mkdtemp(dir) == NULL)
             return (iso_anon *)NULL;
         iso_anon_options o = {};
