@@ -225,7 +225,10 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
                 r.stage[i].seconds);
         ISO_DEBUG("job %lld: stages %s", (long long)job->id, stages);
     }
-    if (rc == ISO_EREFUSED) {
+    /* What the stored objects are -- unsuitable, malformed (lying offset
+     * tables, undecodable frames), nested too deep, too large -- does not
+     * change on a retry: the job is refused with the reason, not failed. */
+    if (rc == ISO_EREFUSED || rc == ISO_EDICOM || rc == ISO_ENESTING || rc == ISO_ELIMIT) {
         say(result, result_size, "not reconstructed: %s", e.msg);
         ISO_INFO("job %lld: series %s not reconstructed: %s", (long long)job->id, job->series_uid,
                  e.msg);
