@@ -523,15 +523,19 @@ iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err)
     fclose(f);
     for (size_t r = 0; r < N_REPEATING; r++)
         free(ctx.seen[r]);
+    /* a configuration that failed to load holds nothing to free */
     if (line != 0) {
+        iso_config_free(cfg);
         if (line < 0)
             return iso_fail(err, ISO_ECONFIG, "%s: cannot read", path);
         if (ctx.err.code == ISO_OK)
             iso_fail(&ctx.err, ISO_ECONFIG, "syntax error");
         return iso_fail(err, ctx.err.code, "%s:%d: %s", path, line, ctx.err.msg);
     }
-    if (validate(cfg, &ctx.err) != ISO_OK)
+    if (validate(cfg, &ctx.err) != ISO_OK) {
+        iso_config_free(cfg);
         return iso_fail(err, ctx.err.code, "%s: %s", path, ctx.err.msg);
+    }
     snprintf(cfg->source, sizeof cfg->source, "%s", path);
     return ISO_OK;
 }

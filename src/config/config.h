@@ -152,7 +152,8 @@ extern const size_t iso_config_nkeys;
 
 /* Fills cfg with the built-in defaults. */
 void iso_config_defaults(iso_config *cfg);
-/* Loads path over the defaults.  On failure err says FILE:LINE: why. */
+/* Loads path over the defaults.  On failure err says FILE:LINE: why, and
+ * cfg holds nothing to free (its lists are emptied). */
 iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err);
 /* The configuration a main starts from: the defaults, overlaid by path if
  * it is not NULL.  On failure nothing needs freeing. */

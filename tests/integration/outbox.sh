@@ -18,7 +18,13 @@ node outbox add never $(ls "$WORK/src"/*.dcm | tail -2) || fail "outbox add neve
 node outbox add late $files || fail "outbox add again"
 [ "$(node outbox list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 7 ] \
     || fail "queuing the same objects twice added items"
-sleep 3
+# the destination comes up after its first failed attempt (not after a fixed
+# time: attempts 2 and 3 are still to come then, however slow this machine)
+for _ in $(seq 100); do
+    grep -q 'object(s) for late not sent' "$WORK/node.log" && break
+    sleep 0.1
+done
+grep -q 'object(s) for late not sent' "$WORK/node.log" || fail "no failed attempt for the late destination"
 mkdir -p "$WORK/late"
 storescp -v -aet LATE -od "$WORK/late" "$LATE" > "$WORK/late.log" 2>&1 &
 scp_pid=$!
