@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "dicom/dicom.h"
+#include "fuzz_socket.h"
 
 static iso_code sink_write(void *ctx, const void *buf, size_t len, iso_err *err)
 {
@@ -60,20 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (srv == NULL || size > 200000)
         return 0;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+    if (fuzz_feed_socket(data, size, sv) != 0)
         return 0;
-    int buf = 1 << 20;
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-    size_t off = 0;
-    while (off < size) {
-        ssize_t w = write(sv[0], data + off, size - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    shutdown(sv[0], SHUT_WR);
     iso_dcm_assoc *a = NULL;
     iso_assoc_request req;
     iso_err e = {};

@@ -75,6 +75,15 @@ static void put_user_info(pdu *p, uint32_t max_pdu)
     put_item(p, 0x50, u.b, u.n);
 }
 
+/* A request with an application context and one presentation context. */
+static void one_context(pdu *p, unsigned id, const char *abstract, int n_ts)
+{
+    start(p, "ISONODE", "M");
+    put_item(p, 0x10, "1.2.840.10008.3.1.1.1", 21);
+    put_context(p, id, abstract, n_ts);
+    finish(p);
+}
+
 /* The well-formed request of the tests, with `contexts` contexts. */
 static void good(pdu *p, int contexts)
 {
@@ -118,25 +127,13 @@ int main(void)
     /* each rule, broken once */
     good(&p, 129);
     CHECK(refused_with(&p, "more than 128"));
-    start(&p, "ISONODE", "M");
-    put_item(&p, 0x10, "1.2.840.10008.3.1.1.1", 21);
-    put_context(&p, 2, "1.2.840.10008.5.1.4.1.1.2", 1);
-    finish(&p);
+    one_context(&p, 2, "1.2.840.10008.5.1.4.1.1.2", 1);
     CHECK(refused_with(&p, "ID 2 is not odd"));
-    start(&p, "ISONODE", "M");
-    put_item(&p, 0x10, "1.2.840.10008.3.1.1.1", 21);
-    put_context(&p, 1, NULL, 1);
-    finish(&p);
+    one_context(&p, 1, NULL, 1);
     CHECK(refused_with(&p, "no single abstract syntax"));
-    start(&p, "ISONODE", "M");
-    put_item(&p, 0x10, "1.2.840.10008.3.1.1.1", 21);
-    put_context(&p, 1, "1.2.840.10008.5.1.4.1.1.2", 0);
-    finish(&p);
+    one_context(&p, 1, "1.2.840.10008.5.1.4.1.1.2", 0);
     CHECK(refused_with(&p, "no transfer syntax"));
-    start(&p, "ISONODE", "M");
-    put_item(&p, 0x10, "1.2.840.10008.3.1.1.1", 21);
-    put_context(&p, 1, "1.2.840.10008.5.1.4.1.1.2.999999999999999999999999999999999999999999999", 1);
-    finish(&p);
+    one_context(&p, 1, "1.2.840.10008.5.1.4.1.1.2.999999999999999999999999999999999999999999999", 1);
     CHECK(refused_with(&p, "abstract syntax of 71 bytes"));
     start(&p, "ISONODE", "M");
     put_context(&p, 1, "1.2.840.10008.5.1.4.1.1.2", 1);

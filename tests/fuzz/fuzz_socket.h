@@ -1,0 +1,32 @@
+// fuzz_socket.h — what the association fuzz targets share: the input
+// written into one end of a socketpair (then shut for writing), so the
+// adapter reads it from the other end as from a peer.
+#ifndef ISO_FUZZ_SOCKET_H
+#define ISO_FUZZ_SOCKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+// Returns 0 and fills sv (sv[1] is the node's end), or -1.
+static int fuzz_feed_socket(const uint8_t *data, size_t size, int sv[2])
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
+    int buf = 1 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    size_t off = 0;
+    while (off < size) {
+        ssize_t w = write(sv[0], data + off, size - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    shutdown(sv[0], SHUT_WR);
+    return 0;
+}
+
+#endif
