@@ -193,7 +193,9 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
     iso_vault *v = NULL;
     if (restore_from != NULL) {
         uint8_t key[ISO_KEY_LEN];
-        if (iso_key_load(restore_from, 0, key, err) != ISO_OK ||
+        char path[4200];
+        snprintf(path, sizeof path, "%s/secret.key", restore_from);
+        if (iso_key_load(path, 0, key, err) != ISO_OK ||
             iso_vault_open(restore_from, key, &v, err) != ISO_OK)
             return err->code;
     }

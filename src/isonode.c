@@ -49,6 +49,8 @@ static void usage(FILE *out)
                  "  jobs [list [--json]|show ID|retry ID|cancel ID]  reconstruction and routing jobs\n"
                  "  vault lookup UID|PATIENT_ID             original identity behind a "
                  "de-identified UID or pseudonym\n"
+                 "  key [FILE]                              the installation key's file and "
+                 "fingerprint\n"
                  "  reconstruct SERIES_DIR --out DIR [...]  meshes, pictures and a report from a "
                  "series\n");
 }
@@ -68,6 +70,40 @@ static iso_index *open_index(const iso_config *cfg)
     if (idx == NULL)
         fprintf(stderr, "isonode: %s\n", err.msg);
     return idx;
+}
+
+/* The installation key's file: [anonymize] key_file, else DATA_DIR/secret.key. */
+static void key_path(const iso_config *cfg, char *out, size_t size)
+{
+    if (cfg->an_key_path[0] != '\0')
+        snprintf(out, size, "%s", cfg->an_key_path);
+    else
+        snprintf(out, size, "%s/secret.key", cfg->data_dir);
+}
+
+/* isonode key [FILE]: where the installation key is and its fingerprint
+ * (to compare a backup with the key in use without showing either). */
+static int cmd_key(const iso_config *cfg, int argc, char **argv)
+{
+    if (argc > 1) {
+        usage(stderr);
+        return 2;
+    }
+    char path[PATH_MAX + 64];
+    if (argc == 1)
+        snprintf(path, sizeof path, "%s", argv[0]);
+    else
+        key_path(cfg, path, sizeof path);
+    uint8_t key[ISO_KEY_LEN];
+    iso_err err = {0};
+    if (iso_key_load(path, 0, key, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
+    char fp[72];
+    iso_key_fingerprint(key, fp);
+    printf("key file: %s\nfingerprint: %s\n", path, fp);
+    return 0;
 }
 
 /* ---- ls / show ---- */
@@ -413,7 +449,9 @@ static int cmd_vault(const iso_config *cfg, int argc, char **argv)
     uint8_t key[ISO_KEY_LEN];
     iso_err err = {0};
     iso_vault *v = NULL;
-    if (iso_key_load(cfg->data_dir, 0, key, &err) != ISO_OK ||
+    char path[PATH_MAX + 64];
+    key_path(cfg, path, sizeof path);
+    if (iso_key_load(path, 0, key, &err) != ISO_OK ||
         iso_vault_open(cfg->data_dir, key, &v, &err) != ISO_OK) {
         fprintf(stderr, "isonode: %s\n", err.msg);
         return 1;
@@ -591,6 +629,8 @@ int main(int argc, char **argv)
         rc = cmd_jobs(&cfg, rest, args);
     else if (strcmp(cmd, "vault") == 0)
         rc = cmd_vault(&cfg, rest, args);
+    else if (strcmp(cmd, "key") == 0)
+        rc = cmd_key(&cfg, rest, args);
     else if (strcmp(cmd, "reconstruct") == 0)
         rc = iso_cli_reconstruct(&cfg, rest, args);
     else {

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <strings.h>
 #include <time.h>
 
 #include "anon/e11_table.h"
@@ -66,6 +68,7 @@ void iso_anon_options_from_config(const iso_config *cfg, iso_anon_options *o)
     o->clean_structured = (int)cfg->an_clean_structured_content;
     o->clean_graphics = (int)cfg->an_clean_graphics;
     o->reject_burned_in = strcmp(cfg->an_burned_in, "reject") == 0;
+    o->key_file = cfg->an_key_path;
 }
 
 iso_code iso_anon_open(const char *data_dir, const iso_anon_options *o, iso_anon **out,
@@ -88,15 +91,38 @@ iso_code iso_anon_open(const char *data_dir, const iso_anon_options *o, iso_anon
         else if (a->n_patterns < sizeof a->patterns / sizeof a->patterns[0])
             a->patterns[a->n_patterns++] = &iso_e11_rows[i];
     }
-    iso_code rc = iso_key_load(data_dir, 1, a->key, err);
+    /* The key is made at the first de-identifying start, together with the
+     * vault.  Once a vault exists, a missing key is an error: a new one
+     * would give returning patients new pseudonyms and leave the vault
+     * unreadable. */
+    char key_path[4096], vault_path[4096];
+    if (o->key_file != NULL && o->key_file[0] != '\0')
+        snprintf(key_path, sizeof key_path, "%s", o->key_file);
+    else
+        snprintf(key_path, sizeof key_path, "%s/secret.key", data_dir);
+    snprintf(vault_path, sizeof vault_path, "%s/vault.sqlite", data_dir);
+    int vault_exists = access(vault_path, F_OK) == 0;
+    iso_code rc = iso_key_load(key_path, !vault_exists, a->key, err);
+    if (rc == ISO_ENOTFOUND) {
+        iso_err_clear(err);
+        rc = iso_fail(err, ISO_ECONFIG,
+                      "the installation key %s is missing but the vault %s exists: restore the "
+                      "key from its backup (a new key would change every pseudonym and leave the "
+                      "vault unreadable)",
+                      key_path, vault_path);
+    }
     if (rc != ISO_OK) {
         iso_anon_close(a);
         return rc;
     }
+    /* de-identifying without a place to record re-identification would
+     * acknowledge objects whose results can never go back: refused */
     iso_err verr = {0};
-    if (iso_vault_open(data_dir, a->key, &a->vault, &verr) != ISO_OK)
-        ISO_ERROR("re-identification vault unavailable (%s); de-identifying without it",
-                  verr.msg);
+    if (iso_vault_open(data_dir, a->key, &a->vault, &verr) != ISO_OK) {
+        iso_fail(err, verr.code, "re-identification vault unavailable: %s", verr.msg);
+        iso_anon_close(a);
+        return err->code;
+    }
     *out = a;
     return ISO_OK;
 }
@@ -685,16 +711,34 @@ static void add_token(job *j, const char *t)
         snprintf(j->tokens[j->n_tokens++], sizeof j->tokens[0], "%s", t);
 }
 
-static int may_have_burned_in_text(const iso_attrs *o)
+/* SOP classes whose pixels routinely carry burned-in text when they do not
+ * say otherwise: secondary captures of every kind, ultrasound, X-ray
+ * angiography and fluoroscopy, and visible light (endoscopy, microscopy,
+ * photography, ophthalmic photography and tomography, whole slide). */
+static const char *const text_prone_classes[] = {
+    "1.2.840.10008.5.1.4.1.1.7",     /* SC, multi-frame SC (.7.1 .. .7.4) */
+    "1.2.840.10008.5.1.4.1.1.6.",    /* US, enhanced US */
+    "1.2.840.10008.5.1.4.1.1.3.1",   /* US multi-frame */
+    "1.2.840.10008.5.1.4.1.1.12.",   /* XA, enhanced XA, XRF, XA/XRF 3D */
+    "1.2.840.10008.5.1.4.1.1.77.1.", /* VL: ES, microscopy, photography, ophthalmic, WSI */
+};
+
+int iso_anon_may_show_text(const iso_attrs *o)
 {
-    if (strcmp(o->burned_in_annotation, "YES") == 0)
-        return 1;
-    if (strcmp(o->burned_in_annotation, "NO") == 0)
-        return 0;
-    /* without the attribute: secondary captures and ultrasound may show text */
-    return strncmp(o->sop_class_uid, "1.2.840.10008.5.1.4.1.1.7", 25) == 0 ||
-           strncmp(o->sop_class_uid, "1.2.840.10008.5.1.4.1.1.6.", 26) == 0 ||
-           strncmp(o->sop_class_uid, "1.2.840.10008.5.1.4.1.1.3.1", 27) == 0;
+    /* (0028,0301): YES or NO, read whatever its case and padding; any other
+     * value counts as text */
+    char v[16];
+    size_t n = 0;
+    for (const char *p = o->burned_in_annotation; *p != '\0' && n + 1 < sizeof v; p++)
+        if (*p != ' ')
+            v[n++] = *p;
+    v[n] = '\0';
+    if (n > 0)
+        return strcasecmp(v, "NO") != 0;
+    for (size_t i = 0; i < sizeof text_prone_classes / sizeof text_prone_classes[0]; i++)
+        if (strncmp(o->sop_class_uid, text_prone_classes[i], strlen(text_prone_classes[i])) == 0)
+            return 1;
+    return 0;
 }
 
 /* Writes the received bytes unchanged into the sink (an object isonode
@@ -729,11 +773,13 @@ static void json_field(FILE *f, const char *key, const char *value, int *first)
     iso_json_string(f, value);
 }
 
-/* The vault rows of one object. */
-static void record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attrs *after)
+/* The vault rows of one object.  Failing here fails the object: nothing
+ * is acknowledged that could not be re-identified. */
+static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attrs *after,
+                       iso_err *err)
 {
     if (a->vault == NULL)
-        return;
+        return iso_fail(err, ISO_EIO, "no re-identification vault");
     pthread_mutex_lock(&a->seen_mu);
     int seen = 0;
     for (int i = 0; i < SEEN_SERIES && !seen; i++)
@@ -744,18 +790,16 @@ static void record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attr
         size_t n;
         FILE *f = open_memstream(&row, &n);
         if (f == NULL)
-            return;
+            return iso_fail(err, ISO_ENOMEM, "out of memory for a vault row");
         int first = 1;
         json_field(f, "original", o->sop_instance_uid, &first);
         json_field(f, "kind", "instance", &first);
         json_field(f, "StudyInstanceUID", after->study_uid, &first);
         fputs("}", f);
         fclose(f);
-        iso_err e = {0};
-        if (iso_vault_put(a->vault, "uid", after->sop_instance_uid, row, &e) != ISO_OK)
-            ISO_ERROR("vault: %s (object stored without its re-identification row)", e.msg);
+        iso_code rc = iso_vault_put(a->vault, "uid", after->sop_instance_uid, row, err);
         free(row);
-        return;
+        return rc;
     }
     char *patient = NULL, *study = NULL, *u1 = NULL, *u2 = NULL, *u3 = NULL, *u4 = NULL;
     size_t len;
@@ -819,9 +863,11 @@ static void record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attr
         pseudos[n] = new_uid[i];
         values[n++] = *owned[i];
     }
-    iso_err e = {0};
-    if (iso_vault_put_many(a->vault, kinds, pseudos, values, n, &e) != ISO_OK) {
-        ISO_ERROR("vault: %s (object stored without its re-identification rows)", e.msg);
+    iso_code rc = ISO_OK;
+    if (patient == NULL || study == NULL)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory for vault rows");
+    else if ((rc = iso_vault_put_many(a->vault, kinds, pseudos, values, n, err)) != ISO_OK) {
+        /* the vault's message says it */
     } else {
         pthread_mutex_lock(&a->seen_mu);
         snprintf(a->seen[a->seen_next], sizeof a->seen[0], "%s", after->series_uid);
@@ -834,6 +880,7 @@ static void record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attr
     free(u2);
     free(u3);
     free(u4);
+    return rc;
 }
 
 iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_sink *sink,
@@ -849,12 +896,12 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
         *after = *o;
         return copy_input(in, sink, err);
     }
-    int burned = may_have_burned_in_text(o);
+    int burned = iso_anon_may_show_text(o);
     if (burned && a->opt.reject_burned_in) {
         *outcome = ISO_ANON_REJECTED;
         snprintf(why, why_size, "burned-in annotation possible (%s)",
-                 o->burned_in_annotation[0] ? "Burned In Annotation YES"
-                                            : "secondary capture or ultrasound");
+                 o->burned_in_annotation[0] ? "Burned In Annotation not NO"
+                                            : "a class that often shows text");
         return ISO_OK;
     }
     job j = {.a = a, .orig = o};
@@ -921,6 +968,5 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
     if (burned)
         snprintf(why, why_size, "burned-in annotation possible: stored flagged, "
                                 "PatientIdentityRemoved NO");
-    record(a, &j, o, after);
-    return ISO_OK;
+    return record(a, &j, o, after, err);
 }

@@ -32,6 +32,7 @@ typedef struct iso_anon_options {
     iso_dates_option dates;
     int clean_descriptors, clean_structured, clean_graphics;
     int reject_burned_in; /* else store flagged: PatientIdentityRemoved NO */
+    const char *key_file; /* the installation key; NULL: DATA_DIR/secret.key */
 } iso_anon_options;
 
 typedef struct iso_anon iso_anon;
@@ -70,6 +71,13 @@ typedef struct iso_anon_input {
 iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_sink *sink,
                          iso_attrs *after, iso_anon_outcome *outcome, char *why, size_t why_size,
                          iso_err *err);
+
+/* Whether an object's pixels may show burned-in text: Burned In Annotation
+ * (0028,0301) other than NO (any case), or, without it, a class where text
+ * is routinely burned in (SC, US, XA/RF, visible light).  Such objects are
+ * refused or stored flagged ([anonymize] burned_in) and never forwarded to
+ * an anonymized destination. */
+int iso_anon_may_show_text(const iso_attrs *o);
 
 /* De-identifies the file in_path into out_path (anon_file.c): the same
  * policy as at ingest; a rejected object (burned-in text) is ISO_EREFUSED. */

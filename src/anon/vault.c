@@ -44,10 +44,8 @@ void iso_key_hmac(const uint8_t key[ISO_KEY_LEN], const char *label, const char 
         free(buf);
 }
 
-iso_code iso_key_load(const char *data_dir, int create, uint8_t key[ISO_KEY_LEN], iso_err *err)
+iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], iso_err *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/secret.key", data_dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         size_t got = 0;
@@ -65,8 +63,16 @@ iso_code iso_key_load(const char *data_dir, int create, uint8_t key[ISO_KEY_LEN]
     if (RAND_bytes(key, ISO_KEY_LEN) != 1)
         return iso_fail(err, ISO_EIO, "no random bytes for the installation key");
     /* write to a temporary name, sync, rename: a crash never leaves a short key */
-    char tmp[4200];
+    char tmp[4200], dir[4096];
     snprintf(tmp, sizeof tmp, "%s.new", path);
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return iso_fail(err, ISO_EIO, "%s: %s", tmp, strerror(errno));
@@ -78,10 +84,20 @@ iso_code iso_key_load(const char *data_dir, int create, uint8_t key[ISO_KEY_LEN]
     if (rc == ISO_OK && rename(tmp, path) != 0)
         rc = iso_fail(err, ISO_EIO, "rename %s: %s", tmp, strerror(errno));
     if (rc == ISO_OK)
-        rc = fsx_fsync_dir(data_dir, err);
+        rc = fsx_fsync_dir(dir, err);
     if (rc != ISO_OK)
         unlink(tmp);
     return rc;
+}
+
+void iso_key_fingerprint(const uint8_t key[ISO_KEY_LEN], char out[72])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_Digest(key, ISO_KEY_LEN, md, &len, EVP_sha256(), NULL);
+    int n = snprintf(out, 72, "SHA256:");
+    for (int i = 0; i < 32; i++)
+        n += snprintf(out + n, (size_t)(72 - n), "%02x", md[i]);
 }
 
 static iso_code db_fail(iso_vault *v, iso_err *err, const char *what)
@@ -100,6 +116,8 @@ void iso_vault_close(iso_vault *v)
     OPENSSL_cleanse(v->enc_key, sizeof v->enc_key);
     free(v);
 }
+
+static iso_code check_key(iso_vault *v, const uint8_t key[ISO_KEY_LEN], iso_err *err);
 
 iso_code iso_vault_open(const char *data_dir, const uint8_t key[ISO_KEY_LEN], iso_vault **out,
                         iso_err *err)
@@ -129,11 +147,12 @@ iso_code iso_vault_open(const char *data_dir, const uint8_t key[ISO_KEY_LEN], is
     sqlite3_busy_timeout(v->db, 10000);
     static const char schema[] =
         "PRAGMA journal_mode=WAL;"
-        "PRAGMA synchronous=NORMAL;"
+        "PRAGMA synchronous=FULL;" /* as durable as the store it re-identifies */
         "CREATE TABLE IF NOT EXISTS vault ("
         "  kind TEXT NOT NULL, pseudo TEXT NOT NULL, nonce BLOB NOT NULL, value BLOB NOT NULL,"
         "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
-        "  PRIMARY KEY (kind, pseudo)) WITHOUT ROWID;";
+        "  PRIMARY KEY (kind, pseudo)) WITHOUT ROWID;"
+        "CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);";
     char *msg = NULL;
     if (sqlite3_exec(v->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
         rc = iso_fail(err, ISO_EDB, "vault schema: %s", msg ? msg : "?");
@@ -148,6 +167,8 @@ iso_code iso_vault_open(const char *data_dir, const uint8_t key[ISO_KEY_LEN], is
         rc = db_fail(v, err, "prepare");
         goto fail;
     }
+    if ((rc = check_key(v, key, err)) != ISO_OK)
+        goto fail;
     *out = v;
     return ISO_OK;
 fail:
@@ -274,4 +295,58 @@ iso_code iso_vault_get(iso_vault *v, const char *kind, const char *pseudo, char 
     sqlite3_reset(v->get);
     pthread_mutex_unlock(&v->mu);
     return out;
+}
+
+/* The vault remembers which key it was made with (a check value: 16 bytes
+ * of an HMAC under the key, which reveals nothing of it).  A vault from
+ * before the check value is checked by decrypting one of its rows. */
+static iso_code check_key(iso_vault *v, const uint8_t key[ISO_KEY_LEN], iso_err *err)
+{
+    uint8_t check[32];
+    iso_key_hmac(key, "isonode key check v1", "", check);
+    static const char mismatch[] =
+        "the installation key does not match this vault (it was made with another key): "
+        "restore the key it was made with (isonode key shows a key's fingerprint)";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(v->db, "SELECT value FROM vault_meta WHERE name = 'key_check'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(v, err, "key check");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int same = sqlite3_column_bytes(st, 0) == 16 &&
+                   memcmp(sqlite3_column_blob(st, 0), check, 16) == 0;
+        sqlite3_finalize(st);
+        return same ? ISO_OK : iso_fail(err, ISO_ECONFIG, "%s", mismatch);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(v, err, "key check");
+    /* no check value yet: an older vault proves the key by one row */
+    if (sqlite3_prepare_v2(v->db, "SELECT kind, pseudo, nonce, value FROM vault LIMIT 1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(v, err, "key check");
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char *plain = sqlite3_column_bytes(st, 2) == 12
+                          ? open_sealed(v, (const char *)sqlite3_column_text(st, 0),
+                                        (const char *)sqlite3_column_text(st, 1),
+                                        sqlite3_column_blob(st, 2), sqlite3_column_blob(st, 3),
+                                        sqlite3_column_bytes(st, 3))
+                          : NULL;
+        sqlite3_finalize(st);
+        if (plain == NULL)
+            return iso_fail(err, ISO_ECONFIG, "%s", mismatch);
+        OPENSSL_cleanse(plain, strlen(plain));
+        free(plain);
+    } else {
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+            return db_fail(v, err, "key check");
+    }
+    if (sqlite3_prepare_v2(v->db, "INSERT INTO vault_meta(name, value) VALUES ('key_check', ?)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(v, err, "key check");
+    sqlite3_bind_blob(st, 1, check, 16, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? ISO_OK : db_fail(v, err, "key check");
 }

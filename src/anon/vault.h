@@ -1,9 +1,11 @@
 /* vault.h — the re-identification vault and the installation key.
  *
- * The installation key is 32 random bytes in DATA_DIR/secret.key (mode
- * 0600), created once at first start; it keys every pseudonym (HMAC-SHA256)
- * and, through a derived key, the vault's encryption.  Losing it means new
- * pseudonyms for returning patients; the store itself never needs it.
+ * The installation key is 32 random bytes in a file of mode 0600
+ * ([anonymize] key_file; by default DATA_DIR/secret.key), created once at
+ * the first de-identifying start; it keys every pseudonym and replacement
+ * UID (HMAC-SHA256) and, through a derived key, the vault's encryption.
+ * Without it, returning patients get new pseudonyms and the vault cannot be
+ * read: back it up (isonode key prints its fingerprint to compare copies).
  *
  * The vault is a separate SQLite file, DATA_DIR/vault.sqlite (mode 0600):
  * one row per (kind, pseudonym), its value AES-256-GCM encrypted (random
@@ -12,10 +14,12 @@
  * original UID), "patient" (pseudonymous Patient ID -> original Patient
  * module attributes and the date offset), "study" (new Study Instance UID
  * -> original General Study module attributes).  Values are JSON text.
+ * vault_meta holds a key check value: opening the vault with another key
+ * fails (ISO_ECONFIG) instead of writing rows nobody can read.
  *
- * Writes use WAL with synchronous=NORMAL: a row survives a daemon crash;
- * an OS crash may lose the last ones (the store is unaffected).  The vault
- * may be lost without harm to the store: ingest logs and goes on.
+ * Writes use WAL with synchronous=FULL, as the store does: a vault row is
+ * on disk before the object it re-identifies is acknowledged, and a C-STORE
+ * whose row cannot be written fails.
  */
 #ifndef ISO_VAULT_H
 #define ISO_VAULT_H
@@ -31,8 +35,12 @@ extern "C" {
 
 #define ISO_KEY_LEN 32
 
-/* Loads DATA_DIR/secret.key, creating it (durably, 0600) if absent. */
-iso_code iso_key_load(const char *data_dir, int create, uint8_t key[ISO_KEY_LEN], iso_err *err);
+/* Loads the key file at path, creating it (durably, 0600) if absent and
+ * create is set; ISO_ENOTFOUND if absent otherwise. */
+iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], iso_err *err);
+/* "SHA256:" and the hex SHA-256 of the key: to compare copies of a key
+ * without showing it. */
+void iso_key_fingerprint(const uint8_t key[ISO_KEY_LEN], char out[72]);
 
 /* HMAC-SHA256(key, label || data) */
 void iso_key_hmac(const uint8_t key[ISO_KEY_LEN], const char *label, const char *data,

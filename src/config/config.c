@@ -110,6 +110,8 @@ const iso_config_key iso_config_keys[] = {
      "Clean Graphics Option: keep overlays and curves (their text cleaned) instead of removing them."},
     {"anonymize", "burned_in", ISO_CFG_ENUM, NODE(an_burned_in), "reject", 0, 0, "reject|flag",
      "Objects that may show burned-in text: refuse them (status 0x0124), or store them flagged (PatientIdentityRemoved NO)."},
+    {"anonymize", "key_file", ISO_CFG_STR, NODE(an_key_file), "", 0, 0, NULL,
+     "The installation key (32 bytes, mode 0600): empty for DATA_DIR/secret.key, a path, or credential:NAME for a systemd LoadCredential= file."},
     {"anonymize", "keep_originals", ISO_CFG_BOOL, NODE(an_keep_originals), "no", 0, 1, NULL,
      "Also keep the untouched original under data_dir/originals (for forwarding originals)."},
     {"peer", "ae_title", ISO_CFG_STR, PEER(ae_title), NULL, 0, 0, NULL,
@@ -475,8 +477,33 @@ static iso_code validate_route(const iso_config *cfg, const iso_route_conf *r, i
     return ISO_OK;
 }
 
-static iso_code validate(const iso_config *cfg, iso_err *err)
+/* key_file: a path, or credential:NAME in systemd's credentials directory. */
+static iso_code resolve_key_path(iso_config *cfg, iso_err *err)
 {
+    const char *k = cfg->an_key_file;
+    cfg->an_key_path[0] = '\0';
+    if (k[0] == '\0')
+        return ISO_OK;
+    if (strncmp(k, "credential:", 11) != 0) {
+        snprintf(cfg->an_key_path, sizeof cfg->an_key_path, "%s", k);
+        return ISO_OK;
+    }
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    if (dir == NULL || dir[0] == '\0')
+        return iso_fail(err, ISO_ECONFIG,
+                        "[anonymize] key_file = %s needs systemd's CREDENTIALS_DIRECTORY "
+                        "(LoadCredential= in the unit)", k);
+    if (k[11] == '\0' || strchr(k + 11, '/') != NULL)
+        return iso_fail(err, ISO_ECONFIG, "[anonymize] key_file = %s: a credential name has no '/'",
+                        k);
+    snprintf(cfg->an_key_path, sizeof cfg->an_key_path, "%s/%s", dir, k + 11);
+    return ISO_OK;
+}
+
+static iso_code validate(iso_config *cfg, iso_err *err)
+{
+    if (resolve_key_path(cfg, err) != ISO_OK)
+        return err->code;
     if (!iso_ae_valid(cfg->ae_title))
         return iso_fail(err, ISO_ECONFIG, "[node] ae_title '%s' is not a valid AE title",
                         cfg->ae_title);
@@ -500,6 +527,11 @@ static iso_code validate(const iso_config *cfg, iso_err *err)
         if (!iso_ae_valid(p->ae_title))
             return iso_fail(err, ISO_ECONFIG, "[peer %s] ae_title '%s' is not a valid AE title",
                             p->name, p->ae_title);
+        if (strcmp(p->identity, "anonymized") == 0 && !cfg->an_enabled)
+            return iso_fail(err, ISO_ECONFIG,
+                            "[peer %s] identity = anonymized would send the original identity: it "
+                            "needs [anonymize] enabled = yes",
+                            p->name);
         for (size_t j = 0; j < i; j++)
             if (iso_ae_equal(cfg->peers[j].ae_title, p->ae_title))
                 return iso_fail(err, ISO_ECONFIG, "[peer %s] and [peer %s] share ae_title %s",

@@ -116,6 +116,8 @@ typedef struct iso_config {
     long an_clean_graphics;
     char an_burned_in[16];
     long an_keep_originals;
+    char an_key_file[ISO_PATH_LEN];
+    char an_key_path[ISO_PATH_LEN + 64]; /* an_key_file resolved ("credential:NAME"); "" = default */
     /* [outbox]: delivery retries */
     long ob_max_attempts;
     long ob_retry_base_seconds;

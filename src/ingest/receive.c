@@ -84,6 +84,7 @@ struct iso_recv {
     uint64_t received; /* bytes of the object so far */
     uint64_t reserved; /* this object's share of the budget */
     char sop_instance_uid[65], sop_class_uid[65];
+    char name[65]; /* for log lines (iso_recv_name) */
     struct timespec start;
 };
 
@@ -325,15 +326,23 @@ uint16_t iso_recv_begin(iso_recv *x, const iso_store_rq *rq, char *comment, size
     clock_gettime(CLOCK_MONOTONIC, &x->start);
     x->first_err = (iso_err){0};
     x->received = 0;
+    bool deidentifying = x->r->anon != NULL;
     if (!iso_uid_valid(rq->sop_instance_uid) || !iso_uid_valid(rq->sop_class_uid)) {
+        snprintf(x->name, sizeof x->name, "(invalid UID)");
         snprintf(comment, comment_size, "Invalid SOP Class or SOP Instance UID in request");
-        iso_fail(err, ISO_EINVAL, "invalid UID in command (instance '%.64s')",
-                 rq->sop_instance_uid);
+        if (deidentifying) /* even an invalid UID may identify */
+            iso_fail(err, ISO_EINVAL, "invalid UID in command");
+        else
+            iso_fail(err, ISO_EINVAL, "invalid UID in command (instance '%.64s')",
+                     rq->sop_instance_uid);
         return ISO_STATUS_CANNOT_UNDERSTAND;
     }
+    if (deidentifying)
+        iso_anon_map_uid(x->r->anon, rq->sop_instance_uid, x->name);
+    else
+        snprintf(x->name, sizeof x->name, "%s", rq->sop_instance_uid);
     snprintf(x->sop_instance_uid, sizeof x->sop_instance_uid, "%s", rq->sop_instance_uid);
     snprintf(x->sop_class_uid, sizeof x->sop_class_uid, "%s", rq->sop_class_uid);
-    bool deidentifying = x->r->anon != NULL;
     iso_code rc = ISO_OK;
     x->state = strcmp(rq->transfer_syntax, DEFLATED_LE) == 0 ? RECV_FILE : RECV_MEMORY;
     if (x->state == RECV_FILE || !deidentifying)
@@ -399,8 +408,12 @@ static uint16_t parse_and_check(iso_recv *x, iso_attrs *attrs, char *comment,
     }
     if (strcmp(attrs->sop_instance_uid, x->sop_instance_uid) != 0) {
         snprintf(comment, comment_size, "SOP Instance UID differs from request");
-        iso_fail(err, ISO_EMISMATCH, "data set has SOP Instance UID '%.64s'",
-                 attrs->sop_instance_uid);
+        char named[65];
+        if (deidentifying)
+            iso_anon_map_uid(x->r->anon, attrs->sop_instance_uid, named);
+        else
+            snprintf(named, sizeof named, "%s", attrs->sop_instance_uid);
+        iso_fail(err, ISO_EMISMATCH, "data set has SOP Instance UID '%.64s'", named);
         return ISO_STATUS_DATASET_MISMATCH;
     }
     if (strcmp(attrs->sop_class_uid, x->sop_class_uid) != 0) {
@@ -551,6 +564,8 @@ uint16_t iso_recv_end(iso_recv *x, bool complete, iso_received *out, char *comme
     drop_object(x, true);
     return status;
 }
+
+const char *iso_recv_name(const iso_recv *x) { return x->name; }
 
 /* ---- lifecycles ---- */
 

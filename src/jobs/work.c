@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "derive/derive.h"
 #include "jobs/routes.h"
@@ -111,6 +112,18 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
     for (size_t i = 0; i < s->n; i++) {
         const iso_stored_file *f = &s->f[i];
         if (env->anon != NULL) {
+            /* stored flagged (burned_in = flag: PatientIdentityRemoved NO):
+             * its pixels may show identity, so it is not sent on */
+            iso_attrs at;
+            iso_err e = {0};
+            if (iso_dcm_read_attrs(f->path, &at, &e) != ISO_OK)
+                return iso_fail(err, e.code, "reading %s: %s", f->sop_uid, e.msg);
+            if (strcmp(at.identity_removed, "YES") != 0) {
+                ISO_WARN("job: %s not forwarded de-identified: stored flagged for possible "
+                         "burned-in text",
+                         f->sop_uid);
+                continue;
+            }
             if (queue_for(env, peers, f->path, f->sop_uid, f->sha256, err) != ISO_OK)
                 return err->code;
             (*queued)++;
@@ -126,6 +139,11 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
             if (e.code != ISO_EREFUSED)
                 return iso_fail(err, e.code, "de-identifying %s: %s", f->sop_uid, e.msg);
             ISO_WARN("job: %s not forwarded de-identified: %s", f->sop_uid, e.msg);
+            continue;
+        }
+        if (how == ISO_ANON_FLAGGED) { /* burned_in = flag: identity may be in the pixels */
+            ISO_WARN("job: %s not forwarded de-identified: %s", f->sop_uid, why);
+            (void)unlink(out);
             continue;
         }
         if (outbox_key(out, sop, sha, err) != ISO_OK ||

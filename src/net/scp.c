@@ -231,7 +231,7 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
     iso_err err = {0};
     uint16_t status = iso_recv_begin(c->recv, rq, comment, comment_size, &err);
     if (status != ISO_STATUS_SUCCESS) {
-        log_refusal(c, rq->sop_instance_uid, status, comment, &err);
+        log_refusal(c, iso_recv_name(c->recv), status, comment, &err);
         return status;
     }
     sink->write = sink_write;
@@ -247,30 +247,29 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
     iso_received got;
     iso_err err = {0};
     uint16_t status = iso_recv_end(c->recv, data_ok != 0, &got, comment, comment_size, &err);
+    /* objects are named as stored: de-identifying, no line pairs the
+     * received UID with its replacement (that mapping is in the vault) */
+    const char *name = status == ISO_STATUS_SUCCESS ? got.attrs.sop_instance_uid
+                                                    : iso_recv_name(c->recv);
     if (!data_ok) { /* no response can be sent */
-        ISO_WARN("C-STORE %s from %s: %s", rq->sop_instance_uid, c->req.calling_ae, err.msg);
+        ISO_WARN("C-STORE %s from %s: %s", name, c->req.calling_ae, err.msg);
         return status;
     }
     if (status != ISO_STATUS_SUCCESS) {
-        log_refusal(c, rq->sop_instance_uid, status, comment, &err);
+        log_refusal(c, name, status, comment, &err);
         return status;
     }
     ISO_DEBUG("C-STORE %s timing: receive %.2f ms, parse %.2f ms, de-identify %.2f ms, "
               "sync+commit %.2f ms",
-              rq->sop_instance_uid, got.ms_receive, got.ms_parse, got.ms_deidentify,
+              name, got.ms_receive, got.ms_parse, got.ms_deidentify,
               got.ms_total - got.ms_receive - got.ms_parse - got.ms_deidentify);
     if (got.note[0] != '\0')
-        ISO_WARN("C-STORE %s from %s: %s", rq->sop_instance_uid, c->req.calling_ae, got.note);
+        ISO_WARN("C-STORE %s from %s: %s", name, c->req.calling_ae, got.note);
     if (got.outcome != ISO_STORED_KEPT_EXISTING && c->scp->obs.stored != NULL)
         c->scp->obs.stored(c->scp->obs.user, c->assoc, &got.attrs, c->req.calling_ae);
     static const char *const what[] = {"stored", "replaced", "duplicate, kept stored copy"};
-    if (got.deidentified)
-        ISO_INFO("C-STORE %s from %s: de-identified as %s, %s, status 0x0000 (%.1f ms)",
-                 rq->sop_instance_uid, c->req.calling_ae, got.attrs.sop_instance_uid,
-                 what[got.outcome], got.ms_total);
-    else
-        ISO_INFO("C-STORE %s from %s: %s, status 0x0000 (%.1f ms)", rq->sop_instance_uid,
-                 c->req.calling_ae, what[got.outcome], got.ms_total);
+    ISO_INFO("C-STORE %s from %s: %s%s, status 0x0000 (%.1f ms)", name, c->req.calling_ae,
+             got.deidentified ? "de-identified, " : "", what[got.outcome], got.ms_total);
     return ISO_STATUS_SUCCESS;
 }
 

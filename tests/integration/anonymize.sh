@@ -78,28 +78,66 @@ ok "vault: encrypted, 0600, gives back the original UID and patient"
 [ "$(find "$DATA/originals" -name '*.dcm' | wc -l)" -ge 4 ] || fail "not every original kept"
 ok "keep_originals keeps the untouched original under originals/"
 
+# the log names objects only as stored: no original SOP Instance, Series or
+# Study UID of what was sent appears in it
+for f in "$WORK/a"/*.dcm; do
+    for tag in 0008,0018 0020,000e 0020,000d; do
+        u=$(dcmdump -q -Un +P "$tag" "$f" | sed 's/.*\[\(.*\)\].*/\1/')
+        [ -n "$u" ] || continue
+        grep -qF "$u" "$WORK/node.log" && fail "the log names an original UID ($tag $u)"
+    done
+done
+ok "the log names objects by their de-identified UIDs only"
+
 # idempotence: a stored (de-identified) object sent again changes nothing
 # (counted within its series: jobs may be storing derived series meanwhile)
 f1=$(find "$DATA/objects" -name '*.dcm' | sort | head -1)
 sum1=$(sha256sum "$f1" | cut -c1-64)
-series1=$(dcmdump -q -Un +P 0020,000e "$f1" | sed 's/.*\[\(.*\)\].*/\1/')
+series1=$($PY -c 'import pydicom, sys; print(pydicom.dcmread(sys.argv[1]).SeriesInstanceUID)' "$f1")
 in_series() { node ls instances SeriesInstanceUID="$series1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 n_before=$(in_series)
-[ "$n_before" -ge 1 ] || fail "the resent object's series is not listed"
+[ "$n_before" -ge 1 ] || fail "the resent object's series ($series1) is not listed"
 storescu -aec ISONODE 127.0.0.1 "$PORT" "$f1" || fail "resend"
 [ "$(in_series)" = "$n_before" ] || fail "resending a de-identified object added an instance"
 [ "$(sha256sum "$f1" | cut -c1-64)" = "$sum1" ] || fail "resending changed the stored object"
 ok "de-identifying a de-identified object changes nothing"
 stop_node
 
-# losing the vault does not break the store
+# a vault that cannot be written fails the C-STORE (nothing acknowledged that
+# could not be re-identified): another connection holds it locked past the
+# vault's 10 s busy timeout.  A fresh store where no job runs, so the
+# instance count is exact.
+DATA=$WORK/data-v
+ANONYMIZE=yes write_conf "" "[reconstruct]\nsettle_seconds = 86400"
+start_node
+n_before=$(count instances)
+$PY - "$DATA/vault.sqlite" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+time.sleep(14)
+db.execute("ROLLBACK")
+PY
+locker=$!
+sleep 1
+mkdir -p "$WORK/a2" && cp "$WORK/a/obj2.dcm" "$WORK/a2/" || fail "copy obj2"
+dcmodify -nb -m "SOPInstanceUID=1.2.826.0.1.3680043.10.4242.99.1" -m "SeriesInstanceUID=1.2.826.0.1.3680043.10.4242.99" "$WORK/a2/obj2.dcm" >/dev/null 2>&1
+storescu -v -aec ISONODE 127.0.0.1 "$PORT" "$WORK/a2/obj2.dcm" > "$WORK/locked.log" 2>&1
+grep -qi 'Processing Failure\|0x0110\|Status: 0x110' "$WORK/locked.log" || fail "C-STORE with a locked vault not failed: $(cat "$WORK/locked.log")"
+grep -q 'vault: .*locked\|vault: .*busy' "$WORK/node.log" || fail "no log line for the vault write"
+[ "$(count instances)" = "$n_before" ] || fail "an object was stored without its vault record"
+wait "$locker"
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/a2/obj2.dcm" || fail "store once the vault is free"
+[ "$(count instances)" = $((n_before + 1)) ] || fail "not stored once the vault is free"
+ok "a C-STORE whose vault record cannot be written gets a failure status and stores nothing"
+stop_node
+
+# no usable vault: the node does not start de-identifying without one
 rm -f "$DATA"/vault.sqlite*
 mkdir "$DATA/vault.sqlite"
-start_node
-storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/a/obj2.dcm" || fail "store without a vault"
+"$ISONODED" -c "$CONF" >> "$WORK/node.log" 2>&1 && fail "isonoded started without a usable vault"
 grep -q "vault unavailable" "$WORK/node.log" || fail "no log line for the missing vault"
-ok "without a usable vault the node still stores (and says so)"
-stop_node
+ok "without a usable vault the node refuses to start (and says why)"
 
 # ---- run B ----
 $AC write-b "$WORK/b" || fail "write-b"

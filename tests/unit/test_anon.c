@@ -3,14 +3,17 @@
  * with fraction and zone), UID replacement (format, determinism, standard
  * UIDs untouched), pseudonyms, and the vault (round trip, wrong key,
  * tampering, file modes). */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "anon/anon.h"
 #include "anon/e11_table.h"
+#include "anon/vault.h"
 #include "check.h"
 #include "util/uid.h"
 
@@ -99,7 +102,9 @@ static void test_vault(const char *dir)
 {
     uint8_t key[ISO_KEY_LEN];
     iso_err err = {0};
-    CHECK(iso_key_load(dir, 1, key, &err) == ISO_OK);
+    char key_file[512];
+    snprintf(key_file, sizeof key_file, "%s/secret.key", dir);
+    CHECK(iso_key_load(key_file, 1, key, &err) == ISO_OK);
     iso_vault *v = NULL;
     CHECK(iso_vault_open(dir, key, &v, &err) == ISO_OK);
     CHECK(iso_vault_put(v, "uid", "2.25.1", "{\"original\": \"1.2.3\"}", &err) == ISO_OK);
@@ -111,22 +116,85 @@ static void test_vault(const char *dir)
     free(val);
     CHECK(iso_vault_get(v, "uid", "2.25.2", &val, &err) == ISO_ENOTFOUND);
     iso_vault_close(v);
-    /* another key cannot read it */
+    /* another key cannot open it (the key check value), nor read a row */
     uint8_t other[ISO_KEY_LEN];
     memcpy(other, key, sizeof other);
     other[0] ^= 1;
-    CHECK(iso_vault_open(dir, other, &v, &err) == ISO_OK);
     iso_err e2 = {0};
-    CHECK(iso_vault_get(v, "uid", "2.25.1", &val, &e2) == ISO_EIO && val == NULL);
+    CHECK(iso_vault_open(dir, other, &v, &e2) == ISO_ECONFIG && v == NULL);
+    CHECK(strstr(e2.msg, "does not match this vault") != NULL);
+    CHECK(iso_vault_open(dir, key, &v, &err) == ISO_OK);
     iso_vault_close(v);
+    /* a vault from before the check value: the key is proved by a row */
+    char vpath[600];
+    snprintf(vpath, sizeof vpath, "%s/vault.sqlite", dir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(vpath, &db) == SQLITE_OK &&
+          sqlite3_exec(db, "DELETE FROM vault_meta", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    e2 = (iso_err){0};
+    CHECK(iso_vault_open(dir, other, &v, &e2) == ISO_ECONFIG && v == NULL);
+    CHECK(iso_vault_open(dir, key, &v, &err) == ISO_OK);
+    iso_vault_close(v);
+    uint8_t again[ISO_KEY_LEN];
+    CHECK(iso_key_load(key_file, 0, again, &err) == ISO_OK && memcmp(again, key, sizeof key) == 0);
+    char fp[72];
+    iso_key_fingerprint(key, fp);
+    CHECK(strncmp(fp, "SHA256:", 7) == 0 && strlen(fp) == 71);
     char path[512];
     snprintf(path, sizeof path, "%s/vault.sqlite", dir);
     struct stat st;
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
-    /* the plaintext is nowhere in the file */
+    /* the plaintext is nowhere in the file: grep finds the pseudonym (stored
+     * in clear, the control) and not the original (exit status 1, not an
+     * error) */
     char cmd[700];
+    snprintf(cmd, sizeof cmd, "cat %s/vault.sqlite* | grep -q '2\\.25\\.1'", dir);
+    CHECK(system(cmd) == 0);
     snprintf(cmd, sizeof cmd, "cat %s/vault.sqlite* | grep -q '1\\.2\\.3'", dir);
-    CHECK(system(cmd) != 0);
+    int st_grep = system(cmd);
+    CHECK(WIFEXITED(st_grep) && WEXITSTATUS(st_grep) == 1);
+}
+
+/* Which objects may show burned-in text (PS3.3 C.7.6.1.1.1 Burned In
+ * Annotation; the classes of PS3.4 B.5 where text is routinely burned in). */
+static void test_burned_in(void)
+{
+    struct {
+        const char *sop_class, *burned_in;
+        int want;
+    } cases[] = {
+        {"1.2.840.10008.5.1.4.1.1.2", "", 0},          /* CT, silent */
+        {"1.2.840.10008.5.1.4.1.1.2", "YES", 1},
+        {"1.2.840.10008.5.1.4.1.1.2", "yes", 1},       /* not a valid CS, still yes */
+        {"1.2.840.10008.5.1.4.1.1.2", "Yes ", 1},
+        {"1.2.840.10008.5.1.4.1.1.2", "MAYBE", 1},     /* anything but NO */
+        {"1.2.840.10008.5.1.4.1.1.2", "no", 0},
+        {"1.2.840.10008.5.1.4.1.1.7", "", 1},          /* SC */
+        {"1.2.840.10008.5.1.4.1.1.7.4", "", 1},        /* multi-frame true colour SC */
+        {"1.2.840.10008.5.1.4.1.1.7", "NO", 0},        /* says so */
+        {"1.2.840.10008.5.1.4.1.1.6.1", "", 1},        /* US */
+        {"1.2.840.10008.5.1.4.1.1.3.1", "", 1},        /* US multi-frame */
+        {"1.2.840.10008.5.1.4.1.1.12.1", "", 1},       /* XA */
+        {"1.2.840.10008.5.1.4.1.1.12.2", "", 1},       /* XRF */
+        {"1.2.840.10008.5.1.4.1.1.77.1.1", "", 1},     /* VL endoscopic */
+        {"1.2.840.10008.5.1.4.1.1.77.1.4", "", 1},     /* VL photographic */
+        {"1.2.840.10008.5.1.4.1.1.77.1.5.1", "", 1},   /* ophthalmic photography 8 bit */
+        {"1.2.840.10008.5.1.4.1.1.77.1.5.4", "", 1},   /* ophthalmic tomography */
+        {"1.2.840.10008.5.1.4.1.1.4", "", 0},          /* MR */
+        {"1.2.840.10008.5.1.4.1.1.128", "", 0},        /* PET */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        iso_attrs o;
+        memset(&o, 0, sizeof o);
+        snprintf(o.sop_class_uid, sizeof o.sop_class_uid, "%s", cases[i].sop_class);
+        snprintf(o.burned_in_annotation, sizeof o.burned_in_annotation, "%s", cases[i].burned_in);
+        int got = iso_anon_may_show_text(&o);
+        if (got != cases[i].want)
+            fprintf(stderr, "burned-in %s '%s': got %d\n", cases[i].sop_class, cases[i].burned_in,
+                    got);
+        CHECK(got == cases[i].want);
+    }
 }
 
 static void test_table(void)
@@ -150,6 +218,7 @@ int main(void)
     test_identifiers(dir);
     test_vault(dir);
     test_table();
+    test_burned_in();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     (void)system(cmd);

@@ -124,6 +124,18 @@ int main(void)
     CHECK(load_text(&cfg, "[node]\nport = 1\nport = 2\n", &err) == ISO_ECONFIG);
     CHECK(strstr(err.msg, ":3: [node] sets port twice") != NULL);
     iso_config_free(&cfg);
+    /* combinations that would send identity where it is not wanted */
+    CHECK(load_text(&cfg, "[anonymize]\nenabled = no\n[peer r]\nae_title = R\nhost = h\nport = 1\n"
+                          "identity = anonymized\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "[peer r] identity = anonymized") != NULL);
+    CHECK(load_text(&cfg, "[anonymize]\nenabled = yes\n[peer r]\nae_title = R\nhost = h\nport = 1\n"
+                          "identity = anonymized\n", &err) == ISO_OK);
+    iso_config_free(&cfg);
+    /* (forward_anonymized_to without [anonymize] is fine: forwarding then
+     * de-identifies its copies itself) */
+    CHECK(load_text(&cfg, "[anonymize]\nenabled = no\n[peer r]\nae_title = R\nhost = h\nport = 1\n"
+                          "[route x]\nforward_anonymized_to = r\n", &err) == ISO_OK);
+    iso_config_free(&cfg);
     CHECK(load_text(&cfg, "[node\nport = 1\n", &err) == ISO_ECONFIG);
     CHECK(strstr(err.msg, ":1:") != NULL);
     iso_config_free(&cfg);
