@@ -42,7 +42,7 @@ static void test_routes(void)
     CHECK(strcmp(d.rule, "default") == 0 && !d.reconstruct && !d.return_results);
 
     CHECK(load_text(&cfg,
-                    "[anonymize]\nenabled = no\n[peer pacs]\nae_title = PACS\nhost = h\nport = 104\n"
+                    "[anonymize]\nenabled = yes\nkeep_originals = yes\n[peer pacs]\nae_title = PACS\nhost = h\nport = 104\n"
                     "[peer research]\nae_title = RES\nhost = h\nport = 104\nidentity = anonymized\n"
                     "[route scouts]\nmax_images = 3\nignore = yes\n"
                     "[route thin-bone]\nmodality = CT\ndescription = *bone*\nmax_slice_mm = 1.5\n"
