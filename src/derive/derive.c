@@ -86,8 +86,10 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
     iso_dcmb_str(b, 0x0008, 0x0005, "ISO_IR 192"); /* text below is UTF-8 */
     iso_dcmb_str(b, 0x0008, 0x0016, sop_class);
     iso_dcmb_str(b, 0x0008, 0x0018, sop_uid);
-    iso_dcmb_str(b, 0x0008, 0x0012, c->date); /* Instance Creation Date/Time */
-    iso_dcmb_str(b, 0x0008, 0x0013, c->time);
+    if (!c->src->deidentified) {
+        iso_dcmb_str(b, 0x0008, 0x0012, c->date); /* Instance Creation Date/Time */
+        iso_dcmb_str(b, 0x0008, 0x0013, c->time);
+    }
     /* Patient */
     iso_dcmb_str(b, 0x0010, 0x0010, a->patient_name);
     iso_dcmb_str(b, 0x0010, 0x0020, a->patient_id);
@@ -110,8 +112,10 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
     snprintf(num, sizeof num, "%d", series_number);
     iso_dcmb_str(b, 0x0020, 0x0011, num);
     iso_dcmb_str(b, 0x0008, 0x103E, series_description);
-    iso_dcmb_str(b, 0x0008, 0x0021, c->date);
-    iso_dcmb_str(b, 0x0008, 0x0031, c->time);
+    if (!c->src->deidentified) { /* Series Date/Time */
+        iso_dcmb_str(b, 0x0008, 0x0021, c->date);
+        iso_dcmb_str(b, 0x0008, 0x0031, c->time);
+    }
     /* Laterality: the General Series of images asks for it (empty: unknown) */
     if (strncmp(sop_class, SC_IMAGE, strlen(SC_IMAGE)) == 0)
         iso_dcmb_str(b, 0x0020, 0x0060, "");
@@ -476,11 +480,22 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
     if (fsx_mkdir_p(dir, err) != ISO_OK)
         return err->code;
     ctx c = {.src = src, .r = r};
-    time_t now = src->created > 0 ? (time_t)src->created : time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(c.date, sizeof c.date, "%Y%m%d", &tm);
-    strftime(c.time, sizeof c.time, "%H%M%S", &tm);
+    if (src->deidentified) {
+        /* Content Date/Time (type 1 in some of these IODs) take the
+         * de-identified study's, shifted or dummy as [anonymize] dates made
+         * them: the job's clock next to a shifted Study Date would give the
+         * patient's date offset away */
+        snprintf(c.date, sizeof c.date, "%.8s",
+                 src->first.study_date[0] ? src->first.study_date : "19000101");
+        snprintf(c.time, sizeof c.time, "%.6s",
+                 src->first.study_time[0] ? src->first.study_time : "000000");
+    } else {
+        time_t now = src->created > 0 ? (time_t)src->created : time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(c.date, sizeof c.date, "%Y%m%d", &tm);
+        strftime(c.time, sizeof c.time, "%H%M%S", &tm);
+    }
     const char *series = src->first.series_uid;
     char uid[65], series_uid[65], name[128], desc[64];
     iso_code rc = ISO_OK;

@@ -35,6 +35,10 @@ typedef struct iso_derive_source {
     long created;                    /* creation date/time of the objects (Unix seconds; 0:
                                         now).  A job passes its own, so a re-run after a
                                         crash writes byte-identical objects */
+    int deidentified;                /* the source is de-identified and stays so: no real
+                                        date or time of ours in the results (Content
+                                        Date/Time from the de-identified study, no
+                                        creation or series dates) */
 } iso_derive_source;
 
 /* Writes the derived objects of r into dir (created if missing), one file

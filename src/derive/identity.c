@@ -113,6 +113,9 @@ iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, 
     }
     if (rc == ISO_OK && !have_first)
         rc = iso_fail(err, ISO_EDICOM, "no source instance of the series readable");
+    /* a copy that keeps the store's pseudonyms keeps its dates too */
+    src.deidentified = vault == NULL && (src.first.identity_removed[0] != '\0' ||
+                                         src.first.deidentification_method[0] != '\0');
     if (rc == ISO_OK) {
         src.n_instances = ni;
         snprintf(src.frame_of_reference_uid, sizeof src.frame_of_reference_uid, "%s",

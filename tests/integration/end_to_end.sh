@@ -40,6 +40,40 @@ $PY "$top_srcdir/tests/lib/check_results.py" "$WORK/recv" "$WORK/src" original |
 wait_received research 7 30 || fail "the research peer got $(received research) of 7"
 $PY "$top_srcdir/tests/lib/check_results.py" "$WORK/research" "$WORK/src" anonymized || fail "research copy"
 ok "a peer with identity = anonymized gets the results under the pseudonym"
+# no real date or time of the job in anything de-identified: the research
+# copy and the store's copy take Content Date/Time from the de-identified
+# study and carry no creation or series dates; the sender's copy may
+wait_jobs_done 1 10 || fail "job not done"
+$PY - "$WORK/research" "$DATA" "$WORK/recv" <<'PY' || fail "dates in the results"
+import datetime, glob, sys
+import pydicom
+today = datetime.datetime.utcnow().strftime("%Y%m%d")
+def check(files, where):
+    n = 0
+    for f in files:
+        d = pydicom.dcmread(f, stop_before_pixels=True)
+        if not str(d.get("SeriesDescription", "")).startswith("isonode"):
+            continue
+        n += 1
+        for kw in ("InstanceCreationDate", "InstanceCreationTime", "SeriesDate", "SeriesTime"):
+            assert kw not in d, (where, kw, d.get(kw))
+        # dates = remove (the default): the study's dates are the E.1-1 dummy or empty
+        assert d.ContentDate == (d.get("StudyDate") or "19000101"), (where, d.ContentDate, d.get("StudyDate"))
+        assert d.ContentTime == (d.get("StudyTime") or "000000"), (where, d.ContentTime, d.get("StudyTime"))
+        assert d.ContentDate != today, (where, "the job's date")
+    assert n > 0, where
+    return n
+a = check(glob.glob(sys.argv[1] + "/*"), "research")
+b = check(glob.glob(sys.argv[2] + "/objects/*/*/*.dcm"), "store")
+back = [pydicom.dcmread(f, stop_before_pixels=True) for f in glob.glob(sys.argv[3] + "/*")]
+assert all(d.InstanceCreationDate == today for d in back), "the sender's copy lost its creation date"
+print("%d research and %d stored derived objects: dates from the de-identified study, none of the job's" % (a, b))
+PY
+for f in "$WORK/research"/*; do
+    errs=$(dciodvfy "$f" 2>&1 | grep '^Error' || true)
+    [ -z "$errs" ] || fail "dciodvfy research $(basename "$f"): $errs"
+done
+ok "de-identified results carry no date or time of the job (and dciodvfy passes on them)"
 wait_jobs_done 1 10 || fail "job not done"
 jobs_json > "$WORK/jobs1.json"
 [ "$(json_get "$WORK/jobs1.json" 'len(r)')" = 1 ] || fail "$(cat "$WORK/jobs1.json")"
