@@ -612,6 +612,11 @@ static iso_el_action decide(void *user, const iso_el *el, const iso_item_view *i
     const job *j = user;
     const iso_anon_options *o = &j->a->opt;
     uint32_t tag = (uint32_t)el->group << 16 | el->element;
+    /* 0. file meta elements inside the data set (PS3.10 puts them in the
+     * meta header only, which the node writes itself): whatever they say
+     * (a source AE title, private information) goes */
+    if (el->group == 0x0002)
+        return ISO_EL_REMOVE;
     /* 1. private */
     if (el->group & 1) {
         if (!o->retain_safe_private)
@@ -824,6 +829,10 @@ static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_
         json_field(f, "StudyID", o->study_id, &first);
         json_field(f, "StudyDescription", o->study_description, &first);
         json_field(f, "ReferringPhysicianName", o->referring_physician, &first);
+        /* Patient Study: what the patient was at this study */
+        json_field(f, "PatientAge", o->patient_age, &first);
+        json_field(f, "PatientSize", o->patient_size, &first);
+        json_field(f, "PatientWeight", o->patient_weight, &first);
         json_field(f, "PatientID", j->pseudo_id, &first);
         fputs("}", f);
         fclose(f);

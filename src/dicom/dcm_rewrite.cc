@@ -89,8 +89,9 @@ static iso_code walk(DcmItem *item, int depth, const iso_rewrite *rw, iso_err *e
          obj = item->nextInContainer(obj)) {
         DcmElement *el = OFstatic_cast(DcmElement *, obj);
         DcmTag tag = el->getTag();
-        if (tag.getGroup() == 0x0002)
-            continue; /* file meta lives elsewhere; rebuilt on write */
+        /* (0002,xxxx) here is inside the data set (the meta header is a
+         * separate item, rebuilt on write): the caller decides, like any
+         * element */
         DcmEVR vr = tag.getEVR();
         OFString value;
         bool text = is_text_vr(vr) && el->getOFStringArray(value, OFFalse).good();

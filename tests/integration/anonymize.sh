@@ -78,6 +78,12 @@ ok "vault: encrypted, 0600, gives back the original UID and patient"
 [ "$(find "$DATA/originals" -name '*.dcm' | wc -l)" -ge 4 ] || fail "not every original kept"
 ok "keep_originals keeps the untouched original under originals/"
 
+# file meta elements inside a data set do not survive de-identification
+st=$(python3 "$top_srcdir/tests/lib/dicomtool.py" store 127.0.0.1 "$PORT" 1.2.826.0.1.3680043.10.4242.98.1 --meta-in-dataset)
+[ "$st" = "status=0000" ] || fail "an object with group 0002 in its data set: $st"
+grep -rlq 'PHIAET02\|PHIPRIVATE0002' "$DATA/objects" && fail "group 0002 text from the data set was stored"
+ok "(0002,xxxx) elements inside the data set are removed"
+
 # the log names objects only as stored: no original SOP Instance, Series or
 # Study UID of what was sent appears in it
 for f in "$WORK/a"/*.dcm; do

@@ -356,7 +356,10 @@ def scenario(name, host, port, called="ISONODE"):
                 + struct.pack("<HHI", 0xFFFE, 0xE00D, 0)
             deep = struct.pack("<HHI", 0x0000, 0x5010, 0xFFFFFFFF) + deep \
                 + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
-        send_fragmented(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.23") + deep, True)
+        try:
+            send_fragmented(s, 1, c_store_rq(CT_IMAGE, "1.2.3.4.23") + deep, True)
+        except (ConnectionError, OSError):
+            return "closed"  # the node ended it while the rest was still on its way
         return "closed" if peer_closed(s) else "open"
     if name == "big-rq":  # announces 100,000 bytes: over the cap, refused at once
         s = connect(host, port)
@@ -470,8 +473,13 @@ def main(argv):
         host, port, uid = argv[2], int(argv[3]), argv[4]
         hold = float(argv[argv.index("--hold") + 1]) if "--hold" in argv else 0
         source = argv[argv.index("--from") + 1] if "--from" in argv else None
-        st = store_one(host, port, "ISONODE", CT_IMAGE, uid, dataset(sop_instance=uid), hold,
-                       source)
+        data = dataset(sop_instance=uid)
+        if "--meta-in-dataset" in argv:
+            # group 0002 elements inside the data set (a PS3.10 violation some
+            # senders commit), carrying text that must not survive
+            data = elem_explicit(0x0002, 0x0016, "AE", b"PHIAET02") \
+                + elem_explicit(0x0002, 0x0102, "OB", b"PHIPRIVATE0002", b"\0") + data
+        st = store_one(host, port, "ISONODE", CT_IMAGE, uid, data, hold, source)
         print("status=%04x" % st)
         return 0
     if cmd == "stall":
