@@ -106,6 +106,13 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
     iso_dcmb_str(b, 0x0008, 0x0050, a->accession);
     if (a->study_description[0])
         iso_dcmb_str(b, 0x0008, 0x1030, a->study_description);
+    /* Patient Study: as the sender sent them (type 3: only when known) */
+    if (a->patient_age[0])
+        iso_dcmb_str(b, 0x0010, 0x1010, a->patient_age);
+    if (a->patient_size[0])
+        iso_dcmb_str(b, 0x0010, 0x1020, a->patient_size);
+    if (a->patient_weight[0])
+        iso_dcmb_str(b, 0x0010, 0x1030, a->patient_weight);
     /* series */
     iso_dcmb_str(b, 0x0008, 0x0060, modality);
     iso_dcmb_str(b, 0x0020, 0x000E, series_uid);
@@ -116,9 +123,16 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
         iso_dcmb_str(b, 0x0008, 0x0021, c->date);
         iso_dcmb_str(b, 0x0008, 0x0031, c->time);
     }
-    /* Laterality: the General Series of images asks for it (empty: unknown) */
-    if (strncmp(sop_class, SC_IMAGE, strlen(SC_IMAGE)) == 0)
-        iso_dcmb_str(b, 0x0020, 0x0060, "");
+    /* General Series (every result but the STL, whose Encapsulated Document
+     * Series has neither): the source's Body Part Examined, and Laterality
+     * only where it has a value and belongs -- the captures; segmentations
+     * describe anatomy per segment, where General Series Laterality may not
+     * appear (PS3.3 C.7.3.1, its condition excludes a Segment Sequence) */
+    if (strcmp(sop_class, ENCAPSULATED_STL) != 0 && a->body_part[0] != '\0')
+        iso_dcmb_str(b, 0x0018, 0x0015, a->body_part);
+    if (strncmp(sop_class, SC_IMAGE, strlen(SC_IMAGE)) == 0 && a->laterality[0] != '\0' &&
+        a->body_part[0] != '\0')
+        iso_dcmb_str(b, 0x0020, 0x0060, a->laterality);
     /* equipment */
     iso_dcmb_str(b, 0x0008, 0x0070, "isonode");
     iso_dcmb_str(b, 0x0008, 0x1090, "isonode reconstruction");

@@ -63,6 +63,13 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
                           sizeof o.study_description) &&
              iso_json_get(json, "ReferringPhysicianName", o.referring_physician,
                           sizeof o.referring_physician);
+    /* rows written before these were recorded lack them: empty */
+    if (!iso_json_get(json, "PatientAge", o.patient_age, sizeof o.patient_age))
+        o.patient_age[0] = '\0';
+    if (!iso_json_get(json, "PatientSize", o.patient_size, sizeof o.patient_size))
+        o.patient_size[0] = '\0';
+    if (!iso_json_get(json, "PatientWeight", o.patient_weight, sizeof o.patient_weight))
+        o.patient_weight[0] = '\0';
     free(json);
     if (!ok)
         return iso_fail(err, ISO_EIO, "vault study row of %s is incomplete", a->study_uid);

@@ -121,6 +121,10 @@ void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a)
     iso_dcm_copy_str(ds, DCM_SeriesNumber, a->series_number, sizeof a->series_number);
     iso_dcm_copy_str(ds, DCM_SeriesDescription, a->series_description, sizeof a->series_description);
     iso_dcm_copy_str(ds, DCM_BodyPartExamined, a->body_part, sizeof a->body_part);
+    iso_dcm_copy_str(ds, DCM_Laterality, a->laterality, sizeof a->laterality);
+    iso_dcm_copy_str(ds, DCM_PatientAge, a->patient_age, sizeof a->patient_age);
+    iso_dcm_copy_str(ds, DCM_PatientSize, a->patient_size, sizeof a->patient_size);
+    iso_dcm_copy_str(ds, DCM_PatientWeight, a->patient_weight, sizeof a->patient_weight);
     iso_dcm_copy_str(ds, DCM_InstanceNumber, a->instance_number, sizeof a->instance_number);
     iso_dcm_copy_str(ds, DCM_FrameOfReferenceUID, a->frame_of_reference_uid,
              sizeof a->frame_of_reference_uid);

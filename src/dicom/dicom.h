@@ -75,6 +75,10 @@ typedef struct iso_attrs {
     char series_number[32];
     char series_description[256];
     char body_part[64];
+    char laterality[16];             /* (0020,0060) */
+    char patient_age[16];            /* (0010,1010) */
+    char patient_size[32];           /* (0010,1020) */
+    char patient_weight[32];         /* (0010,1030) */
     char instance_number[32];
     char charset[128];
     long number_of_frames;

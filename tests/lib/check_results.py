@@ -40,8 +40,21 @@ def main(argv):
     for d in objs:
         if identity == "original":
             assert d.PatientID == s0.PatientID and d.StudyInstanceUID == s0.StudyInstanceUID, d.SOPClassUID
+            # the Patient Study attributes the sender sent come back
+            for kw in ("PatientAge", "PatientSize", "PatientWeight"):
+                if kw in s0:
+                    assert str(d.get(kw)) == str(s0.get(kw)), (d.SOPClassUID, kw, d.get(kw), s0.get(kw))
         else:
             assert d.PatientID.startswith("ANON") and d.StudyInstanceUID != s0.StudyInstanceUID
+            for kw in ("PatientAge", "PatientSize", "PatientWeight"):
+                assert kw not in d, (d.SOPClassUID, kw)
+        # Laterality in the captures where the source has one, never empty;
+        # not in the STL (no General Series) nor the segmentations (whose
+        # General Series may not carry it: anatomy is per segment there)
+        if d.SOPClassUID in (SC, MF_TRUE_COLOR_SC) and s0.get("Laterality"):
+            assert d.get("Laterality") == s0.Laterality, (d.SOPClassUID, d.get("Laterality"))
+        else:
+            assert "Laterality" not in d, (d.SOPClassUID, "Laterality where it does not belong")
     seg = by_class[SURFACE_SEG][0]
     if identity == "original":
         assert seg.FrameOfReferenceUID == s0.FrameOfReferenceUID

@@ -137,6 +137,11 @@ def base_dataset(sop_class, study, series, frame_of_ref):
     ds.PatientName = "Phantom^Analytic"
     ds.PatientID = "PHANTOM"
     ds.StudyDate = "20260101"
+    ds.PatientAge = "047Y"     # Patient Study: results give them back to the sender
+    ds.PatientSize = "1.75"
+    ds.PatientWeight = "72.5"
+    ds.BodyPartExamined = "KNEE"  # a paired part, so Laterality belongs
+    ds.Laterality = "R"
     ds.SeriesNumber = 1
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
