@@ -866,6 +866,16 @@ static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_
         json_field(f, "original", orig_uid[i], &first);
         json_field(f, "kind", what[i], &first);
         json_field(f, "StudyInstanceUID", after->study_uid, &first);
+        if (i == 1) {
+            /* the identity this series' own instances carried: its results
+             * get this back, not whatever the first series of the same
+             * Patient ID said (the patient row keeps the first) */
+            json_field(f, "PatientID", o->patient_id, &first);
+            json_field(f, "IssuerOfPatientID", o->issuer, &first);
+            json_field(f, "PatientName", o->patient_name, &first);
+            json_field(f, "PatientBirthDate", o->birth_date, &first);
+            json_field(f, "PatientSex", o->sex, &first);
+        }
         fputs("}", f);
         fclose(f);
         kinds[n] = "uid";

@@ -32,17 +32,27 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
 {
     iso_attrs *a = &src->first;
     char *json = NULL;
-    /* patient, by pseudonymous ID */
-    if (lookup(v, "patient", a->patient_id, &json, err) != ISO_OK)
-        return err->code;
+    /* the patient as this series' instances carried it (the series row);
+     * vaults from before that was recorded: the patient row, by
+     * pseudonymous ID, which holds what the first series said */
     char id[256], issuer[256], name[512], birth[32], sex[32];
+    if (lookup(v, "uid", a->series_uid, &json, err) != ISO_OK)
+        return err->code;
+    int from_series = iso_json_get(json, "PatientName", name, sizeof name);
+    if (!from_series) {
+        free(json);
+        json = NULL;
+        if (lookup(v, "patient", a->patient_id, &json, err) != ISO_OK)
+            return err->code;
+    }
     if (!iso_json_get(json, "PatientID", id, sizeof id) ||
         !iso_json_get(json, "IssuerOfPatientID", issuer, sizeof issuer) ||
         !iso_json_get(json, "PatientName", name, sizeof name) ||
         !iso_json_get(json, "PatientBirthDate", birth, sizeof birth) ||
         !iso_json_get(json, "PatientSex", sex, sizeof sex)) {
         free(json);
-        return iso_fail(err, ISO_EIO, "vault patient row of %s is incomplete", a->patient_id);
+        return iso_fail(err, ISO_EIO, "vault %s row of %s is incomplete",
+                        from_series ? "series" : "patient", from_series ? a->series_uid : a->patient_id);
     }
     free(json);
     /* study, by de-identified Study Instance UID */

@@ -24,6 +24,8 @@ enum { MAX_DERIVED = 64 };
 typedef struct series_files {
     iso_stored_file *f;
     size_t n;
+    char senders[4][17]; /* the calling AEs that sent its instances */
+    int n_senders;       /* how many in all (more than 4 are not named) */
 } series_files;
 
 static iso_code load_series(const char *data_dir, const char *series_uid, series_files *s,
@@ -35,6 +37,8 @@ static iso_code load_series(const char *data_dir, const char *series_uid, series
     if (iso_index_open(db, true, &idx, err) != ISO_OK)
         return err->code;
     iso_code rc = iso_index_series_files(idx, data_dir, series_uid, &s->f, &s->n, err);
+    if (rc == ISO_OK)
+        rc = iso_index_series_senders(idx, series_uid, s->senders, 4, &s->n_senders, err);
     iso_index_close(idx);
     return rc;
 }
@@ -281,13 +285,26 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
         rc = iso_fail(err, ISO_EMISMATCH, "the two copies of the results differ in number");
     say(result, result_size, "reconstructed %d surfaces, %d objects", r.n_surf, n_store);
     /* deliveries first: the receiver is waiting, the store's copy is not */
-    if (rc == ISO_OK && d->return_results) {
-        const iso_peer *back = iso_config_peer_by_ae(cfg, job->calling_ae);
+    /* Results go back only to the one calling AE that sent every instance
+     * of the series: a peer that adds an instance to another's series gets
+     * nothing back (a route's send_results_to still names destinations). */
+    const iso_peer *back = NULL;
+    if (rc == ISO_OK && d->return_results && s->n_senders != 1) {
+        char list[96] = "";
+        for (int i = 0; i < s->n_senders && i < 4; i++)
+            say(list, sizeof list, "%s%s", i ? ", " : "", s->senders[i]);
+        say(result, result_size, "; return withheld: the series came from %d calling AEs (%s%s)",
+            s->n_senders, list, s->n_senders > 4 ? ", ..." : "");
+        ISO_WARN("job %lld: results not returned: series %s came from %d calling AEs (%s%s)",
+                 (long long)job->id, job->series_uid, s->n_senders, list,
+                 s->n_senders > 4 ? ", ..." : "");
+    } else if (rc == ISO_OK && d->return_results) {
+        back = iso_config_peer_by_ae(cfg, s->senders[0]);
         if (back == NULL) {
             say(result, result_size, "; not returned: no [peer] has ae_title %s",
-                job->calling_ae);
+                s->senders[0]);
             ISO_WARN("job %lld: results not returned: no [peer] has ae_title %s",
-                     (long long)job->id, job->calling_ae);
+                     (long long)job->id, s->senders[0]);
         } else {
             rc = queue_results(env, back->name, store_copy, sender_copy, err);
             say(result, result_size, "; returned to %s", back->name);
@@ -328,7 +345,7 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *job, char *route, si
                      char *result, size_t result_size, iso_err *err)
 {
     result[0] = route[0] = '\0';
-    series_files s = {NULL, 0};
+    series_files s = {.f = NULL};
     iso_code rc = load_series(env->cfg->data_dir, job->series_uid, &s, err);
     if (rc == ISO_ENOTFOUND) {
         snprintf(result, result_size, "the series is no longer stored");

@@ -566,6 +566,33 @@ iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, 
     return iso_fail(err, ISO_ENOTFOUND, "no study, series or instance %s in the index", uid);
 }
 
+iso_code iso_index_series_senders(iso_index *idx, const char *series_uid, char (*aes)[17],
+                                  int max, int *n, iso_err *err)
+{
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT DISTINCT i.calling_ae FROM instances i "
+                           "JOIN series se ON i.series = se.id WHERE se.series_uid = ?1 "
+                           "ORDER BY i.calling_ae",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare senders");
+    if (sqlite3_bind_text(st, 1, series_uid, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return db_fail(idx, err, "bind");
+    }
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n < max) {
+            const unsigned char *ae = sqlite3_column_text(st, 0);
+            snprintf(aes[*n], 17, "%s", ae ? (const char *)ae : "");
+        }
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? ISO_OK : db_fail(idx, err, "senders");
+}
+
 iso_code iso_index_each_series(iso_index *idx, iso_series_fn fn, void *user, iso_err *err)
 {
     sqlite3_stmt *st = NULL;

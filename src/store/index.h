@@ -110,6 +110,10 @@ iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, 
 typedef int (*iso_series_fn)(void *user, const char *series_uid, int64_t instances,
                              const char *calling_ae);
 iso_code iso_index_each_series(iso_index *idx, iso_series_fn fn, void *user, iso_err *err);
+/* The calling AE titles that sent the instances of a series (distinct,
+ * ordered; at most max, *n says how many there are in all). */
+iso_code iso_index_series_senders(iso_index *idx, const char *series_uid, char (*aes)[17],
+                                  int max, int *n, iso_err *err);
 /* The instance count of one series (0 if it is not stored). */
 iso_code iso_index_series_count(iso_index *idx, const char *series_uid, int64_t *count,
                                 iso_err *err);
