@@ -295,6 +295,79 @@ static int cmd_status(const iso_config *cfg)
 
 /* ---- verify ---- */
 
+/* One stored series for the vault check: de-identified ones (received,
+ * not the node's own results) must be re-identifiable. */
+typedef struct vault_check {
+    const iso_config *cfg;
+    iso_index *idx;
+    iso_vault *vault;
+    unsigned long series, problems;
+} vault_check;
+
+static int check_series_in_vault(void *user, const char *series_uid, int64_t instances,
+                                 const char *calling_ae)
+{
+    vault_check *vc = user;
+    (void)instances;
+    if (strcmp(calling_ae, vc->cfg->ae_title) == 0)
+        return 0; /* the node's own results: their UIDs are derived, not mapped */
+    iso_stored_file *files = NULL;
+    size_t n = 0;
+    iso_attrs a;
+    iso_err e = {0};
+    if (iso_index_series_files(vc->idx, vc->cfg->data_dir, series_uid, &files, &n, &e) != ISO_OK ||
+        n == 0 || iso_dcm_read_attrs(files[0].path, &a, &e) != ISO_OK) {
+        iso_index_files_free(files, n);
+        return 0; /* the file check reports unreadable files */
+    }
+    iso_index_files_free(files, n);
+    if (a.identity_removed[0] == '\0')
+        return 0; /* stored as received */
+    vc->series++;
+    static const char *const kinds[] = {"uid", "study", "patient"};
+    const char *keys[] = {a.series_uid, a.study_uid, a.patient_id};
+    for (int k = 0; k < 3; k++) {
+        char *value = NULL;
+        iso_err ge = {0};
+        iso_code rc = iso_vault_get(vc->vault, kinds[k], keys[k], &value, &ge);
+        free(value);
+        if (rc != ISO_OK) {
+            printf("vault: series %s has no readable %s row for %s (%s)\n", series_uid,
+                   kinds[k], keys[k], ge.msg);
+            vc->problems++;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Every stored de-identified series has its re-identification rows. */
+static iso_code verify_vault(const iso_config *cfg, unsigned long *series,
+                             unsigned long *problems, iso_err *err)
+{
+    *series = *problems = 0;
+    char vpath[PATH_MAX], db[PATH_MAX], kpath[PATH_MAX + 64];
+    snprintf(vpath, sizeof vpath, "%s/vault.sqlite", cfg->data_dir);
+    snprintf(db, sizeof db, "%s/index.sqlite", cfg->data_dir);
+    if (access(vpath, F_OK) != 0 && !cfg->an_enabled)
+        return ISO_OK; /* never de-identified here */
+    key_path(cfg, kpath, sizeof kpath);
+    uint8_t key[ISO_KEY_LEN];
+    vault_check vc = {.cfg = cfg};
+    if (iso_key_load(kpath, 0, key, err) != ISO_OK ||
+        iso_vault_open(cfg->data_dir, key, &vc.vault, err) != ISO_OK ||
+        iso_index_open(db, true, &vc.idx, err) != ISO_OK) {
+        iso_vault_close(vc.vault);
+        return err->code;
+    }
+    iso_code rc = iso_index_each_series(vc.idx, check_series_in_vault, &vc, err);
+    iso_index_close(vc.idx);
+    iso_vault_close(vc.vault);
+    *series = vc.series;
+    *problems = vc.problems;
+    return rc;
+}
+
 static int cmd_verify(const iso_config *cfg)
 {
     iso_err err = {0};
@@ -303,8 +376,17 @@ static int cmd_verify(const iso_config *cfg)
         fprintf(stderr, "isonode verify: %s\n", err.msg);
         return 2;
     }
-    printf("verify: %lu index rows, %lu files, %lu problems\n", r.rows, r.files, r.problems);
-    return r.problems == 0 ? 0 : 1;
+    unsigned long series = 0, vault_problems = 0;
+    if (verify_vault(cfg, &series, &vault_problems, &err) != ISO_OK) {
+        fprintf(stderr, "isonode verify: vault: %s\n", err.msg);
+        return 2;
+    }
+    printf("verify: %lu index rows, %lu files, %lu problems\n", r.rows, r.files,
+           r.problems + vault_problems);
+    if (series > 0 || vault_problems > 0)
+        printf("verify: %lu de-identified series, %lu without their vault rows\n", series,
+               vault_problems);
+    return r.problems + vault_problems == 0 ? 0 : 1;
 }
 
 /* ---- echo / send ---- */

@@ -54,3 +54,20 @@ stop_node
 [ "$(node key | grep fingerprint)" = "fingerprint: $want" ] || fail "credential: another fingerprint"
 [ "$(count instances)" = 3 ] || fail "$(count instances) instances stored, want 3"
 ok "key_file outside data_dir, by path and as credential:NAME (LoadCredential=): the same key, the same vault"
+
+# isonode verify also checks that every de-identified series can be
+# re-identified: it fails once the series' vault row is gone
+node verify > "$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
+grep -q '^verify: 1 de-identified series, 0 without their vault rows$' "$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
+series=$(node ls series --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["SeriesInstanceUID"])')
+python3 - "$DATA/vault.sqlite" "$series" <<'PY' || fail "deleting the series row"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+n = db.execute("DELETE FROM vault WHERE kind = 'uid' AND pseudo = ?", (sys.argv[2],)).rowcount
+db.commit()
+assert n == 1, n
+PY
+rc=0; node verify > "$WORK/verify.out" || rc=$?
+[ "$rc" = 1 ] || fail "verify exit $rc without the series' vault row: $(cat "$WORK/verify.out")"
+grep -q "^vault: series $series has no readable uid row" "$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
+ok "isonode verify finds a de-identified series without its vault row"
