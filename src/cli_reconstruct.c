@@ -191,8 +191,8 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
                             const char *restore_from, int quiet, iso_err *err)
 {
     iso_vault *v = NULL;
+    uint8_t key[ISO_KEY_LEN]; /* restoring: the node's key also keys the derived UIDs */
     if (restore_from != NULL) {
-        uint8_t key[ISO_KEY_LEN];
         char path[4200];
         snprintf(path, sizeof path, "%s/secret.key", restore_from);
         if (iso_key_load(path, 0, key, err) != ISO_OK ||
@@ -204,7 +204,8 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
     char(*written)[512] = calloc(64, sizeof *written);
     int nw = 0;
     iso_code rc = written == NULL ? iso_fail(err, ISO_ENOMEM, "out of memory")
-                                  : iso_derive_series(r, (const char *const *)paths, n, v, 0, dir,
+                                  : iso_derive_series(r, (const char *const *)paths, n, v,
+                                                      restore_from ? key : NULL, 0, dir,
                                                       written, 64, &nw, err);
     iso_vault_close(v);
     if (rc == ISO_OK && !quiet)

@@ -19,6 +19,7 @@
 #endif
 
 #include "config/config.h"
+#include "anon/vault.h"
 #include "deliver/outbox.h"
 #include "dicom/dicom.h"
 #include "jobs/completion.h"
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
     iso_store *store = NULL;
     iso_scp *scp = NULL;
     iso_anon *anon = NULL, *forward_anon = NULL;
+    uint8_t install_key[ISO_KEY_LEN];
     iso_jobs *jobs = NULL;
     iso_completion *completion = NULL;
     iso_runner *runner = NULL;
@@ -215,6 +217,12 @@ int main(int argc, char **argv)
         ISO_WARN("store recovered after unclean stop: %u partial files and %u unacknowledged "
                  "objects removed",
                  rec.tmp_removed, rec.orphans_removed);
+    /* the installation key keys derived UIDs even where nothing is
+     * de-identified, so no two nodes mint the same UID */
+    if (iso_key_for(cfg.data_dir, cfg.an_key_path, install_key, &err) != ISO_OK) {
+        ISO_ERROR("cannot load the installation key: %s", err.msg);
+        goto out;
+    }
     if (cfg.an_enabled) {
         iso_anon_options ao;
         iso_anon_options_from_config(&cfg, &ao);
@@ -249,7 +257,8 @@ int main(int argc, char **argv)
     }
     if (recovered > 0)
         ISO_WARN("jobs: %d job(s) interrupted by the last stop run again", recovered);
-    iso_job_env env = {&cfg, store, dl.outbox, anon, forward_anon, delivery_kick, &dl};
+    iso_job_env env = {&cfg, store, dl.outbox, anon, forward_anon, &install_key[0], delivery_kick,
+                       &dl};
     if (iso_runner_start(&env, jobs, completion, &runner, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;

@@ -95,22 +95,7 @@ iso_code iso_anon_open(const char *data_dir, const iso_anon_options *o, iso_anon
      * vault.  Once a vault exists, a missing key is an error: a new one
      * would give returning patients new pseudonyms and leave the vault
      * unreadable. */
-    char key_path[4096], vault_path[4096];
-    if (o->key_file != NULL && o->key_file[0] != '\0')
-        snprintf(key_path, sizeof key_path, "%s", o->key_file);
-    else
-        snprintf(key_path, sizeof key_path, "%s/secret.key", data_dir);
-    snprintf(vault_path, sizeof vault_path, "%s/vault.sqlite", data_dir);
-    int vault_exists = access(vault_path, F_OK) == 0;
-    iso_code rc = iso_key_load(key_path, !vault_exists, a->key, err);
-    if (rc == ISO_ENOTFOUND) {
-        iso_err_clear(err);
-        rc = iso_fail(err, ISO_ECONFIG,
-                      "the installation key %s is missing but the vault %s exists: restore the "
-                      "key from its backup (a new key would change every pseudonym and leave the "
-                      "vault unreadable)",
-                      key_path, vault_path);
-    }
+    iso_code rc = iso_key_for(data_dir, o->key_file, a->key, err);
     if (rc != ISO_OK) {
         iso_anon_close(a);
         return rc;

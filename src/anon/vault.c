@@ -90,6 +90,28 @@ iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], is
     return rc;
 }
 
+iso_code iso_key_for(const char *data_dir, const char *key_file, uint8_t key[ISO_KEY_LEN],
+                     iso_err *err)
+{
+    char key_path[4096], vault_path[4096];
+    if (key_file != NULL && key_file[0] != '\0')
+        snprintf(key_path, sizeof key_path, "%s", key_file);
+    else
+        snprintf(key_path, sizeof key_path, "%s/secret.key", data_dir);
+    snprintf(vault_path, sizeof vault_path, "%s/vault.sqlite", data_dir);
+    int vault_exists = access(vault_path, F_OK) == 0;
+    iso_code rc = iso_key_load(key_path, !vault_exists, key, err);
+    if (rc == ISO_ENOTFOUND) {
+        iso_err_clear(err);
+        rc = iso_fail(err, ISO_ECONFIG,
+                      "the installation key %s is missing but the vault %s exists: restore the "
+                      "key from its backup (a new key would change every pseudonym and leave the "
+                      "vault unreadable)",
+                      key_path, vault_path);
+    }
+    return rc;
+}
+
 void iso_key_fingerprint(const uint8_t key[ISO_KEY_LEN], char out[72])
 {
     unsigned char md[32];

@@ -38,6 +38,12 @@ extern "C" {
 /* Loads the key file at path, creating it (durably, 0600) if absent and
  * create is set; ISO_ENOTFOUND if absent otherwise. */
 iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], iso_err *err);
+/* The installation key of data_dir: key_file (NULL or "": DATA_DIR/secret.key),
+ * made now if absent and no vault exists yet; once a vault exists a
+ * missing key is ISO_ECONFIG (a new one would change every pseudonym and
+ * leave the vault unreadable). */
+iso_code iso_key_for(const char *data_dir, const char *key_file, uint8_t key[ISO_KEY_LEN],
+                     iso_err *err);
 /* "SHA256:" and the hex SHA-256 of the key: to compare copies of a key
  * without showing it. */
 void iso_key_fingerprint(const uint8_t key[ISO_KEY_LEN], char out[72]);

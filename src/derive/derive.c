@@ -2,9 +2,11 @@
  * object builder: the modules shared by every object (Patient, General
  * Study, series, equipment, SOP Common) once, then each IOD's own. */
 #include "derive/derive.h"
+#include "anon/vault.h"
 
 #include <math.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +16,42 @@
 #include "util/fsx.h"
 #include "util/uid.h"
 
-void iso_derive_uid(const char *series_uid, int version, const char *kind, int index,
-                    char out[65])
+void iso_derive_uid(const uint8_t *key, const char *series_uid, const char *version,
+                    const char *kind, int index, char out[65])
 {
     char in[256];
-    snprintf(in, sizeof in, "isonode derived\\%s\\%d\\%s\\%d", series_uid, version, kind, index);
+    snprintf(in, sizeof in, "isonode derived\\%s\\%s\\%s\\%d", series_uid, version, kind, index);
     unsigned char md[32];
     unsigned int n = 0;
-    EVP_Digest(in, strlen(in), md, &n, EVP_sha256(), NULL);
+    if (key != NULL)
+        HMAC(EVP_sha256(), key, ISO_KEY_LEN, (const unsigned char *)in, strlen(in), md, &n);
+    else
+        EVP_Digest(in, strlen(in), md, &n, EVP_sha256(), NULL);
     iso_uid_from_hash(md, out);
+}
+
+void iso_derive_version(const iso_recon_result *r, char out[65])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned char md[32];
+    unsigned int n = 0;
+    if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(c);
+        snprintf(out, 65, "0");
+        return;
+    }
+    for (size_t i = 0; i < r->series.n_files; i++)
+        EVP_DigestUpdate(c, r->series.instance_uids[i], strlen(r->series.instance_uids[i]) + 1);
+    for (int s = 0; s < r->n_surf; s++) {
+        char level[64];
+        int len = snprintf(level, sizeof level, "\\%s\\%.6g", r->surf[s].spec.label,
+                           r->surf[s].spec.iso);
+        EVP_DigestUpdate(c, level, (size_t)len);
+    }
+    EVP_DigestFinal_ex(c, md, &n);
+    EVP_MD_CTX_free(c);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 #define SC_IMAGE "1.2.840.10008.5.1.4.1.1.7" /* and .7.x for the multi-frame ones */
@@ -254,8 +283,8 @@ static iso_code surface_segmentation(const ctx *c, const char *dir, char (*paths
     const iso_recon_result *r = c->r;
     const char *series = c->src->first.series_uid;
     char uid[65], series_uid[65], num[64], lab[64], params[512];
-    iso_derive_uid(series, c->src->version, "surfseg-series", 0, series_uid);
-    iso_derive_uid(series, c->src->version, "surfseg", 0, uid);
+    iso_derive_uid(c->src->key, series, c->src->version, "surfseg-series", 0, series_uid);
+    iso_derive_uid(c->src->key, series, c->src->version, "surfseg", 0, uid);
     iso_dcmb *b = iso_dcmb_new();
     if (b == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
@@ -353,9 +382,9 @@ static iso_code binary_segmentation(const ctx *c, const char *dir, char (*paths)
     int nx = r->grid_dim[0], ny = r->grid_dim[1], nz = r->grid_dim[2];
     size_t plane = (size_t)nx * ny;
     char uid[65], series_uid[65], dim_uid[65], num[128], text[256];
-    iso_derive_uid(series, c->src->version, "seg-series", 0, series_uid);
-    iso_derive_uid(series, c->src->version, "seg", 0, uid);
-    iso_derive_uid(series, c->src->version, "seg-dimensions", 0, dim_uid);
+    iso_derive_uid(c->src->key, series, c->src->version, "seg-series", 0, series_uid);
+    iso_derive_uid(c->src->key, series, c->src->version, "seg", 0, uid);
+    iso_derive_uid(c->src->key, series, c->src->version, "seg-dimensions", 0, dim_uid);
     /* frames: (segment, plane) with something in them */
     size_t n_frames = 0;
     for (int s = 0; s < r->n_surf; s++)
@@ -515,13 +544,13 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
     iso_code rc = ISO_OK;
 
     /* 1. the standard views, one Secondary Capture image each */
-    iso_derive_uid(series, src->version, "sc-series", 0, series_uid);
+    iso_derive_uid(src->key, series, src->version, "sc-series", 0, series_uid);
     int inst = 0;
     for (int s = 0; s < r->n_surf && rc == ISO_OK; s++) {
         const iso_surface_result *sr = &r->surf[s];
         for (int k = 0; k < sr->n_views && rc == ISO_OK; k++) {
             inst++;
-            iso_derive_uid(series, src->version, "sc", inst, uid);
+            iso_derive_uid(src->key, series, src->version, "sc", inst, uid);
             iso_dcmb *b = iso_dcmb_new();
             if (b == NULL)
                 return iso_fail(err, ISO_ENOMEM, "out of memory");
@@ -540,7 +569,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
     }
 
     /* 2. the rotation, one multi-frame true colour Secondary Capture per surface */
-    iso_derive_uid(series, src->version, "cine-series", 0, series_uid);
+    iso_derive_uid(src->key, series, src->version, "cine-series", 0, series_uid);
     for (int s = 0; s < r->n_surf && rc == ISO_OK; s++) {
         const iso_surface_result *sr = &r->surf[s];
         if (sr->n_rotation < 1)
@@ -551,7 +580,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
             return iso_fail(err, ISO_ENOMEM, "out of memory for the rotation");
         for (int k = 0; k < sr->n_rotation; k++)
             memcpy(all + frame * (size_t)k, sr->rotation[k].rgb, frame);
-        iso_derive_uid(series, src->version, "cine", s, uid);
+        iso_derive_uid(src->key, series, src->version, "cine", s, uid);
         iso_dcmb *b = iso_dcmb_new();
         if (b == NULL) {
             free(all);
@@ -579,7 +608,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
     }
 
     /* 3. Encapsulated STL, one per surface */
-    iso_derive_uid(series, src->version, "stl-series", 0, series_uid);
+    iso_derive_uid(src->key, series, src->version, "stl-series", 0, series_uid);
     for (int s = 0; s < r->n_surf && rc == ISO_OK; s++) {
         const iso_surface_result *sr = &r->surf[s];
         uint8_t *stl = NULL;
@@ -588,7 +617,7 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
         snprintf(header, sizeof header, "isonode %s iso %g mm LPS", sr->spec.label, sr->spec.iso);
         if ((rc = iso_stl_encode(&sr->mesh, header, &stl, &len, err)) != ISO_OK)
             break;
-        iso_derive_uid(series, src->version, "stl", s, uid);
+        iso_derive_uid(src->key, series, src->version, "stl", s, uid);
         iso_dcmb *b = iso_dcmb_new();
         if (b == NULL) {
             free(stl);

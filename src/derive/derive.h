@@ -13,12 +13,18 @@
  * the vault (identity.c).  Delivery (outbox, C-STORE to the sender) is the
  * rest of the derived-objects issue.
  *
- * Every new UID is derived from the source series UID, the result version
- * and the object's place in the result (2.25 form), so a re-run of the
- * same version rewrites the same objects instead of adding new ones.
+ * Every new UID is an HMAC under the installation key of the source series
+ * UID, the result version and the object's place in the result (2.25
+ * form): a re-run of the same version (a crash, a retry) writes the same
+ * objects again instead of adding new ones; two installations never mint
+ * the same UID; and a version -- a digest of the source instances and the
+ * surfaces -- changes whenever the content can, so new content never
+ * comes under an old UID.
  */
 #ifndef ISO_DERIVE_H
 #define ISO_DERIVE_H
+
+#include <stdint.h>
 
 #include "anon/vault.h"
 #include "dicom/dicom.h"
@@ -31,7 +37,10 @@ typedef struct iso_derive_source {
     const char *const *instance_uids; /* the source instances, for references */
     const char *const *class_uids;
     size_t n_instances;
-    int version;                     /* result version, 1 for the first run */
+    char version[65];                /* the result version: a digest of what the results
+                                        are made of (iso_derive_version) */
+    const uint8_t *key;              /* the installation key that keys derived UIDs
+                                        (ISO_KEY_LEN bytes; NULL: unkeyed, the CLI) */
     long created;                    /* creation date/time of the objects (Unix seconds; 0:
                                         now).  A job passes its own, so a re-run after a
                                         crash writes byte-identical objects */
@@ -52,8 +61,8 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
  * series' files (paths), the sender's identity restored from vault when it
  * is not NULL, creation time `created` (0: now), then iso_derive_write. */
 iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, size_t n,
-                           iso_vault *vault, long created, const char *dir, char (*out)[512],
-                           int max_out, int *n_out, iso_err *err);
+                           iso_vault *vault, const uint8_t *key, long created, const char *dir,
+                           char (*out)[512], int max_out, int *n_out, iso_err *err);
 
 /* Gives a source read from the de-identified store its original identity
  * from the vault: Patient and General Study attributes, the Study, Series
@@ -66,8 +75,12 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
                                      char (*orig_uids)[65], const char **orig_ptrs, iso_err *err);
 
 /* The deterministic UID of object `index` of kind `kind` in version
- * `version` of the results of series `series_uid`. */
-void iso_derive_uid(const char *series_uid, int version, const char *kind, int index,
-                    char out[65]);
+ * `version` of the results of series `series_uid`, keyed by key (NULL:
+ * unkeyed). */
+void iso_derive_uid(const uint8_t *key, const char *series_uid, const char *version,
+                    const char *kind, int index, char out[65]);
+/* The version of a series' results: SHA-256 (hex) of the source instance
+ * UIDs the pipeline used, in order, and each surface's label and level. */
+void iso_derive_version(const iso_recon_result *r, char out[65]);
 
 #endif

@@ -103,13 +103,16 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
 }
 
 iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, size_t n,
-                           iso_vault *vault, long created, const char *dir, char (*out)[512],
-                           int max_out, int *n_out, iso_err *err)
+                           iso_vault *vault, const uint8_t *key, long created, const char *dir,
+                           char (*out)[512], int max_out, int *n_out, iso_err *err)
 {
     *n_out = 0;
     iso_derive_source src;
     memset(&src, 0, sizeof src);
-    src.version = 1;
+    /* the version from the stored (de-identified) UIDs, before any are
+     * restored: both copies of one run share it */
+    iso_derive_version(r, src.version);
+    src.key = key;
     src.created = created;
     size_t ni = r->series.n_files;
     const char **inst = calloc(ni ? ni : 1, sizeof *inst), **cls = calloc(ni ? ni : 1, sizeof *cls);

@@ -209,14 +209,15 @@ typedef struct derive_job {
     int n[2];
     iso_err errs[2];
     iso_vault *vault[2]; /* [0] NULL: the store's identity; [1] the vault: the original one */
+    const uint8_t *key;
 } derive_job;
 
 static void derive_copy(void *ctx, size_t task, int worker)
 {
     derive_job *j = ctx;
     (void)worker;
-    iso_derive_series(j->r, j->paths, j->n_paths, j->vault[task], j->created, j->dir[task],
-                      j->out[task], MAX_DERIVED, &j->n[task], &j->errs[task]);
+    iso_derive_series(j->r, j->paths, j->n_paths, j->vault[task], j->key, j->created,
+                      j->dir[task], j->out[task], MAX_DERIVED, &j->n[task], &j->errs[task]);
 }
 
 /* Reconstructs, derives, stores and queues the results. */
@@ -263,7 +264,7 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     }
     /* the two copies (the store's identity, the original identity) side by side */
     derive_job dj = {&r, (const char *const *)paths, s->n, job->created, {{0}}, {NULL, NULL},
-                     {0, 0}, {{0}, {0}}, {NULL, NULL}};
+                     {0, 0}, {{0}, {0}}, {NULL, NULL}, env->key};
     dj.out[0] = calloc(MAX_DERIVED, sizeof *dj.out[0]);
     dj.out[1] = env->anon != NULL ? calloc(MAX_DERIVED, sizeof *dj.out[1]) : NULL;
     dj.vault[1] = env->anon != NULL ? iso_anon_vault(env->anon) : NULL;

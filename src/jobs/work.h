@@ -33,6 +33,7 @@ typedef struct iso_job_env {
     iso_outbox *outbox;
     iso_anon *anon;         /* the store de-identifies (NULL: it keeps what it received) */
     iso_anon *forward_anon; /* for forward_anonymized_to from a store of originals (or NULL) */
+    const uint8_t *key;     /* the installation key: keys derived UIDs (ISO_KEY_LEN bytes) */
     void (*kick)(void *);   /* deliveries were queued: start a round now (may be NULL) */
     void *kick_ctx;
 } iso_job_env;

@@ -14,6 +14,7 @@
 #include "anon/anon.h"
 #include "anon/e11_table.h"
 #include "anon/vault.h"
+#include "derive/derive.h"
 #include "check.h"
 #include "util/uid.h"
 
@@ -197,6 +198,25 @@ static void test_burned_in(void)
     }
 }
 
+/* Derived UIDs: keyed (two installations never mint the same UID for a
+ * series), deterministic (a re-run delivers the same objects), and new for
+ * a new version. */
+static void test_derived_uids(void)
+{
+    uint8_t k1[ISO_KEY_LEN], k2[ISO_KEY_LEN];
+    memset(k1, 1, sizeof k1);
+    memset(k2, 2, sizeof k2);
+    char a[65], b[65], c[65], d[65], e[65];
+    iso_derive_uid(k1, "1.2.3.4", "v1", "sc", 1, a);
+    iso_derive_uid(k1, "1.2.3.4", "v1", "sc", 1, b);
+    iso_derive_uid(k2, "1.2.3.4", "v1", "sc", 1, c);
+    iso_derive_uid(k1, "1.2.3.4", "v2", "sc", 1, d);
+    iso_derive_uid(k1, "1.2.3.4", "v1", "sc", 2, e);
+    CHECK(strcmp(a, b) == 0);
+    CHECK(strcmp(a, c) != 0 && strcmp(a, d) != 0 && strcmp(a, e) != 0);
+    CHECK(iso_uid_valid(a) && strncmp(a, "2.25.", 5) == 0);
+}
+
 static void test_table(void)
 {
     CHECK(strcmp(iso_e11_edition, "2024b") == 0);
@@ -219,6 +239,7 @@ int main(void)
     test_vault(dir);
     test_table();
     test_burned_in();
+    test_derived_uids();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     (void)system(cmd);
