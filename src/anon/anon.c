@@ -423,6 +423,7 @@ typedef struct job {
     long offset;
     char tokens[8][128]; /* identifying words to scrub from kept text */
     int n_tokens;
+    int ours; /* the node's own output, proved by its mark: nothing is mapped again */
 } job;
 
 static const iso_e11_row *lookup(const iso_anon *a, uint16_t g, uint16_t e)
@@ -491,7 +492,7 @@ static iso_el_action dummy(const iso_el *el, char *out, size_t n)
 
 static iso_el_action map_uids(const job *j, const iso_el *el, char *out, size_t n)
 {
-    if (el->value == NULL)
+    if (el->value == NULL || j->ours)
         return ISO_EL_KEEP;
     size_t k = 0;
     const char *p = el->value;
@@ -540,8 +541,8 @@ static iso_el_action clean_text(const job *j, const iso_el *el)
 static iso_el_action shift_date(const job *j, const iso_el *el, const iso_item_view *item,
                                 char *out, size_t n)
 {
-    if (el->value == NULL || el->value[0] == '\0')
-        return ISO_EL_KEEP;
+    if (el->value == NULL || el->value[0] == '\0' || j->ours)
+        return ISO_EL_KEEP; /* ours: shifted already */
     char pair[64];
     const char *pd = NULL, *pt = NULL;
     int is_date = 0;
@@ -626,12 +627,8 @@ static iso_el_action decide(void *user, const iso_el *el, const iso_item_view *i
         return ISO_EL_KEEP;
     }
     /* 3. the patient's identifiers: stable pseudonyms */
-    if (tag == 0x00100020) {
-        snprintf(out, n, "%s", j->pseudo_id);
-        return ISO_EL_REPLACE;
-    }
-    if (tag == 0x00100010) {
-        snprintf(out, n, "%s", j->pseudo_name);
+    if (tag == 0x00100020 || tag == 0x00100010) {
+        snprintf(out, n, "%s", tag == 0x00100020 ? j->pseudo_id : j->pseudo_name);
         return ISO_EL_REPLACE;
     }
     /* marking attributes are written afterwards */
@@ -729,27 +726,6 @@ int iso_anon_may_show_text(const iso_attrs *o)
         if (strncmp(o->sop_class_uid, text_prone_classes[i], strlen(text_prone_classes[i])) == 0)
             return 1;
     return 0;
-}
-
-/* Writes the received bytes unchanged into the sink (an object isonode
- * already de-identified). */
-static iso_code copy_input(const iso_anon_input *in, const iso_store_sink *sink, iso_err *err)
-{
-    if (in->bytes != NULL)
-        return sink->write(sink->ctx, in->bytes, in->len, err);
-    const char *path = in->path;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return iso_fail(err, ISO_EIO, "cannot open %s", path);
-    char buf[65536];
-    size_t got;
-    iso_code rc = ISO_OK;
-    while (rc == ISO_OK && (got = fread(buf, 1, sizeof buf, f)) > 0)
-        rc = sink->write(sink->ctx, buf, got, err);
-    if (ferror(f) && rc == ISO_OK)
-        rc = iso_fail(err, ISO_EIO, "cannot read %s", path);
-    fclose(f);
-    return rc;
 }
 
 #define METHOD_PREFIX "isonode PS3.15 E.1-1 "
@@ -887,19 +863,36 @@ static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_
     return rc;
 }
 
+/* The mark of a de-identified object: 24 hex digits of an HMAC under the
+ * key of the values that identify it and that only the node can mint. */
+static void make_mark(const iso_anon *a, const char *sop, const char *study, const char *series,
+                      const char *patient_id, const char *patient_name, char out[40])
+{
+    char in[512];
+    snprintf(in, sizeof in, "%s\\%s\\%s\\%s\\%s", sop, study, series, patient_id, patient_name);
+    uint8_t md[32];
+    iso_key_hmac(a->key, "isonode mark v1:", in, md);
+    for (int i = 0; i < 12; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_sink *sink,
                          iso_attrs *after, iso_anon_outcome *outcome, char *why, size_t why_size,
                          iso_err *err)
 {
     const iso_attrs *o = in->attrs;
     why[0] = '\0';
-    if (strcmp(o->identity_removed, "YES") == 0 &&
-        strncmp(o->deidentification_method, METHOD_PREFIX, strlen(METHOD_PREFIX)) == 0) {
-        /* ours already: anonymizing again must change nothing */
-        *outcome = ISO_ANON_UNCHANGED;
-        *after = *o;
-        return copy_input(in, sink, err);
-    }
+    job j = {.a = a, .orig = o};
+    /* The node's own output carries a mark: an HMAC under the key of its
+     * identifying values.  A valid mark proves those values are already the
+     * node's replacements, so they are kept (mapping them again would give
+     * a new object); everything else goes through the whole policy again,
+     * so text added to the object since is removed.  A marker any sender
+     * can write (PatientIdentityRemoved, a method text) proves nothing. */
+    char mark[40];
+    make_mark(a, o->sop_instance_uid, o->study_uid, o->series_uid, o->patient_id, o->patient_name,
+              mark);
+    j.ours = o->anon_mark[0] != '\0' && strcmp(o->anon_mark, mark) == 0;
     int burned = iso_anon_may_show_text(o);
     if (burned && a->opt.reject_burned_in) {
         *outcome = ISO_ANON_REJECTED;
@@ -908,9 +901,14 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
                                             : "a class that often shows text");
         return ISO_OK;
     }
-    job j = {.a = a, .orig = o};
-    iso_anon_pseudonym(a, o->issuer, o->patient_id, j.pseudo_id, j.pseudo_name);
-    j.offset = iso_anon_date_offset(a, o->issuer, o->patient_id);
+    if (j.ours) {
+        snprintf(j.pseudo_id, sizeof j.pseudo_id, "%s", o->patient_id);
+        snprintf(j.pseudo_name, sizeof j.pseudo_name, "%s", o->patient_name);
+        j.offset = 0;
+    } else {
+        iso_anon_pseudonym(a, o->issuer, o->patient_id, j.pseudo_id, j.pseudo_name);
+        j.offset = iso_anon_date_offset(a, o->issuer, o->patient_id);
+    }
     /* words that identify: name components, IDs, birth date, accession */
     char name[512];
     snprintf(name, sizeof name, "%s", o->patient_name);
@@ -921,7 +919,7 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
     add_token(&j, o->accession);
 
     const iso_anon_options *op = &a->opt;
-    char method[512];
+    char method[768]; /* the options' meanings (LO: 64 each), then the mark always fits */
     int mlen = snprintf(method, sizeof method, METHOD_PREFIX "%s Basic Profile", iso_e11_edition);
     struct {
         int on;
@@ -947,15 +945,26 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
         if (!opts[i].on)
             continue;
         codes[nc++] = (iso_code_item){opts[i].code, "DCM", opts[i].meaning};
-        if (i > 0 && mlen < (int)sizeof method - 70) {
+        if (i > 0 && mlen < (int)sizeof method - 140) {
             /* one value per option: LO values are at most 64 characters */
             const char *m = opts[i].meaning;
             mlen += snprintf(method + mlen, sizeof method - (size_t)mlen, "\\%.64s", m);
         }
     }
-    if (burned && mlen < (int)sizeof method - 70)
+    if (burned && mlen < (int)sizeof method - 140)
         mlen += snprintf(method + mlen, sizeof method - (size_t)mlen,
                          "\\Pixel data may show burned-in text");
+    /* the mark of the output: over the values it will carry */
+    char new_sop[65], new_study[65], new_series[65], out_mark[40];
+    if (j.ours) {
+        snprintf(out_mark, sizeof out_mark, "%s", mark);
+    } else {
+        iso_anon_map_uid(a, o->sop_instance_uid, new_sop);
+        iso_anon_map_uid(a, o->study_uid, new_study);
+        iso_anon_map_uid(a, o->series_uid, new_series);
+        make_mark(a, new_sop, new_study, new_series, j.pseudo_id, j.pseudo_name, out_mark);
+    }
+    mlen += snprintf(method + mlen, sizeof method - (size_t)mlen, "\\isonode-mark %s", out_mark);
     const char *ltim = op->dates == ISO_DATES_FULL       ? "UNMODIFIED"
                        : op->dates == ISO_DATES_MODIFIED ? "MODIFIED"
                                                          : "REMOVED";
@@ -968,9 +977,9 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
     iso_rewrite rw = {.user = &j, .decide = decide, .set = set, .codes = codes, .n_codes = nc};
     if (iso_dcm_parsed_rewrite(in->parsed, &rw, sink, after, err) != ISO_OK)
         return err->code;
-    *outcome = burned ? ISO_ANON_FLAGGED : ISO_ANON_DONE;
+    *outcome = burned ? ISO_ANON_FLAGGED : j.ours ? ISO_ANON_UNCHANGED : ISO_ANON_DONE;
     if (burned)
         snprintf(why, why_size, "burned-in annotation possible: stored flagged, "
                                 "PatientIdentityRemoved NO");
-    return record(a, &j, o, after, err);
+    return j.ours ? ISO_OK : record(a, &j, o, after, err); /* ours: recorded the first time */
 }

@@ -50,7 +50,7 @@ iso_vault *iso_anon_vault(iso_anon *a);
 
 typedef enum {
     ISO_ANON_DONE = 0,       /* de-identified */
-    ISO_ANON_UNCHANGED = 1,  /* already de-identified by isonode: copied as it is */
+    ISO_ANON_UNCHANGED = 1,  /* the node's own output (its mark verified): kept as it is */
     ISO_ANON_FLAGGED = 2,    /* de-identified, but pixels may show text: not marked removed */
     ISO_ANON_REJECTED = 3,   /* burned-in annotation and the policy rejects it */
 } iso_anon_outcome;

@@ -136,6 +136,10 @@ void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a)
         if (ds->findAndGetOFString(DCM_DeidentificationMethod, m, 0).good())
             snprintf(a->deidentification_method, sizeof a->deidentification_method, "%s",
                      m.c_str());
+        a->anon_mark[0] = '\0';
+        for (unsigned long i = 1; i < 32 && ds->findAndGetOFString(DCM_DeidentificationMethod, m, i).good(); i++)
+            if (m.compare(0, 13, "isonode-mark ") == 0)
+                snprintf(a->anon_mark, sizeof a->anon_mark, "%s", m.c_str() + 13);
     }
     Sint32 frames = 0;
     a->number_of_frames = ds->findAndGetSint32(DCM_NumberOfFrames, frames).good() ? frames : 1;

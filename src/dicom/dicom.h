@@ -90,6 +90,7 @@ typedef struct iso_attrs {
     char burned_in_annotation[16];   /* (0028,0301) */
     char identity_removed[16];       /* (0012,0062) */
     char deidentification_method[256]; /* (0012,0063), first value */
+    char anon_mark[40];              /* (0012,0063) value "isonode-mark X": X, or "" */
 } iso_attrs;
 
 /* What any parse of peer data may cost.  Every parse (received objects,

@@ -114,6 +114,22 @@ storescu -aec ISONODE 127.0.0.1 "$PORT" "$f1" || fail "resend"
 [ "$(in_series)" = "$n_before" ] || fail "resending a de-identified object added an instance"
 [ "$(sha256sum "$f1" | cut -c1-64)" = "$sum1" ] || fail "resending changed the stored object"
 ok "de-identifying a de-identified object changes nothing"
+
+# what a sender writes cannot switch de-identification off: the marker
+# attributes claiming the node already did it, and the node's own mark on an
+# object whose name has been put back, are both de-identified as any object
+mkdir -p "$WORK/forge"
+cp "$WORK/a/obj2.dcm" "$WORK/forge/marker.dcm"
+dcmodify -nb -i "PatientIdentityRemoved=YES" -i "DeidentificationMethod=isonode PS3.15 E.1-1 2024b Basic Profile" \
+    -i "PatientName=Forged^Marker^PHI" -i "SOPInstanceUID=1.2.826.0.1.3680043.10.4242.97.1" "$WORK/forge/marker.dcm" >/dev/null 2>&1 \
+    || fail "dcmodify marker"
+cp "$f1" "$WORK/forge/mark.dcm"
+dcmodify -nb -i "PatientName=Put^Back^PHI" "$WORK/forge/mark.dcm" >/dev/null 2>&1 || fail "dcmodify mark"
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/forge/marker.dcm" "$WORK/forge/mark.dcm" || fail "storescu forged"
+grep -rlF -e 'Forged^Marker^PHI' -e 'Put^Back^PHI' "$DATA/objects" && fail "a forged marker or mark let identity into the store"
+[ "$(node ls instances SOPInstanceUID=1.2.826.0.1.3680043.10.4242.97.1 --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0 ] \
+    || fail "the object with a forged marker kept its original UID"
+ok "a forged de-identification marker, or the node's mark on an object given its name back: de-identified anyway"
 stop_node
 
 # a vault that cannot be written fails the C-STORE (nothing acknowledged that
