@@ -532,8 +532,13 @@ static iso_el_action clean_text(const job *j, const iso_el *el)
 {
     if (el->value == NULL)
         return ISO_EL_KEEP;
+    /* compared as text, not bytes: the tokens are UTF-8, the value decoded
+     * from its character set; a value that cannot be decoded cannot be
+     * shown clean, so it goes */
+    if (el->utf8 == NULL)
+        return ISO_EL_EMPTY;
     for (int i = 0; i < j->n_tokens; i++)
-        if (contains_ci(el->value, j->tokens[i]))
+        if (contains_ci(el->utf8, j->tokens[i]))
             return ISO_EL_EMPTY;
     return ISO_EL_KEEP;
 }

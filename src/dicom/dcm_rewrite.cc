@@ -78,7 +78,21 @@ struct decision {
     std::string text;
 };
 
-static iso_code walk(DcmItem *item, int depth, const iso_rewrite *rw, iso_err *err)
+/* Text VRs whose bytes follow the Specific Character Set (PS3.5 6.1.2.3). */
+static bool charset_vr(DcmEVR vr)
+{
+    return vr == EVR_SH || vr == EVR_LO || vr == EVR_ST || vr == EVR_LT || vr == EVR_UT ||
+           vr == EVR_PN || vr == EVR_UC;
+}
+
+/* How text values are decoded to UTF-8 for the caller's comparisons. */
+typedef struct text_decoder {
+    DcmSpecificCharacterSet *conv; /* NULL: nothing to convert */
+    bool usable;                   /* false: a character set iconv cannot decode */
+} text_decoder;
+
+static iso_code walk(DcmItem *item, int depth, const iso_rewrite *rw, const text_decoder *dec,
+                     iso_err *err)
 {
     std::vector<decision> todo;
     iso_item_view view = {item};
@@ -110,6 +124,18 @@ static iso_code walk(DcmItem *item, int depth, const iso_rewrite *rw, iso_err *e
         e.creator = creator.c_str();
         e.depth = depth;
         e.value = text ? value.c_str() : NULL;
+        /* decoded for comparisons (a Latin-1 name against a UTF-8 one) */
+        OFString decoded;
+        e.utf8 = e.value;
+        if (text && charset_vr(vr)) {
+            bool ascii = true;
+            for (size_t i = 0; i < value.size() && ascii; i++)
+                ascii = (unsigned char)value[i] < 0x80 && value[i] != 0x1b;
+            if (!ascii && !dec->usable)
+                e.utf8 = NULL;
+            else if (!ascii && dec->conv != NULL)
+                e.utf8 = dec->conv->convertString(value, decoded).good() ? decoded.c_str() : NULL;
+        }
         buf[0] = '\0';
         iso_el_action a = rw->decide(rw->user, &e, &view, buf.data(), buf.size());
         if (a == ISO_EL_KEEP)
@@ -141,7 +167,7 @@ static iso_code walk(DcmItem *item, int depth, const iso_rewrite *rw, iso_err *e
                 break;
             DcmSequenceOfItems *sq = OFstatic_cast(DcmSequenceOfItems *, d.el);
             for (unsigned long k = 0; k < sq->card(); k++)
-                if (walk(sq->getItem(k), depth + 1, rw, err) != ISO_OK)
+                if (walk(sq->getItem(k), depth + 1, rw, dec, err) != ISO_OK)
                     return err->code;
             break;
         }
@@ -290,7 +316,18 @@ extern "C" iso_code iso_dcm_parsed_rewrite(iso_dcm_parsed *p, const iso_rewrite 
 {
     DcmDataset *ds = p->ff.getDataset();
     E_TransferSyntax xfer = ds->getOriginalXfer();
-    if (walk(ds, 0, rw, err) != ISO_OK)
+    OFString charset;
+    (void)ds->findAndGetOFStringArray(DCM_SpecificCharacterSet, charset);
+    DcmSpecificCharacterSet conv;
+    text_decoder dec = {NULL, true};
+    if (!charset.empty() && charset != "ISO_IR 192" && charset != "ISO_IR 6") {
+        if (DcmSpecificCharacterSet::isConversionAvailable() &&
+            conv.selectCharacterSet(charset).good())
+            dec.conv = &conv;
+        else
+            dec.usable = false;
+    }
+    if (walk(ds, 0, rw, &dec, err) != ISO_OK)
         return err->code;
     for (const iso_set_value *s = rw->set; s != NULL && s->group != 0; s++)
         if (ds->putAndInsertString(DcmTagKey(s->group, s->element), s->value).bad())

@@ -315,6 +315,9 @@ typedef struct iso_el {
     const char *value;    /* text VRs, UI, DA/DT/TM...: the value as stored
                              (backslash-separated, padding removed); NULL for
                              binary values and sequences */
+    const char *utf8;     /* the value decoded with the data set's Specific
+                             Character Set (= value where that changes
+                             nothing); NULL when it cannot be decoded */
 } iso_el;
 
 typedef struct iso_item_view iso_item_view; /* the item an element sits in */

@@ -173,7 +173,7 @@ $AC write-b "$WORK/b" || fail "write-b"
 DATA=$WORK/data-b
 ANONYMIZE=yes write_conf "" "[anonymize]\ndates = modified\nclean_descriptors = yes\nburned_in = flag"
 start_node
-storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/b/dates.dcm" "$WORK/b/sc.dcm" || fail "storescu run B"
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/b/dates.dcm" "$WORK/b/sc.dcm" "$WORK/b/latin1.dcm" || fail "storescu run B"
 pseudo=$($PY -c '
 import glob, sys, pydicom
 for f in glob.glob(sys.argv[1] + "/objects/*/*/*.dcm"):

@@ -189,6 +189,12 @@ def write_b(out):
     ds.save_as(os.path.join(out, "dates.dcm"), write_like_original=False)
     sc = base(SC, uid(54), uid(55), uid(56), 7, "PHISC^FLAG", "PHIPIDSC")
     sc.save_as(os.path.join(out, "sc.dcm"), write_like_original=False)
+    # Latin-1 (ISO_IR 100, base's character set): the description names the
+    # patient in bytes that are not the UTF-8 of the name
+    lat = base(CT, uid(57), uid(58), uid(59), 8, "Müller^Hans", "PHIPIDLAT")
+    lat.StudyDescription = "Kontrolle Müller links"
+    lat.SeriesDescription = "Axial bone 1 mm"
+    lat.save_as(os.path.join(out, "latin1.dcm"), write_like_original=False)
 
 
 # ---- checks ----
@@ -339,6 +345,10 @@ def check_b(data_dir, sent_dir, offset):
     c.ok("113107" in codes and "113105" in codes, "codes for modified dates and clean descriptors")
     c.ok(d.get("StudyDescription") in (None, ""), "description naming the patient emptied")
     c.ok(d.get("SeriesDescription") == "Axial bone 1 mm", "harmless description kept")
+    lat = st[8][1]
+    c.ok(lat.get("StudyDescription") in (None, ""),
+         "a Latin-1 description naming the patient (Müller) emptied")
+    c.ok(lat.get("SeriesDescription") == "Axial bone 1 mm", "its harmless description kept")
     sc = st[7][1]
     c.ok(sc.PatientIdentityRemoved == "NO", "possible burned-in text: stored flagged, identity removed NO")
     return c
