@@ -841,6 +841,9 @@ static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_
             json_field(f, "PatientName", o->patient_name, &first);
             json_field(f, "PatientBirthDate", o->birth_date, &first);
             json_field(f, "PatientSex", o->sex, &first);
+            /* what those values (and the study row's) are in: UTF-8, or the
+             * sender's bytes under its own set when they cannot be decoded */
+            json_field(f, "SpecificCharacterSet", o->charset, &first);
         }
         fputs("}", f);
         fclose(f);

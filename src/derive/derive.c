@@ -112,7 +112,12 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
 {
     const iso_attrs *a = &c->src->first;
     char num[32];
-    iso_dcmb_str(b, 0x0008, 0x0005, "ISO_IR 192"); /* text below is UTF-8 */
+    /* the text below is UTF-8, unless the source's could not be decoded:
+     * then its bytes stay under its own character set (our own text is
+     * ASCII, which every set keeps) */
+    bool raw = a->charset[0] != '\0' && strcmp(a->charset, "ISO_IR 192") != 0 &&
+               strcmp(a->charset, "ISO_IR 6") != 0;
+    iso_dcmb_str(b, 0x0008, 0x0005, raw ? a->charset : "ISO_IR 192");
     iso_dcmb_str(b, 0x0008, 0x0016, sop_class);
     iso_dcmb_str(b, 0x0008, 0x0018, sop_uid);
     if (!c->src->deidentified) {

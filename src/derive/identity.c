@@ -39,6 +39,9 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
     if (lookup(v, "uid", a->series_uid, &json, err) != ISO_OK)
         return err->code;
     int from_series = iso_json_get(json, "PatientName", name, sizeof name);
+    char charset[128] = "";
+    if (from_series && !iso_json_get(json, "SpecificCharacterSet", charset, sizeof charset))
+        charset[0] = '\0'; /* rows from before: UTF-8 */
     if (!from_series) {
         free(json);
         json = NULL;
@@ -64,6 +67,7 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
     snprintf(o.patient_name, sizeof o.patient_name, "%s", name);
     snprintf(o.birth_date, sizeof o.birth_date, "%s", birth);
     snprintf(o.sex, sizeof o.sex, "%s", sex);
+    snprintf(o.charset, sizeof o.charset, "%s", charset);
     int ok = iso_json_get(json, "StudyInstanceUID", o.study_uid, sizeof o.study_uid) &&
              iso_json_get(json, "StudyDate", o.study_date, sizeof o.study_date) &&
              iso_json_get(json, "StudyTime", o.study_time, sizeof o.study_time) &&

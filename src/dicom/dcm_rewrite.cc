@@ -271,13 +271,14 @@ extern "C" iso_code iso_dcm_parse_file(const char *path, iso_dcm_parsed **out, i
 
 /* Text of one attribute converted to UTF-8 when the data set says which
  * character set it uses (a copy: the data set keeps its bytes). */
-static void convert_field(DcmSpecificCharacterSet *conv, char *field, size_t size)
+/* Converts field to UTF-8 into out; false if it cannot be. */
+static bool convert_field(DcmSpecificCharacterSet *conv, const char *field, OFString &out)
 {
-    if (conv == NULL || field[0] == '\0')
-        return;
-    OFString out;
-    if (conv->convertString(OFString(field), out).good())
-        snprintf(field, size, "%s", out.c_str());
+    if (field[0] == '\0') {
+        out.clear();
+        return true;
+    }
+    return conv->convertString(OFString(field), out).good();
 }
 
 extern "C" void iso_dcm_parsed_attrs(iso_dcm_parsed *p, iso_attrs *a)
@@ -296,18 +297,33 @@ extern "C" void iso_dcm_parsed_attrs(iso_dcm_parsed *p, iso_attrs *a)
     if (a->charset[0] == '\0' || strcmp(a->charset, "ISO_IR 192") == 0 ||
         strcmp(a->charset, "ISO_IR 6") == 0 || !DcmSpecificCharacterSet::isConversionAvailable())
         return;
+    /* All or nothing: either every text field is UTF-8 (charset says
+     * ISO_IR 192) or every one keeps its bytes under the original charset
+     * (some sets, e.g. ISO 2022 IR 87, iconv on Debian cannot decode) --
+     * never a mix, never bytes under a set that does not describe them. */
     DcmSpecificCharacterSet conv;
     if (conv.selectCharacterSet(OFString(a->charset)).bad())
         return;
-    convert_field(&conv, a->patient_id, sizeof a->patient_id);
-    convert_field(&conv, a->issuer, sizeof a->issuer);
-    convert_field(&conv, a->patient_name, sizeof a->patient_name);
-    convert_field(&conv, a->accession, sizeof a->accession);
-    convert_field(&conv, a->study_id, sizeof a->study_id);
-    convert_field(&conv, a->study_description, sizeof a->study_description);
-    convert_field(&conv, a->referring_physician, sizeof a->referring_physician);
-    convert_field(&conv, a->series_description, sizeof a->series_description);
-    convert_field(&conv, a->body_part, sizeof a->body_part);
+    struct {
+        char *field;
+        size_t size;
+    } fields[] = {{a->patient_id, sizeof a->patient_id},
+                  {a->issuer, sizeof a->issuer},
+                  {a->patient_name, sizeof a->patient_name},
+                  {a->accession, sizeof a->accession},
+                  {a->study_id, sizeof a->study_id},
+                  {a->study_description, sizeof a->study_description},
+                  {a->referring_physician, sizeof a->referring_physician},
+                  {a->series_description, sizeof a->series_description},
+                  {a->body_part, sizeof a->body_part}};
+    const size_t n = sizeof fields / sizeof fields[0];
+    OFString out[sizeof fields / sizeof fields[0]];
+    for (size_t i = 0; i < n; i++)
+        if (!convert_field(&conv, fields[i].field, out[i]))
+            return;
+    for (size_t i = 0; i < n; i++)
+        snprintf(fields[i].field, fields[i].size, "%s", out[i].c_str());
+    snprintf(a->charset, sizeof a->charset, "ISO_IR 192");
 }
 
 extern "C" iso_code iso_dcm_parsed_rewrite(iso_dcm_parsed *p, const iso_rewrite *rw,

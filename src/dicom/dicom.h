@@ -80,7 +80,9 @@ typedef struct iso_attrs {
     char patient_size[32];           /* (0010,1020) */
     char patient_weight[32];         /* (0010,1030) */
     char instance_number[32];
-    char charset[128];
+    char charset[128];               /* what the text fields above are in: "", ISO_IR 6 or
+                                        ISO_IR 192 once converted to UTF-8; else the
+                                        original set, whose bytes they kept */
     long number_of_frames;
     /* for series completion and routing */
     long images_in_acquisition;      /* (0020,1002), 0 if absent */
