@@ -39,7 +39,7 @@ start_node
 storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/later/later.dcm" || fail "storescu later"
 $AC check-a "$DATA" "$WORK/a" "$TABLE" || fail "run A checks"
 $AC check-later "$DATA" || fail "references after a restart"
-$AC phi-scan "$DATA" "$WORK/a" || fail "planted PHI found in the store"
+$AC phi-scan "$DATA" "$WORK/a" "$WORK/node.log" || fail "planted PHI found in what the node wrote"
 ok "every action code, deep sequences, private blocks, UIDs, names, marking as the standard says"
 
 # dciodvfy: no error the original did not already have
@@ -182,6 +182,6 @@ for f in glob.glob(sys.argv[1] + "/objects/*/*/*.dcm"):
         print(d.PatientID)' "$DATA")
 offset=$(node vault lookup "$pseudo" | python3 -c 'import json,sys; print(json.load(sys.stdin)["patient"]["DateOffsetSeconds"])')
 $AC check-b "$DATA" "$WORK/b" "$offset" || fail "run B checks"
-$AC phi-scan "$DATA" "$WORK/b" || fail "planted PHI found in the store (run B)"
+$AC phi-scan "$DATA" "$WORK/b" "$WORK/node.log" || fail "planted PHI found in what the node wrote (run B)"
 ok "dates shifted by the patient's offset with their precision, descriptions cleaned, capture flagged"
 stop_node

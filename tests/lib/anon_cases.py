@@ -354,7 +354,26 @@ def check_b(data_dir, sent_dir, offset):
     return c
 
 
-def phi_scan(data_dir, sent_dir):
+def outputs(data_dir, log):
+    """Every file the node writes that must hold no identity: the whole
+    data_dir but the vault, the key, originals/ (kept by design) and the
+    copies made for the sender (they go back with the identity), plus the
+    log."""
+    files = []
+    for root, dirs, names in os.walk(data_dir):
+        rel = os.path.relpath(root, data_dir)
+        if rel.split(os.sep)[0] == "originals" or os.sep + "sender" in os.sep + rel:
+            continue
+        for n in names:
+            if n.startswith("vault.sqlite") or n == "secret.key":
+                continue
+            files.append(os.path.join(root, n))
+    if log:
+        files.append(log)
+    return files
+
+
+def phi_scan(data_dir, sent_dir, log=None):
     strings = set()
     for f in glob.glob(os.path.join(sent_dir, "*.dcm")):
         ds = pydicom.dcmread(f)
@@ -376,8 +395,7 @@ def phi_scan(data_dir, sent_dir):
                 pass
     targets.add("Jürgen".encode("latin-1"))
     targets.add("山田".encode("iso2022_jp")[3:-3])  # the JIS bytes without escapes
-    files = glob.glob(os.path.join(data_dir, "objects", "*", "*", "*.dcm"))
-    files += glob.glob(os.path.join(data_dir, "index.sqlite*"))
+    files = outputs(data_dir, log)
     found = 0
     for f in files:
         b = open(f, "rb").read()
@@ -385,8 +403,8 @@ def phi_scan(data_dir, sent_dir):
             if t in b:
                 print("FAIL: %r found in %s" % (t, f))
                 found += 1
-    print("%s: %d planted strings searched in %d stored files" % ("ok" if not found else "FAIL",
-                                                                 len(targets), len(files)))
+    print("%s: %d planted strings searched in %d files (store, index, jobs, outbox, results, log)" %
+          ("ok" if not found else "FAIL", len(targets), len(files)))
     return found
 
 
@@ -405,7 +423,7 @@ def main(a):
     elif cmd == "check-b":
         return 1 if check_b(a[2], a[3], int(a[4])).failed else 0
     elif cmd == "phi-scan":
-        return 1 if phi_scan(a[2], a[3]) else 0
+        return 1 if phi_scan(a[2], a[3], a[4] if len(a) > 4 else None) else 0
     else:
         print(__doc__)
         return 2
