@@ -982,7 +982,8 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
         {0x0028, 0x0303, ltim},
         {0, 0, NULL},
     };
-    iso_rewrite rw = {.user = &j, .decide = decide, .set = set, .codes = codes, .n_codes = nc};
+    iso_rewrite rw = {.user = &j, .decide = decide, .set = set, .codes = codes, .n_codes = nc,
+                      .clean_unused_bits = 1};
     if (iso_dcm_parsed_rewrite(in->parsed, &rw, sink, after, err) != ISO_OK)
         return err->code;
     *outcome = burned ? ISO_ANON_FLAGGED : j.ours ? ISO_ANON_UNCHANGED : ISO_ANON_DONE;

@@ -242,6 +242,13 @@ extern "C" void iso_dcm_set_limits(const iso_dcm_limits *l)
 
 int iso_dcm_max_nesting(void) { return limits.max_nesting; }
 
+const char *iso_dcm_tmp_dir(void)
+{
+    return limits.tmp_dir && limits.tmp_dir[0] ? limits.tmp_dir
+           : getenv("TMPDIR")                  ? getenv("TMPDIR")
+                                               : "/tmp";
+}
+
 /* Inflates the data set of path (from dataset_offset) to out, or, with
  * out NULL, only counts and scans it: beyond cap bytes it stops with
  * ISO_ELIMIT, nested deeper than max_nesting with ISO_ENESTING. */

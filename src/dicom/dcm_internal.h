@@ -53,6 +53,8 @@ void iso_dcm_to_utf8(DcmDataset *ds, const iso_attrs *a);
  * The caller parses tmp[0] ? tmp : path and unlinks tmp when done. */
 iso_code iso_dcm_prepare_file(const char *path, char *tmp, size_t tmp_size, iso_err *err);
 int iso_dcm_max_nesting(void);
+/* Where temporary copies go: iso_dcm_set_limits' tmp_dir, else $TMPDIR or /tmp. */
+const char *iso_dcm_tmp_dir(void);
 
 /* The same, owning the temporary copy: DCMTK reads large values lazily
  * from the file it loaded, so the copy lives as long as the parse. */

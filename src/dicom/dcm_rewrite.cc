@@ -15,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <memory>
 #include <new>
@@ -23,6 +24,7 @@
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
 #include "dcmtk/dcmdata/dcistrmb.h"
+#include "dcmtk/dcmdata/dcistrmf.h"
 #include "dcmtk/dcmdata/dcmetinf.h"
 #include "dcmtk/dcmdata/dcspchrs.h"
 #include "dcmtk/dcmdata/dcostrmb.h"
@@ -326,6 +328,107 @@ extern "C" void iso_dcm_parsed_attrs(iso_dcm_parsed *p, iso_attrs *a)
     snprintf(a->charset, sizeof a->charset, "ISO_IR 192");
 }
 
+/* The bits of a 16-bit sample outside [low, low + stored): gone (unsigned),
+ * or the sign of the stored value repeated (signed, stored from bit 0).
+ * Returns whether anything changed. */
+static bool clean_words(Uint16 *w, size_t n, unsigned low, unsigned stored, bool is_signed)
+{
+    const Uint16 mask = (Uint16)(((1u << stored) - 1) << low);
+    const Uint16 sign = (Uint16)(1u << (stored - 1));
+    bool changed = false;
+    for (size_t i = 0; i < n; i++) {
+        Uint16 v = w[i];
+        Uint16 clean = (Uint16)(v & mask);
+        if (is_signed && low == 0 && (v & sign) != 0)
+            clean = (Uint16)(clean | (Uint16)~mask);
+        if (clean != v) {
+            w[i] = clean;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/* Native Pixel Data with Bits Stored below 16: the unused bits may carry an
+ * overlay (PS3.3's retired overlays in pixel data) or anything a device
+ * drew there, which no viewer shows and de-identification must not keep.
+ * Values held in memory are cleaned in place; a large value left in its
+ * file is cleaned in blocks into a temporary file that becomes its value
+ * (DCMTK deletes it with the data set), so memory stays small. */
+static iso_code clean_pixel_bits(DcmDataset *ds, E_TransferSyntax xfer, iso_err *err)
+{
+    if (DcmXfer(xfer).isEncapsulated())
+        return ISO_OK;
+    Uint16 alloc = 0, stored = 0, high = 0, rep = 0;
+    if (ds->findAndGetUint16(DCM_BitsAllocated, alloc).bad() ||
+        ds->findAndGetUint16(DCM_BitsStored, stored).bad())
+        return ISO_OK;
+    if (ds->findAndGetUint16(DCM_HighBit, high).bad())
+        high = (Uint16)(stored - 1);
+    (void)ds->findAndGetUint16(DCM_PixelRepresentation, rep);
+    if (alloc != 16 || stored == 0 || stored >= 16 || high >= 16 || high + 1 < stored)
+        return ISO_OK;
+    DcmElement *px = NULL;
+    if (ds->findAndGetElement(DCM_PixelData, px).bad() || px == NULL)
+        return ISO_OK;
+    const unsigned low = (unsigned)(high + 1 - stored);
+    const Uint32 len = px->getLength() & ~1u;
+    if (len == 0)
+        return ISO_OK;
+    if (px->valueLoaded() || len <= (16u << 20)) {
+        Uint16 *w = NULL;
+        if (px->getUint16Array(w).bad() || w == NULL)
+            return iso_fail(err, ISO_EDICOM, "cannot read Pixel Data to clean its unused bits");
+        clean_words(w, len / 2, low, stored, rep == 1);
+        return ISO_OK;
+    }
+    /* large and still in its file: a first pass looks, a second writes */
+    const Uint32 block = 4u << 20;
+    std::vector<Uint16> buf(block / 2);
+    DcmFileCache cache;
+    bool dirty = false;
+    for (Uint32 off = 0; off < len && !dirty; off += block) {
+        Uint32 n = len - off < block ? len - off : block;
+        if (px->getPartialValue(buf.data(), off, n, &cache, EBO_LittleEndian).bad())
+            return iso_fail(err, ISO_EDICOM, "cannot read Pixel Data to clean its unused bits");
+        dirty = clean_words(buf.data(), n / 2, low, stored, rep == 1);
+    }
+    if (!dirty)
+        return ISO_OK;
+    char path[600];
+    snprintf(path, sizeof path, "%s/pixels-XXXXXX", iso_dcm_tmp_dir());
+    int fd = mkstemp(path);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (out == NULL) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", iso_dcm_tmp_dir());
+    }
+    bool ok = true;
+    for (Uint32 off = 0; off < len && ok; off += block) {
+        Uint32 n = len - off < block ? len - off : block;
+        ok = px->getPartialValue(buf.data(), off, n, &cache, EBO_LittleEndian).good();
+        if (ok) {
+            clean_words(buf.data(), n / 2, low, stored, rep == 1);
+            ok = fwrite(buf.data(), 1, n, out) == n; /* little endian: this machine's order */
+        }
+    }
+    if (fclose(out) != 0)
+        ok = false;
+    if (!ok) {
+        unlink(path);
+        return iso_fail(err, ISO_EIO, "cannot write cleaned Pixel Data to %s", path);
+    }
+    DcmTempFileHandler *handler = DcmTempFileHandler::newInstance(path);
+    DcmInputTempFileStreamFactory factory(handler);
+    handler->decreaseRefCount(); /* the factory (and its clone) own it now */
+    if (px->createValueFromTempFile(factory.clone(), len, EBO_LittleEndian).bad())
+        return iso_fail(err, ISO_EDICOM, "cannot replace Pixel Data by its cleaned copy");
+    return ISO_OK;
+}
+
 extern "C" iso_code iso_dcm_parsed_rewrite(iso_dcm_parsed *p, const iso_rewrite *rw,
                                            const iso_store_sink *sink, iso_attrs *after,
                                            iso_err *err)
@@ -344,6 +447,8 @@ extern "C" iso_code iso_dcm_parsed_rewrite(iso_dcm_parsed *p, const iso_rewrite 
             dec.usable = false;
     }
     if (walk(ds, 0, rw, &dec, err) != ISO_OK)
+        return err->code;
+    if (rw->clean_unused_bits && clean_pixel_bits(ds, xfer, err) != ISO_OK)
         return err->code;
     for (const iso_set_value *s = rw->set; s != NULL && s->group != 0; s++)
         if (ds->putAndInsertString(DcmTagKey(s->group, s->element), s->value).bad())

@@ -347,6 +347,10 @@ typedef struct iso_rewrite {
     /* (0012,0064) De-identification Method Code Sequence, replacing any */
     const iso_code_item *codes;
     int n_codes;
+    /* bits of native 16-bit Pixel Data outside Bits Stored (where retired
+     * overlays and other drawings hide): zeroed, or for signed samples
+     * sign-extended from High Bit */
+    int clean_unused_bits;
 } iso_rewrite;
 
 /* A data set parsed once, then read and rewritten without parsing again. */

@@ -78,6 +78,67 @@ ok "vault: encrypted, 0600, gives back the original UID and patient"
 [ "$(find "$DATA/originals" -name '*.dcm' | wc -l)" -ge 4 ] || fail "not every original kept"
 ok "keep_originals keeps the untouched original under originals/"
 
+# an overlay embedded in the unused high bits of Pixel Data does not survive:
+# unsigned samples lose bits 12..15, signed ones keep their sign extension
+$PY - "$WORK/bits" <<'PY' || fail "writing the pixel-bit objects"
+import os, sys
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+os.makedirs(sys.argv[1])
+# (the large one, 40 MiB, streams through a file and is cleaned in blocks)
+for name, signed in (("unsigned", 0), ("signed", 1), ("large", 0)):
+    ds = Dataset(); ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientName, ds.PatientID, ds.Modality = "PHIBITS^OVERLAY", "PHIPIDBITS", "CT"
+    ds.Rows = ds.Columns = 16
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, signed
+    v = np.arange(256, dtype=np.uint16).reshape(16, 16) * 7 % 4096
+    if name == "large":
+        ds.Rows = ds.Columns = 512
+        ds.NumberOfFrames = 80
+        v = (np.arange(512 * 512 * 80, dtype=np.uint32) * 7 % 4096).astype(np.uint16)
+        v[::97] |= 0x8000
+    elif signed:
+        v[:4] = (np.int16(-5)).astype(np.uint16)    # -5, sign-extended: 0xFFFB
+        v[4:8] |= 0x2000                           # garbage above a positive value
+    else:
+        v[2:6, 2:14] |= 0x8000                     # an overlay drawn in bit 15
+    ds.PixelData = v.tobytes()
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.save_as(os.path.join(sys.argv[1], name + ".dcm"), write_like_original=False)
+PY
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/bits"/*.dcm || fail "storescu bits"
+$PY - "$DATA" <<'PY' || fail "unused Pixel Data bits survived"
+import glob, sys
+import numpy as np
+import pydicom
+seen = 0
+for f in glob.glob(sys.argv[1] + "/objects/*/*/*.dcm"):
+    d = pydicom.dcmread(f)
+    if d.get("Rows") not in (16, 512) or d.get("BitsStored") != 12 or d.get("Modality") != "CT":
+        continue
+    w = np.frombuffer(d.PixelData, dtype="<u2")
+    if d.PixelRepresentation == 0:
+        assert not (w & 0xF000).any(), "bits above Bits Stored kept"
+        assert (w == (np.arange(w.size, dtype=np.uint32) * 7 % 4096)).all(), "stored bits changed"
+    else:
+        s = w.reshape(16, 16)
+        assert (s[:4] == 0xFFFB).all(), "sign extension lost"
+        assert not (s[4:8] & 0xF000).any(), "garbage above a positive value kept"
+    seen += 1
+assert seen == 3, seen
+print("unsigned (in memory and 40 MiB through a file): bits 12..15 cleared, values kept; "
+      "signed: sign extension kept, garbage cleared")
+PY
+[ -z "$(ls -A "$DATA/tmp")" ] || fail "temporary files left in tmp/: $(ls "$DATA/tmp")"
+ok "an overlay in the unused high bits of Pixel Data is removed (signed samples keep their sign)"
+
 # file meta elements inside a data set do not survive de-identification
 st=$(python3 "$top_srcdir/tests/lib/dicomtool.py" store 127.0.0.1 "$PORT" 1.2.826.0.1.3680043.10.4242.98.1 --meta-in-dataset)
 [ "$st" = "status=0000" ] || fail "an object with group 0002 in its data set: $st"
