@@ -744,6 +744,16 @@ static void json_field(FILE *f, const char *key, const char *value, int *first)
     iso_json_string(f, value);
 }
 
+/* The Patient module as received, for the patient and series rows. */
+static void patient_fields(FILE *f, const iso_attrs *o, int *first)
+{
+    json_field(f, "PatientID", o->patient_id, first);
+    json_field(f, "IssuerOfPatientID", o->issuer, first);
+    json_field(f, "PatientName", o->patient_name, first);
+    json_field(f, "PatientBirthDate", o->birth_date, first);
+    json_field(f, "PatientSex", o->sex, first);
+}
+
 /* The vault rows of one object.  Failing here fails the object: nothing
  * is acknowledged that could not be re-identified. */
 static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_attrs *after,
@@ -777,11 +787,7 @@ static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_
     FILE *f = open_memstream(&patient, &len);
     if (f != NULL) {
         int first = 1;
-        json_field(f, "PatientID", o->patient_id, &first);
-        json_field(f, "IssuerOfPatientID", o->issuer, &first);
-        json_field(f, "PatientName", o->patient_name, &first);
-        json_field(f, "PatientBirthDate", o->birth_date, &first);
-        json_field(f, "PatientSex", o->sex, &first);
+        patient_fields(f, o, &first);
         fprintf(f, ", \"DateOffsetSeconds\": %ld}", j->offset);
         fclose(f);
     }
@@ -836,11 +842,7 @@ static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_
             /* the identity this series' own instances carried: its results
              * get this back, not whatever the first series of the same
              * Patient ID said (the patient row keeps the first) */
-            json_field(f, "PatientID", o->patient_id, &first);
-            json_field(f, "IssuerOfPatientID", o->issuer, &first);
-            json_field(f, "PatientName", o->patient_name, &first);
-            json_field(f, "PatientBirthDate", o->birth_date, &first);
-            json_field(f, "PatientSex", o->sex, &first);
+            patient_fields(f, o, &first);
             /* what those values (and the study row's) are in: UTF-8, or the
              * sender's bytes under its own set when they cannot be decoded */
             json_field(f, "SpecificCharacterSet", o->charset, &first);

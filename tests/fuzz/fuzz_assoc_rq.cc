@@ -31,14 +31,7 @@ static void trim(const char *in, char out[17])
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static iso_dcm_server *srv = [] {
-        iso_err e = {};
-        iso_dcm_server *s = NULL;
-        iso_scp_params p = {16384, 1, 1, 1};
-        if (iso_dcm_init(&e) != ISO_OK || iso_dcm_server_new(&p, &s, &e) != ISO_OK)
-            return (iso_dcm_server *)NULL;
-        return s;
-    }();
+    iso_dcm_server *srv = fuzz_server();
     if (srv == NULL || size > 70000)
         return 0;
     iso_assoc_rq_summary sum;

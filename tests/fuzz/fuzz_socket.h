@@ -9,6 +9,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dicom/dicom.h"
+
+// The adapter's server, made once (NULL if DCMTK cannot start).
+static iso_dcm_server *fuzz_server()
+{
+    static iso_dcm_server *srv = [] {
+        iso_err e = {};
+        iso_dcm_server *s = NULL;
+        iso_scp_params p = {16384, 1, 1, 1};
+        if (iso_dcm_init(&e) != ISO_OK || iso_dcm_server_new(&p, &s, &e) != ISO_OK)
+            return (iso_dcm_server *)NULL;
+        return s;
+    }();
+    return srv;
+}
+
 // Returns 0 and fills sv (sv[1] is the node's end), or -1.
 static int fuzz_feed_socket(const uint8_t *data, size_t size, int sv[2])
 {
