@@ -1,7 +1,7 @@
 #!/bin/bash
 # A hostile network against the real daemon (issue 10): deep nesting in the
-# data set (both encodings) and in the command set, an oversized and a
-# stalled A-ASSOCIATE-RQ while storescu stores, a trickled PDU, 40 stalled
+# data set (both encodings) and in the command set, an oversized, a malformed
+# and a stalled A-ASSOCIATE-RQ while storescu stores, a trickled PDU, 40 stalled
 # sockets from one host while another host stores, forged newlines in an AE
 # title and a UID, a deflate bomb, an object over max_object_mb.  After
 # each: the node is up, answered as it should, logged one escaped line, and
@@ -42,6 +42,11 @@ ok "deep nesting refused before DCMTK parses it, each with a log line"
 # ---- association requests ----
 check big-rq closed
 grep -q 'A-ASSOCIATE-RQ length 100000 out of range' "$WORK/node.log" || fail "no log line for the 100,000-byte request"
+# malformed requests never reach DCMTK's parser: A-ABORT and one log line
+check malformed-rq aborted
+check ac-item-in-rq aborted
+grep -q 'malformed A-ASSOCIATE-RQ .*an item overruns the A-ASSOCIATE-RQ' "$WORK/node.log" || fail "no log line for the overrunning item"
+grep -q 'malformed A-ASSOCIATE-RQ .*A-ASSOCIATE-AC presentation context item in a request' "$WORK/node.log" || fail "no log line for the AC item"
 # announces 60,000 bytes, sends half and stalls: storescu meanwhile stores within 2 s
 python3 - "$PORT" <<'PY' &
 import socket, sys, time, struct

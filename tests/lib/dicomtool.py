@@ -367,6 +367,27 @@ def scenario(name, host, port, called="ISONODE"):
         t0 = time.time()
         closed = peer_closed(s, wait=5)
         return "closed" if closed and time.time() - t0 < 2 else "open"
+    if name == "malformed-rq":  # an item whose length overruns the request
+        s = connect(host, port)
+        rq = bytearray(associate_rq(called=called))
+        i = 6 + 68  # the application context item: its length now runs past the end
+        rq[i + 2:i + 4] = struct.pack(">H", 0xFFF0)
+        s.sendall(bytes(rq))
+        try:
+            kind, body = recv_pdu(s)
+        except (ConnectionError, OSError):
+            return "closed"
+        return "aborted" if kind == 7 else "pdu-%d" % kind
+    if name == "ac-item-in-rq":  # an A-ASSOCIATE-AC context item (0x21) in a request
+        s = connect(host, port)
+        rq = associate_rq(called=called)
+        body = rq[6:] + item(0x21, struct.pack(">BBBB", 3, 0, 0, 0) + item(0x40, EXPLICIT_LE.encode()))
+        s.sendall(struct.pack(">BBI", 1, 0, len(body)) + body)
+        try:
+            kind, _ = recv_pdu(s)
+        except (ConnectionError, OSError):
+            return "closed"
+        return "aborted" if kind == 7 else "pdu-%d" % kind
     if name == "forged-newline-ae":
         s = connect(host, port)
         s.sendall(associate_rq(called=called, calling="EV\nERROR forged"))
