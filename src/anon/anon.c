@@ -922,7 +922,8 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
     /* words that identify: name components, IDs, birth date, accession */
     char name[512];
     snprintf(name, sizeof name, "%s", o->patient_name);
-    for (char *tok = strtok(name, "^= "); tok != NULL; tok = strtok(NULL, "^= "))
+    char *save = NULL; /* strtok_r: every connection thread runs this at once */
+    for (char *tok = strtok_r(name, "^= ", &save); tok != NULL; tok = strtok_r(NULL, "^= ", &save))
         add_token(&j, tok);
     add_token(&j, o->patient_id);
     add_token(&j, o->birth_date);
