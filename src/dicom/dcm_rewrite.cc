@@ -377,9 +377,23 @@ static iso_code clean_pixel_bits(DcmDataset *ds, E_TransferSyntax xfer, iso_err 
         return ISO_OK;
     if (px->valueLoaded() || len <= (16u << 20)) {
         Uint16 *w = NULL;
-        if (px->getUint16Array(w).bad() || w == NULL)
+        if (px->getUint16Array(w).good() && w != NULL) {
+            clean_words(w, len / 2, low, stored, rep == 1);
+            return ISO_OK;
+        }
+        /* OB though 16 bits are allocated (seen from some writers): the
+         * bytes are the little-endian words of a little-endian syntax */
+        Uint8 *b = NULL;
+        if (DcmXfer(xfer).isBigEndian() || px->getUint8Array(b).bad() || b == NULL)
             return iso_fail(err, ISO_EDICOM, "cannot read Pixel Data to clean its unused bits");
-        clean_words(w, len / 2, low, stored, rep == 1);
+        std::vector<Uint16> words(len / 2);
+        for (size_t i = 0; i < words.size(); i++)
+            words[i] = (Uint16)(b[2 * i] | b[2 * i + 1] << 8);
+        if (clean_words(words.data(), words.size(), low, stored, rep == 1))
+            for (size_t i = 0; i < words.size(); i++) {
+                b[2 * i] = (Uint8)words[i];
+                b[2 * i + 1] = (Uint8)(words[i] >> 8);
+            }
         return ISO_OK;
     }
     /* large and still in its file: a first pass looks, a second writes */
