@@ -1,6 +1,6 @@
 /* derive.h — the reconstruction of a series as new DICOM objects.
  *
- * So far: Secondary Capture images of the standard views, a Multi-frame
+ * The objects: Secondary Capture images of the standard views, a Multi-frame
  * True Color Secondary Capture of the 360 degree rotation (cine), an
  * Encapsulated STL object per surface (Modality M3D, millimetres, the
  * source's Frame of Reference) and one Surface Segmentation holding every
@@ -10,8 +10,7 @@
  * isotropic grid (a frame per segment and plane, plane geometry in the
  * functional groups).  Surfaces come from [surface NAME] sections or the
  * built-in ones; the sender's copy gets its original identity back from
- * the vault (identity.c).  Delivery (outbox, C-STORE to the sender) is the
- * rest of the derived-objects issue.
+ * the vault (identity.c); jobs/work.c queues the copies in the outbox.
  *
  * Every new UID is an HMAC under the installation key of the source series
  * UID, the result version and the object's place in the result (2.25

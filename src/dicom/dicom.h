@@ -1,17 +1,19 @@
 /* dicom.h — the plain C face of the DCMTK adapter (the .cc files beside it).
  *
  * Nothing of DCMTK crosses this header: no C++ type, no exception, no DCMTK
- * header.  The adapter offers four things:
+ * header.  The adapter offers, in the numbered sections below:
  *
- *   1. reading the attributes the index needs from a stored file;
+ *   1. reading the attributes the index needs from a stored file, with the
+ *      parse limits and the process start-up checks (data dictionary);
  *   2. serving one association on a socket the caller accepted (the C side
  *      decides policy — AE titles, limits, storage — through callbacks, much
  *      like DcmSCP's notify/handle hooks);
  *   3. acting as SCU for C-ECHO and C-STORE to a configured peer;
- *   4. process start-up checks (data dictionary present);
  *   5. decoding images for reconstruction: geometry per frame and modality
  *      values (Rescale Slope/Intercept applied) for every transfer syntax
- *      we store that carries a greyscale image.
+ *      we store that carries a greyscale image;
+ *   6. rewriting a parsed data set element by element (de-identification);
+ *   7. building new objects (derived results).
  *
  * Every association socket the adapter touches has TCP_NODELAY set: Debian's
  * DCMTK 3.6.7 leaves Nagle's algorithm on, which stalls each C-STORE on two
