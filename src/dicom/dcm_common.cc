@@ -249,6 +249,21 @@ const char *iso_dcm_tmp_dir(void)
                                                : "/tmp";
 }
 
+FILE *iso_dcm_tmp_open(const char *prefix, char *path, size_t path_size, iso_err *err)
+{
+    snprintf(path, path_size, "%s/%s-XXXXXX", iso_dcm_tmp_dir(), prefix);
+    int fd = mkstemp(path);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (out == NULL) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", iso_dcm_tmp_dir());
+    }
+    return out;
+}
+
 /* Inflates the data set of path (from dataset_offset) to out, or, with
  * out NULL, only counts and scans it: beyond cap bytes it stops with
  * ISO_ELIMIT, nested deeper than max_nesting with ISO_ENESTING. */
@@ -330,20 +345,10 @@ static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_p
         cap = limits.max_object_bytes;
     if (inflate_pass(path, m->dataset_offset, NULL, cap, err) != ISO_OK)
         return err->code;
-    const char *tmpdir = limits.tmp_dir && limits.tmp_dir[0] ? limits.tmp_dir
-                         : getenv("TMPDIR")                  ? getenv("TMPDIR")
-                                                             : "/tmp";
     char path_buf[512];
-    snprintf(path_buf, sizeof path_buf, "%s/inflate-XXXXXX", tmpdir);
-    int fd = mkstemp(path_buf);
-    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (out == NULL) {
-        if (fd >= 0) {
-            close(fd);
-            unlink(path_buf);
-        }
-        return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", tmpdir);
-    }
+    FILE *out = iso_dcm_tmp_open("inflate", path_buf, sizeof path_buf, err);
+    if (out == NULL)
+        return err->code;
     unsigned char meta_buf[1024];
     size_t n = iso_dcm_meta_header(meta_buf, sizeof meta_buf, m->sop_class, m->sop_instance,
                                    UID_LittleEndianExplicitTransferSyntax, NULL);

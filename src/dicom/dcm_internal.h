@@ -55,6 +55,9 @@ iso_code iso_dcm_prepare_file(const char *path, char *tmp, size_t tmp_size, iso_
 int iso_dcm_max_nesting(void);
 /* Where temporary copies go: iso_dcm_set_limits' tmp_dir, else $TMPDIR or /tmp. */
 const char *iso_dcm_tmp_dir(void);
+/* Creates a temporary file there named after prefix (path receives its
+ * name) and opens it for writing; NULL with err filled if it cannot. */
+FILE *iso_dcm_tmp_open(const char *prefix, char *path, size_t path_size, iso_err *err);
 
 /* The same, owning the temporary copy: DCMTK reads large values lazily
  * from the file it loaded, so the copy lives as long as the parse. */

@@ -410,16 +410,9 @@ static iso_code clean_pixel_bits(DcmDataset *ds, E_TransferSyntax xfer, iso_err 
     if (!dirty)
         return ISO_OK;
     char path[600];
-    snprintf(path, sizeof path, "%s/pixels-XXXXXX", iso_dcm_tmp_dir());
-    int fd = mkstemp(path);
-    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (out == NULL) {
-        if (fd >= 0) {
-            close(fd);
-            unlink(path);
-        }
-        return iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", iso_dcm_tmp_dir());
-    }
+    FILE *out = iso_dcm_tmp_open("pixels", path, sizeof path, err);
+    if (out == NULL)
+        return err->code;
     bool ok = true;
     for (Uint32 off = 0; off < len && ok; off += block) {
         Uint32 n = len - off < block ? len - off : block;

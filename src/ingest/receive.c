@@ -84,7 +84,7 @@ struct iso_recv {
     uint64_t received; /* bytes of the object so far */
     uint64_t reserved; /* this object's share of the budget */
     char sop_instance_uid[65], sop_class_uid[65];
-    char name[65]; /* for log lines (iso_recv_name) */
+    char name[65]; /* for log lines (iso_recv_name), made when first asked for */
     struct timespec start;
 };
 
@@ -327,6 +327,8 @@ uint16_t iso_recv_begin(iso_recv *x, const iso_store_rq *rq, char *comment, size
     x->first_err = (iso_err){0};
     x->received = 0;
     bool deidentifying = x->r->anon != NULL;
+    x->name[0] = '\0';
+    x->sop_instance_uid[0] = '\0';
     if (!iso_uid_valid(rq->sop_instance_uid) || !iso_uid_valid(rq->sop_class_uid)) {
         snprintf(x->name, sizeof x->name, "(invalid UID)");
         snprintf(comment, comment_size, "Invalid SOP Class or SOP Instance UID in request");
@@ -337,10 +339,6 @@ uint16_t iso_recv_begin(iso_recv *x, const iso_store_rq *rq, char *comment, size
                      rq->sop_instance_uid);
         return ISO_STATUS_CANNOT_UNDERSTAND;
     }
-    if (deidentifying)
-        iso_anon_map_uid(x->r->anon, rq->sop_instance_uid, x->name);
-    else
-        snprintf(x->name, sizeof x->name, "%s", rq->sop_instance_uid);
     snprintf(x->sop_instance_uid, sizeof x->sop_instance_uid, "%s", rq->sop_instance_uid);
     snprintf(x->sop_class_uid, sizeof x->sop_class_uid, "%s", rq->sop_class_uid);
     iso_code rc = ISO_OK;
@@ -565,7 +563,18 @@ uint16_t iso_recv_end(iso_recv *x, bool complete, iso_received *out, char *comme
     return status;
 }
 
-const char *iso_recv_name(const iso_recv *x) { return x->name; }
+const char *iso_recv_name(iso_recv *x)
+{
+    /* only refusals are logged by this name (a stored object by its stored
+     * UID), so the keyed replacement is not computed per object */
+    if (x->name[0] == '\0' && x->sop_instance_uid[0] != '\0') {
+        if (x->r->anon != NULL)
+            iso_anon_map_uid(x->r->anon, x->sop_instance_uid, x->name);
+        else
+            snprintf(x->name, sizeof x->name, "%s", x->sop_instance_uid);
+    }
+    return x->name;
+}
 
 /* ---- lifecycles ---- */
 

@@ -62,7 +62,7 @@ uint16_t iso_recv_begin(iso_recv *x, const iso_store_rq *rq, char *comment, size
 /* How log lines name the object of the last iso_recv_begin: its SOP
  * Instance UID as it is (or will be) stored -- de-identifying, the node's
  * keyed replacement, so no log pairs an original UID with its new one. */
-const char *iso_recv_name(const iso_recv *x);
+const char *iso_recv_name(iso_recv *x);
 /* The first failure is kept: later writes return it at once, and
  * iso_recv_end answers it. */
 iso_code iso_recv_write(iso_recv *x, const void *buf, size_t len, iso_err *err);
