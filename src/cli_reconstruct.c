@@ -203,10 +203,10 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
     snprintf(dir, sizeof dir, "%s/dicom", out);
     char(*written)[512] = calloc(64, sizeof *written);
     int nw = 0;
+    iso_derive_run run = {restore_from ? key : NULL, NULL, 0};
     iso_code rc = written == NULL ? iso_fail(err, ISO_ENOMEM, "out of memory")
-                                  : iso_derive_series(r, (const char *const *)paths, n, v,
-                                                      restore_from ? key : NULL, 0, dir,
-                                                      written, 64, &nw, err);
+                                  : iso_derive_series(r, (const char *const *)paths, n, v, &run,
+                                                      dir, written, 64, &nw, err);
     iso_vault_close(v);
     if (rc == ISO_OK && !quiet)
         fprintf(stderr, "isonode reconstruct: %d DICOM objects in %s\n", nw, dir);

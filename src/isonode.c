@@ -606,7 +606,7 @@ static int cmd_outbox(const iso_config *cfg, int argc, char **argv)
             if (rc == ISO_OK)
                 rc = fsx_sha256_file(abs, sha, &size, &err);
             if (rc == ISO_OK)
-                rc = iso_outbox_add(o, argv[1], abs, a.sop_instance_uid, sha, &err);
+                rc = iso_outbox_add(o, argv[1], abs, a.sop_instance_uid, sha, 0, &err);
         }
     } else {
         usage(stderr);

@@ -103,11 +103,12 @@ static void delivery_kick(void *arg)
 }
 
 /* The SCP tells the completion tracker what arrived and when associations end. */
-static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char *calling_ae)
+static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char *calling_ae,
+                      int duplicate)
 {
     iso_err err = {0};
     if (iso_completion_stored(user, assoc, a->series_uid, calling_ae, a->images_in_acquisition,
-                              iso_mono_seconds(), &err) != ISO_OK)
+                              duplicate, iso_mono_seconds(), &err) != ISO_OK)
         ISO_ERROR("series completion: %s (the series is picked up at the next start)", err.msg);
 }
 
@@ -257,8 +258,15 @@ int main(int argc, char **argv)
     }
     if (recovered > 0)
         ISO_WARN("jobs: %d job(s) interrupted by the last stop run again", recovered);
-    iso_job_env env = {&cfg, store, dl.outbox, anon, forward_anon, &install_key[0], delivery_kick,
-                       &dl};
+    iso_job_env env = {.cfg = &cfg,
+                       .store = store,
+                       .outbox = dl.outbox,
+                       .anon = anon,
+                       .forward_anon = forward_anon,
+                       .key = &install_key[0],
+                       .jobs = jobs,
+                       .kick = delivery_kick,
+                       .kick_ctx = &dl};
     if (iso_runner_start(&env, jobs, completion, &runner, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;

@@ -49,7 +49,7 @@ const iso_config_key iso_config_keys[] = {
     {"node", "max_memory_mb", ISO_CFG_INT, NODE(max_memory_mb), "1024", 64, 1L << 20, NULL,
      "Node-wide budget for objects held in memory while they are received and de-identified; an object that does not fit streams through a file instead."},
     {"node", "duplicates", ISO_CFG_ENUM, NODE(duplicates), "keep", 0, 0, "keep|replace",
-     "An instance received again: keep the stored copy, or replace it atomically."},
+     "An instance received again with other bytes: keep the stored copy, or replace it atomically (the series' results are then made again, as a new version). Either way a series sent again by a peer that sent every instance of it gets its results again."},
     {"node", "check_calling_ae", ISO_CFG_BOOL, NODE(check_calling_ae), "no", 0, 1, NULL,
      "Only accept calling AE titles listed in a [peer] section."},
     {"node", "check_host", ISO_CFG_BOOL, NODE(check_host), "no", 0, 1, NULL,
@@ -616,6 +616,27 @@ static void dump_value(const iso_config_key *k, const void *base, FILE *out)
     }
 }
 
+/* Writes text as '# ' comment lines of at most 78 columns: the parser
+ * takes lines of up to 200 bytes, and people read narrow ones. */
+static void dump_comment(const char *text, FILE *out)
+{
+    const char *p = text;
+    while (*p != '\0') {
+        size_t take = strlen(p);
+        if (take > 76) {
+            take = 76;
+            while (take > 0 && p[take] != ' ')
+                take--;
+            if (take == 0) /* one word longer than a line */
+                take = strcspn(p, " ");
+        }
+        fprintf(out, "# %.*s\n", (int)take, p);
+        p += take;
+        while (*p == ' ')
+            p++;
+    }
+}
+
 void iso_config_dump(const iso_config *cfg, FILE *out)
 {
     fprintf(out, "# effective configuration (%s)\n",
@@ -625,7 +646,7 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
         fprintf(out, "%s[%s]\n", s ? "\n" : "", singletons[s]);
         for (size_t i = 0; i < iso_config_nkeys; i++)
             if (strcmp(iso_config_keys[i].section, singletons[s]) == 0) {
-                fprintf(out, "# %s\n", iso_config_keys[i].doc);
+                dump_comment(iso_config_keys[i].doc, out);
                 dump_value(&iso_config_keys[i], cfg, out);
             }
     }

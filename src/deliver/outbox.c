@@ -66,20 +66,27 @@ iso_code iso_outbox_open(const char *data_dir, iso_outbox **out, iso_err *err)
 }
 
 iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const char *sop_uid,
-                        const char *sha256, iso_err *err)
+                        const char *sha256, long again_before, iso_err *err)
 {
     pthread_mutex_lock(&o->mu);
     sqlite3_stmt *st = NULL;
     iso_code rc = ISO_OK;
-    if (sqlite3_prepare_v2(o->db,
-                           "INSERT OR IGNORE INTO outbox(dest, path, sop_uid, sha256) VALUES (?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK) {
+    /* sent_at is text in UTC ISO 8601, which orders as time does */
+    if (sqlite3_prepare_v2(
+            o->db,
+            "INSERT INTO outbox(dest, path, sop_uid, sha256) VALUES (?1,?2,?3,?4) "
+            "ON CONFLICT (dest, sop_uid, sha256) DO UPDATE SET state='queued', path=excluded.path, "
+            "attempts=0, next_at=0, last_error='', sent_at=NULL WHERE ?5 > 0 AND "
+            "state IN ('sent','dead') AND "
+            "coalesce(sent_at, created) < strftime('%Y-%m-%dT%H:%M:%SZ', ?5, 'unixepoch')",
+            -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(o, err, "prepare");
     } else {
         sqlite3_bind_text(st, 1, peer, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, sop_uid, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, sha256, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, again_before);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = db_fail(o, err, "insert");
     }

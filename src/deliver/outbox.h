@@ -31,9 +31,13 @@ iso_code iso_outbox_open(const char *data_dir, iso_outbox **out, iso_err *err);
 void iso_outbox_close(iso_outbox *o);
 
 /* Queues a file for a peer (by [peer NAME]); a file already queued or sent
- * to that peer (same SOP Instance UID and content) is not queued twice. */
+ * to that peer (same SOP Instance UID and content) is not queued twice --
+ * except that again_before > 0 (Unix seconds) queues it again, from path,
+ * if it was sent (or given up) before then: a peer that sent a series again
+ * is owed its results again, and a crash and re-run of that re-delivery
+ * still sends each object once. */
 iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const char *sop_uid,
-                        const char *sha256, iso_err *err);
+                        const char *sha256, long again_before, iso_err *err);
 
 /* One round: sends every due item, each destination on its own thread.
  * Returns the number of items sent in *sent (may be NULL). */

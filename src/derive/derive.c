@@ -30,7 +30,7 @@ void iso_derive_uid(const uint8_t *key, const char *series_uid, const char *vers
     iso_uid_from_hash(md, out);
 }
 
-void iso_derive_version(const iso_recon_result *r, char out[65])
+void iso_derive_version(const iso_recon_result *r, const char *content, char out[65])
 {
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     unsigned char md[32];
@@ -47,6 +47,10 @@ void iso_derive_version(const iso_recon_result *r, char out[65])
         int len = snprintf(level, sizeof level, "\\%s\\%.6g", r->surf[s].spec.label,
                            r->surf[s].spec.iso);
         EVP_DigestUpdate(c, level, (size_t)len);
+    }
+    if (content != NULL && content[0] != '\0') {
+        EVP_DigestUpdate(c, "\\content\\", 9);
+        EVP_DigestUpdate(c, content, strlen(content));
     }
     EVP_DigestFinal_ex(c, md, &n);
     EVP_MD_CTX_free(c);

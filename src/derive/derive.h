@@ -55,12 +55,19 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
                           const char *dir, char (*paths)[512], int max_paths, int *n_paths,
                           iso_err *err);
 
+/* What one derivation run is keyed and dated with. */
+typedef struct iso_derive_run {
+    const uint8_t *key;  /* the installation key (ISO_KEY_LEN bytes; NULL: unkeyed, the CLI) */
+    const char *version; /* the results' version (iso_derive_version; NULL: from r alone) */
+    long created;        /* creation time of the objects (Unix seconds; 0: now) */
+} iso_derive_run;
+
 /* The whole step for one reconstructed series: references from the
  * instances the pipeline used, patient and study attributes from one of the
  * series' files (paths), the sender's identity restored from vault when it
- * is not NULL, creation time `created` (0: now), then iso_derive_write. */
+ * is not NULL, then iso_derive_write. */
 iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, size_t n,
-                           iso_vault *vault, const uint8_t *key, long created, const char *dir,
+                           iso_vault *vault, const iso_derive_run *run, const char *dir,
                            char (*out)[512], int max_out, int *n_out, iso_err *err);
 
 /* Gives a source read from the de-identified store its original identity
@@ -79,7 +86,10 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
 void iso_derive_uid(const uint8_t *key, const char *series_uid, const char *version,
                     const char *kind, int index, char out[65]);
 /* The version of a series' results: SHA-256 (hex) of the source instance
- * UIDs the pipeline used, in order, and each surface's label and level. */
-void iso_derive_version(const iso_recon_result *r, char out[65]);
+ * UIDs the pipeline used, in order, each surface's label and level, and
+ * content (may be NULL): a digest of the stored bytes of the series, so
+ * that a series whose instances were replaced gets new results under new
+ * UIDs, and an unchanged one the same. */
+void iso_derive_version(const iso_recon_result *r, const char *content, char out[65]);
 
 #endif

@@ -107,7 +107,7 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
 }
 
 iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, size_t n,
-                           iso_vault *vault, const uint8_t *key, long created, const char *dir,
+                           iso_vault *vault, const iso_derive_run *run, const char *dir,
                            char (*out)[512], int max_out, int *n_out, iso_err *err)
 {
     *n_out = 0;
@@ -115,9 +115,12 @@ iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, 
     memset(&src, 0, sizeof src);
     /* the version from the stored (de-identified) UIDs, before any are
      * restored: both copies of one run share it */
-    iso_derive_version(r, src.version);
-    src.key = key;
-    src.created = created;
+    if (run->version != NULL)
+        snprintf(src.version, sizeof src.version, "%s", run->version);
+    else
+        iso_derive_version(r, NULL, src.version);
+    src.key = run->key;
+    src.created = run->created;
     size_t ni = r->series.n_files;
     const char **inst = calloc(ni ? ni : 1, sizeof *inst), **cls = calloc(ni ? ni : 1, sizeof *cls);
     char(*orig)[65] = vault ? calloc(ni ? ni : 1, sizeof *orig) : NULL;

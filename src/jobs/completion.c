@@ -67,14 +67,16 @@ static tracked *find_or_add(iso_completion *c, const char *series_uid, iso_err *
 }
 
 iso_code iso_completion_stored(iso_completion *c, uint64_t assoc, const char *series_uid,
-                               const char *calling_ae, long expected, double now, iso_err *err)
+                               const char *calling_ae, long expected, int duplicate, double now,
+                               iso_err *err)
 {
     pthread_mutex_lock(&c->mu);
     tracked *t = find_or_add(c, series_uid, err);
     if (t != NULL) {
         snprintf(t->calling_ae, sizeof t->calling_ae, "%s", calling_ae);
         t->last_arrival = now;
-        t->received++;
+        if (!duplicate)
+            t->received++;
         if (expected > 0)
             t->expected = expected;
         int known = 0;

@@ -29,9 +29,12 @@ iso_code iso_completion_new(iso_completion **out, iso_err *err);
 void iso_completion_free(iso_completion *c);
 
 /* An instance of series_uid was stored on association assoc at time now
- * (seconds, monotonic); expected = Images in Acquisition or 0. */
+ * (seconds, monotonic); expected = Images in Acquisition or 0.  duplicate:
+ * it was stored already (a re-send): it keeps the series open like any
+ * arrival but does not count towards expected, which counts instances. */
 iso_code iso_completion_stored(iso_completion *c, uint64_t assoc, const char *series_uid,
-                               const char *calling_ae, long expected, double now, iso_err *err);
+                               const char *calling_ae, long expected, int duplicate, double now,
+                               iso_err *err);
 /* Association assoc ended (released, aborted or timed out); the settle time
  * counts from the series' last arrival, not from here. */
 void iso_completion_assoc_end(iso_completion *c, uint64_t assoc);

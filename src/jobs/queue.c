@@ -145,10 +145,34 @@ iso_code iso_jobs_add(iso_jobs *j, const char *series_uid, const char *calling_a
     iso_code rc = covered_locked(j, series_uid, &covered, err);
     sqlite3_stmt *st = NULL;
     int changed = 0;
-    if (rc == ISO_OK && instances > covered) {
+    if (rc == ISO_OK && instances <= covered) {
+        /* a re-send: one job for this AE unless one has still to run */
+        int64_t pending = 0;
+        rc = prepare(j, &st,
+                     "SELECT count(*) FROM jobs WHERE series_uid=? AND calling_ae=? AND "
+                     "state IN ('queued','failed')",
+                     "tt", err, series_uid, calling_ae);
+        if (rc == ISO_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW)
+                pending = sqlite3_column_int64(st, 0);
+            else
+                rc = db_fail(j, err, "pending");
+            sqlite3_finalize(st);
+        }
+        if (rc == ISO_OK && pending == 0) {
+            rc = prepare(j, &st,
+                         "INSERT INTO jobs(series_uid, calling_ae, instances, created, resend) "
+                         "VALUES (?,?,?,?,1)",
+                         "ttii", err, series_uid, calling_ae, instances, (int64_t)now);
+            if (rc == ISO_OK)
+                rc = run(j, st, NULL, err);
+            if (rc == ISO_OK && id)
+                *id = sqlite3_last_insert_rowid(j->db);
+        }
+    } else if (rc == ISO_OK) {
         /* a job of the series still waiting takes the new count instead */
         rc = prepare(j, &st,
-                     "UPDATE jobs SET instances=?, calling_ae=? WHERE series_uid=? AND "
+                     "UPDATE jobs SET instances=?, calling_ae=?, resend=0 WHERE series_uid=? AND "
                      "state='queued' AND attempts=0",
                      "itt", err, instances, calling_ae, series_uid);
         if (rc == ISO_OK)
@@ -174,8 +198,8 @@ iso_code iso_jobs_claim(iso_jobs *j, long now, iso_job *job, iso_err *err)
     pthread_mutex_lock(&j->mu);
     sqlite3_stmt *st = NULL;
     iso_code rc = prepare(j, &st,
-                          "SELECT id, series_uid, calling_ae, instances, attempts, created "
-                          "FROM jobs WHERE state IN ('queued','failed') AND next_at <= ? AND "
+                          "SELECT id, series_uid, calling_ae, instances, attempts, created, "
+                          "resend FROM jobs WHERE state IN ('queued','failed') AND next_at <= ? AND "
                           "series_uid NOT IN (SELECT series_uid FROM jobs WHERE state='running') "
                           "ORDER BY id LIMIT 1",
                           "i", err, (int64_t)now);
@@ -188,6 +212,7 @@ iso_code iso_jobs_claim(iso_jobs *j, long now, iso_job *job, iso_err *err)
             job->instances = sqlite3_column_int64(st, 3);
             job->attempts = sqlite3_column_int(st, 4) + 1;
             job->created = (long)sqlite3_column_int64(st, 5);
+            job->resend = sqlite3_column_int(st, 6);
         } else if (r == SQLITE_DONE) {
             rc = iso_fail(err, ISO_ENOTFOUND, "no job due");
         } else {
@@ -221,6 +246,64 @@ iso_code iso_jobs_done(iso_jobs *j, int64_t id, const char *route, const char *r
     return rc;
 }
 
+iso_code iso_jobs_note_version(iso_jobs *j, int64_t id, const char *version, iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st, "UPDATE jobs SET version=? WHERE id=?", "ti", err, version, id);
+    if (rc == ISO_OK)
+        rc = run(j, st, NULL, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_note_content(iso_jobs *j, int64_t id, const char *series_uid,
+                               const char *content, int *seen_before, iso_err *err)
+{
+    *seen_before = 0;
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "SELECT count(*) FROM jobs WHERE series_uid=? AND content=? AND id<>?",
+                          "tti", err, series_uid, content, id);
+    if (rc == ISO_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            *seen_before = sqlite3_column_int64(st, 0) > 0;
+        else
+            rc = db_fail(j, err, "content");
+        sqlite3_finalize(st);
+    }
+    if (rc == ISO_OK)
+        rc = prepare(j, &st, "UPDATE jobs SET content=? WHERE id=?", "ti", err, content, id);
+    if (rc == ISO_OK)
+        rc = run(j, st, NULL, err);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_version_created(iso_jobs *j, const char *series_uid, const char *version,
+                                  long *created, iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "SELECT created FROM jobs WHERE series_uid=? AND version=? "
+                          "ORDER BY id LIMIT 1",
+                          "tt", err, series_uid, version);
+    if (rc == ISO_OK) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            *created = (long)sqlite3_column_int64(st, 0);
+        else if (r == SQLITE_DONE)
+            rc = iso_fail(err, ISO_ENOTFOUND, "no job made version %s", version);
+        else
+            rc = db_fail(j, err, "version");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
 iso_code iso_jobs_failed(iso_jobs *j, const iso_job *job, const char *reason, long max_attempts,
                          long now, iso_err *err)
 {
@@ -240,16 +323,18 @@ iso_code iso_jobs_failed(iso_jobs *j, const iso_job *job, const char *reason, lo
 
 /* ---- operator commands ---- */
 
-enum { NCOLS = 14 };
+enum { NCOLS = 16 };
 static const char *const col_sql =
     "SELECT id, state, series_uid, calling_ae, instances, attempts, "
     "datetime(created,'unixepoch'), coalesce(datetime(started,'unixepoch'),''), "
     "coalesce(datetime(finished,'unixepoch'),''), coalesce(round(seconds,3),''), route, result, "
-    "reason, CASE WHEN state='failed' THEN datetime(next_at,'unixepoch') ELSE '' END FROM jobs";
+    "reason, CASE WHEN state='failed' THEN datetime(next_at,'unixepoch') ELSE '' END, "
+    "CASE WHEN resend THEN 'resend' ELSE 'new' END, version FROM jobs";
 static const char *const col_names[NCOLS] = {
     "id",       "state",   "SeriesInstanceUID", "calling_ae", "instances", "attempts", "created",
-    "started",  "finished", "seconds",          "route",      "result",    "reason",   "next_try"};
-static const int col_number[NCOLS] = {1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0};
+    "started",  "finished", "seconds",          "route",      "result",    "reason",   "next_try",
+    "kind",     "version"};
+static const int col_number[NCOLS] = {1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
 
 static void print_json_row(sqlite3_stmt *st, FILE *out)
 {

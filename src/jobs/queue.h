@@ -10,7 +10,11 @@
  * A job left `running` by a crash goes back to `queued` when the queue is
  * opened (its attempt counts).  A job covers the instance count the series
  * had when it was queued; instances arriving later make a new job (the
- * next version), and a series never has two jobs running at once.
+ * next version), and a series never has two jobs running at once.  A series
+ * that arrives again when its jobs already cover its instance count (a
+ * re-send: duplicates, or replaced content) gets a re-send job for the AE
+ * that sent it: its results go back to that AE alone, if it sent every
+ * instance (jobs/work.c), reconstructed again when the content changed.
  */
 #ifndef ISO_JOBS_QUEUE_H
 #define ISO_JOBS_QUEUE_H
@@ -28,7 +32,8 @@ typedef struct iso_job {
     char calling_ae[17];
     int64_t instances;
     int attempts;
-    long created; /* Unix seconds: also the creation time of its derived objects */
+    long created; /* Unix seconds: the creation time of a new version's derived objects */
+    int resend;   /* the series was sent again: results go back to calling_ae only */
 } iso_job;
 
 /* Opens (creating) the queue; *recovered = jobs put back from running. */
@@ -36,9 +41,11 @@ iso_code iso_jobs_open(const char *data_dir, int readonly, iso_jobs **out, int *
                        iso_err *err);
 void iso_jobs_close(iso_jobs *j);
 
-/* Queues the series at this instance count, unless a job already covers
- * that many; a queued job of the series not yet started is updated instead
- * of adding another.  *id (may be NULL) gets the job, 0 if none was needed. */
+/* Queues the series at this instance count; a queued job of the series not
+ * yet started is updated instead of adding another.  A count the series'
+ * jobs already cover is a re-send: a re-send job for calling_ae is added
+ * unless one of the series' jobs for that AE has still to run.  *id (may be
+ * NULL) gets the job, 0 if none was needed. */
 iso_code iso_jobs_add(iso_jobs *j, const char *series_uid, const char *calling_ae,
                       int64_t instances, long now, int64_t *id, iso_err *err);
 /* The instance count the series' jobs cover (0: none). */
@@ -52,6 +59,19 @@ iso_code iso_jobs_done(iso_jobs *j, int64_t id, const char *route, const char *r
 /* The job failed: again after a back-off, or dead after max_attempts. */
 iso_code iso_jobs_failed(iso_jobs *j, const iso_job *job, const char *reason, long max_attempts,
                          long now, iso_err *err);
+
+/* Result versions (iso_derive_version).  A job notes the version its
+ * results are; *created gets the creation time of the series' first job
+ * that noted this version (ISO_ENOTFOUND: none did), which the objects of
+ * that version keep, so each version's objects are the same bytes whichever
+ * job writes them. */
+iso_code iso_jobs_note_version(iso_jobs *j, int64_t id, const char *version, iso_err *err);
+/* A job notes the digest of the series' stored content it runs on;
+ * *seen_before: another job of the series ran on the same content. */
+iso_code iso_jobs_note_content(iso_jobs *j, int64_t id, const char *series_uid,
+                               const char *content, int *seen_before, iso_err *err);
+iso_code iso_jobs_version_created(iso_jobs *j, const char *series_uid, const char *version,
+                                  long *created, iso_err *err);
 
 /* Operator commands (isonode jobs, status). */
 iso_code iso_jobs_summary(iso_jobs *j, char *out, size_t size, iso_err *err);

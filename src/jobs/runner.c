@@ -100,17 +100,19 @@ static void *scheduler_main(void *arg)
         int n = iso_completion_take_ready(r->completion, iso_mono_seconds(), (double)cfg->rc_settle_seconds,
                                           ready, READY_BATCH);
         for (int i = 0; i < n; i++) {
-            int64_t count = 0, id = 0;
+            int64_t count = 0, id = 0, covered = 0;
             iso_err e = {0};
             if (iso_index_series_count(idx, ready[i].series_uid, &count, &e) != ISO_OK ||
+                iso_jobs_covered(r->jobs, ready[i].series_uid, &covered, &e) != ISO_OK ||
                 iso_jobs_add(r->jobs, ready[i].series_uid, ready[i].calling_ae, count,
                              (long)time(NULL), &id, &e) != ISO_OK) {
                 ISO_ERROR("jobs: series %s: %s", ready[i].series_uid, e.msg);
                 continue;
             }
             if (id > 0)
-                ISO_INFO("job %lld queued: series %s from %s, %lld instances", (long long)id,
-                         ready[i].series_uid, ready[i].calling_ae, (long long)count);
+                ISO_INFO("job %lld queued: series %s from %s, %lld instances%s", (long long)id,
+                         ready[i].series_uid, ready[i].calling_ae, (long long)count,
+                         count <= covered ? " (sent again)" : "");
         }
         if (n > 0)
             wake_workers(r);
@@ -190,6 +192,7 @@ iso_code iso_runner_start(const iso_job_env *env, iso_jobs *jobs, iso_completion
     if (r == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     r->env = *env;
+    r->env.jobs = jobs; /* result versions are noted in the queue */
     r->jobs = jobs;
     r->completion = completion;
     pthread_mutex_init(&r->mu, NULL);

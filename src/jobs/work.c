@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "derive/derive.h"
 #include "jobs/routes.h"
 #include "recon/recon.h"
@@ -18,18 +20,53 @@
 #include "util/par.h"
 #include "util/log.h"
 
-enum { MAX_DERIVED = 64 };
+enum { MAX_DERIVED = 64, MAX_SENDERS = 4 };
 
 /* The stored files of the series. */
 typedef struct series_files {
     iso_stored_file *f;
     size_t n;
-    char senders[4][17]; /* the calling AEs that sent its instances */
-    int n_senders;       /* how many in all (more than 4 are not named) */
+    iso_series_sender senders[MAX_SENDERS]; /* the calling AEs that sent its instances */
+    int n_senders;                          /* how many in all (more are not named) */
+    int64_t sent_by_caller; /* how many of them the job's calling AE sent */
+    char content[65]; /* digest of what is stored: each instance's UID and SHA-256 */
 } series_files;
 
-static iso_code load_series(const char *data_dir, const char *series_uid, series_files *s,
-                            iso_err *err)
+static int by_sop_uid(const void *a, const void *b)
+{
+    return strcmp((*(const iso_stored_file *const *)a)->sop_uid,
+                  (*(const iso_stored_file *const *)b)->sop_uid);
+}
+
+/* The digest of the series' stored content, in SOP Instance UID order. */
+static iso_code content_digest(series_files *s, iso_err *err)
+{
+    const iso_stored_file **order = calloc(s->n ? s->n : 1, sizeof *order);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (order == NULL || c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+        free(order);
+        EVP_MD_CTX_free(c);
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < s->n; i++)
+        order[i] = &s->f[i];
+    qsort(order, s->n, sizeof *order, by_sop_uid);
+    for (size_t i = 0; i < s->n; i++) {
+        EVP_DigestUpdate(c, order[i]->sop_uid, strlen(order[i]->sop_uid) + 1);
+        EVP_DigestUpdate(c, order[i]->sha256, strlen(order[i]->sha256) + 1);
+    }
+    unsigned char md[32];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(c, md, &len);
+    EVP_MD_CTX_free(c);
+    free(order);
+    for (int i = 0; i < 32; i++)
+        snprintf(s->content + 2 * i, 3, "%02x", md[i]);
+    return ISO_OK;
+}
+
+static iso_code load_series(const char *data_dir, const char *series_uid, const char *calling_ae,
+                            series_files *s, iso_err *err)
 {
     char db[4200];
     snprintf(db, sizeof db, "%s/index.sqlite", data_dir);
@@ -38,9 +75,21 @@ static iso_code load_series(const char *data_dir, const char *series_uid, series
         return err->code;
     iso_code rc = iso_index_series_files(idx, data_dir, series_uid, &s->f, &s->n, err);
     if (rc == ISO_OK)
-        rc = iso_index_series_senders(idx, series_uid, s->senders, 4, &s->n_senders, err);
+        rc = iso_index_series_senders(idx, series_uid, s->senders, MAX_SENDERS, &s->n_senders,
+                                      err);
+    if (rc == ISO_OK)
+        rc = iso_index_series_sent_by(idx, series_uid, calling_ae, &s->sent_by_caller, err);
     iso_index_close(idx);
+    if (rc == ISO_OK)
+        rc = content_digest(s, err);
     return rc;
+}
+
+/* Results belong to a calling AE that sent every instance of the series
+ * (its stored content, or a duplicate of it): did the job's? */
+static int caller_sent_all(const series_files *s)
+{
+    return s->sent_by_caller == (int64_t)s->n;
 }
 
 /* Appends to a result text. */
@@ -71,7 +120,7 @@ static iso_code queue_for(const iso_job_env *env, const char *list, const char *
 {
     char peer[64];
     for (const char *p = list; (p = iso_config_list_next(p, peer, sizeof peer)) != NULL;)
-        if (iso_outbox_add(env->outbox, peer, path, sop_uid, sha256, err) != ISO_OK)
+        if (iso_outbox_add(env->outbox, peer, path, sop_uid, sha256, 0, err) != ISO_OK)
             return err->code;
     return ISO_OK;
 }
@@ -182,9 +231,10 @@ static iso_code describe(derived_copy *c, iso_err *err)
     return ISO_OK;
 }
 
-/* Queues the derived objects for a peer, in the copy whose identity it asks for. */
+/* Queues the derived objects for a peer, in the copy whose identity it asks
+ * for; again_before > 0: again if they were sent before then (a re-send). */
 static iso_code queue_results(const iso_job_env *env, const char *peer, derived_copy *store_copy,
-                              derived_copy *sender_copy, iso_err *err)
+                              derived_copy *sender_copy, long again_before, iso_err *err)
 {
     const iso_peer *p = iso_config_peer_by_name(env->cfg, peer);
     if (p == NULL)
@@ -193,7 +243,8 @@ static iso_code queue_results(const iso_job_env *env, const char *peer, derived_
     if (describe(c, err) != ISO_OK)
         return err->code;
     for (int i = 0; i < c->n; i++)
-        if (iso_outbox_add(env->outbox, peer, c->path[i], c->sop[i], c->sha[i], err) != ISO_OK)
+        if (iso_outbox_add(env->outbox, peer, c->path[i], c->sop[i], c->sha[i], again_before,
+                           err) != ISO_OK)
             return err->code;
     return ISO_OK;
 }
@@ -203,21 +254,52 @@ typedef struct derive_job {
     const iso_recon_result *r;
     const char *const *paths;
     size_t n_paths;
-    long created;
+    iso_derive_run run;
     char dir[2][4300];
     char (*out[2])[512];
     int n[2];
     iso_err errs[2];
     iso_vault *vault[2]; /* [0] NULL: the store's identity; [1] the vault: the original one */
-    const uint8_t *key;
 } derive_job;
 
 static void derive_copy(void *ctx, size_t task, int worker)
 {
     derive_job *j = ctx;
     (void)worker;
-    iso_derive_series(j->r, j->paths, j->n_paths, j->vault[task], j->key, j->created,
-                      j->dir[task], j->out[task], MAX_DERIVED, &j->n[task], &j->errs[task]);
+    iso_derive_series(j->r, j->paths, j->n_paths, j->vault[task], &j->run, j->dir[task],
+                      j->out[task], MAX_DERIVED, &j->n[task], &j->errs[task]);
+}
+
+/* The version of this run's results, and their creation time: that of the
+ * first job that made this version (this one, if none did), so that every
+ * job of one version writes the same bytes under the same UIDs. */
+static iso_code version_of(const iso_job_env *env, const iso_job *job, const series_files *s,
+                           const iso_recon_result *r, char version[65], long *created,
+                           iso_err *err)
+{
+    iso_derive_version(r, s->content, version);
+    *created = job->created;
+    if (env->jobs == NULL)
+        return ISO_OK;
+    iso_code rc = iso_jobs_version_created(env->jobs, job->series_uid, version, created, err);
+    if (rc == ISO_ENOTFOUND) {
+        *created = job->created;
+        rc = ISO_OK;
+    }
+    if (rc == ISO_OK)
+        rc = iso_jobs_note_version(env->jobs, job->id, version, err);
+    return rc;
+}
+
+/* Names the senders of a series for a result or log line: "MODA 10, MODB 1". */
+static void name_senders(const series_files *s, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (int i = 0; i < s->n_senders && i < MAX_SENDERS; i++)
+        say(out, size, "%s%s %lld", i ? ", " : "", s->senders[i].ae,
+            (long long)s->senders[i].instances);
+    if (s->n_senders > MAX_SENDERS)
+        say(out, size, ", ...");
 }
 
 /* Reconstructs, derives, stores and queues the results. */
@@ -263,14 +345,19 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
         return iso_fail(err, rc, "reconstruction: %s", e.msg);
     }
     /* the two copies (the store's identity, the original identity) side by side */
-    derive_job dj = {&r, (const char *const *)paths, s->n, job->created, {{0}}, {NULL, NULL},
-                     {0, 0}, {{0}, {0}}, {NULL, NULL}, env->key};
+    char version[65];
+    long created = job->created;
+    rc = version_of(env, job, s, &r, version, &created, err);
+    derive_job dj = {&r, (const char *const *)paths, s->n, {env->key, version, created}, {{0}},
+                     {NULL, NULL}, {0, 0}, {{0}, {0}}, {NULL, NULL}};
     dj.out[0] = calloc(MAX_DERIVED, sizeof *dj.out[0]);
     dj.out[1] = env->anon != NULL ? calloc(MAX_DERIVED, sizeof *dj.out[1]) : NULL;
     dj.vault[1] = env->anon != NULL ? iso_anon_vault(env->anon) : NULL;
     snprintf(dj.dir[0], sizeof dj.dir[0], "%s/store", work_dir);
     snprintf(dj.dir[1], sizeof dj.dir[1], "%s/sender", work_dir);
-    if (dj.out[0] == NULL || (env->anon != NULL && dj.out[1] == NULL))
+    if (rc != ISO_OK)
+        ; /* the version could not be noted: err says why */
+    else if (dj.out[0] == NULL || (env->anon != NULL && dj.out[1] == NULL))
         rc = iso_fail(err, ISO_ENOMEM, "out of memory");
     else
         iso_parallel_for(env->anon != NULL ? 2 : 1, 2, derive_copy, &dj);
@@ -286,36 +373,41 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
         rc = iso_fail(err, ISO_EMISMATCH, "the two copies of the results differ in number");
     say(result, result_size, "reconstructed %d surfaces, %d objects", r.n_surf, n_store);
     /* deliveries first: the receiver is waiting, the store's copy is not */
-    /* Results go back only to the one calling AE that sent every instance
-     * of the series: a peer that adds an instance to another's series gets
-     * nothing back (a route's send_results_to still names destinations). */
-    const iso_peer *back = NULL;
-    if (rc == ISO_OK && d->return_results && s->n_senders != 1) {
-        char list[96] = "";
-        for (int i = 0; i < s->n_senders && i < 4; i++)
-            say(list, sizeof list, "%s%s", i ? ", " : "", s->senders[i]);
-        say(result, result_size, "; return withheld: the series came from %d calling AEs (%s%s)",
-            s->n_senders, list, s->n_senders > 4 ? ", ..." : "");
-        ISO_WARN("job %lld: results not returned: series %s came from %d calling AEs (%s%s)",
-                 (long long)job->id, job->series_uid, s->n_senders, list,
-                 s->n_senders > 4 ? ", ..." : "");
-    } else if (rc == ISO_OK && d->return_results) {
-        back = iso_config_peer_by_ae(cfg, s->senders[0]);
-        if (back == NULL) {
+    /* Results go back only to the calling AE whose sending completed the
+     * series, and only if it sent every instance: a peer that adds an
+     * instance to another's series gets nothing back, a peer that sends a
+     * whole series again gets its results (a route's send_results_to still
+     * names destinations). */
+    if (rc == ISO_OK && d->return_results) {
+        char senders[128];
+        name_senders(s, senders, sizeof senders);
+        const iso_peer *back = iso_config_peer_by_ae(cfg, job->calling_ae);
+        if (!caller_sent_all(s)) {
+            say(result, result_size,
+                "; return withheld: the series came from %d calling AEs (%s of %zu) and %s did "
+                "not send every instance",
+                s->n_senders, senders, s->n, job->calling_ae);
+            ISO_WARN("job %lld: results not returned: series %s came from %d calling AEs (%s of "
+                     "%zu) and %s did not send every instance",
+                     (long long)job->id, job->series_uid, s->n_senders, senders, s->n,
+                     job->calling_ae);
+        } else if (back == NULL) {
             say(result, result_size, "; not returned: no [peer] has ae_title %s",
-                s->senders[0]);
+                job->calling_ae);
             ISO_WARN("job %lld: results not returned: no [peer] has ae_title %s",
-                     (long long)job->id, s->senders[0]);
+                     (long long)job->id, job->calling_ae);
         } else {
-            rc = queue_results(env, back->name, store_copy, sender_copy, err);
-            say(result, result_size, "; returned to %s", back->name);
+            rc = queue_results(env, back->name, store_copy, sender_copy,
+                               job->resend ? job->created : 0, err);
+            say(result, result_size, "; %s to %s", job->resend ? "returned again" : "returned",
+                back->name);
         }
     }
-    if (rc == ISO_OK && d->send_results_to[0] != '\0') {
+    if (rc == ISO_OK && d->send_results_to[0] != '\0' && !job->resend) {
         char peer[64];
         for (const char *next = d->send_results_to;
              rc == ISO_OK && (next = iso_config_list_next(next, peer, sizeof peer)) != NULL;)
-            rc = queue_results(env, peer, store_copy, sender_copy, err);
+            rc = queue_results(env, peer, store_copy, sender_copy, 0, err);
         say(result, result_size, "; sent to %s", d->send_results_to);
     }
     if (rc == ISO_OK && env->kick != NULL)
@@ -342,18 +434,35 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     return rc;
 }
 
-iso_code iso_job_run(const iso_job_env *env, const iso_job *job, char *route, size_t route_size,
-                     char *result, size_t result_size, iso_err *err)
+iso_code iso_job_run(const iso_job_env *env, const iso_job *queued, char *route,
+                     size_t route_size, char *result, size_t result_size, iso_err *err)
 {
     result[0] = route[0] = '\0';
     series_files s = {.f = NULL};
-    iso_code rc = load_series(env->cfg->data_dir, job->series_uid, &s, err);
+    iso_code rc = load_series(env->cfg->data_dir, queued->series_uid, queued->calling_ae, &s, err);
     if (rc == ISO_ENOTFOUND) {
         snprintf(result, result_size, "the series is no longer stored");
         return ISO_OK;
     }
     if (rc != ISO_OK)
         return rc;
+    /* a series sent again whose stored content changed (instances replaced)
+     * is a new version: the whole route, not only a return to its sender */
+    iso_job effective = *queued;
+    const iso_job *job = &effective;
+    int seen = 1;
+    if (env->jobs != NULL &&
+        iso_jobs_note_content(env->jobs, job->id, job->series_uid, s.content, &seen, err) !=
+            ISO_OK) {
+        iso_index_files_free(s.f, s.n);
+        return err->code;
+    }
+    if (effective.resend && !seen) {
+        effective.resend = 0;
+        say(result, result_size, "sent again with changed content: ");
+        ISO_INFO("job %lld: series %s sent again by %s with changed content: a new version",
+                 (long long)job->id, job->series_uid, job->calling_ae);
+    }
     iso_attrs first;
     iso_err e = {0};
     if (iso_dcm_read_attrs(s.f[0].path, &first, &e) != ISO_OK) {
@@ -370,6 +479,29 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *job, char *route, si
     /* a fresh directory per attempt: files an earlier attempt queued stay as they are */
     snprintf(work_dir, sizeof work_dir, "%s/results/J%lld.%d.%ld", env->cfg->data_dir,
              (long long)job->id, job->attempts, (long)time(NULL));
+    if (job->resend) {
+        /* The series came again: what was forwarded or sent to routed
+         * destinations went already; only the sender may be owed its
+         * results again (or, the content having changed, new ones). */
+        if (!caller_sent_all(&s)) {
+            char senders[128];
+            name_senders(&s, senders, sizeof senders);
+            say(result, result_size,
+                "re-sent by %s, which did not send every instance (%s of %zu): nothing returned",
+                job->calling_ae, senders, s.n);
+            ISO_INFO("job %lld: series %s re-sent by %s, which did not send every instance: "
+                     "nothing returned",
+                     (long long)job->id, job->series_uid, job->calling_ae);
+        } else if (!d.reconstruct || !d.return_results) {
+            say(result, result_size, "re-sent by %s: route %s returns no results",
+                job->calling_ae, d.rule);
+        } else {
+            say(result, result_size, "re-sent by %s: ", job->calling_ae);
+            rc = reconstruct(env, job, &s, &d, work_dir, result, result_size, err);
+        }
+        iso_index_files_free(s.f, s.n);
+        return rc;
+    }
     long forwarded = 0;
     if (d.forward_to[0] != '\0')
         rc = forward_originals(env, job->series_uid, &s, d.forward_to, &forwarded, err);

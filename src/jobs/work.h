@@ -10,11 +10,23 @@
  *        store's copy (indexed like a received instance, calling AE = our
  *        own title)
  * A refusal of the engine is an outcome, not a failure: the series stays
- * stored and routed, the reason goes into the job's result.  Derived
- * objects carry the job's creation time, and every attempt writes them to
- * a fresh directory, so a re-run after a crash produces byte-identical
- * objects that the outbox recognises (same destination, UID and SHA-256)
- * and does not queue again: the receiver gets each result once.
+ * stored and routed, the reason goes into the job's result.
+ *
+ * Results go back only to the job's calling AE, and only if it sent every
+ * instance of the series (store/index.h: instance senders).  A re-send job
+ * (the series came again) skips forwarding and routed destinations and
+ * returns the results to its sender again, reconstructed: re-identified
+ * copies are not kept on disk, identity lives only in the vault.
+ *
+ * A version of the results (iso_derive_version: the instances used, their
+ * stored bytes, the surfaces) has UIDs keyed by it and the creation time of
+ * the first job that made it (noted in the queue), and every attempt writes
+ * to a fresh directory: a re-run after a crash, or a re-send of an
+ * unchanged series, produces byte-identical objects under the same UIDs.
+ * The outbox recognises them (same destination, UID and SHA-256) and does
+ * not queue them again -- unless a re-send job asks for those sent before
+ * it was created -- so the receiver gets each result once per request, and
+ * a changed series gets new results under new UIDs.
  */
 #ifndef ISO_JOBS_WORK_H
 #define ISO_JOBS_WORK_H
@@ -34,6 +46,7 @@ typedef struct iso_job_env {
     iso_anon *anon;         /* the store de-identifies (NULL: it keeps what it received) */
     iso_anon *forward_anon; /* for forward_anonymized_to from a store of originals (or NULL) */
     const uint8_t *key;     /* the installation key: keys derived UIDs (ISO_KEY_LEN bytes) */
+    iso_jobs *jobs;         /* where result versions are noted (NULL: each job dates its own) */
     void (*kick)(void *);   /* deliveries were queued: start a round now (may be NULL) */
     void *kick_ctx;
 } iso_job_env;

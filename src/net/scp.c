@@ -265,8 +265,9 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
               got.ms_total - got.ms_receive - got.ms_parse - got.ms_deidentify);
     if (got.note[0] != '\0')
         ISO_WARN("C-STORE %s from %s: %s", name, c->req.calling_ae, got.note);
-    if (got.outcome != ISO_STORED_KEPT_EXISTING && c->scp->obs.stored != NULL)
-        c->scp->obs.stored(c->scp->obs.user, c->assoc, &got.attrs, c->req.calling_ae);
+    if (c->scp->obs.stored != NULL)
+        c->scp->obs.stored(c->scp->obs.user, c->assoc, &got.attrs, c->req.calling_ae,
+                           got.outcome == ISO_STORED_KEPT_EXISTING);
     static const char *const what[] = {"stored", "replaced", "duplicate, kept stored copy"};
     ISO_INFO("C-STORE %s from %s: %s%s, status 0x0000 (%.1f ms)", name, c->req.calling_ae,
              got.deidentified ? "de-identified, " : "", what[got.outcome], got.ms_total);

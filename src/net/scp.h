@@ -20,12 +20,15 @@
 typedef struct iso_scp iso_scp;
 
 /* Who wants to know what arrived (series completion): called on the
- * connection's thread after an instance is committed (new or replaced, not
- * a kept duplicate), with the attributes as stored, and when an accepted
- * association ends however it ends.  assoc numbers associations from 1. */
+ * connection's thread after an instance is committed -- new, replaced, or a
+ * duplicate whose stored copy was kept (duplicate = 1: a series sent again
+ * is news too, its sender may be owed the results) -- with the attributes
+ * as stored, and when an accepted association ends however it ends.  assoc
+ * numbers associations from 1. */
 typedef struct iso_scp_observer {
     void *user;
-    void (*stored)(void *user, uint64_t assoc, const iso_attrs *stored, const char *calling_ae);
+    void (*stored)(void *user, uint64_t assoc, const iso_attrs *stored, const char *calling_ae,
+                   int duplicate);
     void (*assoc_end)(void *user, uint64_t assoc);
 } iso_scp_observer;
 

@@ -21,6 +21,8 @@ enum {
     ST_UPSERT_SERIES,
     ST_INSERT_INSTANCE,
     ST_UPDATE_INSTANCE,
+    ST_NOTE_SENDER,
+    ST_FORGET_SENDERS,
     ST_COUNT
 };
 
@@ -68,6 +70,13 @@ static const char *const statement_sql[ST_COUNT] = {
         "UPDATE instances SET series = ?1, sop_uid = ?2, sop_class_uid = ?3, "
         "instance_number = ?4, transfer_syntax = ?5, frames = ?6, path = ?7, size = ?8, "
         "sha256 = ?9, calling_ae = ?10, received_at = ?11, version = ?12 WHERE id = ?13",
+    [ST_NOTE_SENDER] =
+        "INSERT INTO instance_senders (instance, calling_ae, received_at) "
+        "SELECT id, ?2, ?3 FROM instances WHERE sop_uid = ?1 "
+        "ON CONFLICT (instance, calling_ae) DO UPDATE SET received_at = excluded.received_at",
+    [ST_FORGET_SENDERS] =
+        "DELETE FROM instance_senders WHERE calling_ae <> ?2 AND "
+        "instance = (SELECT id FROM instances WHERE sop_uid = ?1)",
 };
 
 struct iso_index {
@@ -303,6 +312,28 @@ iso_code iso_index_put_instance(iso_index *idx, const iso_attrs *a, const iso_in
     sqlite3_reset(st);
     if (r != SQLITE_DONE)
         return db_fail(idx, err, replace_id > 0 ? "update instance" : "insert instance");
+    return ISO_OK;
+}
+
+iso_code iso_index_note_sender(iso_index *idx, const char *sop_uid, const char *calling_ae,
+                               const char *received_at, bool new_content, iso_err *err)
+{
+    /* forget the old content's senders first, then note this one */
+    static const int order[2] = {ST_FORGET_SENDERS, ST_NOTE_SENDER};
+    for (int k = new_content ? 0 : 1; k < 2; k++) {
+        sqlite3_stmt *st = idx->st[order[k]];
+        sqlite3_reset(st);
+        int ok = sqlite3_bind_text(st, 1, sop_uid, -1, SQLITE_STATIC);
+        ok |= sqlite3_bind_text(st, 2, calling_ae, -1, SQLITE_STATIC);
+        if (order[k] == ST_NOTE_SENDER)
+            ok |= sqlite3_bind_text(st, 3, received_at, -1, SQLITE_STATIC);
+        if (ok != SQLITE_OK)
+            return db_fail(idx, err, "bind");
+        int r = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (r != SQLITE_DONE)
+            return db_fail(idx, err, "note sender");
+    }
     return ISO_OK;
 }
 
@@ -566,15 +597,16 @@ iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, 
     return iso_fail(err, ISO_ENOTFOUND, "no study, series or instance %s in the index", uid);
 }
 
-iso_code iso_index_series_senders(iso_index *idx, const char *series_uid, char (*aes)[17],
+iso_code iso_index_series_senders(iso_index *idx, const char *series_uid, iso_series_sender *out,
                                   int max, int *n, iso_err *err)
 {
     *n = 0;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(idx->db,
-                           "SELECT DISTINCT i.calling_ae FROM instances i "
+                           "SELECT s.calling_ae, COUNT(*) FROM instance_senders s "
+                           "JOIN instances i ON s.instance = i.id "
                            "JOIN series se ON i.series = se.id WHERE se.series_uid = ?1 "
-                           "ORDER BY i.calling_ae",
+                           "GROUP BY s.calling_ae ORDER BY s.calling_ae",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(idx, err, "prepare senders");
     if (sqlite3_bind_text(st, 1, series_uid, -1, SQLITE_STATIC) != SQLITE_OK) {
@@ -584,13 +616,34 @@ iso_code iso_index_series_senders(iso_index *idx, const char *series_uid, char (
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n < max) {
-            const unsigned char *ae = sqlite3_column_text(st, 0);
-            snprintf(aes[*n], 17, "%s", ae ? (const char *)ae : "");
+            copy_col(st, 0, out[*n].ae, sizeof out[*n].ae);
+            out[*n].instances = sqlite3_column_int64(st, 1);
         }
         (*n)++;
     }
     sqlite3_finalize(st);
     return r == SQLITE_DONE ? ISO_OK : db_fail(idx, err, "senders");
+}
+
+iso_code iso_index_series_sent_by(iso_index *idx, const char *series_uid, const char *calling_ae,
+                                  int64_t *count, iso_err *err)
+{
+    *count = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT COUNT(*) FROM instance_senders s "
+                           "JOIN instances i ON s.instance = i.id "
+                           "JOIN series se ON i.series = se.id "
+                           "WHERE se.series_uid = ?1 AND s.calling_ae = ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare sent by");
+    int ok = sqlite3_bind_text(st, 1, series_uid, -1, SQLITE_STATIC);
+    ok |= sqlite3_bind_text(st, 2, calling_ae, -1, SQLITE_STATIC);
+    int r = ok == SQLITE_OK ? sqlite3_step(st) : SQLITE_ERROR;
+    if (r == SQLITE_ROW)
+        *count = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? ISO_OK : db_fail(idx, err, "sent by");
 }
 
 iso_code iso_index_each_series(iso_index *idx, iso_series_fn fn, void *user, iso_err *err)

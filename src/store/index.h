@@ -60,6 +60,12 @@ typedef struct iso_instance_file {
  * its patient, study and series rows. */
 iso_code iso_index_put_instance(iso_index *idx, const iso_attrs *a, const iso_instance_file *f,
                                 int64_t replace_id, iso_err *err);
+/* Notes that calling_ae sent the stored instance sop_uid (new, replaced or
+ * kept duplicate) at received_at.  new_content: the stored copy is now what
+ * this AE sent, and the AEs that sent the old content no longer count as
+ * its senders. */
+iso_code iso_index_note_sender(iso_index *idx, const char *sop_uid, const char *calling_ae,
+                               const char *received_at, bool new_content, iso_err *err);
 
 /* Key/value facts about the store (created_at, last_start, ...). */
 iso_code iso_index_meta_set(iso_index *idx, const char *key, const char *value, iso_err *err);
@@ -110,10 +116,19 @@ iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, 
 typedef int (*iso_series_fn)(void *user, const char *series_uid, int64_t instances,
                              const char *calling_ae);
 iso_code iso_index_each_series(iso_index *idx, iso_series_fn fn, void *user, iso_err *err);
-/* The calling AE titles that sent the instances of a series (distinct,
- * ordered; at most max, *n says how many there are in all). */
-iso_code iso_index_series_senders(iso_index *idx, const char *series_uid, char (*aes)[17],
+/* A calling AE that sent instances of a series, and how many of them. */
+typedef struct iso_series_sender {
+    char ae[17];
+    int64_t instances;
+} iso_series_sender;
+/* The calling AE titles that sent the stored instances of a series (as
+ * their stored content, or as a duplicate of it), ordered by title; at most
+ * max, *n says how many there are in all. */
+iso_code iso_index_series_senders(iso_index *idx, const char *series_uid, iso_series_sender *out,
                                   int max, int *n, iso_err *err);
+/* How many of the stored instances of a series calling_ae sent. */
+iso_code iso_index_series_sent_by(iso_index *idx, const char *series_uid, const char *calling_ae,
+                                  int64_t *count, iso_err *err);
 /* The instance count of one series (0 if it is not stored). */
 iso_code iso_index_series_count(iso_index *idx, const char *series_uid, int64_t *count,
                                 iso_err *err);

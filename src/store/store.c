@@ -211,8 +211,16 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
     if (found != ISO_OK && found != ISO_ENOTFOUND)
         return found;
     bool exists = found == ISO_OK;
+    /* the same bytes again replace nothing, whatever the policy */
     if (exists && ((s->duplicates == ISO_DUP_KEEP && !ing->replace) ||
-                   (ing->replace && strcmp(old.sha256, ing->sha256) == 0))) {
+                   strcmp(old.sha256, ing->sha256) == 0)) {
+        /* the stored copy stays; whoever sent it again counts as its sender */
+        char now[40];
+        utc_now(now, sizeof now);
+        iso_code rc = iso_index_note_sender(s->idx, a->sop_instance_uid, p->calling_ae, now,
+                                            false, err);
+        if (rc != ISO_OK)
+            return rc;
         p->outcome = ISO_STORED_KEPT_EXISTING;
         unlink_quietly(ing->tmp_path);
         return ISO_OK;
@@ -245,6 +253,9 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
     if (rc != ISO_OK)
         return rc;
     rc = iso_index_put_instance(s->idx, a, &f, exists ? old.id : 0, err);
+    if (rc == ISO_OK)
+        rc = iso_index_note_sender(s->idx, a->sop_instance_uid, p->calling_ae, now,
+                                   exists && strcmp(old.sha256, ing->sha256) != 0, err);
     if (rc != ISO_OK) {
         iso_index_rollback_savepoint(s->idx);
         return rc;

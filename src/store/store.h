@@ -46,8 +46,12 @@
  * Duplicates (the same SOP Instance UID again): policy "keep" keeps the
  * stored copy and discards the new one; "replace" stores the new one as
  * H.vN.dcm, points the row at it in the same commit, then deletes the old
- * file.  The committer serialises decisions, so two associations sending the
- * same instance at once produce one row and one file.
+ * file -- unless its bytes are the same, which replaces nothing.  Either
+ * way the index notes the sender (instance_senders): who sent an instance,
+ * as its stored content or as a duplicate of it, decides who its series'
+ * results belong to.  The committer serialises decisions, so two
+ * associations sending the same instance at once produce one row and one
+ * file.
  */
 #ifndef ISO_STORE_H
 #define ISO_STORE_H

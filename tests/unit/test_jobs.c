@@ -3,7 +3,9 @@
  * completion (settle time, open associations, Images in Acquisition,
  * restart), and the persistent queue's states (coalescing, covering counts,
  * one running job per series, back-off then dead, crash recovery, retry and
- * cancel), plus the config errors routes can make. */
+ * cancel, re-send jobs, result versions), the outbox's re-delivery rule,
+ * plus the config errors routes can make. */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 #include "check.h"
 #include "config/config.h"
+#include "deliver/outbox.h"
 #include "jobs/completion.h"
 #include "jobs/queue.h"
 #include "jobs/routes.h"
@@ -98,9 +101,9 @@ static void test_completion(void)
     CHECK(iso_completion_new(&c, &err) == ISO_OK);
     iso_ready_series r[8];
     /* series A over associations 1 and 2; B on association 3 with 4 expected */
-    CHECK(iso_completion_stored(c, 1, "1.1", "CT1", 0, 100.0, &err) == ISO_OK);
-    CHECK(iso_completion_stored(c, 2, "1.1", "CT1", 0, 101.0, &err) == ISO_OK);
-    CHECK(iso_completion_stored(c, 3, "1.2", "CT2", 4, 101.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 1, "1.1", "CT1", 0, 0, 100.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 2, "1.1", "CT1", 0, 0, 101.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 3, "1.2", "CT2", 4, 0, 101.0, &err) == ISO_OK);
     CHECK(iso_completion_take_ready(c, 200.0, 5, r, 8) == 0); /* associations still open */
     iso_completion_assoc_end(c, 1);
     CHECK(iso_completion_take_ready(c, 200.0, 5, r, 8) == 0); /* 2 is still open */
@@ -111,10 +114,10 @@ static void test_completion(void)
     CHECK(iso_completion_take_ready(c, 300.0, 5, r, 8) == 0); /* taken once */
     /* B: all four there, ready at once although its association is open */
     for (int i = 0; i < 3; i++)
-        CHECK(iso_completion_stored(c, 3, "1.2", "CT2", 4, 102.0, &err) == ISO_OK);
+        CHECK(iso_completion_stored(c, 3, "1.2", "CT2", 4, 0, 102.0, &err) == ISO_OK);
     CHECK(iso_completion_take_ready(c, 102.0, 5, r, 8) == 1 && strcmp(r[0].series_uid, "1.2") == 0);
     /* an instance after a series was taken starts tracking it again */
-    CHECK(iso_completion_stored(c, 4, "1.1", "CT1", 0, 110.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 4, "1.1", "CT1", 0, 0, 110.0, &err) == ISO_OK);
     CHECK(iso_completion_count(c) == 1);
     iso_completion_assoc_end(c, 4);
     CHECK(iso_completion_take_ready(c, 115.0, 5, r, 8) == 1);
@@ -125,12 +128,23 @@ static void test_completion(void)
     /* nine associations at once: the ninth is not remembered, so the series
      * waits until the known ones have ended and the settle time passed */
     for (uint64_t a = 10; a < 19; a++)
-        CHECK(iso_completion_stored(c, a, "1.4", "CT1", 0, 600.0, &err) == ISO_OK);
+        CHECK(iso_completion_stored(c, a, "1.4", "CT1", 0, 0, 600.0, &err) == ISO_OK);
     for (uint64_t a = 10; a < 17; a++)
         iso_completion_assoc_end(c, a);
     CHECK(iso_completion_take_ready(c, 700.0, 5, r, 8) == 0);
     iso_completion_assoc_end(c, 17);
     CHECK(iso_completion_take_ready(c, 700.0, 5, r, 8) == 1);
+    /* a re-send of a series expecting 4: duplicates keep it open and name
+     * their sender, but two new ones and two duplicates are not all four */
+    CHECK(iso_completion_stored(c, 20, "1.5", "CT1", 4, 0, 800.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 20, "1.5", "CT1", 4, 0, 800.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 21, "1.5", "CT9", 4, 1, 801.0, &err) == ISO_OK);
+    CHECK(iso_completion_stored(c, 21, "1.5", "CT9", 4, 1, 801.0, &err) == ISO_OK);
+    iso_completion_assoc_end(c, 20);
+    CHECK(iso_completion_take_ready(c, 900.0, 5, r, 8) == 0); /* 21 still open */
+    iso_completion_assoc_end(c, 21);
+    CHECK(iso_completion_take_ready(c, 805.0, 5, r, 8) == 0); /* settles from the duplicates */
+    CHECK(iso_completion_take_ready(c, 806.0, 5, r, 8) == 1 && strcmp(r[0].calling_ae, "CT9") == 0);
     iso_completion_free(c);
 }
 
@@ -169,8 +183,28 @@ static void test_queue(const char *dir)
     CHECK(iso_jobs_retry(j, 2, &err) == ISO_OK);
     CHECK(iso_jobs_claim(j, 1200, &job2, &err) == ISO_OK && job2.id == 2 && job2.attempts == 1);
     CHECK(iso_jobs_done(j, 2, "default", "ok", 1, 1201, &err) == ISO_OK);
-    CHECK(iso_jobs_add(j, "1.2", "CT1", 5, 1300, &id, &err) == ISO_OK && id == 3);
-    CHECK(iso_jobs_cancel(j, 3, &err) == ISO_OK);
+    /* the series sent again (nothing new): a re-send job for its sender,
+     * one while it has still to run, another for another AE */
+    CHECK(iso_jobs_add(j, "1.1", "CT2", 13, 1202, &id, &err) == ISO_OK && id == 3);
+    CHECK(iso_jobs_add(j, "1.1", "CT2", 13, 1203, &id2, &err) == ISO_OK && id2 == 0);
+    CHECK(iso_jobs_add(j, "1.1", "CT1", 13, 1204, &id2, &err) == ISO_OK && id2 == 4);
+    CHECK(iso_jobs_claim(j, 1205, &job2, &err) == ISO_OK && job2.id == 3 && job2.resend == 1 &&
+          strcmp(job2.calling_ae, "CT2") == 0 && job2.created == 1202);
+    /* versions: the first job that made one dates it */
+    long created = 0;
+    CHECK(iso_jobs_version_created(j, "1.1", "v1", &created, &err) == ISO_ENOTFOUND);
+    CHECK(iso_jobs_note_version(j, 2, "v1", &err) == ISO_OK);
+    CHECK(iso_jobs_note_version(j, 3, "v1", &err) == ISO_OK);
+    CHECK(iso_jobs_version_created(j, "1.1", "v1", &created, &err) == ISO_OK && created == 1004);
+    CHECK(iso_jobs_version_created(j, "1.9", "v1", &created, &err) == ISO_ENOTFOUND);
+    CHECK(iso_jobs_done(j, 3, "default", "returned again", 1, 1206, &err) == ISO_OK);
+    /* CT1's re-send job still waits; new instances turn it into a new job */
+    CHECK(iso_jobs_add(j, "1.1", "CT1", 14, 1207, &id2, &err) == ISO_OK && id2 == 0);
+    CHECK(iso_jobs_claim(j, 1208, &job2, &err) == ISO_OK && job2.id == 4 && job2.resend == 0 &&
+          job2.instances == 14);
+    CHECK(iso_jobs_done(j, 4, "default", "ok", 1, 1209, &err) == ISO_OK);
+    CHECK(iso_jobs_add(j, "1.2", "CT1", 5, 1300, &id, &err) == ISO_OK && id == 5);
+    CHECK(iso_jobs_cancel(j, 5, &err) == ISO_OK);
     CHECK(iso_jobs_claim(j, 1400, &job2, &err) == ISO_ENOTFOUND);
     /* a cancelled job still covers its series: a restart does not bring it back */
     CHECK(iso_jobs_covered(j, "1.2", &covered, &err) == ISO_OK && covered == 5);
@@ -180,9 +214,66 @@ static void test_queue(const char *dir)
     CHECK(iso_jobs_list(j, mem, 1, &err) == ISO_OK);
     fclose(mem);
     CHECK(buf != NULL && strstr(buf, "\"state\": \"cancelled\"") != NULL &&
-          strstr(buf, "\"route\": \"default\"") != NULL);
+          strstr(buf, "\"route\": \"default\"") != NULL &&
+          strstr(buf, "\"kind\": \"resend\"") != NULL &&
+          strstr(buf, "\"version\": \"v1\"") != NULL);
     free(buf);
     iso_jobs_close(j);
+}
+
+/* Marks every outbox item sent at the given UTC time (as a round would). */
+static void mark_sent(const char *dir, const char *when)
+{
+    char path[512], sql[200];
+    snprintf(path, sizeof path, "%s/outbox.sqlite", dir);
+    snprintf(sql, sizeof sql, "UPDATE outbox SET state='sent', sent_at='%s'", when);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void outbox_states(iso_outbox *o, const char *expect)
+{
+    char got[200];
+    iso_err err = {0};
+    CHECK(iso_outbox_summary(o, got, sizeof got, &err) == ISO_OK);
+    if (strcmp(got, expect) != 0)
+        fprintf(stderr, "outbox: %s, expected %s\n", got, expect);
+    CHECK(strcmp(got, expect) == 0);
+}
+
+/* An object is queued once per destination; a re-send job asks for it
+ * again, which queues it again only if it was sent before the job. */
+static void test_outbox(const char *dir)
+{
+    iso_outbox *o = NULL;
+    iso_err err = {0};
+    CHECK(iso_outbox_open(dir, &o, &err) == ISO_OK);
+    CHECK(iso_outbox_add(o, "a", "/r/J1/x.dcm", "1.2.3", "abc", 0, &err) == ISO_OK);
+    CHECK(iso_outbox_add(o, "a", "/r/J1/x.dcm", "1.2.3", "abc", 0, &err) == ISO_OK);
+    CHECK(iso_outbox_add(o, "b", "/r/J1/x.dcm", "1.2.3", "abc", 0, &err) == ISO_OK);
+    outbox_states(o, "queued 2");
+    iso_outbox_close(o);
+    mark_sent(dir, "2026-01-01T00:00:00Z");
+    CHECK(iso_outbox_open(dir, &o, &err) == ISO_OK);
+    CHECK(iso_outbox_add(o, "a", "/r/J2/x.dcm", "1.2.3", "abc", 0, &err) == ISO_OK);
+    outbox_states(o, "sent 2"); /* a re-run: not again */
+    /* 1767225601 = 2026-01-01T00:00:01Z: a re-send job made after the delivery */
+    CHECK(iso_outbox_add(o, "a", "/r/J3/x.dcm", "1.2.3", "abc", 1767225601L, &err) == ISO_OK);
+    outbox_states(o, "queued 1, sent 1");
+    CHECK(iso_outbox_add(o, "a", "/r/J3/x.dcm", "1.2.3", "abc", 1767225601L, &err) == ISO_OK);
+    outbox_states(o, "queued 1, sent 1");
+    iso_outbox_close(o);
+    /* sent by that job, then the job re-runs after a crash: not a third time */
+    mark_sent(dir, "2026-01-01T00:00:05Z");
+    CHECK(iso_outbox_open(dir, &o, &err) == ISO_OK);
+    CHECK(iso_outbox_add(o, "a", "/r/J3/x.dcm", "1.2.3", "abc", 1767225601L, &err) == ISO_OK);
+    outbox_states(o, "sent 2");
+    /* other content under the UID is another item */
+    CHECK(iso_outbox_add(o, "a", "/r/J4/x.dcm", "1.2.3", "def", 0, &err) == ISO_OK);
+    outbox_states(o, "queued 1, sent 2");
+    iso_outbox_close(o);
 }
 
 int main(void)
@@ -195,6 +286,7 @@ int main(void)
     test_routes();
     test_completion();
     test_queue(dir);
+    test_outbox(dir);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, conf_path);
     (void)system(cmd);

@@ -54,6 +54,51 @@ static iso_code put_as(iso_store *s, const char *uid, const char *series, const 
     return iso_ingest_commit(ing, &a, "TESTAE", out, &err);
 }
 
+/* Stores content as uid of series, sent by calling AE ae; replace: as a new
+ * version of the node's own object whatever the duplicates policy. */
+static iso_code put_from(iso_store *s, const char *uid, const char *series, const char *content,
+                         const char *ae, bool replace, iso_store_outcome *out)
+{
+    iso_ingest *ing = NULL;
+    iso_err err = {0};
+    iso_code rc = iso_store_ingest_begin(s, &ing, &err);
+    if (rc != ISO_OK)
+        return rc;
+    if (replace)
+        iso_ingest_replace_existing(ing);
+    rc = iso_ingest_write(ing, content, strlen(content), &err);
+    if (rc != ISO_OK) {
+        iso_ingest_abort(ing);
+        return rc;
+    }
+    iso_attrs a;
+    attrs_for(&a, uid, series);
+    return iso_ingest_commit(ing, &a, ae, out, &err);
+}
+
+/* "AE n, AE n, ..." from the index's senders of series. */
+static void senders_of(const char *series, char *out, size_t size)
+{
+    iso_index *idx = NULL;
+    iso_err err = {0};
+    char p[512];
+    snprintf(p, sizeof p, "%s/index.sqlite", dir);
+    out[0] = '\0';
+    iso_series_sender got[8];
+    int n = 0;
+    if (iso_index_open(p, true, &idx, &err) != ISO_OK ||
+        iso_index_series_senders(idx, series, got, 8, &n, &err) != ISO_OK) {
+        snprintf(out, size, "error: %s", err.msg);
+        iso_index_close(idx);
+        return;
+    }
+    iso_index_close(idx);
+    size_t used = 0;
+    for (int i = 0; i < n && i < 8 && used < size; i++)
+        used += (size_t)snprintf(out + used, size - used, "%s%s %lld", i ? ", " : "", got[i].ae,
+                                 (long long)got[i].instances);
+}
+
 static iso_code put(iso_store *s, const char *uid, const char *content, iso_store_outcome *out)
 {
     return put_as(s, uid, "1.2.3.1", content, strlen(content), false, out);
@@ -234,6 +279,38 @@ int main(void)
     CHECK(count_files("objects") == 1 && count_files("tmp") == 0);
     iso_ingest *ing = NULL;
 
+    /* who sent what: a kept duplicate counts for its sender; new content
+     * (a replaced instance) counts only for the AE that sent it */
+    char who[200];
+    CHECK(put_from(s, "1.2.9.1", "1.2.9", "one", "MODA", false, &o) == ISO_OK);
+    CHECK(put_from(s, "1.2.9.2", "1.2.9", "two", "MODA", false, &o) == ISO_OK);
+    senders_of("1.2.9", who, sizeof who);
+    CHECK(strcmp(who, "MODA 2") == 0);
+    CHECK(put_from(s, "1.2.9.2", "1.2.9", "two", "MODB", false, &o) == ISO_OK &&
+          o == ISO_STORED_KEPT_EXISTING);
+    CHECK(put_from(s, "1.2.9.2", "1.2.9", "two", "MODB", false, &o) == ISO_OK);
+    senders_of("1.2.9", who, sizeof who);
+    CHECK(strcmp(who, "MODA 2, MODB 1") == 0);
+    CHECK(put_from(s, "1.2.9.1", "1.2.9", "one", "MODB", false, &o) == ISO_OK);
+    senders_of("1.2.9", who, sizeof who);
+    CHECK(strcmp(who, "MODA 2, MODB 2") == 0);
+    CHECK(put_from(s, "1.2.9.1", "1.2.9", "one, changed", "MODC", true, &o) == ISO_OK &&
+          o == ISO_STORED_REPLACED);
+    senders_of("1.2.9", who, sizeof who);
+    CHECK(strcmp(who, "MODA 1, MODB 1, MODC 1") == 0);
+    /* the same bytes again, as the node's own replacement: kept, and its
+     * sender counts without the others being forgotten */
+    CHECK(put_from(s, "1.2.9.1", "1.2.9", "one, changed", "MODA", true, &o) == ISO_OK &&
+          o == ISO_STORED_KEPT_EXISTING);
+    senders_of("1.2.9", who, sizeof who);
+    CHECK(strcmp(who, "MODA 2, MODB 1, MODC 1") == 0);
+    idx = open_ro();
+    int64_t sent = -1;
+    CHECK(idx != NULL && iso_index_series_sent_by(idx, "1.2.9", "MODA", &sent, &err) == ISO_OK &&
+          sent == 2);
+    CHECK(iso_index_series_sent_by(idx, "1.2.9", "MODX", &sent, &err) == ISO_OK && sent == 0);
+    iso_index_close(idx);
+
     /* handed over whole: 1 MB + 123 bytes from an aligned buffer (direct
      * I/O for the aligned part where the file system takes it) and from an
      * unaligned one; same series, same directory; another series, another */
@@ -287,7 +364,7 @@ int main(void)
     CHECK(iso_ingest_write_last(ing, "abandoned", 9, &err) == ISO_OK);
     CHECK(iso_ingest_write(ing, "x", 1, &err) != ISO_OK); /* nothing after the last */
     iso_ingest_abort(ing);
-    CHECK(count_files("objects") == 6 && count_files("tmp") == 0);
+    CHECK(count_files("objects") == 6 + 2 && count_files("tmp") == 0);
 
     /* parent rows: a repeated series is found again, a changed one updated */
     series_look l1 = put_modality(s, "1.2.3.7.1", "CT");
@@ -326,9 +403,9 @@ int main(void)
     idx = open_ro();
     iso_counts c;
     CHECK(iso_index_counts(idx, &c, &err) == ISO_OK);
-    CHECK(c.instances == 10 + 320 + 20);
+    CHECK(c.instances == 10 + 320 + 20 + 2);
     iso_index_close(idx);
-    CHECK(count_files("objects") == 10 + 320 + 20);
+    CHECK(count_files("objects") == 10 + 320 + 20 + 2);
     iso_store_close(s);
     CHECK(access("RUNNING", F_OK) != 0);
 
@@ -341,7 +418,7 @@ int main(void)
     CHECK(iso_index_find_instance(idx, "1.2.3.4.1", &row, &err) == ISO_OK);
     CHECK(row.version == 2 && strstr(row.path, ".v2.dcm") != NULL && row.size == 11);
     iso_index_close(idx);
-    CHECK(count_files("objects") == 10 + 320 + 20);
+    CHECK(count_files("objects") == 10 + 320 + 20 + 2);
     iso_store_close(s);
 
     /* simulated crash: RUNNING left, an orphan object and a partial tmp file */
@@ -358,7 +435,7 @@ int main(void)
     fclose(fopen(p, "w"));
     CHECK(iso_store_open(&opt, &s, &rep, &err) == ISO_OK);
     CHECK(rep.was_unclean && rep.orphans_removed == 1 && rep.tmp_removed == 1);
-    CHECK(count_files("objects") == 10 + 320 + 20 && count_files("tmp") == 0);
+    CHECK(count_files("objects") == 10 + 320 + 20 + 2 && count_files("tmp") == 0);
     iso_store_close(s);
 
     /* below min_free_mb */
