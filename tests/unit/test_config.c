@@ -1,6 +1,8 @@
 /* test_config.c — the configuration table and loader: every default in the
- * table loads and is in bounds, files override defaults, errors name
- * FILE:LINE, peers parse and are looked up by name and AE title. */
+ * table loads and is in bounds; every bound the table gives is enforced (the
+ * ends of each range load, a step beyond is refused; each enum choice loads,
+ * nothing else does); files override defaults, errors name FILE:LINE, peers
+ * parse and are looked up by name and AE title. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,86 @@ static iso_code load_text(iso_config *cfg, const char *text, iso_err *err)
     iso_config_defaults(cfg);
     iso_err_clear(err);
     return iso_config_load(cfg, path, err);
+}
+
+/* Loads "key = value" in the key's section (item: a repeating section's
+ * header and the required keys it needs besides this one); returns whether
+ * it loaded. */
+static int loads(const iso_config_key *k, const char *item, const char *value)
+{
+    iso_config cfg;
+    iso_err err = {0};
+    char text[600];
+    if (item != NULL) {
+        /* the item's lines without the key under test */
+        size_t used = 0, klen = strlen(k->key);
+        for (const char *line = item; *line != '\0';) {
+            size_t n = strcspn(line, "\n") + 1;
+            if (!(strncmp(line, k->key, klen) == 0 && line[klen] == ' '))
+                used += (size_t)snprintf(text + used, sizeof text - used, "%.*s", (int)n, line);
+            line += n;
+        }
+        snprintf(text + used, sizeof text - used, "%s = %s\n", k->key, value);
+    }
+    else
+        snprintf(text, sizeof text, "[%s]\n%s = %s\n", k->section, k->key, value);
+    int ok = load_text(&cfg, text, &err) == ISO_OK;
+    iso_config_free(&cfg);
+    return ok;
+}
+
+/* Every bound the table gives is enforced: the ends of a range load, one
+ * step beyond either is refused; every enum choice loads and nothing else;
+ * booleans take yes/no only. */
+static void check_key_bounds(const iso_config_key *k, const char *item)
+{
+    char v[64];
+    int before = check_failures;
+    switch (k->type) {
+    case ISO_CFG_INT:
+        snprintf(v, sizeof v, "%ld", k->min);
+        CHECK(loads(k, item, v));
+        snprintf(v, sizeof v, "%ld", k->max);
+        CHECK(loads(k, item, v));
+        snprintf(v, sizeof v, "%ld", k->min - 1);
+        CHECK(!loads(k, item, v));
+        snprintf(v, sizeof v, "%ld", k->max + 1);
+        CHECK(!loads(k, item, v));
+        CHECK(!loads(k, item, "12abc"));
+        break;
+    case ISO_CFG_REAL:
+        if (k->min == 0 && k->max == 0) /* unbounded (an iso-value) */
+            break;
+        snprintf(v, sizeof v, "%ld", k->min);
+        CHECK(loads(k, item, v));
+        snprintf(v, sizeof v, "%ld", k->max);
+        CHECK(loads(k, item, v));
+        snprintf(v, sizeof v, "%.3f", (double)k->min - 0.001);
+        CHECK(!loads(k, item, v));
+        snprintf(v, sizeof v, "%.3f", (double)k->max + 0.001);
+        CHECK(!loads(k, item, v));
+        CHECK(!loads(k, item, "1.5x"));
+        break;
+    case ISO_CFG_BOOL:
+        CHECK(loads(k, item, "yes") && loads(k, item, "no"));
+        CHECK(!loads(k, item, "maybe"));
+        break;
+    case ISO_CFG_ENUM: {
+        char choice[64];
+        for (const char *p = k->choices; *p != '\0';) {
+            size_t n = strcspn(p, "|");
+            snprintf(choice, sizeof choice, "%.*s", (int)n, p);
+            CHECK(loads(k, item, choice));
+            p += n + (p[n] == '|');
+        }
+        CHECK(!loads(k, item, "none-of-these"));
+        break;
+    }
+    case ISO_CFG_STR:
+        break;
+    }
+    if (check_failures != before)
+        fprintf(stderr, "bounds of [%s] %s\n", k->section, k->key);
 }
 
 int main(void)
@@ -57,6 +139,7 @@ int main(void)
         }
         if (k->type == ISO_CFG_INT && k->def)
             CHECK(atol(k->def) >= k->min && atol(k->def) <= k->max);
+        check_key_bounds(k, item);
     }
     iso_config_defaults(&cfg);
     CHECK(strcmp(cfg.ae_title, "ISONODE") == 0);

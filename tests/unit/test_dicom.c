@@ -1,6 +1,11 @@
 /* test_dicom.c — the adapter's non-network pieces: the Part 10 meta header
  * we write is parsed back by DCMTK with the values we put in; data sets
- * parse from memory; transfer syntax support matches the accepted list. */
+ * parse from memory; a value whose declared length is far beyond the bytes
+ * that hold it is refused without being allocated (the allocation cap:
+ * glibc's peak of mmap'd bytes must not grow by it); transfer syntax
+ * support matches the accepted list. */
+#include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +24,70 @@ static size_t el(unsigned char *p, unsigned g, unsigned e, const char *vr, const
     if (n & 1)
         p[8 + n] = pad;
     return 8 + padded;
+}
+
+/* glibc's peak of bytes ever mmap'd at once (malloc_stats' "max mmap
+ * bytes"): every large allocation is an mmap, touched or not. */
+static long long max_mmap_bytes(void)
+{
+    char path[] = "/tmp/isonode-test-mstats-XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    if (fd < 0 || saved < 0)
+        return -1;
+    fflush(stderr);
+    dup2(fd, 2);
+    malloc_stats();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    long long got = -1;
+    FILE *f = fopen(path, "r");
+    char line[256];
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "max mmap bytes", 14) == 0)
+            got = atoll(strchr(line, '=') + 1);
+    if (f)
+        fclose(f);
+    unlink(path);
+    return got;
+}
+
+/* An object whose last element declares 1 GiB and holds 16 bytes: parsed
+ * from memory (where DCMTK allocates a value at its declared length before
+ * it knows the bytes exist) and from a file, it is refused, and the peak of
+ * mmap'd memory does not grow by anything near 1 GiB. */
+static void test_lying_length(const char *cls, const char *inst)
+{
+    unsigned char buf[4096];
+    size_t m = iso_dcm_meta_header(buf, sizeof buf, cls, inst, "1.2.840.10008.1.2.1", "CT1");
+    m += el(buf + m, 0x0008, 0x0016, "UI", cls, 0);
+    m += el(buf + m, 0x0008, 0x0018, "UI", inst, 0);
+    /* (0042,0011) OB, reserved 2 bytes, then a 4-byte length of 1 GiB */
+    static const unsigned char big[12] = {0x42, 0x00, 0x11, 0x00, 'O', 'B', 0, 0,
+                                          0x00, 0x00, 0x00, 0x40};
+    memcpy(buf + m, big, sizeof big);
+    m += sizeof big;
+    memset(buf + m, 0xab, 16);
+    m += 16;
+    long long before = max_mmap_bytes();
+    CHECK(before >= 0);
+    iso_err e = {0};
+    iso_dcm_parsed *p = NULL;
+    CHECK(iso_dcm_parse_buffer(buf, m, &p, &e) != ISO_OK && p == NULL);
+    char path[] = "/tmp/isonode-test-dicom-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, buf, m) == (ssize_t)m);
+    close(fd);
+    iso_attrs a;
+    iso_err e2 = {0};
+    CHECK(iso_dcm_read_attrs(path, &a, &e2) == ISO_EDICOM);
+    unlink(path);
+    long long after = max_mmap_bytes();
+    if (after - before >= (64LL << 20))
+        fprintf(stderr, "a 1 GiB declared length was allocated: max mmap %lld -> %lld bytes\n",
+                before, after);
+    CHECK(after >= 0 && after - before < (64LL << 20));
 }
 
 int main(void)
@@ -43,7 +112,6 @@ int main(void)
     d += el(buf + d, 0x0020, 0x000D, "UI", "1.2.3", 0);
     d += el(buf + d, 0x0020, 0x000E, "UI", "1.2.3.4", 0);
     char path[] = "/tmp/isonode-test-dicom-XXXXXX";
-    char path_template[] = "/tmp/isonode-test-dicom-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0 && write(fd, buf, d) == (ssize_t)d);
     close(fd);
@@ -62,21 +130,8 @@ int main(void)
     unlink(path);
 
     /* a lying element length fails cleanly, without allocating it */
-    size_t m = iso_dcm_meta_header(buf, sizeof buf, cls, inst, "1.2.840.10008.1.2.1", "CT1");
-    m += el(buf + m, 0x0008, 0x0018, "UI", inst, 0);
-    m += el(buf + m, 0x0010, 0x0020, "LO", "X", ' ');
-    buf[m - 2] = 0xff; /* length 0x7fff for a 2-byte value at the end of the file */
-    buf[m - 1] = 0x7f;
-    memcpy(buf + m - 2, (unsigned char[]){0xff, 0x7f}, 2);
-    buf[m - 10 + 6] = 0xff;
-    buf[m - 10 + 7] = 0x7f;
-    memcpy(path, path_template, sizeof path);
-    fd = mkstemp(path);
-    CHECK(fd >= 0 && write(fd, buf, m) == (ssize_t)m);
-    close(fd);
+    test_lying_length(cls, inst);
     iso_err e2 = {0};
-    CHECK(iso_dcm_read_attrs(path, &a, &e2) == ISO_EDICOM);
-    unlink(path);
     CHECK(iso_dcm_read_attrs("/nonexistent/file.dcm", &a, &e2) == ISO_EDICOM);
 
     CHECK(iso_dcm_ts_supported("1.2.840.10008.1.2"));

@@ -24,11 +24,15 @@
 #include "recon/isosurface.h"
 #include "recon/mesh.h"
 
-static void test_decode_all_ts(void)
+/* Returns 0 when the test data is missing (the test is then not run). */
+static int test_decode_all_ts(void)
 {
-    const char *top = getenv("top_srcdir");
+    const char *top = getenv("top_srcdir"), *shared = getenv("SHARED");
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/../shared/data/ts", top ? top : ".");
+    if (shared != NULL && shared[0] != '\0')
+        snprintf(dir, sizeof dir, "%s/data/ts", shared);
+    else
+        snprintf(dir, sizeof dir, "%s/../shared/data/ts", top ? top : ".");
     int16_t *ref = NULL;
     size_t npx = 0;
     for (int i = 1; i <= 9; i++) {
@@ -37,7 +41,8 @@ static void test_decode_all_ts(void)
         FILE *f = fopen(path, "rb");
         if (f == NULL) {
             printf("decode: %s missing, transfer syntax decoding not tested here\n", path);
-            return;
+            free(ref);
+            return 0;
         }
         fclose(f);
         iso_err err = {0};
@@ -74,6 +79,7 @@ static void test_decode_all_ts(void)
     }
     free(ref);
     printf("decode: 9 transfer syntaxes give identical pixels\n");
+    return 1;
 }
 
 static void unit_axes(iso_volume *v, double s)
@@ -327,11 +333,13 @@ int main(void)
     test_config_defaults();
     iso_err err = {0};
     CHECK(iso_dcm_init(&err) == ISO_OK);
-    test_decode_all_ts();
+    int decoded = test_decode_all_ts();
     test_gaussian(1.0);
     test_gaussian(2.5);
     test_gaussian(5.0); /* the recursive path */
     test_isosurface();
     test_view_orientation();
-    return CHECK_DONE();
+    int rc = CHECK_DONE();
+    /* without its data part of this test did not run: SKIP, not PASS */
+    return rc == 0 && !decoded ? 77 : rc;
 }
