@@ -175,7 +175,7 @@ int main(int argc, char **argv)
         iso_config_free(&cfg);
         return 0;
     }
-    iso_log_init((iso_log_level)iso_log_level_parse(cfg.log_level));
+    iso_log_init(cfg.log_level);
 
     /* Every thread created from here on inherits this mask. */
     sigset_t sigs;
@@ -201,7 +201,7 @@ int main(int argc, char **argv)
         ISO_ERROR("%s", err.msg);
         goto out;
     }
-    iso_store_options so = {cfg.data_dir, iso_config_dup_policy(&cfg), cfg.min_free_mb};
+    iso_store_options so = {cfg.data_dir, cfg.duplicates, cfg.min_free_mb};
     iso_recovery_report rec;
     if (iso_store_open(&so, &store, &rec, &err) != ISO_OK) {
         ISO_ERROR("cannot open store: %s", err.msg);

@@ -61,13 +61,11 @@ void iso_anon_options_from_config(const iso_config *cfg, iso_anon_options *o)
     o->retain_device = (int)cfg->an_retain_device_identity;
     o->retain_institution = (int)cfg->an_retain_institution_identity;
     o->retain_patient_characteristics = (int)cfg->an_retain_patient_characteristics;
-    o->dates = strcmp(cfg->an_dates, "full") == 0       ? ISO_DATES_FULL
-               : strcmp(cfg->an_dates, "modified") == 0 ? ISO_DATES_MODIFIED
-                                                        : ISO_DATES_REMOVE;
+    o->dates = cfg->an_dates;
     o->clean_descriptors = (int)cfg->an_clean_descriptors;
     o->clean_structured = (int)cfg->an_clean_structured_content;
     o->clean_graphics = (int)cfg->an_clean_graphics;
-    o->reject_burned_in = strcmp(cfg->an_burned_in, "reject") == 0;
+    o->reject_burned_in = cfg->an_burned_in == ISO_BURNED_IN_REJECT;
     o->key_file = cfg->an_key_path;
 }
 

@@ -24,7 +24,6 @@
 extern "C" {
 #endif
 
-typedef enum { ISO_DATES_REMOVE = 0, ISO_DATES_FULL = 1, ISO_DATES_MODIFIED = 2 } iso_dates_option;
 
 typedef struct iso_anon_options {
     int retain_safe_private, retain_uids, retain_device, retain_institution,

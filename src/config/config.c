@@ -15,6 +15,13 @@
 #define SURF(field) offsetof(iso_surface_conf, field), sizeof(((iso_surface_conf *)0)->field)
 #define ROUTE(field) offsetof(iso_route_conf, field), sizeof(((iso_route_conf *)0)->field)
 
+/* set_value stores an enum key's choice as an int */
+_Static_assert(sizeof(iso_dup_policy) == sizeof(int) && sizeof(iso_log_level) == sizeof(int) &&
+                   sizeof(iso_dates_option) == sizeof(int) &&
+                   sizeof(iso_burned_in_policy) == sizeof(int) &&
+                   sizeof(iso_peer_identity) == sizeof(int),
+               "enum keys are int-sized");
+
 const iso_config_key iso_config_keys[] = {
     {"node", "ae_title", ISO_CFG_STR, NODE(ae_title), "ISONODE", 0, 0, NULL,
      "Application Entity title of this node; associations called to another title are rejected."},
@@ -209,19 +216,36 @@ static iso_code parse_bool(const char *v, long *out)
     return ISO_OK;
 }
 
-static bool choice_ok(const char *choices, const char *v)
+/* The position of v among choices ("a|b|c"), or -1. */
+static int choice_index(const char *choices, const char *v)
 {
     size_t n = strlen(v);
-    for (const char *p = choices; *p;) {
+    int i = 0;
+    for (const char *p = choices; *p; i++) {
         const char *bar = strchr(p, '|');
         size_t len = bar ? (size_t)(bar - p) : strlen(p);
         if (len == n && strncmp(p, v, n) == 0)
-            return true;
+            return i;
         if (!bar)
             break;
         p = bar + 1;
     }
-    return false;
+    return -1;
+}
+
+/* The choice at position index of choices, into out. */
+static const char *choice_at(const char *choices, int index, char *out, size_t size)
+{
+    const char *p = choices;
+    for (int i = 0; i < index && p != NULL; i++) {
+        p = strchr(p, '|');
+        if (p)
+            p++;
+    }
+    if (p == NULL)
+        return "?";
+    snprintf(out, size, "%.*s", (int)strcspn(p, "|"), p);
+    return out;
 }
 
 /* Stores text value v into the field a key describes, inside base. */
@@ -230,13 +254,17 @@ static iso_code set_value(const iso_config_key *k, void *base, const char *v, is
     char *field = (char *)base + k->offset;
     switch (k->type) {
     case ISO_CFG_STR:
-    case ISO_CFG_ENUM:
         if (strlen(v) >= k->size)
             return iso_fail(err, ISO_ECONFIG, "%s: value too long (max %zu)", k->key, k->size - 1);
-        if (k->type == ISO_CFG_ENUM && !choice_ok(k->choices, v))
-            return iso_fail(err, ISO_ECONFIG, "%s: '%s' is not one of %s", k->key, v, k->choices);
         memcpy(field, v, strlen(v) + 1);
         return ISO_OK;
+    case ISO_CFG_ENUM: {
+        int index = choice_index(k->choices, v);
+        if (index < 0)
+            return iso_fail(err, ISO_ECONFIG, "%s: '%s' is not one of %s", k->key, v, k->choices);
+        *(int *)field = index; /* every enum field is an int-sized C enum */
+        return ISO_OK;
+    }
     case ISO_CFG_INT: {
         char *end = NULL;
         errno = 0;
@@ -271,6 +299,12 @@ static iso_code set_value(const iso_config_key *k, void *base, const char *v, is
     }
     return iso_fail(err, ISO_ECONFIG, "%s: bad key type", k->key);
 }
+
+const iso_config_section iso_config_sections[] = {
+    {"node", 0}, {"reconstruct", 0}, {"anonymize", 0}, {"outbox", 0},
+    {"peer", 1}, {"surface", 1},     {"route", 1},
+};
+const size_t iso_config_nsections = sizeof iso_config_sections / sizeof iso_config_sections[0];
 
 /* The repeating sections ([KIND NAME]): where their items live in iso_config. */
 typedef struct repeating_kind {
@@ -385,13 +419,20 @@ static void item_defaults(const char *kind, void *item)
     }
 }
 
+static int is_singleton(const char *section)
+{
+    for (size_t s = 0; s < iso_config_nsections; s++)
+        if (!iso_config_sections[s].repeating && strcmp(iso_config_sections[s].name, section) == 0)
+            return 1;
+    return 0;
+}
+
 static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx *ctx = user;
     if (ctx->err.code != ISO_OK)
         return 1; /* report only the first problem */
-    if (strcmp(section, "node") == 0 || strcmp(section, "reconstruct") == 0 ||
-        strcmp(section, "anonymize") == 0 || strcmp(section, "outbox") == 0) {
+    if (is_singleton(section)) {
         const iso_config_key *k = find_key(section, name);
         if (k == NULL) {
             iso_fail(&ctx->err, ISO_ECONFIG, "unknown key '%s' in [%s]", name, section);
@@ -421,12 +462,31 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
         size_t idx = (size_t)(item - (char *)*items) / rk->item_size;
         if (*n > before)
             item_defaults(rk->kind, item);
-        if (strcmp(rk->kind, "surface") == 0 && strcmp(name, "iso") == 0)
-            ((iso_surface_conf *)item)->iso_set = 1;
         return repeating_entry(ctx, rk->kind, iname, name, value, item, &ctx->seen[r][idx]);
     }
     iso_fail(&ctx->err, ISO_ECONFIG, "unknown section [%s]", section);
     return 0;
+}
+
+/* Every item of a repeating section sets the keys the table gives no
+ * default (def NULL: required). */
+static void check_required(load_ctx *ctx)
+{
+    for (size_t r = 0; r < N_REPEATING && ctx->err.code == ISO_OK; r++) {
+        const repeating_kind *rk = &repeating[r];
+        const char *items = *(const char *const *)((const char *)ctx->cfg + rk->items_offset);
+        size_t n = *(const size_t *)((const char *)ctx->cfg + rk->count_offset);
+        for (size_t i = 0; i < n && ctx->err.code == ISO_OK; i++)
+            for (size_t k = 0; k < iso_config_nkeys; k++) {
+                const iso_config_key *key = &iso_config_keys[k];
+                if (key->def != NULL || strcmp(key->section, rk->kind) != 0 ||
+                    (ctx->seen[r][i].bits[k / 64] & (UINT64_C(1) << (k % 64))) != 0)
+                    continue;
+                iso_fail(&ctx->err, ISO_ECONFIG, "[%s %s] needs %s", rk->kind,
+                         items + i * rk->item_size, key->key);
+                break;
+            }
+    }
 }
 
 const char *iso_config_list_next(const char *p, char *item, size_t size)
@@ -513,8 +573,6 @@ static iso_code validate(iso_config *cfg, iso_err *err)
         const iso_surface_conf *sf = &cfg->surfaces[i];
         int r, g, b;
         char extra;
-        if (!sf->iso_set)
-            return iso_fail(err, ISO_ECONFIG, "[surface %s] needs iso", sf->name);
         if (sscanf(sf->color, "%d %d %d %c", &r, &g, &b, &extra) != 3 || r < 0 || r > 255 ||
             g < 0 || g > 255 || b < 0 || b > 255)
             return iso_fail(err, ISO_ECONFIG, "[surface %s] color '%s' is not three numbers 0..255",
@@ -522,12 +580,10 @@ static iso_code validate(iso_config *cfg, iso_err *err)
     }
     for (size_t i = 0; i < cfg->n_peers; i++) {
         const iso_peer *p = &cfg->peers[i];
-        if (p->ae_title[0] == '\0' || p->host[0] == '\0' || p->port == 0)
-            return iso_fail(err, ISO_ECONFIG, "[peer %s] needs ae_title, host and port", p->name);
         if (!iso_ae_valid(p->ae_title))
             return iso_fail(err, ISO_ECONFIG, "[peer %s] ae_title '%s' is not a valid AE title",
                             p->name, p->ae_title);
-        if (strcmp(p->identity, "anonymized") == 0 && !cfg->an_enabled)
+        if (p->identity == ISO_IDENTITY_ANONYMIZED && !cfg->an_enabled)
             return iso_fail(err, ISO_ECONFIG,
                             "[peer %s] identity = anonymized would send the original identity: it "
                             "needs [anonymize] enabled = yes",
@@ -553,6 +609,8 @@ iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err)
     load_ctx ctx = {.cfg = cfg};
     int line = ini_parse_file(f, on_ini_entry, &ctx);
     fclose(f);
+    if (line == 0)
+        check_required(&ctx);
     for (size_t r = 0; r < N_REPEATING; r++)
         free(ctx.seen[r]);
     /* a configuration that failed to load holds nothing to free */
@@ -564,7 +622,7 @@ iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err)
             iso_fail(&ctx.err, ISO_ECONFIG, "syntax error");
         return iso_fail(err, ctx.err.code, "%s:%d: %s", path, line, ctx.err.msg);
     }
-    if (validate(cfg, &ctx.err) != ISO_OK) {
+    if (ctx.err.code != ISO_OK || validate(cfg, &ctx.err) != ISO_OK) {
         iso_config_free(cfg);
         return iso_fail(err, ctx.err.code, "%s: %s", path, ctx.err.msg);
     }
@@ -601,9 +659,13 @@ static void dump_value(const iso_config_key *k, const void *base, FILE *out)
     const char *field = (const char *)base + k->offset;
     switch (k->type) {
     case ISO_CFG_STR:
-    case ISO_CFG_ENUM:
         fprintf(out, "%s = %s\n", k->key, field);
         break;
+    case ISO_CFG_ENUM: {
+        char name[64];
+        fprintf(out, "%s = %s\n", k->key, choice_at(k->choices, *(const int *)field, name, sizeof name));
+        break;
+    }
     case ISO_CFG_INT:
         fprintf(out, "%s = %ld\n", k->key, *(const long *)field);
         break;
@@ -641,11 +703,13 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
 {
     fprintf(out, "# effective configuration (%s)\n",
             cfg->source[0] ? cfg->source : "built-in defaults");
-    static const char *const singletons[] = {"node", "reconstruct", "anonymize", "outbox"};
-    for (size_t s = 0; s < 4; s++) {
-        fprintf(out, "%s[%s]\n", s ? "\n" : "", singletons[s]);
+    for (size_t s = 0; s < iso_config_nsections; s++) {
+        const iso_config_section *sec = &iso_config_sections[s];
+        if (sec->repeating)
+            continue;
+        fprintf(out, "%s[%s]\n", s ? "\n" : "", sec->name);
         for (size_t i = 0; i < iso_config_nkeys; i++)
-            if (strcmp(iso_config_keys[i].section, singletons[s]) == 0) {
+            if (strcmp(iso_config_keys[i].section, sec->name) == 0) {
                 dump_comment(iso_config_keys[i].doc, out);
                 dump_value(&iso_config_keys[i], cfg, out);
             }
@@ -678,9 +742,4 @@ const iso_peer *iso_config_peer_by_name(const iso_config *cfg, const char *name)
         if (strcmp(cfg->peers[i].name, name) == 0)
             return &cfg->peers[i];
     return NULL;
-}
-
-iso_dup_policy iso_config_dup_policy(const iso_config *cfg)
-{
-    return strcmp(cfg->duplicates, "replace") == 0 ? ISO_DUP_REPLACE : ISO_DUP_KEEP;
 }

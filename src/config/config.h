@@ -16,17 +16,24 @@
 #include <stdio.h>
 
 #include "util/err.h"
+#include "util/log.h"
 
 enum { ISO_AE_LEN = 16, ISO_HOST_LEN = 255, ISO_PATH_LEN = 1024 };
 
-typedef enum { ISO_DUP_KEEP = 0, ISO_DUP_REPLACE = 1 } iso_dup_policy;
+/* Enum keys are C enums from the moment they are loaded: each enum's
+ * values are in the order of its key's choices in the table. */
+typedef enum { ISO_DUP_KEEP = 0, ISO_DUP_REPLACE = 1 } iso_dup_policy;            /* keep|replace */
+typedef enum { ISO_DATES_REMOVE = 0, ISO_DATES_FULL = 1, ISO_DATES_MODIFIED = 2 }
+    iso_dates_option;                                                            /* remove|full|modified */
+typedef enum { ISO_BURNED_IN_REJECT = 0, ISO_BURNED_IN_FLAG = 1 } iso_burned_in_policy; /* reject|flag */
+typedef enum { ISO_IDENTITY_ORIGINAL = 0, ISO_IDENTITY_ANONYMIZED = 1 } iso_peer_identity; /* original|anonymized */
 
 typedef struct iso_peer {
     char name[64];
     char ae_title[ISO_AE_LEN + 1];
     char host[ISO_HOST_LEN + 1];
     long port;
-    char identity[16];   /* results sent there carry the "original" or "anonymized" identity */
+    iso_peer_identity identity; /* the identity results sent there carry */
 } iso_peer;
 
 /* A surface the reconstruction extracts: [surface NAME] sections replace the
@@ -39,7 +46,6 @@ typedef struct iso_surface_conf {
     char color[32];           /* "R G B", 0..255 */
     char category_code[17], category_scheme[17], category_meaning[65];
     char type_code[17], type_scheme[17], type_meaning[65];
-    int iso_set;              /* iso given (it is required) */
 } iso_surface_conf;
 
 /* A routing rule ([route NAME]): which series it matches and what happens to
@@ -82,10 +88,10 @@ typedef struct iso_config {
     long max_object_mb;
     long max_inflate_ratio;
     long max_memory_mb;
-    char duplicates[16];
+    iso_dup_policy duplicates;
     long check_calling_ae;
     long check_host;
-    char log_level[16];
+    iso_log_level log_level;
     long watchdog;
     /* [reconstruct]: the pipeline's defaults (isonode reconstruct uses them too) */
     double rc_spacing_mm;
@@ -110,11 +116,11 @@ typedef struct iso_config {
     long an_retain_device_identity;
     long an_retain_institution_identity;
     long an_retain_patient_characteristics;
-    char an_dates[16];
+    iso_dates_option an_dates;
     long an_clean_descriptors;
     long an_clean_structured_content;
     long an_clean_graphics;
-    char an_burned_in[16];
+    iso_burned_in_policy an_burned_in;
     long an_keep_originals;
     char an_key_file[ISO_PATH_LEN];
     char an_key_path[ISO_PATH_LEN + 64]; /* an_key_file resolved ("credential:NAME"); "" = default */
@@ -152,6 +158,16 @@ typedef struct iso_config_key {
 extern const iso_config_key iso_config_keys[];
 extern const size_t iso_config_nkeys;
 
+/* The sections, in the order the docs and --dump-config give them:
+ * [node], [reconstruct], [anonymize], [outbox] once each, then the
+ * repeating [peer NAME], [surface NAME], [route NAME]. */
+typedef struct iso_config_section {
+    const char *name;
+    int repeating; /* [NAME ITEM], any number of them */
+} iso_config_section;
+extern const iso_config_section iso_config_sections[];
+extern const size_t iso_config_nsections;
+
 /* Fills cfg with the built-in defaults. */
 void iso_config_defaults(iso_config *cfg);
 /* Loads path over the defaults.  On failure err says FILE:LINE: why, and
@@ -172,6 +188,6 @@ const iso_peer *iso_config_peer_by_name(const iso_config *cfg, const char *name)
  * copies the next name into item and returns where the walk goes on, or
  * NULL at the end.  for (p = list; (p = iso_config_list_next(p, n, sizeof n));) */
 const char *iso_config_list_next(const char *p, char *item, size_t size);
-iso_dup_policy iso_config_dup_policy(const iso_config *cfg);
+
 
 #endif

@@ -239,7 +239,7 @@ static iso_code queue_results(const iso_job_env *env, const char *peer, derived_
     const iso_peer *p = iso_config_peer_by_name(env->cfg, peer);
     if (p == NULL)
         return iso_fail(err, ISO_ECONFIG, "no [peer %s]", peer);
-    derived_copy *c = strcmp(p->identity, "anonymized") == 0 ? store_copy : sender_copy;
+    derived_copy *c = p->identity == ISO_IDENTITY_ANONYMIZED ? store_copy : sender_copy;
     if (describe(c, err) != ISO_OK)
         return err->code;
     for (int i = 0; i < c->n; i++)

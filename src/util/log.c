@@ -18,15 +18,6 @@ void iso_log_init(iso_log_level level)
     log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-int iso_log_level_parse(const char *name)
-{
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(name, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 int iso_log_enabled(iso_log_level level) { return level <= log_level; }
 
 void iso_log(iso_log_level level, const char *fmt, ...)

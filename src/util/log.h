@@ -13,7 +13,6 @@ typedef enum { ISO_LOG_ERROR = 0, ISO_LOG_WARN, ISO_LOG_INFO, ISO_LOG_DEBUG } is
 /* Called once at start-up, before threads exist. */
 void iso_log_init(iso_log_level level);
 /* Parses "error|warn|info|debug"; returns -1 if unknown. */
-int iso_log_level_parse(const char *name);
 int iso_log_enabled(iso_log_level level);
 
 void iso_log(iso_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -145,7 +145,7 @@ int main(void)
     CHECK(strcmp(cfg.ae_title, "ISONODE") == 0);
     CHECK(cfg.port == 11112);
     CHECK(cfg.max_associations == 32);
-    CHECK(iso_config_dup_policy(&cfg) == ISO_DUP_KEEP);
+    CHECK(cfg.duplicates == ISO_DUP_KEEP);
 
     CHECK(load_text(&cfg,
                     "# comment\n[node]\nport = 4242\nduplicates = replace\ncheck_calling_ae = yes\n"
@@ -154,7 +154,7 @@ int main(void)
                     &err) == ISO_OK);
     CHECK(cfg.port == 4242);
     CHECK(cfg.check_calling_ae == 1);
-    CHECK(iso_config_dup_policy(&cfg) == ISO_DUP_REPLACE);
+    CHECK(cfg.duplicates == ISO_DUP_REPLACE);
     CHECK(cfg.n_peers == 2);
     CHECK(iso_config_peer_by_name(&cfg, "pacs") == &cfg.peers[1]);
     CHECK(iso_config_peer_by_ae(&cfg, "CT1  ") == &cfg.peers[0]);

@@ -54,8 +54,8 @@ static void test_routes(void)
                     &err) == ISO_OK);
     if (err.code)
         fprintf(stderr, "%s\n", err.msg);
-    CHECK(cfg.n_routes == 3 && strcmp(cfg.peers[1].identity, "anonymized") == 0 &&
-          strcmp(cfg.peers[0].identity, "original") == 0);
+    CHECK(cfg.n_routes == 3 && cfg.peers[1].identity == ISO_IDENTITY_ANONYMIZED &&
+          cfg.peers[0].identity == ISO_IDENTITY_ORIGINAL);
     iso_route_decide(&cfg, &ct, &d);
     CHECK(strcmp(d.rule, "route thin-bone") == 0 && d.reconstruct && d.return_results &&
           strcmp(d.forward_to, "pacs") == 0 && strcmp(d.forward_anonymized_to, "research") == 0);
