@@ -152,7 +152,8 @@ typedef struct iso_config_key {
     const char *def;      /* default as text; NULL means required */
     long min, max;        /* bounds for integers and reals */
     const char *choices;  /* "a|b|c" for enums */
-    const char *doc;
+    const char *doc;      /* what the key does, in one or two sentences */
+    const char *more;     /* further detail for isonode.conf(5) and the reference (or NULL) */
 } iso_config_key;
 
 extern const iso_config_key iso_config_keys[];
