@@ -25,36 +25,65 @@
 #include "util/fsx.h"
 #include "util/json.h"
 
-static void usage(void)
+/* The option that sets a [reconstruct] key: --KEY with '-' for '_'. */
+static void option_name(const char *key, char *out, size_t size)
+{
+    snprintf(out, size, "--%s", key);
+    for (char *c = out + 2; *c != '\0'; c++)
+        if (*c == '_')
+            *c = '-';
+}
+
+/* The [reconstruct] key an option names (by its key name or its alias). */
+static const iso_recon_key *option_key(const char *opt)
+{
+    char name[64];
+    for (size_t i = 0; i < iso_recon_nkeys; i++) {
+        option_name(iso_recon_keys[i].key, name, sizeof name);
+        if (strcmp(opt, name) == 0)
+            return &iso_recon_keys[i];
+        if (iso_recon_keys[i].alias != NULL && strncmp(opt, "--", 2) == 0 &&
+            strcmp(opt + 2, iso_recon_keys[i].alias) == 0)
+            return &iso_recon_keys[i];
+    }
+    return NULL;
+}
+
+/* Usage, with the pipeline's options written from the key table and their
+ * effective defaults (the built-in ones, or -c FILE's). */
+static void usage(const iso_config *cfg)
 {
     fprintf(stderr,
             "usage: isonode reconstruct SERIES_DIR --out DIR [options]\n"
             "       isonode [-c FILE] reconstruct --series UID --out DIR [options]   (from the store)\n"
-            "Defaults below are the built-in ones; [reconstruct] in the configuration file\n"
-            "(isonode -c FILE reconstruct ...) overrides them, options override both.\n"
-            "  --iso VALUE[:LABEL]   one surface per option (default: CT bone %g HU and skin %g HU;\n"
-            "                        other modalities: Otsu's threshold)\n"
-            "  --spacing MM          isotropic grid spacing (default %g; 0 keeps the acquired grid)\n"
-            "  --sigma MM            Gaussian sigma (default %g; 0 = none)\n"
-            "  --threads N           worker threads (default: one per CPU)\n"
-            "  --smooth N            Taubin smoothing iterations (default %d)\n"
-            "  --triangles N         triangle budget per surface (default %d; 0 = no limit)\n"
+            "Each [reconstruct] key of the configuration is an option; the defaults shown are\n"
+            "the effective ones (built in, or from -c FILE):\n");
+    char name[64];
+    for (size_t i = 0; i < iso_recon_nkeys; i++) {
+        const iso_config_key *k = iso_config_key_find("reconstruct", iso_recon_keys[i].key);
+        if (k == NULL)
+            continue;
+        option_name(k->key, name, sizeof name);
+        fprintf(stderr, "  %s VALUE", name);
+        if (iso_recon_keys[i].alias != NULL)
+            fprintf(stderr, "  (or --%s)", iso_recon_keys[i].alias);
+        fprintf(stderr, "\n      %s Default: ", k->doc);
+        iso_config_dump_value(cfg, "reconstruct", k->key, stderr);
+        fputc('\n', stderr);
+    }
+    fprintf(stderr,
+            "and:\n"
+            "  --iso VALUE[:LABEL]   one surface per option (default: the [surface] sections;\n"
+            "                        built in: CT bone %g HU and skin %g HU, other modalities\n"
+            "                        Otsu's threshold)\n"
             "  --keep FRACTION       decimate to this fraction of the extracted triangles\n"
-            "  --max-gap MM          refuse gaps between slices wider than this (default %g)\n"
-            "  --min-island MM3      drop components enclosing less (default %g)\n"
-            "  --frames N            rotation frames (default %d)   --size PX  picture size (default %d)\n"
-            "  --rotation-size PX    rotation frame size (default %d)\n"
             "  --normalize           map the 0.5 and 99.5 percentiles to 0 and 1000 first (MR)\n"
-            "  --no-render           meshes and report only\n"
+            "  --no-render           meshes and report only (--render no)\n"
             "  --dicom               also write the derived DICOM objects to DIR/dicom\n"
             "  --identity original   with --series --dicom: the objects carry the sender's original\n"
             "                        identity, restored from the vault (default: anonymized)\n"
             "  --quiet               no progress lines\n",
-            ISO_RECON_CT_BONE_HU, ISO_RECON_CT_SKIN_HU, ISO_RECON_DEFAULT_SPACING_MM,
-            ISO_RECON_DEFAULT_SIGMA_MM, ISO_RECON_DEFAULT_SMOOTH_ITERATIONS,
-            ISO_RECON_DEFAULT_MAX_TRIANGLES, ISO_SERIES_DEFAULT_MAX_GAP_MM,
-            ISO_RECON_DEFAULT_MIN_ISLAND_MM3, ISO_RECON_DEFAULT_ROTATION_FRAMES,
-            ISO_RECON_DEFAULT_RENDER_SIZE, ISO_RECON_DEFAULT_ROTATION_SIZE);
+            ISO_RECON_CT_BONE_HU, ISO_RECON_CT_SKIN_HU);
 }
 
 typedef struct progress_state {
@@ -228,123 +257,123 @@ static iso_code series_from_store(const iso_config *cfg, const char *uid, char *
     return rc;
 }
 
+/* One --iso VALUE[:LABEL]: a surface of its own, replacing configured ones. */
+static int add_iso_surface(iso_recon_params *p, const char *v)
+{
+    if (p->n_surfaces == ISO_RECON_MAX_SURFACES) {
+        fprintf(stderr, "isonode reconstruct: at most %d surfaces\n", ISO_RECON_MAX_SURFACES);
+        return -1;
+    }
+    char num[64];
+    const char *colon = strchr(v, ':');
+    snprintf(num, sizeof num, "%.*s", colon ? (int)(colon - v) : (int)strlen(v), v);
+    iso_surface_spec *s = &p->surfaces[p->n_surfaces];
+    memset(s, 0, sizeof *s);
+    iso_surface_codes(s, "85756007", "Tissue");
+    if (parse_double(num, &s->iso) != 0) {
+        fprintf(stderr, "isonode reconstruct: --iso %s: not a number\n", v);
+        return -1;
+    }
+    if (colon != NULL && colon[1] != '\0')
+        snprintf(s->label, sizeof s->label, "%s", colon + 1);
+    else
+        snprintf(s->label, sizeof s->label, "iso%g", s->iso);
+    for (char *c = s->label; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.'))
+            *c = '_';
+    static const float palette[3][3] = {
+        {0.93f, 0.89f, 0.78f}, {0.87f, 0.68f, 0.58f}, {0.70f, 0.78f, 0.90f}};
+    memcpy(s->color, palette[p->n_surfaces % 3], sizeof s->color);
+    p->n_surfaces++;
+    return 0;
+}
+
 int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
 {
-    iso_recon_params p;
-    iso_recon_params_from_config(cfg, &p);
+    /* options that name [reconstruct] keys go into a copy of the
+     * configuration, checked as the file's values are */
+    iso_config opts = *cfg;
     const char *dir = NULL, *out = NULL, *series_uid = NULL;
-    int quiet = 0, dicom = 0, original = 0;
+    const char *isos[ISO_RECON_MAX_SURFACES + 1];
+    int n_isos = 0, quiet = 0, dicom = 0, original = 0, normalize = 0;
+    double keep = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
         if (a[0] != '-') {
             if (dir != NULL) {
-                usage();
+                usage(cfg);
                 return 2;
             }
             dir = a;
             continue;
         }
+        iso_err e = {0};
         if (strcmp(a, "--no-render") == 0) {
-            p.render = 0;
-            continue;
-        }
-        if (strcmp(a, "--dicom") == 0) {
+            (void)iso_config_set(&opts, "reconstruct", "render", "no", &e);
+        } else if (strcmp(a, "--dicom") == 0) {
             dicom = 1;
-            p.keep_masks = 1;
-            continue;
-        }
-        if (strcmp(a, "--normalize") == 0) {
-            p.normalize = 1;
-            continue;
-        }
-        if (strcmp(a, "--quiet") == 0) {
+        } else if (strcmp(a, "--normalize") == 0) {
+            normalize = 1;
+        } else if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
-            continue;
-        }
-        if (v == NULL) {
+        } else if (v == NULL) {
             fprintf(stderr, "isonode reconstruct: %s needs a value\n", a);
             return 2;
-        }
-        i++;
-        if (strcmp(a, "--out") == 0) {
-            out = v;
-        } else if (strcmp(a, "--series") == 0) {
-            series_uid = v;
-        } else if (strcmp(a, "--identity") == 0) {
-            if (strcmp(v, "original") != 0 && strcmp(v, "anonymized") != 0) {
-                fprintf(stderr, "isonode reconstruct: --identity original|anonymized\n");
-                return 2;
-            }
-            original = strcmp(v, "original") == 0;
-        } else if (strcmp(a, "--iso") == 0) {
-            if (p.configured) { /* --iso replaces the configured surfaces */
-                p.n_surfaces = 0;
-                p.configured = 0;
-            }
-            if (p.n_surfaces == ISO_RECON_MAX_SURFACES) {
-                fprintf(stderr, "isonode reconstruct: at most %d surfaces\n", ISO_RECON_MAX_SURFACES);
-                return 2;
-            }
-            char num[64];
-            const char *colon = strchr(v, ':');
-            snprintf(num, sizeof num, "%.*s", colon ? (int)(colon - v) : (int)strlen(v), v);
-            iso_surface_spec *s = &p.surfaces[p.n_surfaces];
-            memset(s, 0, sizeof *s);
-            iso_surface_codes(s, "85756007", "Tissue");
-            if (parse_double(num, &s->iso) != 0) {
-                fprintf(stderr, "isonode reconstruct: --iso %s: not a number\n", v);
-                return 2;
-            }
-            if (colon != NULL && colon[1] != '\0')
-                snprintf(s->label, sizeof s->label, "%s", colon + 1);
-            else
-                snprintf(s->label, sizeof s->label, "iso%g", s->iso);
-            for (char *c = s->label; *c; c++)
-                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                      (*c >= '0' && *c <= '9') || *c == '-' || *c == '.'))
-                    *c = '_';
-            static const float palette[3][3] = {
-                {0.93f, 0.89f, 0.78f}, {0.87f, 0.68f, 0.58f}, {0.70f, 0.78f, 0.90f}};
-            memcpy(s->color, palette[p.n_surfaces % 3], sizeof s->color);
-            p.n_surfaces++;
-        } else if (parse_double(v, &d) != 0) {
-            fprintf(stderr, "isonode reconstruct: %s %s: not a number\n", a, v);
-            return 2;
-        } else if (strcmp(a, "--spacing") == 0) {
-            p.spacing_mm = d;
-        } else if (strcmp(a, "--sigma") == 0) {
-            p.sigma_mm = d;
-        } else if (strcmp(a, "--threads") == 0) {
-            p.threads = (int)d;
-        } else if (strcmp(a, "--smooth") == 0) {
-            p.smooth_iterations = (int)d;
-        } else if (strcmp(a, "--triangles") == 0) {
-            p.max_triangles = (size_t)d;
-        } else if (strcmp(a, "--keep") == 0) {
-            p.keep_fraction = d;
-        } else if (strcmp(a, "--max-gap") == 0) {
-            p.max_gap_mm = d;
-        } else if (strcmp(a, "--min-island") == 0) {
-            p.min_island_mm3 = d;
-        } else if (strcmp(a, "--frames") == 0) {
-            p.rotation_frames = (int)d;
-        } else if (strcmp(a, "--size") == 0) {
-            p.render_size = (int)d;
-        } else if (strcmp(a, "--rotation-size") == 0) {
-            p.rotation_size = (int)d;
         } else {
-            fprintf(stderr, "isonode reconstruct: unknown option %s\n", a);
-            usage();
-            return 2;
+            i++;
+            const iso_recon_key *rk = option_key(a);
+            if (rk != NULL) {
+                if (iso_config_set(&opts, "reconstruct", rk->key, v, &e) != ISO_OK) {
+                    fprintf(stderr, "isonode reconstruct: %s: %s\n", a, e.msg);
+                    return 2;
+                }
+            } else if (strcmp(a, "--out") == 0) {
+                out = v;
+            } else if (strcmp(a, "--series") == 0) {
+                series_uid = v;
+            } else if (strcmp(a, "--identity") == 0) {
+                if (strcmp(v, "original") != 0 && strcmp(v, "anonymized") != 0) {
+                    fprintf(stderr, "isonode reconstruct: --identity original|anonymized\n");
+                    return 2;
+                }
+                original = strcmp(v, "original") == 0;
+            } else if (strcmp(a, "--iso") == 0) {
+                if (n_isos == ISO_RECON_MAX_SURFACES) {
+                    fprintf(stderr, "isonode reconstruct: at most %d surfaces\n",
+                            ISO_RECON_MAX_SURFACES);
+                    return 2;
+                }
+                isos[n_isos++] = v;
+            } else if (strcmp(a, "--keep") == 0) {
+                if (parse_double(v, &keep) != 0 || keep <= 0 || keep > 1) {
+                    fprintf(stderr, "isonode reconstruct: --keep %s: not a fraction in (0, 1]\n", v);
+                    return 2;
+                }
+            } else {
+                fprintf(stderr, "isonode reconstruct: unknown option %s\n", a);
+                usage(cfg);
+                return 2;
+            }
         }
     }
     if ((dir == NULL) == (series_uid == NULL) || (original && (series_uid == NULL || !dicom)) ||
-        out == NULL || p.render_size < 16 || p.render_size > 4096 ||
-        p.rotation_frames < 0 || p.rotation_frames > 720 || p.spacing_mm < 0 || p.sigma_mm < 0) {
-        usage();
+        out == NULL) {
+        usage(cfg);
         return 2;
+    }
+    iso_recon_params p;
+    iso_recon_params_from_config(&opts, &p);
+    p.keep_masks = dicom;
+    p.normalize = normalize;
+    p.keep_fraction = keep;
+    if (n_isos > 0) { /* --iso replaces the configured surfaces */
+        p.n_surfaces = 0;
+        p.configured = 0;
+        for (int k = 0; k < n_isos; k++)
+            if (add_iso_surface(&p, isos[k]) != 0)
+                return 2;
     }
     iso_err err = {0};
     if (fsx_mkdir_p(out, &err) != ISO_OK) {

@@ -10,14 +10,17 @@
  * In a template, a line "@KEYS SECTION@" becomes that section's keys, in
  * table order: .TP entries for the man page; commented "#key = default"
  * lines (each after its documentation) for the configuration file, where a
- * key the template already sets in that section is left out.  Everything
- * else is copied as it is.
+ * key the template already sets in that section is left out.  A line
+ * "@OPTIONS reconstruct@" (isonode.1) becomes the options of `isonode
+ * reconstruct` that set the pipeline's [reconstruct] keys (iso_recon_keys,
+ * the list the CLI parses with).  Everything else is copied as it is.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "recon/recon.h"
 
 /* The type and default as the man page and the reference say them. */
 static void describe_type(const iso_config_key *k, char *out, size_t size)
@@ -94,6 +97,35 @@ static void man_keys(const char *section, FILE *out)
         fputs(".br\nType: ", out);
         troff_text(type, out);
         fputs(". Default: ", out);
+        troff_text(describe_default(k), out);
+        fputs(".\n", out);
+    }
+}
+
+/* The options of isonode reconstruct that set [reconstruct] keys. */
+static void man_options(FILE *out)
+{
+    for (size_t i = 0; i < iso_recon_nkeys; i++) {
+        const iso_config_key *k = iso_config_key_find("reconstruct", iso_recon_keys[i].key);
+        if (k == NULL)
+            continue;
+        char option[64];
+        snprintf(option, sizeof option, "%s", k->key);
+        for (char *c = option; *c != '\0'; c++)
+            if (*c == '_')
+                *c = '-';
+        fputs(".TP\n.BI ", out);
+        troff_text("--", out);
+        troff_text(option, out);
+        fprintf(out, " \" %s\"", k->type == ISO_CFG_BOOL ? "yes|no" : "value");
+        if (iso_recon_keys[i].alias != NULL) {
+            fputs(" \", \" \\-\\-", out);
+            troff_text(iso_recon_keys[i].alias, out);
+            fputs(" \" value\"", out);
+        }
+        fputc('\n', out);
+        troff_text(k->doc, out);
+        fputs(" Default: ", out);
         troff_text(describe_default(k), out);
         fputs(".\n", out);
     }
@@ -205,6 +237,10 @@ static int fill_template(const char *mode, const char *path, FILE *out)
         char section[64];
         if (lines[i][0] == '[' || strncmp(lines[i], ".SH", 3) == 0)
             section_start = i;
+        if (strcmp(lines[i], "@OPTIONS reconstruct@") == 0 && strcmp(mode, "man") == 0) {
+            man_options(out);
+            continue;
+        }
         if (sscanf(lines[i], "@KEYS %63[a-z]@", section) == 1) {
             int known = 0;
             for (size_t s = 0; s < iso_config_nsections; s++)

@@ -639,6 +639,20 @@ iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err)
     return ISO_OK;
 }
 
+iso_code iso_config_set(iso_config *cfg, const char *section, const char *key, const char *value,
+                        iso_err *err)
+{
+    const iso_config_key *k = is_singleton(section) ? find_key(section, key) : NULL;
+    if (k == NULL)
+        return iso_fail(err, ISO_ECONFIG, "no key %s in [%s]", key, section);
+    return set_value(k, cfg, value, err);
+}
+
+const iso_config_key *iso_config_key_find(const char *section, const char *key)
+{
+    return find_key(section, key);
+}
+
 iso_code iso_config_init(iso_config *cfg, const char *path, iso_err *err)
 {
     iso_config_defaults(cfg);
@@ -663,28 +677,42 @@ void iso_config_free(iso_config *cfg)
     cfg->n_routes = 0;
 }
 
-static void dump_value(const iso_config_key *k, const void *base, FILE *out)
+/* A field's value as the file would say it. */
+static void print_value(const iso_config_key *k, const void *base, FILE *out)
 {
     const char *field = (const char *)base + k->offset;
+    char name[64];
     switch (k->type) {
     case ISO_CFG_STR:
-        fprintf(out, "%s = %s\n", k->key, field);
+        fputs(field, out);
         break;
-    case ISO_CFG_ENUM: {
-        char name[64];
-        fprintf(out, "%s = %s\n", k->key, choice_at(k->choices, *(const int *)field, name, sizeof name));
+    case ISO_CFG_ENUM:
+        fputs(choice_at(k->choices, *(const int *)field, name, sizeof name), out);
         break;
-    }
     case ISO_CFG_INT:
-        fprintf(out, "%s = %ld\n", k->key, *(const long *)field);
+        fprintf(out, "%ld", *(const long *)field);
         break;
     case ISO_CFG_BOOL:
-        fprintf(out, "%s = %s\n", k->key, *(const long *)field ? "yes" : "no");
+        fputs(*(const long *)field ? "yes" : "no", out);
         break;
     case ISO_CFG_REAL:
-        fprintf(out, "%s = %.17g\n", k->key, *(const double *)field);
+        fprintf(out, "%.17g", *(const double *)field);
         break;
     }
+}
+
+static void dump_value(const iso_config_key *k, const void *base, FILE *out)
+{
+    fprintf(out, "%s = ", k->key);
+    print_value(k, base, out);
+    fputc('\n', out);
+}
+
+void iso_config_dump_value(const iso_config *cfg, const char *section, const char *key, FILE *out)
+{
+    const iso_config_key *k = is_singleton(section) ? find_key(section, key) : NULL;
+    if (k != NULL)
+        print_value(k, cfg, out);
 }
 
 /* Writes text as '# ' comment lines of at most 78 columns: the parser

@@ -1,9 +1,12 @@
 /* config.h — the node's configuration: one table of keys, one struct.
  *
  * iso_config_keys[] lists every key of every section with its type, bounds,
- * default and documentation line.  Parsing, defaults, `isonoded --dump-config`
- * and the test that man/isonode.conf.5 documents every key all walk this one
- * table, so a key cannot exist in one place and be missing in another.
+ * default and documentation.  Parsing, defaults, `isonoded --dump-config`,
+ * the options of `isonode reconstruct`, the pipeline's built-in parameters
+ * and, at build time (tools/confdoc), the key sections of isonode.conf(5),
+ * the reconstruct options of isonode(1) and the reference etc/isonode.conf
+ * all come from this one table, so a key cannot exist in one place and be
+ * missing or different in another.
  *
  * The file format is INI (parsed by libinih).  Unknown sections and keys are
  * errors reported as FILE:LINE.  [peer NAME] sections may repeat, one per
@@ -174,11 +177,20 @@ void iso_config_defaults(iso_config *cfg);
 /* Loads path over the defaults.  On failure err says FILE:LINE: why, and
  * cfg holds nothing to free (its lists are emptied). */
 iso_code iso_config_load(iso_config *cfg, const char *path, iso_err *err);
+/* Sets one key of a singleton section ([node], [reconstruct], ...) from
+ * text, with the checks a file gets (type, bounds, choices): a command line
+ * option that names a key goes through here. */
+iso_code iso_config_set(iso_config *cfg, const char *section, const char *key, const char *value,
+                        iso_err *err);
+/* The table's row for a key, or NULL. */
+const iso_config_key *iso_config_key_find(const char *section, const char *key);
 /* The configuration a main starts from: the defaults, overlaid by path if
  * it is not NULL.  On failure nothing needs freeing. */
 iso_code iso_config_init(iso_config *cfg, const char *path, iso_err *err);
 /* Frees the peer list. */
 void iso_config_free(iso_config *cfg);
+/* Writes one key's effective value of a singleton section, as a file says it. */
+void iso_config_dump_value(const iso_config *cfg, const char *section, const char *key, FILE *out);
 /* Writes the effective configuration as INI, with doc lines as comments. */
 void iso_config_dump(const iso_config *cfg, FILE *out);
 /* Peer whose ae_title matches (spaces insignificant), or NULL. */

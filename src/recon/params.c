@@ -1,7 +1,6 @@
 /* params.c — the pipeline's parameters from the [reconstruct] section of the
- * configuration, so the daemon and `isonode reconstruct` start from the
- * same defaults (the config table's defaults equal ISO_RECON_DEFAULT_*,
- * which test_recon checks). */
+ * configuration: the daemon, `isonode reconstruct` (whose options are these
+ * keys) and the built-in defaults (the table's) all go through here. */
 #include "config/config.h"
 #include "recon/recon.h"
 
@@ -18,14 +17,32 @@ static int listed(const char *list, const char *name)
     return 0;
 }
 
+const iso_recon_key iso_recon_keys[] = {
+    {"spacing_mm", "spacing"},       {"sigma_mm", "sigma"},         {"smooth_iterations", "smooth"},
+    {"max_triangles", "triangles"},  {"max_gap_mm", "max-gap"},     {"min_island_mm3", "min-island"},
+    {"threads", NULL},               {"render", NULL},              {"render_size", "size"},
+    {"rotation_frames", "frames"},   {"rotation_size", NULL},
+};
+const size_t iso_recon_nkeys = sizeof iso_recon_keys / sizeof iso_recon_keys[0];
+
+void iso_recon_defaults(iso_recon_params *p)
+{
+    iso_config cfg;
+    iso_config_defaults(&cfg);
+    iso_recon_params_from_config(&cfg, p);
+}
+
 void iso_recon_params_from_config(const iso_config *cfg, iso_recon_params *p)
 {
     iso_recon_params_for_surfaces(cfg, NULL, p);
 }
 
+/* Every field is set from the configuration, which starts from the table's
+ * defaults (iso_recon_keys lists the keys read here). */
 void iso_recon_params_for_surfaces(const iso_config *cfg, const char *names, iso_recon_params *p)
 {
-    iso_recon_defaults(p);
+    memset(p, 0, sizeof *p);
+    p->mip = 1;
     p->spacing_mm = cfg->rc_spacing_mm;
     p->sigma_mm = cfg->rc_sigma_mm;
     p->smooth_iterations = (int)cfg->rc_smooth_iterations;

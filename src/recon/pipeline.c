@@ -19,22 +19,6 @@
 #include "util/clock.h"
 #include "util/par.h"
 
-void iso_recon_defaults(iso_recon_params *p)
-{
-    memset(p, 0, sizeof *p);
-    p->spacing_mm = ISO_RECON_DEFAULT_SPACING_MM;
-    p->sigma_mm = ISO_RECON_DEFAULT_SIGMA_MM;
-    p->max_gap_mm = ISO_SERIES_DEFAULT_MAX_GAP_MM;
-    p->min_island_mm3 = ISO_RECON_DEFAULT_MIN_ISLAND_MM3;
-    p->smooth_iterations = ISO_RECON_DEFAULT_SMOOTH_ITERATIONS;
-    p->max_triangles = ISO_RECON_DEFAULT_MAX_TRIANGLES;
-    p->render = 1;
-    p->render_size = ISO_RECON_DEFAULT_RENDER_SIZE;
-    p->rotation_frames = ISO_RECON_DEFAULT_ROTATION_FRAMES;
-    p->rotation_size = ISO_RECON_DEFAULT_ROTATION_SIZE;
-    p->mip = 1;
-}
-
 typedef struct clock_ctx {
     iso_recon_result *r;
     const iso_recon_params *p;

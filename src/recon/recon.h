@@ -8,8 +8,9 @@
  *        -> per surface: iso-surface (closed) -> drop islands -> Taubin
  *           smoothing -> QEM decimation -> normals -> shaded pictures
  *
- * Defaults (ISO_RECON_DEFAULT_*) are documented in isonode(1) and
- * isonode.conf(5); the daemon uses the same ones.
+ * Defaults are the [reconstruct] defaults of the configuration's key table
+ * (iso_recon_defaults reads them there), so the daemon, isonode
+ * reconstruct and the docs generated from the table cannot disagree.
  */
 #ifndef ISO_RECON_H
 #define ISO_RECON_H
@@ -22,14 +23,6 @@
 
 #define ISO_RECON_MAX_SURFACES 8
 #define ISO_RECON_MAX_STAGES 64
-#define ISO_RECON_DEFAULT_SPACING_MM 1.0
-#define ISO_RECON_DEFAULT_SIGMA_MM 1.0
-#define ISO_RECON_DEFAULT_SMOOTH_ITERATIONS 20
-#define ISO_RECON_DEFAULT_MAX_TRIANGLES 200000
-#define ISO_RECON_DEFAULT_MIN_ISLAND_MM3 100.0
-#define ISO_RECON_DEFAULT_RENDER_SIZE 512
-#define ISO_RECON_DEFAULT_ROTATION_FRAMES 36
-#define ISO_RECON_DEFAULT_ROTATION_SIZE 256
 #define ISO_RECON_CT_BONE_HU 300.0
 #define ISO_RECON_CT_SKIN_HU (-500.0)
 
@@ -109,7 +102,18 @@ typedef struct iso_recon_result {
     long peak_rss_kb;
 } iso_recon_result;
 
+/* The built-in parameters: the table's [reconstruct] defaults (params.c). */
 void iso_recon_defaults(iso_recon_params *p);
+
+/* The [reconstruct] keys the pipeline reads (the others set up the daemon's
+ * jobs).  Each is also an option of isonode reconstruct, --KEY with '-' for
+ * '_'; alias is a documented shorter name (or NULL). */
+typedef struct iso_recon_key {
+    const char *key;
+    const char *alias;
+} iso_recon_key;
+extern const iso_recon_key iso_recon_keys[];
+extern const size_t iso_recon_nkeys;
 
 /* The parameters the [reconstruct] section configures (params.c). */
 struct iso_config;

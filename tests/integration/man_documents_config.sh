@@ -77,3 +77,32 @@ for i, blk in enumerate(re.findall(r"^\.EX\n(.*?)^\.EE", open(page).read(), re.S
 print("%d examples load" % n)
 PY
 ok "the page's examples load"
+
+# isonode(1)'s options of `isonode reconstruct` against the parser: every
+# option the page gives is one the parser takes, every option the usage
+# lists is on the page, and a key's bounds hold on the command line too
+"$ISONODE" reconstruct > /dev/null 2> "$WORK/usage" && fail "reconstruct without arguments succeeded"
+page1=$top_builddir/man/isonode.1
+sed -n '/^\.BI reconstruct/,/^\.SH EXIT/p' "$page1" | grep -oE '^\.BI? \\-\\-[a-z0-9\\-]+( "[^"]*")?' |
+    sed -e 's/^\.BI\? //' -e 's/\\-/-/g' > "$WORK/page_options"
+[ "$(wc -l < "$WORK/page_options")" -ge 15 ] || fail "too few reconstruct options on the page: $(cat "$WORK/page_options")"
+while read -r opt value; do
+    value=${value//\"/}
+    case "$value" in
+        "") arg=() ;;
+        yes*) arg=(yes) ;;
+        fraction) arg=(0.5) ;;
+        original*) arg=(original) ;;
+        *) arg=(7) ;;
+    esac
+    "$ISONODE" reconstruct "$opt" "${arg[@]}" > /dev/null 2> "$WORK/opt.err" || true
+    ! grep -q "unknown option" "$WORK/opt.err" || fail "the page documents $opt, the parser does not know it"
+done < "$WORK/page_options"
+grep -oE '^  --[a-z0-9-]+|\(or --[a-z-]+\)' "$WORK/usage" | grep -oE -- '--[a-z0-9-]+' | sort -u > "$WORK/usage_options"
+page_all=$(sed -n '/^\.BI reconstruct/,/^\.SH EXIT/p' "$page1" | sed 's/\\-/-/g')
+while read -r opt; do
+    grep -qE -- "(^|[ \"])$opt( |\"|$)" <<< "$page_all" || fail "the usage lists $opt, the page does not"
+done < "$WORK/usage_options"
+"$ISONODE" reconstruct "$WORK" --out "$WORK/r" --render-size 10 2> "$WORK/bound.err" && fail "--render-size 10 accepted"
+grep -q "render_size: 10 is outside 64..4096" "$WORK/bound.err" || fail "--render-size 10: $(cat "$WORK/bound.err")"
+ok "isonode(1) documents $(wc -l < "$WORK/page_options") reconstruct options, each known to the parser; the usage's $(wc -l < "$WORK/usage_options") are all on the page; bounds hold on the command line"

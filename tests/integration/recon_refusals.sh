@@ -20,9 +20,9 @@ done
 ok "single slice, localizer, mixed orientations, mixed sizes, duplicate positions, RGB, 25 mm gap: refused with a reason"
 
 # a gap limit is configurable: the 25 mm gap passes with --max-gap 30
-"$ISONODE" reconstruct "$WORK/gap" --out "$WORK/out-gap30" --max-gap 30 --iso 500 --no-render --quiet \
-    || fail "--max-gap 30 did not accept the 25 mm gap"
-ok "--max-gap moves the gap limit"
+"$ISONODE" reconstruct "$WORK/gap" --out "$WORK/out-gap30" --max-gap-mm 30 --iso 500 --no-render --quiet \
+    || fail "--max-gap-mm 30 did not accept the 25 mm gap"
+ok "--max-gap-mm moves the gap limit"
 
 mkdir -p "$WORK/junk"
 head -c 5000 /dev/urandom > "$WORK/junk/a.dcm"

@@ -23,7 +23,7 @@ mkdir -p "$WORK/units"
 sed "s|^ExecStart=[^ ]*|ExecStart=$ISONODED|" "$unit" > "$WORK/units/isonoded.service"
 # verify runs man(1) on Documentation=: point it at our pages.
 mkdir -p "$WORK/man/man1" "$WORK/man/man5" "$WORK/man/man8"
-cp "$top_srcdir/man/isonode.1" "$WORK/man/man1/"; cp "$top_builddir/man/isonode.conf.5" "$WORK/man/man5/"
+cp "$top_builddir/man/isonode.1" "$WORK/man/man1/"; cp "$top_builddir/man/isonode.conf.5" "$WORK/man/man5/"
 cp "$top_srcdir/man/isonoded.8" "$WORK/man/man8/"
 MANPATH=$WORK/man systemd-analyze verify "$WORK/units/isonoded.service" > "$WORK/verify.log" 2>&1 || { cat "$WORK/verify.log"; fail "systemd-analyze verify"; }
 ok "systemd-analyze verify passes"

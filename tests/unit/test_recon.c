@@ -313,24 +313,44 @@ static void test_view_orientation(void)
 }
 
 /* The configuration table's [reconstruct] defaults are the engine's. */
-static void test_config_defaults(void)
+/* Every key the pipeline lists is a [reconstruct] key of the table, and
+ * each reaches its parameter: set through the configuration (as a file or
+ * a command line option sets it), it changes what the pipeline gets. */
+static void test_config_keys(void)
 {
     iso_config cfg;
     iso_config_defaults(&cfg);
-    iso_recon_params a, b;
-    iso_recon_defaults(&a);
-    iso_recon_params_from_config(&cfg, &b);
-    CHECK(a.spacing_mm == b.spacing_mm && a.sigma_mm == b.sigma_mm);
-    CHECK(a.smooth_iterations == b.smooth_iterations && a.max_triangles == b.max_triangles);
-    CHECK(a.max_gap_mm == b.max_gap_mm && a.min_island_mm3 == b.min_island_mm3);
-    CHECK(a.threads == b.threads && a.render == b.render && a.render_size == b.render_size);
-    CHECK(a.rotation_frames == b.rotation_frames && a.rotation_size == b.rotation_size);
+    for (size_t i = 0; i < iso_recon_nkeys; i++)
+        CHECK(iso_config_key_find("reconstruct", iso_recon_keys[i].key) != NULL);
+    static const char *const set[][2] = {
+        {"spacing_mm", "2.5"},  {"sigma_mm", "0.75"},     {"smooth_iterations", "7"},
+        {"max_triangles", "1234"}, {"max_gap_mm", "33"}, {"min_island_mm3", "55"},
+        {"threads", "3"},       {"render", "no"},         {"render_size", "640"},
+        {"rotation_frames", "12"}, {"rotation_size", "320"},
+    };
+    CHECK(sizeof set / sizeof set[0] == iso_recon_nkeys);
+    iso_err err = {0};
+    for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+        CHECK(iso_config_set(&cfg, "reconstruct", set[i][0], set[i][1], &err) == ISO_OK);
+    iso_recon_params p, d;
+    iso_recon_params_from_config(&cfg, &p);
+    CHECK(p.spacing_mm == 2.5 && p.sigma_mm == 0.75 && p.smooth_iterations == 7);
+    CHECK(p.max_triangles == 1234 && p.max_gap_mm == 33 && p.min_island_mm3 == 55);
+    CHECK(p.threads == 3 && p.render == 0 && p.render_size == 640);
+    CHECK(p.rotation_frames == 12 && p.rotation_size == 320);
+    /* the built-in parameters are the table's defaults */
+    iso_recon_defaults(&d);
+    CHECK(d.spacing_mm == atof(iso_config_key_find("reconstruct", "spacing_mm")->def));
+    CHECK(d.smooth_iterations == atoi(iso_config_key_find("reconstruct", "smooth_iterations")->def));
+    CHECK(d.render == 1 && d.mip == 1);
+    /* the table's bounds hold for the pipeline's keys too */
+    CHECK(iso_config_set(&cfg, "reconstruct", "render_size", "10", &err) == ISO_ECONFIG);
     iso_config_free(&cfg);
 }
 
 int main(void)
 {
-    test_config_defaults();
+    test_config_keys();
     iso_err err = {0};
     CHECK(iso_dcm_init(&err) == ISO_OK);
     int decoded = test_decode_all_ts();
