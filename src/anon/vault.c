@@ -1,6 +1,7 @@
 /* vault.c — the installation key and the encrypted re-identification vault
  * (see vault.h).  OpenSSL for HMAC, AES-256-GCM and random bytes; SQLite
  * for the file. */
+#include "util/dbx.h"
 #include "anon/vault.h"
 
 #include <errno.h>
@@ -18,6 +19,10 @@
 #include <openssl/rand.h>
 
 #include "util/fsx.h"
+
+/* Generated from db/vault by tools/sql2c.sh. */
+extern const char *const iso_vault_schema_migrations[];
+extern const int iso_vault_schema_version;
 
 struct iso_vault {
     sqlite3 *db;
@@ -167,20 +172,17 @@ iso_code iso_vault_open(const char *data_dir, const uint8_t key[ISO_KEY_LEN], is
         goto fail;
     }
     sqlite3_busy_timeout(v->db, 10000);
-    static const char schema[] =
-        "PRAGMA journal_mode=WAL;"
-        "PRAGMA synchronous=FULL;" /* as durable as the store it re-identifies */
-        "CREATE TABLE IF NOT EXISTS vault ("
-        "  kind TEXT NOT NULL, pseudo TEXT NOT NULL, nonce BLOB NOT NULL, value BLOB NOT NULL,"
-        "  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),"
-        "  PRIMARY KEY (kind, pseudo)) WITHOUT ROWID;"
-        "CREATE TABLE IF NOT EXISTS vault_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);";
+    /* as durable as the store it re-identifies; the tables come from db/vault */
+    static const char settings[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
     char *msg = NULL;
-    if (sqlite3_exec(v->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        rc = iso_fail(err, ISO_EDB, "vault schema: %s", msg ? msg : "?");
+    if (sqlite3_exec(v->db, settings, NULL, NULL, &msg) != SQLITE_OK) {
+        rc = iso_fail(err, ISO_EDB, "vault: %s", msg ? msg : "?");
         sqlite3_free(msg);
         goto fail;
     }
+    if ((rc = iso_db_migrate(v->db, "vault", iso_vault_schema_migrations,
+                             iso_vault_schema_version, err)) != ISO_OK)
+        goto fail;
     if (sqlite3_prepare_v2(v->db,
                            "INSERT OR IGNORE INTO vault(kind, pseudo, nonce, value) VALUES (?,?,?,?)",
                            -1, &v->put, NULL) != SQLITE_OK ||

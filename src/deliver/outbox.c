@@ -15,6 +15,10 @@
 #include "util/json.h"
 #include "util/log.h"
 
+/* Generated from db/outbox by tools/sql2c.sh. */
+extern const char *const iso_outbox_schema_migrations[];
+extern const int iso_outbox_schema_version;
+
 struct iso_outbox {
     sqlite3 *db;
     pthread_mutex_t mu; /* one connection, used by the destination threads in turn */

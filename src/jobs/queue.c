@@ -12,6 +12,10 @@
 #include "util/dbx.h"
 #include "util/json.h"
 
+/* Generated from db/jobs by tools/sql2c.sh. */
+extern const char *const iso_jobs_schema_migrations[];
+extern const int iso_jobs_schema_version;
+
 struct iso_jobs {
     sqlite3 *db;
     pthread_mutex_t mu;
