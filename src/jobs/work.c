@@ -480,9 +480,9 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *queued, char *route,
     snprintf(work_dir, sizeof work_dir, "%s/results/J%lld.%d.%ld", env->cfg->data_dir,
              (long long)job->id, job->attempts, (long)time(NULL));
     if (job->resend) {
-        /* The series came again: what was forwarded or sent to routed
-         * destinations went already; only the sender may be owed its
-         * results again (or, the content having changed, new ones). */
+        /* The series came again, unchanged: what was forwarded or sent to
+         * routed destinations went already; only the sender may be owed its
+         * results again. */
         if (!caller_sent_all(&s)) {
             char senders[128];
             name_senders(&s, senders, sizeof senders);

@@ -22,6 +22,7 @@ for f in util/err util/log util/json util/fsx util/uid util/dbx config/config an
     clang $flags -std=c11 -D_GNU_SOURCE -c "$top_srcdir/src/$f.c" -o "$B/$(basename $f).o" || fail "build $f.c"
 done
 clang $flags -std=c11 -D_GNU_SOURCE -c "$top_builddir/src/store/schema.c" -o "$B/schema.o" || fail "build schema.c"
+clang $flags -std=c11 -D_GNU_SOURCE -c "$top_builddir/src/anon/vault_schema.c" -o "$B/vault_schema.o" || fail "build vault_schema.c"
 for f in dcm_common dcm_transport dcm_scp dcm_alloc dcm_image dcm_rewrite; do
     clang++ $flags -std=c++17 -c "$top_srcdir/src/dicom/$f.cc" -o "$B/$f.o" || fail "build $f"
 done
