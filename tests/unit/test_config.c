@@ -198,7 +198,11 @@ int main(void)
     CHECK(load_text(&cfg, "[node]\nlog_level = loud\n", &err) == ISO_ECONFIG);
     CHECK(load_text(&cfg, "[node]\nae_title = ABCDEFGHIJKLMNOPQ\n", &err) == ISO_ECONFIG);
     CHECK(load_text(&cfg, "[peer x]\nae_title = X\n", &err) == ISO_ECONFIG);
-    CHECK(strstr(err.msg, "[peer x] needs ae_title, host and port") != NULL);
+    CHECK(strstr(err.msg, "[peer x] needs host") != NULL); /* the first required key it lacks */
+    CHECK(load_text(&cfg, "[peer x]\nae_title = X\nhost = h\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "[peer x] needs port") != NULL);
+    CHECK(load_text(&cfg, "[surface s]\nmodality = CT\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "[surface s] needs iso") != NULL);
     iso_config_free(&cfg);
     CHECK(load_text(&cfg, "[peer a]\nae_title=A\nhost=h\nport=1\n[peer a]\nport=2\n", &err) ==
           ISO_ECONFIG);
