@@ -75,10 +75,7 @@ static iso_index *open_index(const iso_config *cfg)
 /* The installation key's file: [anonymize] key_file, else DATA_DIR/secret.key. */
 static void key_path(const iso_config *cfg, char *out, size_t size)
 {
-    if (cfg->an_key_path[0] != '\0')
-        snprintf(out, size, "%s", cfg->an_key_path);
-    else
-        snprintf(out, size, "%s/secret.key", cfg->data_dir);
+    iso_key_path(cfg->data_dir, cfg->an_key_path, out, size);
 }
 
 /* isonode key [FILE]: where the installation key is and its fingerprint

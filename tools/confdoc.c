@@ -131,34 +131,13 @@ static void man_options(FILE *out)
     }
 }
 
-/* Text as '# ' comment lines of at most 78 columns (prefix: "# " or "#   "). */
-static void comment(const char *prefix, const char *text, FILE *out)
-{
-    const char *p = text;
-    size_t width = 78 - strlen(prefix);
-    while (*p != '\0') {
-        size_t take = strlen(p);
-        if (take > width) {
-            take = width;
-            while (take > 0 && p[take] != ' ')
-                take--;
-            if (take == 0)
-                take = strcspn(p, " ");
-        }
-        fprintf(out, "%s%.*s\n", prefix, (int)take, p);
-        p += take;
-        while (*p == ' ')
-            p++;
-    }
-}
-
 /* Whether the template sets key (an uncommented "key =" line) in the
  * section that ends at the @KEYS line. */
 static int set_in(char **lines, size_t from, size_t to, const char *key)
 {
     size_t n = strlen(key);
     for (size_t i = from; i < to; i++)
-        if (strncmp(lines[i], key, n) == 0 && strchr(" =", lines[i][n]) != NULL)
+        if (strncmp(lines[i], key, n) == 0 && (lines[i][n] == ' ' || lines[i][n] == '='))
             return 1;
     return 0;
 }
@@ -180,14 +159,14 @@ static void conf_keys(const char *section, char **lines, size_t from, size_t to,
             /* inside a commented example: what each key of such a section does */
             snprintf(line, sizeof line, "%s: %s (%s; default: %s)", k->key, k->doc, type,
                      describe_default(k));
-            comment("#   ", line, out);
+            iso_config_comment("#   ", line, out);
             continue;
         }
         if (!first)
             fputc('\n', out);
         first = 0;
         snprintf(line, sizeof line, "%s (%s)", k->doc, type);
-        comment("# ", line, out);
+        iso_config_comment("# ", line, out);
         fprintf(out, "#%s = %s\n", k->key, k->def != NULL ? k->def : "");
     }
 }

@@ -33,6 +33,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/uid.h"
+#include "util/hex.h"
 
 enum { SEEN_SERIES = 64 };
 
@@ -880,8 +881,7 @@ static void make_mark(const iso_anon *a, const char *sop, const char *study, con
     snprintf(in, sizeof in, "%s\\%s\\%s\\%s\\%s", sop, study, series, patient_id, patient_name);
     uint8_t md[32];
     iso_key_hmac(a->key, "isonode mark v1:", in, md);
-    for (int i = 0; i < 12; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    iso_hex(md, 12, out);
 }
 
 iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_sink *sink,

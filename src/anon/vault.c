@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "util/fsx.h"
+#include "util/hex.h"
 
 /* Generated from db/vault by tools/sql2c.sh. */
 extern const char *const iso_vault_schema_migrations[];
@@ -70,14 +71,7 @@ iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], is
     /* write to a temporary name, sync, rename: a crash never leaves a short key */
     char tmp[4200], dir[4096];
     snprintf(tmp, sizeof tmp, "%s.new", path);
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
+    fsx_parent_of(path, dir, sizeof dir);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return iso_fail(err, ISO_EIO, "%s: %s", tmp, strerror(errno));
@@ -95,14 +89,19 @@ iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], is
     return rc;
 }
 
+void iso_key_path(const char *data_dir, const char *key_file, char *out, size_t size)
+{
+    if (key_file != NULL && key_file[0] != '\0')
+        snprintf(out, size, "%s", key_file);
+    else
+        snprintf(out, size, "%s/secret.key", data_dir);
+}
+
 iso_code iso_key_for(const char *data_dir, const char *key_file, uint8_t key[ISO_KEY_LEN],
                      iso_err *err)
 {
-    char key_path[4096], vault_path[4096];
-    if (key_file != NULL && key_file[0] != '\0')
-        snprintf(key_path, sizeof key_path, "%s", key_file);
-    else
-        snprintf(key_path, sizeof key_path, "%s/secret.key", data_dir);
+    char key_path[4200], vault_path[4096];
+    iso_key_path(data_dir, key_file, key_path, sizeof key_path);
     snprintf(vault_path, sizeof vault_path, "%s/vault.sqlite", data_dir);
     int vault_exists = access(vault_path, F_OK) == 0;
     iso_code rc = iso_key_load(key_path, !vault_exists, key, err);
@@ -122,9 +121,8 @@ void iso_key_fingerprint(const uint8_t key[ISO_KEY_LEN], char out[72])
     unsigned char md[32];
     unsigned int len = 0;
     EVP_Digest(key, ISO_KEY_LEN, md, &len, EVP_sha256(), NULL);
-    int n = snprintf(out, 72, "SHA256:");
-    for (int i = 0; i < 32; i++)
-        n += snprintf(out + n, (size_t)(72 - n), "%02x", md[i]);
+    memcpy(out, "SHA256:", 7);
+    iso_hex(md, 32, out + 7);
 }
 
 static iso_code db_fail(iso_vault *v, iso_err *err, const char *what)

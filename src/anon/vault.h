@@ -38,6 +38,9 @@ extern "C" {
 /* Loads the key file at path, creating it (durably, 0600) if absent and
  * create is set; ISO_ENOTFOUND if absent otherwise. */
 iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], iso_err *err);
+/* Where the installation key of data_dir is: key_file, or (NULL or "")
+ * DATA_DIR/secret.key. */
+void iso_key_path(const char *data_dir, const char *key_file, char *out, size_t size);
 /* The installation key of data_dir: key_file (NULL or "": DATA_DIR/secret.key),
  * made now if absent and no vault exists yet; once a vault exists a
  * missing key is ISO_ECONFIG (a new one would change every pseudonym and

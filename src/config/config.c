@@ -329,10 +329,10 @@ static const repeating_kind repeating[] = {
 };
 enum { N_REPEATING = sizeof repeating / sizeof repeating[0] };
 
-static int is_repeating(const char *section)
+static int is_singleton(const char *section)
 {
-    for (size_t r = 0; r < N_REPEATING; r++)
-        if (strcmp(section, repeating[r].kind) == 0)
+    for (size_t s = 0; s < iso_config_nsections; s++)
+        if (!iso_config_sections[s].repeating && strcmp(iso_config_sections[s].name, section) == 0)
             return 1;
     return 0;
 }
@@ -342,7 +342,7 @@ void iso_config_defaults(iso_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < iso_config_nkeys; i++) {
         const iso_config_key *k = &iso_config_keys[i];
-        if (!is_repeating(k->section) && k->def != NULL) {
+        if (is_singleton(k->section) && k->def != NULL) {
             iso_err e = {0};
             /* The table's own defaults are checked by the unit test. */
             (void)set_value(k, cfg, k->def, &e);
@@ -426,14 +426,6 @@ static void item_defaults(const char *kind, void *item)
             (void)set_value(k, item, k->def, &e);
         }
     }
-}
-
-static int is_singleton(const char *section)
-{
-    for (size_t s = 0; s < iso_config_nsections; s++)
-        if (!iso_config_sections[s].repeating && strcmp(iso_config_sections[s].name, section) == 0)
-            return 1;
-    return 0;
 }
 
 static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
@@ -715,21 +707,20 @@ void iso_config_dump_value(const iso_config *cfg, const char *section, const cha
         print_value(k, cfg, out);
 }
 
-/* Writes text as '# ' comment lines of at most 78 columns: the parser
- * takes lines of up to 200 bytes, and people read narrow ones. */
-static void dump_comment(const char *text, FILE *out)
+void iso_config_comment(const char *prefix, const char *text, FILE *out)
 {
+    size_t width = 78 - strlen(prefix);
     const char *p = text;
     while (*p != '\0') {
         size_t take = strlen(p);
-        if (take > 76) {
-            take = 76;
+        if (take > width) {
+            take = width;
             while (take > 0 && p[take] != ' ')
                 take--;
             if (take == 0) /* one word longer than a line */
                 take = strcspn(p, " ");
         }
-        fprintf(out, "# %.*s\n", (int)take, p);
+        fprintf(out, "%s%.*s\n", prefix, (int)take, p);
         p += take;
         while (*p == ' ')
             p++;
@@ -747,9 +738,9 @@ void iso_config_dump(const iso_config *cfg, FILE *out)
         fprintf(out, "%s[%s]\n", s ? "\n" : "", sec->name);
         for (size_t i = 0; i < iso_config_nkeys; i++)
             if (strcmp(iso_config_keys[i].section, sec->name) == 0) {
-                dump_comment(iso_config_keys[i].doc, out);
+                iso_config_comment("# ", iso_config_keys[i].doc, out);
                 if (iso_config_keys[i].more != NULL)
-                    dump_comment(iso_config_keys[i].more, out);
+                    iso_config_comment("# ", iso_config_keys[i].more, out);
                 dump_value(&iso_config_keys[i], cfg, out);
             }
     }

@@ -191,6 +191,10 @@ iso_code iso_config_init(iso_config *cfg, const char *path, iso_err *err);
 void iso_config_free(iso_config *cfg);
 /* Writes one key's effective value of a singleton section, as a file says it. */
 void iso_config_dump_value(const iso_config *cfg, const char *section, const char *key, FILE *out);
+/* Writes text as comment lines of at most 78 columns, each starting with
+ * prefix ("# "): the parser takes lines of up to 200 bytes, and people
+ * read narrow ones (--dump-config, and tools/confdoc's reference file). */
+void iso_config_comment(const char *prefix, const char *text, FILE *out);
 /* Writes the effective configuration as INI, with doc lines as comments. */
 void iso_config_dump(const iso_config *cfg, FILE *out);
 /* Peer whose ae_title matches (spaces insignificant), or NULL. */

@@ -15,6 +15,7 @@
 #include "recon/stl.h"
 #include "util/fsx.h"
 #include "util/uid.h"
+#include "util/hex.h"
 
 void iso_derive_uid(const uint8_t *key, const char *series_uid, const char *version,
                     const char *kind, int index, char out[65])
@@ -54,8 +55,7 @@ void iso_derive_version(const iso_recon_result *r, const char *content, char out
     }
     EVP_DigestFinal_ex(c, md, &n);
     EVP_MD_CTX_free(c);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    iso_hex(md, 32, out);
 }
 
 #define SC_IMAGE "1.2.840.10008.5.1.4.1.1.7" /* and .7.x for the multi-frame ones */

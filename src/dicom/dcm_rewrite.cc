@@ -328,23 +328,30 @@ extern "C" void iso_dcm_parsed_attrs(iso_dcm_parsed *p, iso_attrs *a)
     snprintf(a->charset, sizeof a->charset, "ISO_IR 192");
 }
 
-/* The bits of a 16-bit sample outside [low, low + stored): gone (unsigned),
- * or the sign of the stored value repeated (signed, stored from bit 0).
- * Returns whether anything changed. */
-static bool clean_words(Uint16 *w, size_t n, unsigned low, unsigned stored, bool is_signed)
+/* Which bits of a 16-bit sample are kept: those in [low, low + stored);
+ * the others go (unsigned), or repeat the sign of the stored value
+ * (signed, stored from bit 0). */
+typedef struct bit_rule {
+    Uint16 mask, sign;
+    bool sign_fill;
+} bit_rule;
+
+static Uint16 clean_word(const bit_rule *r, Uint16 v)
 {
-    const Uint16 mask = (Uint16)(((1u << stored) - 1) << low);
-    const Uint16 sign = (Uint16)(1u << (stored - 1));
+    Uint16 clean = (Uint16)(v & r->mask);
+    if (r->sign_fill && (v & r->sign) != 0)
+        clean = (Uint16)(clean | (Uint16)~r->mask);
+    return clean;
+}
+
+/* Cleans n samples in place; returns whether anything changed. */
+static bool clean_words(const bit_rule *r, Uint16 *w, size_t n)
+{
     bool changed = false;
     for (size_t i = 0; i < n; i++) {
-        Uint16 v = w[i];
-        Uint16 clean = (Uint16)(v & mask);
-        if (is_signed && low == 0 && (v & sign) != 0)
-            clean = (Uint16)(clean | (Uint16)~mask);
-        if (clean != v) {
-            w[i] = clean;
-            changed = true;
-        }
+        Uint16 clean = clean_word(r, w[i]);
+        changed |= clean != w[i];
+        w[i] = clean;
     }
     return changed;
 }
@@ -372,28 +379,28 @@ static iso_code clean_pixel_bits(DcmDataset *ds, E_TransferSyntax xfer, iso_err 
     if (ds->findAndGetElement(DCM_PixelData, px).bad() || px == NULL)
         return ISO_OK;
     const unsigned low = (unsigned)(high + 1 - stored);
+    const bit_rule rule = {(Uint16)(((1u << stored) - 1) << low), (Uint16)(1u << (stored - 1)),
+                           rep == 1 && low == 0};
     const Uint32 len = px->getLength() & ~1u;
     if (len == 0)
         return ISO_OK;
     if (px->valueLoaded() || len <= (16u << 20)) {
         Uint16 *w = NULL;
         if (px->getUint16Array(w).good() && w != NULL) {
-            clean_words(w, len / 2, low, stored, rep == 1);
+            clean_words(&rule, w, len / 2);
             return ISO_OK;
         }
         /* OB though 16 bits are allocated (seen from some writers): the
-         * bytes are the little-endian words of a little-endian syntax */
+         * bytes are the little-endian words of a little-endian syntax,
+         * cleaned where they are */
         Uint8 *b = NULL;
         if (DcmXfer(xfer).isBigEndian() || px->getUint8Array(b).bad() || b == NULL)
             return iso_fail(err, ISO_EDICOM, "cannot read Pixel Data to clean its unused bits");
-        std::vector<Uint16> words(len / 2);
-        for (size_t i = 0; i < words.size(); i++)
-            words[i] = (Uint16)(b[2 * i] | b[2 * i + 1] << 8);
-        if (clean_words(words.data(), words.size(), low, stored, rep == 1))
-            for (size_t i = 0; i < words.size(); i++) {
-                b[2 * i] = (Uint8)words[i];
-                b[2 * i + 1] = (Uint8)(words[i] >> 8);
-            }
+        for (Uint32 i = 0; i + 1 < len; i += 2) {
+            Uint16 clean = clean_word(&rule, (Uint16)(b[i] | b[i + 1] << 8));
+            b[i] = (Uint8)clean;
+            b[i + 1] = (Uint8)(clean >> 8);
+        }
         return ISO_OK;
     }
     /* large and still in its file: a first pass looks, a second writes */
@@ -405,7 +412,7 @@ static iso_code clean_pixel_bits(DcmDataset *ds, E_TransferSyntax xfer, iso_err 
         Uint32 n = len - off < block ? len - off : block;
         if (px->getPartialValue(buf.data(), off, n, &cache, EBO_LittleEndian).bad())
             return iso_fail(err, ISO_EDICOM, "cannot read Pixel Data to clean its unused bits");
-        dirty = clean_words(buf.data(), n / 2, low, stored, rep == 1);
+        dirty = clean_words(&rule, buf.data(), n / 2);
     }
     if (!dirty)
         return ISO_OK;
@@ -418,7 +425,7 @@ static iso_code clean_pixel_bits(DcmDataset *ds, E_TransferSyntax xfer, iso_err 
         Uint32 n = len - off < block ? len - off : block;
         ok = px->getPartialValue(buf.data(), off, n, &cache, EBO_LittleEndian).good();
         if (ok) {
-            clean_words(buf.data(), n / 2, low, stored, rep == 1);
+            clean_words(&rule, buf.data(), n / 2);
             ok = fwrite(buf.data(), 1, n, out) == n; /* little endian: this machine's order */
         }
     }

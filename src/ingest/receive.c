@@ -416,14 +416,21 @@ static uint16_t parse_and_check(iso_recv *x, iso_attrs *attrs, char *comment,
     }
     if (strcmp(attrs->sop_class_uid, x->sop_class_uid) != 0) {
         snprintf(comment, comment_size, "SOP Class UID differs from request");
+        /* a class is no identity, but what a data set puts there is only a
+         * class if it is a UID */
         iso_fail(err, ISO_EMISMATCH, "data set has SOP Class UID '%.64s'",
-                 attrs->sop_class_uid);
+                 !deidentifying || iso_uid_valid(attrs->sop_class_uid) ? attrs->sop_class_uid
+                                                                       : "(not a UID)");
         return ISO_STATUS_DATASET_MISMATCH;
     }
     if (!iso_uid_valid(attrs->study_uid) || !iso_uid_valid(attrs->series_uid)) {
         snprintf(comment, comment_size, "Missing or invalid Study/Series Instance UID");
-        iso_fail(err, ISO_EDICOM, "study '%.64s' series '%.64s'", attrs->study_uid,
-                 attrs->series_uid);
+        if (deidentifying) /* an invalid UID may identify too: not logged */
+            iso_fail(err, ISO_EDICOM, "%s Instance UID missing or invalid",
+                     iso_uid_valid(attrs->study_uid) ? "Series" : "Study");
+        else
+            iso_fail(err, ISO_EDICOM, "study '%.64s' series '%.64s'", attrs->study_uid,
+                     attrs->series_uid);
         return ISO_STATUS_CANNOT_UNDERSTAND;
     }
     return ISO_STATUS_SUCCESS;

@@ -114,6 +114,23 @@ iso_code iso_jobs_open(const char *data_dir, int readonly, iso_jobs **out, int *
     return ISO_OK;
 }
 
+/* Runs a prepared query of one integer: its first row's first column into
+ * *out (ISO_ENOTFOUND: no row), then finalizes it. */
+static iso_code one_int(iso_jobs *j, sqlite3_stmt *st, int64_t *out, const char *what,
+                        iso_err *err)
+{
+    int r = sqlite3_step(st);
+    iso_code rc = ISO_OK;
+    if (r == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    else if (r == SQLITE_DONE)
+        rc = iso_fail(err, ISO_ENOTFOUND, "jobs: no %s", what);
+    else
+        rc = db_fail(j, err, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static iso_code covered_locked(iso_jobs *j, const char *series_uid, int64_t *instances,
                                iso_err *err)
 {
@@ -122,12 +139,23 @@ static iso_code covered_locked(iso_jobs *j, const char *series_uid, int64_t *ins
     if (prepare(j, &st, "SELECT coalesce(max(instances),0) FROM jobs WHERE series_uid=?", "t",
                 err, series_uid) != ISO_OK)
         return err->code;
-    iso_code rc = ISO_OK;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *instances = sqlite3_column_int64(st, 0);
-    else
-        rc = db_fail(j, err, "covered");
-    sqlite3_finalize(st);
+    return one_int(j, st, instances, "covered", err);
+}
+
+/* A new job (resend: for the AE that sent a covered series again). */
+static iso_code insert_job(iso_jobs *j, const char *series_uid, const char *calling_ae,
+                           int64_t instances, long now, int resend, int64_t *id, iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "INSERT INTO jobs(series_uid, calling_ae, instances, created, resend) "
+                          "VALUES (?,?,?,?,?)",
+                          "ttiii", err, series_uid, calling_ae, instances, (int64_t)now,
+                          (int64_t)resend);
+    if (rc == ISO_OK)
+        rc = run(j, st, NULL, err);
+    if (rc == ISO_OK && id)
+        *id = sqlite3_last_insert_rowid(j->db);
     return rc;
 }
 
@@ -156,23 +184,10 @@ iso_code iso_jobs_add(iso_jobs *j, const char *series_uid, const char *calling_a
                      "SELECT count(*) FROM jobs WHERE series_uid=? AND calling_ae=? AND "
                      "state IN ('queued','failed')",
                      "tt", err, series_uid, calling_ae);
-        if (rc == ISO_OK) {
-            if (sqlite3_step(st) == SQLITE_ROW)
-                pending = sqlite3_column_int64(st, 0);
-            else
-                rc = db_fail(j, err, "pending");
-            sqlite3_finalize(st);
-        }
-        if (rc == ISO_OK && pending == 0) {
-            rc = prepare(j, &st,
-                         "INSERT INTO jobs(series_uid, calling_ae, instances, created, resend) "
-                         "VALUES (?,?,?,?,1)",
-                         "ttii", err, series_uid, calling_ae, instances, (int64_t)now);
-            if (rc == ISO_OK)
-                rc = run(j, st, NULL, err);
-            if (rc == ISO_OK && id)
-                *id = sqlite3_last_insert_rowid(j->db);
-        }
+        if (rc == ISO_OK)
+            rc = one_int(j, st, &pending, "pending", err);
+        if (rc == ISO_OK && pending == 0)
+            rc = insert_job(j, series_uid, calling_ae, instances, now, 1, id, err);
     } else if (rc == ISO_OK) {
         /* a job of the series still waiting takes the new count instead */
         rc = prepare(j, &st,
@@ -181,16 +196,8 @@ iso_code iso_jobs_add(iso_jobs *j, const char *series_uid, const char *calling_a
                      "itt", err, instances, calling_ae, series_uid);
         if (rc == ISO_OK)
             rc = run(j, st, &changed, err);
-        if (rc == ISO_OK && changed == 0) {
-            rc = prepare(j, &st,
-                         "INSERT INTO jobs(series_uid, calling_ae, instances, created) "
-                         "VALUES (?,?,?,?)",
-                         "ttii", err, series_uid, calling_ae, instances, (int64_t)now);
-            if (rc == ISO_OK)
-                rc = run(j, st, NULL, err);
-            if (rc == ISO_OK && id)
-                *id = sqlite3_last_insert_rowid(j->db);
-        }
+        if (rc == ISO_OK && changed == 0)
+            rc = insert_job(j, series_uid, calling_ae, instances, now, 0, id, err);
     }
     pthread_mutex_unlock(&j->mu);
     return rc;
@@ -270,13 +277,10 @@ iso_code iso_jobs_note_content(iso_jobs *j, int64_t id, const char *series_uid,
     iso_code rc = prepare(j, &st,
                           "SELECT count(*) FROM jobs WHERE series_uid=? AND content=? AND id<>?",
                           "tti", err, series_uid, content, id);
-    if (rc == ISO_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            *seen_before = sqlite3_column_int64(st, 0) > 0;
-        else
-            rc = db_fail(j, err, "content");
-        sqlite3_finalize(st);
-    }
+    int64_t seen = 0;
+    if (rc == ISO_OK)
+        rc = one_int(j, st, &seen, "content", err);
+    *seen_before = seen > 0;
     if (rc == ISO_OK)
         rc = prepare(j, &st, "UPDATE jobs SET content=? WHERE id=?", "ti", err, content, id);
     if (rc == ISO_OK)
@@ -294,16 +298,9 @@ iso_code iso_jobs_version_created(iso_jobs *j, const char *series_uid, const cha
                           "SELECT created FROM jobs WHERE series_uid=? AND version=? "
                           "ORDER BY id LIMIT 1",
                           "tt", err, series_uid, version);
-    if (rc == ISO_OK) {
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW)
-            *created = (long)sqlite3_column_int64(st, 0);
-        else if (r == SQLITE_DONE)
-            rc = iso_fail(err, ISO_ENOTFOUND, "no job made version %s", version);
-        else
-            rc = db_fail(j, err, "version");
-        sqlite3_finalize(st);
-    }
+    int64_t when = 0;
+    if (rc == ISO_OK && (rc = one_int(j, st, &when, "job that made this version", err)) == ISO_OK)
+        *created = (long)when;
     pthread_mutex_unlock(&j->mu);
     return rc;
 }

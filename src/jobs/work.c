@@ -19,6 +19,7 @@
 #include "util/fsx.h"
 #include "util/par.h"
 #include "util/log.h"
+#include "util/hex.h"
 
 enum { MAX_DERIVED = 64, MAX_SENDERS = 4 };
 
@@ -60,8 +61,7 @@ static iso_code content_digest(series_files *s, iso_err *err)
     EVP_DigestFinal_ex(c, md, &len);
     EVP_MD_CTX_free(c);
     free(order);
-    for (int i = 0; i < 32; i++)
-        snprintf(s->content + 2 * i, 3, "%02x", md[i]);
+    iso_hex(md, 32, s->content);
     return ISO_OK;
 }
 
@@ -282,8 +282,8 @@ static iso_code version_of(const iso_job_env *env, const iso_job *job, const ser
     if (env->jobs == NULL)
         return ISO_OK;
     iso_code rc = iso_jobs_version_created(env->jobs, job->series_uid, version, created, err);
-    if (rc == ISO_ENOTFOUND) {
-        *created = job->created;
+    if (rc == ISO_ENOTFOUND) { /* a new version: this job's time stands */
+        iso_err_clear(err);
         rc = ISO_OK;
     }
     if (rc == ISO_OK)

@@ -65,10 +65,8 @@ static bool fail(char *why, size_t why_size, const char *fmt, ...)
 
 static bool check_uid_item(const cursor *body, const char *what, char *why, size_t why_size)
 {
-    if (body->left == 0 || body->left > UID_MAX) {
-        snprintf(why, why_size, "%s of %zu bytes (1..64)", what, body->left);
-        return false;
-    }
+    if (body->left == 0 || body->left > UID_MAX)
+        return fail(why, why_size, "%s of %zu bytes (1..64)", what, body->left);
     return true;
 }
 
@@ -135,7 +133,8 @@ bool iso_assoc_rq_check(const unsigned char *pdu, size_t len, iso_assoc_rq_summa
     uint32_t announced = (uint32_t)pdu[2] << 24 | (uint32_t)pdu[3] << 16 |
                          (uint32_t)pdu[4] << 8 | pdu[5];
     if (announced != len - 6)
-        return fail(why, why_size, "A-ASSOCIATE-RQ announces %u bytes in a PDU of %zu", (unsigned)announced, len - 6);
+        return fail(why, why_size, "A-ASSOCIATE-RQ announces %u bytes in a PDU of %zu",
+                    (unsigned)announced, len - 6);
     const unsigned char *fixed = pdu + 6;
     if ((get16(fixed) & 1) == 0)
         return fail(why, why_size, "protocol version 0x%04x lacks version 1", get16(fixed));

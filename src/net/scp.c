@@ -105,9 +105,6 @@ static double seconds_since(const struct timespec *t0)
 
 /* ---- waiting for the A-ASSOCIATE-RQ ---- */
 
-/* Waits until at least want bytes can be read without blocking (peeking
- * into buf, which holds want bytes).  SO_RCVLOWAT makes poll sleep until
- * that many bytes are there instead of waking on every segment. */
 static bool scp_stopping(iso_scp *scp)
 {
     pthread_mutex_lock(&scp->mu);
@@ -116,6 +113,9 @@ static bool scp_stopping(iso_scp *scp)
     return stopping;
 }
 
+/* Waits until at least want bytes can be read without blocking (peeking
+ * into buf, which holds want bytes).  SO_RCVLOWAT makes poll sleep until
+ * that many bytes are there instead of waking on every segment. */
 static int wait_bytes(iso_scp *scp, int fd, unsigned char *buf, int want,
                       const struct timespec *deadline)
 {
@@ -164,12 +164,10 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
         snprintf(why, why_size, "no A-ASSOCIATE-RQ within %ld s (or shutting down)", timeout_s);
         return -1;
     }
-    unsigned char h[6];
-    memcpy(h, buf, 6);
-    uint32_t len = (uint32_t)h[2] << 24 | (uint32_t)h[3] << 16 | (uint32_t)h[4] << 8 | h[5];
-    if (h[0] != 0x01) {
+    uint32_t len = (uint32_t)buf[2] << 24 | (uint32_t)buf[3] << 16 | (uint32_t)buf[4] << 8 | buf[5];
+    if (buf[0] != 0x01) {
+        snprintf(why, why_size, "first PDU has type 0x%02x, not A-ASSOCIATE-RQ", buf[0]);
         free(buf);
-        snprintf(why, why_size, "first PDU has type 0x%02x, not A-ASSOCIATE-RQ", h[0]);
         return -1;
     }
     if (len < 68 || len > ASSOC_RQ_MAX) {

@@ -71,12 +71,9 @@ static const char *const statement_sql[ST_COUNT] = {
         "instance_number = ?4, transfer_syntax = ?5, frames = ?6, path = ?7, size = ?8, "
         "sha256 = ?9, calling_ae = ?10, received_at = ?11, version = ?12 WHERE id = ?13",
     [ST_NOTE_SENDER] =
-        "INSERT INTO instance_senders (instance, calling_ae, received_at) "
-        "SELECT id, ?2, ?3 FROM instances WHERE sop_uid = ?1 "
+        "INSERT INTO instance_senders (instance, calling_ae, received_at) VALUES (?1, ?2, ?3) "
         "ON CONFLICT (instance, calling_ae) DO UPDATE SET received_at = excluded.received_at",
-    [ST_FORGET_SENDERS] =
-        "DELETE FROM instance_senders WHERE calling_ae <> ?2 AND "
-        "instance = (SELECT id FROM instances WHERE sop_uid = ?1)",
+    [ST_FORGET_SENDERS] = "DELETE FROM instance_senders WHERE instance = ?1 AND calling_ae <> ?2",
 };
 
 struct iso_index {
@@ -273,6 +270,23 @@ static iso_code upsert(iso_index *idx, int which, int lookup, int n_key, int64_t
     return ISO_OK;
 }
 
+/* Runs ST_FORGET_SENDERS or ST_NOTE_SENDER for one instance row. */
+static iso_code sender_row(iso_index *idx, int which, int64_t instance, const char *calling_ae,
+                           const char *received_at, iso_err *err)
+{
+    sqlite3_stmt *st = idx->st[which];
+    sqlite3_reset(st);
+    int ok = sqlite3_bind_int64(st, 1, instance);
+    ok |= sqlite3_bind_text(st, 2, calling_ae, -1, SQLITE_STATIC);
+    if (which == ST_NOTE_SENDER)
+        ok |= sqlite3_bind_text(st, 3, received_at, -1, SQLITE_STATIC);
+    if (ok != SQLITE_OK)
+        return db_fail(idx, err, "bind");
+    int r = sqlite3_step(st);
+    sqlite3_reset(st);
+    return r == SQLITE_DONE ? ISO_OK : db_fail(idx, err, "note sender");
+}
+
 iso_code iso_index_put_instance(iso_index *idx, const iso_attrs *a, const iso_instance_file *f,
                                 int64_t replace_id, iso_err *err)
 {
@@ -312,29 +326,19 @@ iso_code iso_index_put_instance(iso_index *idx, const iso_attrs *a, const iso_in
     sqlite3_reset(st);
     if (r != SQLITE_DONE)
         return db_fail(idx, err, replace_id > 0 ? "update instance" : "insert instance");
-    return ISO_OK;
+    /* its sender; replaced content no longer counts for who sent the old */
+    int64_t id = replace_id > 0 ? replace_id : sqlite3_last_insert_rowid(idx->db);
+    if (replace_id > 0)
+        rc = sender_row(idx, ST_FORGET_SENDERS, id, f->calling_ae, NULL, err);
+    if (rc == ISO_OK)
+        rc = sender_row(idx, ST_NOTE_SENDER, id, f->calling_ae, f->received_at, err);
+    return rc;
 }
 
-iso_code iso_index_note_sender(iso_index *idx, const char *sop_uid, const char *calling_ae,
-                               const char *received_at, bool new_content, iso_err *err)
+iso_code iso_index_note_sender(iso_index *idx, int64_t instance, const char *calling_ae,
+                               const char *received_at, iso_err *err)
 {
-    /* forget the old content's senders first, then note this one */
-    static const int order[2] = {ST_FORGET_SENDERS, ST_NOTE_SENDER};
-    for (int k = new_content ? 0 : 1; k < 2; k++) {
-        sqlite3_stmt *st = idx->st[order[k]];
-        sqlite3_reset(st);
-        int ok = sqlite3_bind_text(st, 1, sop_uid, -1, SQLITE_STATIC);
-        ok |= sqlite3_bind_text(st, 2, calling_ae, -1, SQLITE_STATIC);
-        if (order[k] == ST_NOTE_SENDER)
-            ok |= sqlite3_bind_text(st, 3, received_at, -1, SQLITE_STATIC);
-        if (ok != SQLITE_OK)
-            return db_fail(idx, err, "bind");
-        int r = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (r != SQLITE_DONE)
-            return db_fail(idx, err, "note sender");
-    }
-    return ISO_OK;
+    return sender_row(idx, ST_NOTE_SENDER, instance, calling_ae, received_at, err);
 }
 
 iso_code iso_index_meta_set(iso_index *idx, const char *key, const char *value, iso_err *err)

@@ -56,16 +56,16 @@ typedef struct iso_instance_file {
     int version;
 } iso_instance_file;
 
-/* Inserts or (if replace_id > 0) updates the instance, creating or updating
- * its patient, study and series rows. */
+/* Inserts or (if replace_id > 0: other content under the same SOP Instance
+ * UID) updates the instance, creating or updating its patient, study and
+ * series rows, and notes f->calling_ae as its sender (replacing: as its
+ * only one, the senders of the old content no longer count). */
 iso_code iso_index_put_instance(iso_index *idx, const iso_attrs *a, const iso_instance_file *f,
                                 int64_t replace_id, iso_err *err);
-/* Notes that calling_ae sent the stored instance sop_uid (new, replaced or
- * kept duplicate) at received_at.  new_content: the stored copy is now what
- * this AE sent, and the AEs that sent the old content no longer count as
- * its senders. */
-iso_code iso_index_note_sender(iso_index *idx, const char *sop_uid, const char *calling_ae,
-                               const char *received_at, bool new_content, iso_err *err);
+/* Notes that calling_ae sent the stored instance row `instance` again (a
+ * duplicate whose stored copy was kept) at received_at. */
+iso_code iso_index_note_sender(iso_index *idx, int64_t instance, const char *calling_ae,
+                               const char *received_at, iso_err *err);
 
 /* Key/value facts about the store (created_at, last_start, ...). */
 iso_code iso_index_meta_set(iso_index *idx, const char *key, const char *value, iso_err *err);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/hex.h"
+
 /* The first 40 hex digits of SHA-256(text): names that never contain peer
  * text, spread evenly. */
 static void hash40(const char *text, char hex[41])
@@ -15,8 +17,7 @@ static void hash40(const char *text, char hex[41])
     unsigned char md[32];
     unsigned int mdlen = 0;
     EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL);
-    for (int i = 0; i < 20; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    iso_hex(md, 20, hex);
 }
 
 /* The objects of one series share a directory: a new directory (and the

@@ -36,6 +36,7 @@
 #include "store/layout.h"
 #include "util/fsx.h"
 #include "util/log.h"
+#include "util/hex.h"
 
 enum { MAX_BATCH = 512, WRITEBACK_CHUNK = 128 * 1024, SYNC_THREADS = 4 };
 
@@ -217,8 +218,7 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
         /* the stored copy stays; whoever sent it again counts as its sender */
         char now[40];
         utc_now(now, sizeof now);
-        iso_code rc = iso_index_note_sender(s->idx, a->sop_instance_uid, p->calling_ae, now,
-                                            false, err);
+        iso_code rc = iso_index_note_sender(s->idx, old.id, p->calling_ae, now, err);
         if (rc != ISO_OK)
             return rc;
         p->outcome = ISO_STORED_KEPT_EXISTING;
@@ -253,9 +253,6 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
     if (rc != ISO_OK)
         return rc;
     rc = iso_index_put_instance(s->idx, a, &f, exists ? old.id : 0, err);
-    if (rc == ISO_OK)
-        rc = iso_index_note_sender(s->idx, a->sop_instance_uid, p->calling_ae, now,
-                                   exists && strcmp(old.sha256, ing->sha256) != 0, err);
     if (rc != ISO_OK) {
         iso_index_rollback_savepoint(s->idx);
         return rc;
@@ -828,8 +825,7 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
         iso_ingest_abort(ing);
         return iso_fail(err, ISO_EIO, "sha256 failed");
     }
-    for (int i = 0; i < 32; i++)
-        snprintf(ing->sha256 + 2 * i, 3, "%02x", md[i]);
+    iso_hex(md, 32, ing->sha256);
     /* The data is on disk before any name points at it. */
     iso_code rc = make_durable(ing, err);
     if (rc != ISO_OK) {

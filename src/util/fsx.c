@@ -14,6 +14,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "util/hex.h"
+
 iso_code fsx_errno_code(int e)
 {
     return (e == ENOSPC || e == EDQUOT) ? ISO_ENOSPC : ISO_EIO;
@@ -70,7 +72,7 @@ iso_code fsx_fsync_dir(const char *dir, iso_err *err)
     return ISO_OK;
 }
 
-static void parent_of(const char *path, char *out, size_t outsz)
+void fsx_parent_of(const char *path, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s", path);
     size_t n = strlen(out);
@@ -89,7 +91,7 @@ iso_code fsx_mkdir_durable(const char *dir, iso_err *err)
 {
     if (mkdir(dir, 0750) == 0) {
         char parent[PATH_MAX];
-        parent_of(dir, parent, sizeof parent);
+        fsx_parent_of(dir, parent, sizeof parent);
         return fsx_fsync_dir(parent, err);
     }
     if (errno == EEXIST) {
@@ -162,8 +164,7 @@ iso_code fsx_sha256_file(const char *path, char hex[65], uint64_t *size, iso_err
     if (rc == ISO_OK && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
         rc = iso_fail(err, ISO_EIO, "sha256 final failed");
     if (rc == ISO_OK) {
-        for (unsigned i = 0; i < 32; i++)
-            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        iso_hex(md, 32, hex);
         if (size)
             *size = total;
     }

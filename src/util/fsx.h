@@ -18,6 +18,8 @@ iso_code fsx_write_all(int fd, const void *buf, size_t len, const char *what, is
 iso_code fsx_read_full(int fd, void *buf, size_t len, size_t *got, const char *what, iso_err *err);
 /* fsync of a directory, so a rename or create inside it is durable. */
 iso_code fsx_fsync_dir(const char *dir, iso_err *err);
+/* The directory holding path ("." for a bare name, "/" at the root). */
+void fsx_parent_of(const char *path, char *out, size_t outsz);
 /* mkdir (mode 0750) if missing; if it was created, fsyncs the parent. */
 iso_code fsx_mkdir_durable(const char *dir, iso_err *err);
 /* Creates every missing component of path (like mkdir -p), durably. */
@@ -28,9 +30,9 @@ iso_code fsx_free_mb(const char *dir, uint64_t *mb, iso_err *err);
 iso_code fsx_errno_code(int e);
 /* SHA-256 of a whole file as 64 lower-case hex digits; *size gets the length. */
 iso_code fsx_sha256_file(const char *path, char hex[65], uint64_t *size, iso_err *err);
-/* Total bytes used by regular files under dir (recursive). */
 /* Removes a directory tree (no symlinks followed); a missing one is fine. */
 iso_code fsx_remove_tree(const char *path, iso_err *err);
+/* Total bytes used by regular files under dir (recursive). */
 iso_code fsx_du(const char *dir, uint64_t *bytes, uint64_t *files, iso_err *err);
 
 #endif

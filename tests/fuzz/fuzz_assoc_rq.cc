@@ -31,20 +31,16 @@ static void trim(const char *in, char out[17])
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    iso_dcm_server *srv = fuzz_server();
-    if (srv == NULL || size > 70000)
+    if (size > 70000)
         return 0;
     iso_assoc_rq_summary sum;
     char why[256];
     if (!iso_assoc_rq_check(data, size, &sum, why, sizeof why))
         return 0;
-    int sv[2];
-    if (fuzz_feed_socket(data, size, sv) != 0)
-        return 0;
-    iso_dcm_assoc *a = NULL;
     iso_assoc_request req;
-    iso_err e = {};
-    if (iso_dcm_assoc_receive(srv, sv[1], &a, &req, &e) == ISO_OK) {
+    int peer = -1;
+    iso_dcm_assoc *a = fuzz_associate(data, size, &req, &peer);
+    if (a != NULL) {
         char ours[17], theirs[17];
         trim(sum.called_ae, ours);
         trim(req.called_ae, theirs);
@@ -57,6 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)iso_dcm_assoc_reject(a, ISO_REJECT_NO_REASON, &rj);
         iso_dcm_assoc_free(a);
     }
-    close(sv[0]);
+    if (peer >= 0)
+        close(peer);
     return 0;
 }

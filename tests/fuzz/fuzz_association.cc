@@ -50,16 +50,13 @@ static int on_abort(void *user, int idle)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    iso_dcm_server *srv = fuzz_server();
-    if (srv == NULL || size > 200000)
+    if (size > 200000)
         return 0;
-    int sv[2];
-    if (fuzz_feed_socket(data, size, sv) != 0)
-        return 0;
-    iso_dcm_assoc *a = NULL;
     iso_assoc_request req;
-    iso_err e = {};
-    if (iso_dcm_assoc_receive(srv, sv[1], &a, &req, &e) == ISO_OK) {
+    int peer = -1;
+    iso_dcm_assoc *a = fuzz_associate(data, size, &req, &peer);
+    if (a != NULL) {
+        iso_err e = {};
         int n = 0;
         char summary[256], why[256];
         if (iso_dcm_assoc_accept(a, &n, summary, sizeof summary, &e) == ISO_OK) {
@@ -70,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         iso_dcm_assoc_free(a);
     }
-    close(sv[0]);
+    if (peer >= 0)
+        close(peer);
     return 0;
 }

@@ -1,6 +1,7 @@
 // fuzz_socket.h — what the association fuzz targets share: the input
 // written into one end of a socketpair (then shut for writing), so the
-// adapter reads it from the other end as from a peer.
+// adapter reads it from the other end as from a peer, and the association
+// the adapter makes of it.
 #ifndef ISO_FUZZ_SOCKET_H
 #define ISO_FUZZ_SOCKET_H
 
@@ -43,6 +44,24 @@ static int fuzz_feed_socket(const uint8_t *data, size_t size, int sv[2])
     }
     shutdown(sv[0], SHUT_WR);
     return 0;
+}
+
+// Feeds data to the adapter as a peer would and lets it read the
+// A-ASSOCIATE-RQ: the association (NULL if it was not one), the request,
+// and the peer's end of the socket in *peer (to close when done; -1 if
+// nothing was opened).
+static iso_dcm_assoc *fuzz_associate(const uint8_t *data, size_t size, iso_assoc_request *req,
+                                     int *peer)
+{
+    *peer = -1;
+    iso_dcm_server *srv = fuzz_server();
+    int sv[2];
+    if (srv == NULL || fuzz_feed_socket(data, size, sv) != 0)
+        return NULL;
+    *peer = sv[0];
+    iso_dcm_assoc *a = NULL;
+    iso_err e = {};
+    return iso_dcm_assoc_receive(srv, sv[1], &a, req, &e) == ISO_OK ? a : NULL;
 }
 
 #endif
