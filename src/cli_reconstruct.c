@@ -20,6 +20,7 @@
 #include "anon/vault.h"
 #include "derive/derive.h"
 #include "store/index.h"
+#include "store/layout.h"
 #include "recon/recon.h"
 #include "recon/stl.h"
 #include "util/fsx.h"
@@ -128,7 +129,7 @@ static void json_ivec(FILE *f, const int *v, int n)
 
 static iso_code write_report(const char *path, const char *series_dir, const iso_recon_params *p,
                              const iso_recon_result *r, const char *refusal,
-                             char (*files)[256], int n_files, iso_err *err)
+                             const iso_path *files, int n_files, iso_err *err)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL)
@@ -197,7 +198,7 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
         fprintf(f, "\n  ],\n  \"pictures\": [");
         for (int i = 0; i < n_files; i++) {
             fprintf(f, "%s", i ? ", " : "");
-            iso_json_string(f, files[i]);
+            iso_json_string(f, files[i].s);
         }
         fprintf(f, "],\n  \"stages\": [");
         for (int i = 0; i < r->n_stages; i++) {
@@ -221,24 +222,25 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
 {
     iso_vault *v = NULL;
     uint8_t key[ISO_KEY_LEN]; /* restoring: the node's key also keys the derived UIDs */
+    iso_path dir;
+    if (iso_path_fmt(&dir, err, "%s/dicom", out) != ISO_OK)
+        return err->code;
     if (restore_from != NULL) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/secret.key", restore_from);
-        if (iso_key_load(path, 0, key, err) != ISO_OK ||
+        iso_path path;
+        if (iso_layout_path(restore_from, ISO_DATA_KEY, &path, err) != ISO_OK ||
+            iso_key_load(path.s, 0, key, err) != ISO_OK ||
             iso_vault_open(restore_from, key, &v, err) != ISO_OK)
             return err->code;
     }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/dicom", out);
-    char(*written)[512] = calloc(64, sizeof *written);
+    iso_path *written = calloc(64, sizeof *written);
     int nw = 0;
     iso_derive_run run = {restore_from ? key : NULL, NULL, 0};
     iso_code rc = written == NULL ? iso_fail(err, ISO_ENOMEM, "out of memory")
                                   : iso_derive_series(r, (const char *const *)paths, n, v, &run,
-                                                      dir, written, 64, &nw, err);
+                                                      dir.s, written, 64, &nw, err);
     iso_vault_close(v);
     if (rc == ISO_OK && !quiet)
-        fprintf(stderr, "isonode reconstruct: %d DICOM objects in %s\n", nw, dir);
+        fprintf(stderr, "isonode reconstruct: %d DICOM objects in %s\n", nw, dir.s);
     free(written);
     return rc;
 }
@@ -247,10 +249,10 @@ static iso_code write_dicom(const iso_recon_result *r, char **paths, size_t n, c
 static iso_code series_from_store(const iso_config *cfg, const char *uid, char ***paths, size_t *n,
                                   iso_err *err)
 {
-    char db[4200];
-    snprintf(db, sizeof db, "%s/index.sqlite", cfg->data_dir);
+    iso_path db;
     iso_index *idx = NULL;
-    if (iso_index_open(db, true, &idx, err) != ISO_OK)
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, err) != ISO_OK ||
+        iso_index_open(db.s, true, &idx, err) != ISO_OK)
         return err->code;
     iso_code rc = iso_index_series_paths(idx, cfg->data_dir, uid, paths, n, err);
     iso_index_close(idx);
@@ -394,15 +396,19 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
         p.progress_ctx = &ps;
     }
     iso_recon_result r;
-    char report[4096];
-    snprintf(report, sizeof report, "%s/report.json", out);
+    iso_path report;
+    if (iso_path_fmt(&report, &err, "%s/report.json", out) != ISO_OK) {
+        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+        iso_series_paths_free(paths, n);
+        return 1;
+    }
     if (dir == NULL)
         dir = series_uid;
     iso_code rc = iso_reconstruct(paths, n, &p, &r, &err);
     if (rc == ISO_EREFUSED) {
         fprintf(stderr, "isonode reconstruct: refused: %s\n", err.msg);
         iso_err e2 = {0};
-        if (write_report(report, dir, &p, &r, err.msg, NULL, 0, &e2) != ISO_OK)
+        if (write_report(report.s, dir, &p, &r, err.msg, NULL, 0, &e2) != ISO_OK)
             fprintf(stderr, "isonode reconstruct: %s\n", e2.msg);
         iso_series_paths_free(paths, n);
         return 3;
@@ -421,10 +427,10 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
     }
     iso_series_paths_free(paths, n);
     int max_files = r.n_mip + r.n_surf * (3 + p.rotation_frames);
-    char(*files)[256] = calloc((size_t)(max_files > 0 ? max_files : 1), sizeof *files);
+    iso_path *files = calloc((size_t)(max_files > 0 ? max_files : 1), sizeof *files);
     int nf = 0;
     int status = 0;
-    char path[4096];
+    iso_path path;
     if (files == NULL) {
         fprintf(stderr, "isonode reconstruct: out of memory\n");
         iso_recon_result_free(&r);
@@ -434,29 +440,28 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
         iso_surface_result *sr = &r.surf[s];
         char header[80];
         snprintf(header, sizeof header, "isonode %s iso %g mm LPS", sr->spec.label, sr->spec.iso);
-        snprintf(path, sizeof path, "%s/surface-%s.stl", out, sr->spec.label);
-        if (iso_stl_write(path, &sr->mesh, header, &err) != ISO_OK)
+        if (iso_path_fmt(&path, &err, "%s/surface-%s.stl", out, sr->spec.label) != ISO_OK ||
+            iso_stl_write(path.s, &sr->mesh, header, &err) != ISO_OK)
             status = 1;
-        for (int k = 0; k < sr->n_views && status == 0; k++) {
-            snprintf(files[nf], sizeof files[nf], "%s-%s.png", sr->spec.label, sr->views[k].name);
-            snprintf(path, sizeof path, "%s/%s", out, files[nf++]);
-            if (iso_png_write(path, &sr->view_images[k], &err) != ISO_OK)
+        for (int k = 0; k < sr->n_views && status == 0; k++)
+            if (iso_path_fmt(&files[nf], &err, "%s-%s.png", sr->spec.label,
+                             sr->views[k].name) != ISO_OK ||
+                iso_path_fmt(&path, &err, "%s/%s", out, files[nf++].s) != ISO_OK ||
+                iso_png_write(path.s, &sr->view_images[k], &err) != ISO_OK)
                 status = 1;
-        }
-        for (int k = 0; k < sr->n_rotation && status == 0; k++) {
-            snprintf(files[nf], sizeof files[nf], "%s-rotation-%02d.png", sr->spec.label, k);
-            snprintf(path, sizeof path, "%s/%s", out, files[nf++]);
-            if (iso_png_write(path, &sr->rotation[k], &err) != ISO_OK)
+        for (int k = 0; k < sr->n_rotation && status == 0; k++)
+            if (iso_path_fmt(&files[nf], &err, "%s-rotation-%02d.png", sr->spec.label, k) !=
+                    ISO_OK ||
+                iso_path_fmt(&path, &err, "%s/%s", out, files[nf++].s) != ISO_OK ||
+                iso_png_write(path.s, &sr->rotation[k], &err) != ISO_OK)
                 status = 1;
-        }
     }
-    for (int k = 0; k < r.n_mip && status == 0; k++) {
-        snprintf(files[nf], sizeof files[nf], "mip-%s.png", r.mip_views[k].name);
-        snprintf(path, sizeof path, "%s/%s", out, files[nf++]);
-        if (iso_png_write(path, &r.mip[k], &err) != ISO_OK)
+    for (int k = 0; k < r.n_mip && status == 0; k++)
+        if (iso_path_fmt(&files[nf], &err, "mip-%s.png", r.mip_views[k].name) != ISO_OK ||
+            iso_path_fmt(&path, &err, "%s/%s", out, files[nf++].s) != ISO_OK ||
+            iso_png_write(path.s, &r.mip[k], &err) != ISO_OK)
             status = 1;
-    }
-    if (status == 0 && write_report(report, dir, &p, &r, NULL, files, nf, &err) != ISO_OK)
+    if (status == 0 && write_report(report.s, dir, &p, &r, NULL, files, nf, &err) != ISO_OK)
         status = 1;
     if (status != 0)
         fprintf(stderr, "isonode reconstruct: %s\n", err.msg);

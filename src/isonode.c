@@ -58,24 +58,19 @@ static void usage(FILE *out)
 /* The store's index, read-only; NULL after printing why. */
 static iso_index *open_index(const iso_config *cfg)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/index.sqlite", cfg->data_dir);
+    iso_path path;
     iso_err err = {0};
     iso_index *idx = NULL;
-    if (access(path, F_OK) != 0)
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &path, &err) != ISO_OK)
+        ;
+    else if (access(path.s, F_OK) != 0)
         iso_fail(&err, ISO_ENOTFOUND, "no index at %s (has isonoded run with this data_dir?)",
-                 path);
+                 path.s);
     else
-        iso_index_open(path, true, &idx, &err);
+        iso_index_open(path.s, true, &idx, &err);
     if (idx == NULL)
         fprintf(stderr, "isonode: %s\n", err.msg);
     return idx;
-}
-
-/* The installation key's file: [anonymize] key_file, else DATA_DIR/secret.key. */
-static void key_path(const iso_config *cfg, char *out, size_t size)
-{
-    iso_key_path(cfg->data_dir, cfg->an_key_path, out, size);
 }
 
 /* isonode key [FILE]: where the installation key is and its fingerprint
@@ -86,20 +81,18 @@ static int cmd_key(const iso_config *cfg, int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char path[PATH_MAX + 64];
-    if (argc == 1)
-        snprintf(path, sizeof path, "%s", argv[0]);
-    else
-        key_path(cfg, path, sizeof path);
+    iso_path path;
     uint8_t key[ISO_KEY_LEN];
     iso_err err = {0};
-    if (iso_key_load(path, 0, key, &err) != ISO_OK) {
+    if ((argc == 1 ? iso_path_fmt(&path, &err, "%s", argv[0])
+                   : iso_key_path(cfg->data_dir, cfg->an_key_path, &path, &err)) != ISO_OK ||
+        iso_key_load(path.s, 0, key, &err) != ISO_OK) {
         fprintf(stderr, "isonode: %s\n", err.msg);
         return 1;
     }
     char fp[72];
     iso_key_fingerprint(key, fp);
-    printf("key file: %s\nfingerprint: %s\n", path, fp);
+    printf("key file: %s\nfingerprint: %s\n", path.s, fp);
     return 0;
 }
 
@@ -244,13 +237,16 @@ static int cmd_status(const iso_config *cfg)
         return 1;
     }
     uint64_t free_mb = 0, du_bytes = 0, du_files = 0;
-    char objects[PATH_MAX];
-    snprintf(objects, sizeof objects, "%s/objects", cfg->data_dir);
+    iso_path objects, running, outbox_db;
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_OBJECTS, &objects, &err) != ISO_OK ||
+        iso_layout_path(cfg->data_dir, ISO_DATA_RUNNING, &running, &err) != ISO_OK ||
+        iso_layout_path(cfg->data_dir, ISO_DATA_OUTBOX, &outbox_db, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        return 1;
+    }
     fsx_free_mb(cfg->data_dir, &free_mb, &err);
-    fsx_du(objects, &du_bytes, &du_files, &err);
-    char running[PATH_MAX];
-    snprintf(running, sizeof running, "%s/RUNNING", cfg->data_dir);
-    bool is_running = access(running, F_OK) == 0;
+    fsx_du(objects.s, &du_bytes, &du_files, &err);
+    bool is_running = access(running.s, F_OK) == 0;
     long uptime = -1;
     struct tm tm = {0};
     if (is_running && strptime(started, "%Y-%m-%dT%H:%M:%S", &tm) != NULL)
@@ -281,9 +277,7 @@ static int cmd_status(const iso_config *cfg)
         iso_jobs_summary(j, summary, sizeof summary, &qe) == ISO_OK)
         printf("jobs:            %s\n", summary);
     iso_jobs_close(j);
-    char outbox_db[PATH_MAX];
-    snprintf(outbox_db, sizeof outbox_db, "%s/outbox.sqlite", cfg->data_dir);
-    if (access(outbox_db, F_OK) == 0 && iso_outbox_open(cfg->data_dir, &o, &qe) == ISO_OK &&
+    if (access(outbox_db.s, F_OK) == 0 && iso_outbox_open(cfg->data_dir, &o, &qe) == ISO_OK &&
         iso_outbox_summary(o, summary, sizeof summary, &qe) == ISO_OK)
         printf("deliveries:      %s\n", summary);
     iso_outbox_close(o);
@@ -343,17 +337,18 @@ static iso_code verify_vault(const iso_config *cfg, unsigned long *series,
                              unsigned long *problems, iso_err *err)
 {
     *series = *problems = 0;
-    char vpath[PATH_MAX], db[PATH_MAX], kpath[PATH_MAX + 64];
-    snprintf(vpath, sizeof vpath, "%s/vault.sqlite", cfg->data_dir);
-    snprintf(db, sizeof db, "%s/index.sqlite", cfg->data_dir);
-    if (access(vpath, F_OK) != 0 && !cfg->an_enabled)
+    iso_path vpath, db, kpath;
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_VAULT, &vpath, err) != ISO_OK ||
+        iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, err) != ISO_OK ||
+        iso_key_path(cfg->data_dir, cfg->an_key_path, &kpath, err) != ISO_OK)
+        return err->code;
+    if (access(vpath.s, F_OK) != 0 && !cfg->an_enabled)
         return ISO_OK; /* never de-identified here */
-    key_path(cfg, kpath, sizeof kpath);
     uint8_t key[ISO_KEY_LEN];
     vault_check vc = {.cfg = cfg};
-    if (iso_key_load(kpath, 0, key, err) != ISO_OK ||
+    if (iso_key_load(kpath.s, 0, key, err) != ISO_OK ||
         iso_vault_open(cfg->data_dir, key, &vc.vault, err) != ISO_OK ||
-        iso_index_open(db, true, &vc.idx, err) != ISO_OK) {
+        iso_index_open(db.s, true, &vc.idx, err) != ISO_OK) {
         iso_vault_close(vc.vault);
         return err->code;
     }
@@ -528,9 +523,9 @@ static int cmd_vault(const iso_config *cfg, int argc, char **argv)
     uint8_t key[ISO_KEY_LEN];
     iso_err err = {0};
     iso_vault *v = NULL;
-    char path[PATH_MAX + 64];
-    key_path(cfg, path, sizeof path);
-    if (iso_key_load(path, 0, key, &err) != ISO_OK ||
+    iso_path path;
+    if (iso_key_path(cfg->data_dir, cfg->an_key_path, &path, &err) != ISO_OK ||
+        iso_key_load(path.s, 0, key, &err) != ISO_OK ||
         iso_vault_open(cfg->data_dir, key, &v, &err) != ISO_OK) {
         fprintf(stderr, "isonode: %s\n", err.msg);
         return 1;
@@ -594,16 +589,16 @@ static int cmd_outbox(const iso_config *cfg, int argc, char **argv)
             iso_attrs a;
             char sha[65];
             uint64_t size;
-            char abs[PATH_MAX];
-            if (realpath(argv[i], abs) == NULL) {
+            iso_path abs;
+            if (realpath(argv[i], abs.s) == NULL) {
                 rc = iso_fail(&err, ISO_ENOTFOUND, "%s: not found", argv[i]);
                 break;
             }
-            rc = iso_dcm_read_attrs(abs, &a, &err);
+            rc = iso_dcm_read_attrs(abs.s, &a, &err);
             if (rc == ISO_OK)
-                rc = fsx_sha256_file(abs, sha, &size, &err);
+                rc = fsx_sha256_file(abs.s, sha, &size, &err);
             if (rc == ISO_OK)
-                rc = iso_outbox_add(o, argv[1], abs, a.sop_instance_uid, sha, 0, &err);
+                rc = iso_outbox_add(o, argv[1], abs.s, a.sop_instance_uid, sha, 0, &err);
         }
     } else {
         usage(stderr);
@@ -685,7 +680,7 @@ int main(int argc, char **argv)
     /* the daemon's parse limits; inflated copies go to $TMPDIR here */
     iso_dcm_limits limits = {(int)cfg.max_nesting, (unsigned long long)cfg.max_object_mb << 20,
                              cfg.max_inflate_ratio, NULL};
-    iso_dcm_set_limits(&limits);
+    (void)iso_dcm_set_limits(&limits, &err); /* no tmp_dir: cannot fail */
     const char *cmd = argv[i];
     int rest = argc - i - 1;
     char **args = argv + i + 1;

@@ -26,6 +26,7 @@
 #include "jobs/queue.h"
 #include "jobs/runner.h"
 #include "net/scp.h"
+#include "store/layout.h"
 #include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -209,11 +210,17 @@ int main(int argc, char **argv)
     }
     /* Every later parse of peer data (ingest, jobs, forwarding) applies
      * these; inflated copies go to the store's tmp/, which recovery empties. */
-    char parse_tmp[ISO_PATH_LEN + 8];
-    snprintf(parse_tmp, sizeof parse_tmp, "%s/tmp", cfg.data_dir);
+    iso_path parse_tmp;
+    if (iso_layout_path(cfg.data_dir, ISO_DATA_TMP, &parse_tmp, &err) != ISO_OK) {
+        ISO_ERROR("%s", err.msg);
+        goto out;
+    }
     iso_dcm_limits limits = {(int)cfg.max_nesting, (unsigned long long)cfg.max_object_mb << 20,
-                             cfg.max_inflate_ratio, parse_tmp};
-    iso_dcm_set_limits(&limits);
+                             cfg.max_inflate_ratio, parse_tmp.s};
+    if (iso_dcm_set_limits(&limits, &err) != ISO_OK) {
+        ISO_ERROR("%s", err.msg);
+        goto out;
+    }
     if (rec.was_unclean)
         ISO_WARN("store recovered after unclean stop: %u partial files and %u unacknowledged "
                  "objects removed",

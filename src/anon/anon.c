@@ -20,6 +20,7 @@
  */
 #include "anon/anon.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -877,8 +878,15 @@ static iso_code record(iso_anon *a, const job *j, const iso_attrs *o, const iso_
 static void make_mark(const iso_anon *a, const char *sop, const char *study, const char *series,
                       const char *patient_id, const char *patient_name, char out[40])
 {
-    char in[512];
-    snprintf(in, sizeof in, "%s\\%s\\%s\\%s\\%s", sop, study, series, patient_id, patient_name);
+    /* every byte of every value counts (the values fit iso_attrs): a
+     * cut-off input would let text appended to a marked object's name keep
+     * the mark */
+    const iso_attrs *o = NULL;
+    char in[sizeof o->sop_instance_uid + sizeof o->study_uid + sizeof o->series_uid +
+            sizeof o->patient_id + sizeof o->patient_name];
+    int n = snprintf(in, sizeof in, "%.64s\\%.64s\\%.64s\\%.255s\\%.511s", sop, study,
+                     series, patient_id, patient_name);
+    assert(n >= 0 && (size_t)n < sizeof in);
     uint8_t md[32];
     iso_key_hmac(a->key, "isonode mark v1:", in, md);
     iso_hex(md, 12, out);
@@ -910,8 +918,9 @@ iso_code iso_anon_object(iso_anon *a, const iso_anon_input *in, const iso_store_
         return ISO_OK;
     }
     if (j.ours) {
-        snprintf(j.pseudo_id, sizeof j.pseudo_id, "%s", o->patient_id);
-        snprintf(j.pseudo_name, sizeof j.pseudo_name, "%s", o->patient_name);
+        /* the mark proves these are pseudonyms the node made: they fit */
+        snprintf(j.pseudo_id, sizeof j.pseudo_id, "%.64s", o->patient_id);
+        snprintf(j.pseudo_name, sizeof j.pseudo_name, "%.64s", o->patient_name);
         j.offset = 0;
     } else {
         iso_anon_pseudonym(a, o->issuer, o->patient_id, j.pseudo_id, j.pseudo_name);

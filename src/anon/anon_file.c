@@ -26,12 +26,11 @@ iso_code iso_anon_file(iso_anon *a, const char *in_path, const char *out_path,
         return err->code;
     iso_attrs attrs, after;
     iso_dcm_parsed_attrs(parsed, &attrs);
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    iso_code rc = ISO_OK;
-    if (fd < 0)
-        rc = iso_fail(err, fsx_errno_code(errno), "open %s: %s", tmp, strerror(errno));
+    iso_path tmp;
+    int fd = -1;
+    iso_code rc = iso_path_fmt(&tmp, err, "%s.tmp", out_path);
+    if (rc == ISO_OK && (fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+        rc = iso_fail(err, fsx_errno_code(errno), "open %s: %s", tmp.s, strerror(errno));
     if (rc == ISO_OK) {
         iso_store_sink sink = {fd_sink_write, &fd};
         iso_anon_input in = {parsed, &attrs, NULL, 0, in_path};
@@ -40,13 +39,13 @@ iso_code iso_anon_file(iso_anon *a, const char *in_path, const char *out_path,
     if (rc == ISO_OK && *how == ISO_ANON_REJECTED)
         rc = iso_fail(err, ISO_EREFUSED, "%s", why);
     if (rc == ISO_OK && fdatasync(fd) != 0)
-        rc = iso_fail(err, fsx_errno_code(errno), "fdatasync %s: %s", tmp, strerror(errno));
+        rc = iso_fail(err, fsx_errno_code(errno), "fdatasync %s: %s", tmp.s, strerror(errno));
     if (fd >= 0 && close(fd) != 0 && rc == ISO_OK)
-        rc = iso_fail(err, fsx_errno_code(errno), "close %s: %s", tmp, strerror(errno));
-    if (rc == ISO_OK && rename(tmp, out_path) != 0)
+        rc = iso_fail(err, fsx_errno_code(errno), "close %s: %s", tmp.s, strerror(errno));
+    if (rc == ISO_OK && rename(tmp.s, out_path) != 0)
         rc = iso_fail(err, fsx_errno_code(errno), "rename %s: %s", out_path, strerror(errno));
     if (rc != ISO_OK && fd >= 0)
-        unlink(tmp);
+        unlink(tmp.s);
     iso_dcm_parsed_free(parsed);
     return rc;
 }

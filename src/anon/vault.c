@@ -18,6 +18,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "store/layout.h"
 #include "util/fsx.h"
 #include "util/hex.h"
 
@@ -69,49 +70,49 @@ iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], is
     if (RAND_bytes(key, ISO_KEY_LEN) != 1)
         return iso_fail(err, ISO_EIO, "no random bytes for the installation key");
     /* write to a temporary name, sync, rename: a crash never leaves a short key */
-    char tmp[4200], dir[4096];
-    snprintf(tmp, sizeof tmp, "%s.new", path);
-    fsx_parent_of(path, dir, sizeof dir);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    iso_path tmp, dir;
+    if (iso_path_fmt(&tmp, err, "%s.new", path) != ISO_OK || fsx_parent_of(path, &dir, err) != ISO_OK)
+        return err->code;
+    fd = open(tmp.s, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return iso_fail(err, ISO_EIO, "%s: %s", tmp, strerror(errno));
-    iso_code rc = fsx_write_all(fd, key, ISO_KEY_LEN, tmp, err);
+        return iso_fail(err, ISO_EIO, "%s: %s", tmp.s, strerror(errno));
+    iso_code rc = fsx_write_all(fd, key, ISO_KEY_LEN, tmp.s, err);
     if (rc == ISO_OK && fsync(fd) != 0)
-        rc = iso_fail(err, ISO_EIO, "fsync %s: %s", tmp, strerror(errno));
+        rc = iso_fail(err, ISO_EIO, "fsync %s: %s", tmp.s, strerror(errno));
     if (close(fd) != 0 && rc == ISO_OK)
-        rc = iso_fail(err, ISO_EIO, "close %s: %s", tmp, strerror(errno));
-    if (rc == ISO_OK && rename(tmp, path) != 0)
-        rc = iso_fail(err, ISO_EIO, "rename %s: %s", tmp, strerror(errno));
+        rc = iso_fail(err, ISO_EIO, "close %s: %s", tmp.s, strerror(errno));
+    if (rc == ISO_OK && rename(tmp.s, path) != 0)
+        rc = iso_fail(err, ISO_EIO, "rename %s: %s", tmp.s, strerror(errno));
     if (rc == ISO_OK)
-        rc = fsx_fsync_dir(dir, err);
+        rc = fsx_fsync_dir(dir.s, err);
     if (rc != ISO_OK)
-        unlink(tmp);
+        unlink(tmp.s);
     return rc;
 }
 
-void iso_key_path(const char *data_dir, const char *key_file, char *out, size_t size)
+iso_code iso_key_path(const char *data_dir, const char *key_file, iso_path *out, iso_err *err)
 {
     if (key_file != NULL && key_file[0] != '\0')
-        snprintf(out, size, "%s", key_file);
-    else
-        snprintf(out, size, "%s/secret.key", data_dir);
+        return iso_path_fmt(out, err, "%s", key_file);
+    return iso_layout_path(data_dir, ISO_DATA_KEY, out, err);
 }
 
 iso_code iso_key_for(const char *data_dir, const char *key_file, uint8_t key[ISO_KEY_LEN],
                      iso_err *err)
 {
-    char key_path[4200], vault_path[4096];
-    iso_key_path(data_dir, key_file, key_path, sizeof key_path);
-    snprintf(vault_path, sizeof vault_path, "%s/vault.sqlite", data_dir);
-    int vault_exists = access(vault_path, F_OK) == 0;
-    iso_code rc = iso_key_load(key_path, !vault_exists, key, err);
+    iso_path key_path, vault_path;
+    if (iso_key_path(data_dir, key_file, &key_path, err) != ISO_OK ||
+        iso_layout_path(data_dir, ISO_DATA_VAULT, &vault_path, err) != ISO_OK)
+        return err->code;
+    int vault_exists = access(vault_path.s, F_OK) == 0;
+    iso_code rc = iso_key_load(key_path.s, !vault_exists, key, err);
     if (rc == ISO_ENOTFOUND) {
         iso_err_clear(err);
         rc = iso_fail(err, ISO_ECONFIG,
                       "the installation key %s is missing but the vault %s exists: restore the "
                       "key from its backup (a new key would change every pseudonym and leave the "
                       "vault unreadable)",
-                      key_path, vault_path);
+                      key_path.s, vault_path.s);
     }
     return rc;
 }
@@ -153,19 +154,20 @@ iso_code iso_vault_open(const char *data_dir, const uint8_t key[ISO_KEY_LEN], is
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     pthread_mutex_init(&v->mu, NULL);
     iso_key_hmac(key, "isonode vault encryption key v1", "", v->enc_key);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/vault.sqlite", data_dir);
+    iso_path path;
     /* create it 0600 before SQLite does (SQLite would use the umask) */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = iso_layout_path(data_dir, ISO_DATA_VAULT, &path, err) == ISO_OK
+                 ? open(path.s, O_RDWR | O_CREAT | O_CLOEXEC, 0600)
+                 : -1;
     if (fd < 0) {
-        iso_code rc = iso_fail(err, ISO_EIO, "%s: %s", path, strerror(errno));
+        iso_code rc = err->code ? err->code : iso_fail(err, ISO_EIO, "%s: %s", path.s, strerror(errno));
         iso_vault_close(v);
         return rc;
     }
     (void)fchmod(fd, 0600);
     close(fd);
     iso_code rc = ISO_OK;
-    if (sqlite3_open_v2(path, &v->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path.s, &v->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
         rc = db_fail(v, err, "open");
         goto fail;
     }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "util/err.h"
+#include "util/path.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,7 +41,7 @@ extern "C" {
 iso_code iso_key_load(const char *path, int create, uint8_t key[ISO_KEY_LEN], iso_err *err);
 /* Where the installation key of data_dir is: key_file, or (NULL or "")
  * DATA_DIR/secret.key. */
-void iso_key_path(const char *data_dir, const char *key_file, char *out, size_t size);
+iso_code iso_key_path(const char *data_dir, const char *key_file, iso_path *out, iso_err *err);
 /* The installation key of data_dir: key_file (NULL or "": DATA_DIR/secret.key),
  * made now if absent and no vault exists yet; once a vault exists a
  * missing key is ISO_ECONFIG (a new one would change every pseudonym and

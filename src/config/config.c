@@ -557,7 +557,10 @@ static iso_code resolve_key_path(iso_config *cfg, iso_err *err)
     if (k[11] == '\0' || strchr(k + 11, '/') != NULL)
         return iso_fail(err, ISO_ECONFIG, "[anonymize] key_file = %s: a credential name has no '/'",
                         k);
-    snprintf(cfg->an_key_path, sizeof cfg->an_key_path, "%s/%s", dir, k + 11);
+    int n = snprintf(cfg->an_key_path, sizeof cfg->an_key_path, "%s/%s", dir, k + 11);
+    if (n < 0 || (size_t)n >= sizeof cfg->an_key_path)
+        return iso_fail(err, ISO_ECONFIG, "[anonymize] key_file = %s: $CREDENTIALS_DIRECTORY/%s "
+                        "is too long a path", k, k + 11);
     return ISO_OK;
 }
 

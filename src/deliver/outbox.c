@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "dicom/dicom.h"
+#include "store/layout.h"
 #include "util/dbx.h"
 #include "util/fsx.h"
 #include "util/json.h"
@@ -48,11 +49,12 @@ iso_code iso_outbox_open(const char *data_dir, iso_outbox **out, iso_err *err)
     if (o == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     pthread_mutex_init(&o->mu, NULL);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/outbox.sqlite", data_dir);
+    iso_path path;
     char *msg = NULL;
-    iso_code rc = ISO_OK;
-    if (sqlite3_open_v2(path, &o->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+    iso_code rc = iso_layout_path(data_dir, ISO_DATA_OUTBOX, &path, err);
+    if (rc != ISO_OK)
+        ;
+    else if (sqlite3_open_v2(path.s, &o->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                                           SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
         rc = db_fail(o, err, "open");
     else if (sqlite3_busy_timeout(o->db, 10000), sqlite3_exec(o->db, settings, NULL, NULL, &msg) != SQLITE_OK)
@@ -193,7 +195,7 @@ static void *serve_dest(void *arg)
         /* success and warnings (0xB000, 0x0107, 0x0116) delivered the object */
         int ok = rc == ISO_OK && (statuses[i] == 0x0000 || (statuses[i] & 0xF000) == 0xB000 ||
                                   statuses[i] == 0x0107 || statuses[i] == 0x0116);
-        char why[300];
+        char why[sizeof e.msg];
         if (rc != ISO_OK)
             snprintf(why, sizeof why, "%s", e.msg);
         else
@@ -344,23 +346,27 @@ iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_
                                   int *removed, iso_err *err)
 {
     *removed = 0;
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/results", data_dir);
-    DIR *d = opendir(dir);
+    iso_path dir;
+    if (iso_layout_path(data_dir, ISO_DATA_RESULTS, &dir, err) != ISO_OK)
+        return err->code;
+    DIR *d = opendir(dir.s);
     if (d == NULL)
         return errno == ENOENT ? ISO_OK
-                               : iso_fail(err, ISO_EIO, "open %s: %s", dir, strerror(errno));
+                               : iso_fail(err, ISO_EIO, "open %s: %s", dir.s, strerror(errno));
     iso_code rc = ISO_OK;
     struct dirent *e;
     while (rc == ISO_OK && (e = readdir(d)) != NULL) {
         if (e->d_name[0] != 'J')
             continue;
-        char path[4500], prefix[4600];
+        iso_path path, prefix;
         struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || now - (long)st.st_mtime < min_age)
+        if (iso_path_fmt(&path, err, "%s/%s", dir.s, e->d_name) != ISO_OK ||
+            iso_path_fmt(&prefix, err, "%s/", path.s) != ISO_OK) {
+            rc = err->code;
+            break;
+        }
+        if (lstat(path.s, &st) != 0 || !S_ISDIR(st.st_mode) || now - (long)st.st_mtime < min_age)
             continue;
-        snprintf(prefix, sizeof prefix, "%s/", path);
         pthread_mutex_lock(&o->mu);
         sqlite3_stmt *q = NULL;
         int in_use = 1;
@@ -370,7 +376,7 @@ iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_
                                -1, &q, NULL) != SQLITE_OK) {
             rc = db_fail(o, err, "prepare");
         } else {
-            sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 1, prefix.s, -1, SQLITE_STATIC);
             int r = sqlite3_step(q);
             if (r == SQLITE_DONE)
                 in_use = 0;
@@ -380,7 +386,7 @@ iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_
         sqlite3_finalize(q);
         pthread_mutex_unlock(&o->mu);
         if (rc == ISO_OK && !in_use) {
-            rc = fsx_remove_tree(path, err);
+            rc = fsx_remove_tree(path.s, err);
             if (rc == ISO_OK)
                 (*removed)++;
         }

@@ -236,15 +236,16 @@ static const char *view_orientation(const char *name)
     return "";
 }
 
-static iso_code finish(iso_dcmb *b, const char *dir, const char *name, char (*paths)[512],
+static iso_code finish(iso_dcmb *b, const char *dir, const char *name, iso_path *paths,
                        int max_paths, int *n_paths, iso_err *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    iso_code rc = iso_dcmb_write(b, path, err);
+    iso_code rc = ISO_OK;
+    if (*n_paths >= max_paths)
+        rc = iso_fail(err, ISO_ELIMIT, "more than %d derived objects", max_paths);
+    else if ((rc = iso_path_fmt(&paths[*n_paths], err, "%s/%s", dir, name)) == ISO_OK &&
+             (rc = iso_dcmb_write(b, paths[*n_paths].s, err)) == ISO_OK)
+        (*n_paths)++;
     iso_dcmb_free(b);
-    if (rc == ISO_OK && *n_paths < max_paths)
-        snprintf(paths[(*n_paths)++], 512, "%s", path);
     return rc;
 }
 
@@ -286,7 +287,7 @@ static void segment_begin(iso_dcmb *b, int number, const iso_surface_spec *spec)
 
 /* One Surface Segmentation: a segment and a surface per reconstructed
  * surface, the meshes in the source's Frame of Reference. */
-static iso_code surface_segmentation(const ctx *c, const char *dir, char (*paths)[512],
+static iso_code surface_segmentation(const ctx *c, const char *dir, iso_path *paths,
                                      int max_paths, int *n_paths, iso_err *err)
 {
     const iso_recon_result *r = c->r;
@@ -383,7 +384,7 @@ static void format_vec(char *out, size_t size, const double *v, int n)
 
 /* One binary Segmentation of all surfaces' voxel masks on the isotropic
  * grid: a frame per segment and grid plane that holds any voxel. */
-static iso_code binary_segmentation(const ctx *c, const char *dir, char (*paths)[512],
+static iso_code binary_segmentation(const ctx *c, const char *dir, iso_path *paths,
                                     int max_paths, int *n_paths, iso_err *err)
 {
     const iso_recon_result *r = c->r;
@@ -525,7 +526,7 @@ static iso_code binary_segmentation(const ctx *c, const char *dir, char (*paths)
 }
 
 iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *src,
-                          const char *dir, char (*paths)[512], int max_paths, int *n_paths,
+                          const char *dir, iso_path *paths, int max_paths, int *n_paths,
                           iso_err *err)
 {
     *n_paths = 0;

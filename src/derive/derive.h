@@ -29,6 +29,7 @@
 #include "dicom/dicom.h"
 #include "recon/recon.h"
 #include "util/err.h"
+#include "util/path.h"
 
 typedef struct iso_derive_source {
     iso_attrs first;                 /* patient and study attributes (UTF-8) */
@@ -52,7 +53,7 @@ typedef struct iso_derive_source {
 /* Writes the derived objects of r into dir (created if missing), one file
  * per object named by its kind; paths receives up to max_paths of them. */
 iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *src,
-                          const char *dir, char (*paths)[512], int max_paths, int *n_paths,
+                          const char *dir, iso_path *paths, int max_paths, int *n_paths,
                           iso_err *err);
 
 /* What one derivation run is keyed and dated with. */
@@ -68,7 +69,7 @@ typedef struct iso_derive_run {
  * is not NULL, then iso_derive_write. */
 iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, size_t n,
                            iso_vault *vault, const iso_derive_run *run, const char *dir,
-                           char (*out)[512], int max_out, int *n_out, iso_err *err);
+                           iso_path *out, int max_out, int *n_out, iso_err *err);
 
 /* Gives a source read from the de-identified store its original identity
  * from the vault: Patient and General Study attributes, the Study, Series

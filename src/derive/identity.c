@@ -108,7 +108,7 @@ iso_code iso_derive_restore_identity(iso_vault *v, iso_derive_source *src,
 
 iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, size_t n,
                            iso_vault *vault, const iso_derive_run *run, const char *dir,
-                           char (*out)[512], int max_out, int *n_out, iso_err *err)
+                           iso_path *out, int max_out, int *n_out, iso_err *err)
 {
     *n_out = 0;
     iso_derive_source src;

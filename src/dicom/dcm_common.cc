@@ -231,13 +231,17 @@ static bool scan_meta(FILE *f, part10_meta *m)
 /* ---- limits on what a parse may cost (set once at start-up) ---- */
 
 static iso_dcm_limits limits = {32, 4096ull << 20, 200, ""};
-static char limits_tmp_dir[512];
+static iso_path limits_tmp_dir;
 
-extern "C" void iso_dcm_set_limits(const iso_dcm_limits *l)
+extern "C" iso_code iso_dcm_set_limits(const iso_dcm_limits *l, iso_err *err)
 {
+    iso_path dir;
+    if (iso_path_fmt(&dir, err, "%s", l->tmp_dir ? l->tmp_dir : "") != ISO_OK)
+        return err->code;
     limits = *l;
-    snprintf(limits_tmp_dir, sizeof limits_tmp_dir, "%s", l->tmp_dir ? l->tmp_dir : "");
-    limits.tmp_dir = limits_tmp_dir;
+    limits_tmp_dir = dir;
+    limits.tmp_dir = limits_tmp_dir.s;
+    return ISO_OK;
 }
 
 int iso_dcm_max_nesting(void) { return limits.max_nesting; }
@@ -249,15 +253,16 @@ const char *iso_dcm_tmp_dir(void)
                                                : "/tmp";
 }
 
-FILE *iso_dcm_tmp_open(const char *prefix, char *path, size_t path_size, iso_err *err)
+FILE *iso_dcm_tmp_open(const char *prefix, iso_path *path, iso_err *err)
 {
-    snprintf(path, path_size, "%s/%s-XXXXXX", iso_dcm_tmp_dir(), prefix);
-    int fd = mkstemp(path);
+    if (iso_path_fmt(path, err, "%s/%s-XXXXXX", iso_dcm_tmp_dir(), prefix) != ISO_OK)
+        return NULL;
+    int fd = mkstemp(path->s);
     FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (out == NULL) {
         if (fd >= 0) {
             close(fd);
-            unlink(path);
+            unlink(path->s);
         }
         iso_fail(err, ISO_EIO, "cannot create a temporary file in %s", iso_dcm_tmp_dir());
     }
@@ -331,10 +336,10 @@ static iso_code inflate_pass(const char *path, long dataset_offset, FILE *out,
  * nesting, so a decompression bomb is refused at the cap having cost CPU
  * only, neither memory nor disk; the copy (in our own tmp directory) is
  * written by a second pass.  The stored object stays as received. */
-static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_path,
-                             size_t out_size, iso_err *err)
+static iso_code inflate_copy(const char *path, const part10_meta *m, iso_path *out_path,
+                             iso_err *err)
 {
-    out_path[0] = '\0';
+    out_path->s[0] = '\0';
     struct stat st;
     if (stat(path, &st) != 0)
         return iso_fail(err, ISO_EDICOM, "cannot open %s", path);
@@ -345,8 +350,8 @@ static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_p
         cap = limits.max_object_bytes;
     if (inflate_pass(path, m->dataset_offset, NULL, cap, err) != ISO_OK)
         return err->code;
-    char path_buf[512];
-    FILE *out = iso_dcm_tmp_open("inflate", path_buf, sizeof path_buf, err);
+    iso_path tmp;
+    FILE *out = iso_dcm_tmp_open("inflate", &tmp, err);
     if (out == NULL)
         return err->code;
     unsigned char meta_buf[1024];
@@ -354,16 +359,16 @@ static iso_code inflate_copy(const char *path, const part10_meta *m, char *out_p
                                    UID_LittleEndianExplicitTransferSyntax, NULL);
     iso_code rc = n > 0 && fwrite(meta_buf, 1, n, out) == n
                       ? ISO_OK
-                      : iso_fail(err, ISO_EIO, "cannot write to %s", path_buf);
+                      : iso_fail(err, ISO_EIO, "cannot write to %s", tmp.s);
     if (rc == ISO_OK)
         rc = inflate_pass(path, m->dataset_offset, out, cap, err);
     if (fclose(out) != 0 && rc == ISO_OK)
-        rc = iso_fail(err, ISO_EIO, "cannot write to %s", path_buf);
+        rc = iso_fail(err, ISO_EIO, "cannot write to %s", tmp.s);
     if (rc != ISO_OK) {
-        unlink(path_buf);
+        unlink(tmp.s);
         return rc;
     }
-    snprintf(out_path, out_size, "%s", path_buf);
+    *out_path = tmp;
     return ISO_OK;
 }
 
@@ -381,22 +386,22 @@ static iso_code read_meta(const char *path, part10_meta *m, iso_err *err)
 }
 
 /* iso_dcm_prepare_file, the meta group already read. */
-static iso_code prepare_with_meta(const char *path, const part10_meta *m, char *tmp,
-                                  size_t tmp_size, iso_err *err)
+static iso_code prepare_with_meta(const char *path, const part10_meta *m, iso_path *tmp,
+                                  iso_err *err)
 {
-    tmp[0] = '\0';
+    tmp->s[0] = '\0';
     if (strcmp(m->ts, UID_DeflatedExplicitVRLittleEndianTransferSyntax) == 0)
-        return inflate_copy(path, m, tmp, tmp_size, err);
+        return inflate_copy(path, m, tmp, err);
     return iso_nest_check_file(path, limits.max_nesting, err);
 }
 
-iso_code iso_dcm_prepare_file(const char *path, char *tmp, size_t tmp_size, iso_err *err)
+iso_code iso_dcm_prepare_file(const char *path, iso_path *tmp, iso_err *err)
 {
-    tmp[0] = '\0';
+    tmp->s[0] = '\0';
     part10_meta m;
     if (read_meta(path, &m, err) != ISO_OK)
         return err->code;
-    return prepare_with_meta(path, &m, tmp, tmp_size, err);
+    return prepare_with_meta(path, &m, tmp, err);
 }
 
 extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *err)
@@ -410,10 +415,10 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
     snprintf(a->transfer_syntax, sizeof a->transfer_syntax, "%s", m.ts);
     snprintf(a->meta_sop_class_uid, sizeof a->meta_sop_class_uid, "%s", m.sop_class);
     snprintf(a->meta_sop_instance_uid, sizeof a->meta_sop_instance_uid, "%s", m.sop_instance);
-    char inflated[512] = "";
-    if (prepare_with_meta(path, &m, inflated, sizeof inflated, err) != ISO_OK)
+    iso_path inflated;
+    if (prepare_with_meta(path, &m, &inflated, err) != ISO_OK)
         return err->code;
-    const char *parse_path = inflated[0] ? inflated : path;
+    const char *parse_path = inflated.s[0] ? inflated.s : path;
     /* No value can be longer than the file holding it; text may grow by
      * a factor of up to 3 when converted to UTF-8. */
     struct stat st;
@@ -421,8 +426,8 @@ extern "C" iso_code iso_dcm_read_attrs(const char *path, iso_attrs *a, iso_err *
     IsoAllocCap alloc_cap(cap);
     DcmFileFormat full;
     OFCondition c = full.loadFile(parse_path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
-    if (inflated[0] != '\0')
-        unlink(inflated);
+    if (inflated.s[0] != '\0')
+        unlink(inflated.s);
     if (c.bad())
         return iso_fail(err, ISO_EDICOM, "cannot parse %s: %s", path, c.text());
     DcmDataset *ds = full.getDataset();

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dicom/dicom.h"
+#include "util/path.h"
 
 /* Sets TCP_NODELAY on a socket. */
 void iso_dcm_set_nodelay(int fd);
@@ -51,36 +52,36 @@ void iso_dcm_to_utf8(DcmDataset *ds, const iso_attrs *a);
  * scanned (iso_nest) and a deflated data set is inflated, under the caps of
  * iso_dcm_set_limits, into a temporary copy named in tmp ("" otherwise).
  * The caller parses tmp[0] ? tmp : path and unlinks tmp when done. */
-iso_code iso_dcm_prepare_file(const char *path, char *tmp, size_t tmp_size, iso_err *err);
+iso_code iso_dcm_prepare_file(const char *path, iso_path *tmp, iso_err *err);
 int iso_dcm_max_nesting(void);
 /* Where temporary copies go: iso_dcm_set_limits' tmp_dir, else $TMPDIR or /tmp. */
 const char *iso_dcm_tmp_dir(void);
 /* Creates a temporary file there named after prefix (path receives its
  * name) and opens it for writing; NULL with err filled if it cannot. */
-FILE *iso_dcm_tmp_open(const char *prefix, char *path, size_t path_size, iso_err *err);
+FILE *iso_dcm_tmp_open(const char *prefix, iso_path *path, iso_err *err);
 
 /* The same, owning the temporary copy: DCMTK reads large values lazily
  * from the file it loaded, so the copy lives as long as the parse. */
 class IsoParsePath {
   public:
-    IsoParsePath() { tmp_[0] = '\0'; }
+    IsoParsePath() { tmp_.s[0] = '\0'; }
     ~IsoParsePath()
     {
-        if (tmp_[0] != '\0')
-            unlink(tmp_);
+        if (tmp_.s[0] != '\0')
+            unlink(tmp_.s);
     }
     IsoParsePath(const IsoParsePath &) = delete;
     IsoParsePath &operator=(const IsoParsePath &) = delete;
     iso_code prepare(const char *path, iso_err *err)
     {
         path_ = path;
-        return iso_dcm_prepare_file(path, tmp_, sizeof tmp_, err);
+        return iso_dcm_prepare_file(path, &tmp_, err);
     }
-    const char *get() const { return tmp_[0] != '\0' ? tmp_ : path_; }
+    const char *get() const { return tmp_.s[0] != '\0' ? tmp_.s : path_; }
 
   private:
     const char *path_ = NULL;
-    char tmp_[512];
+    iso_path tmp_;
 };
 
 /* Ceiling for a command set: they are a few hundred bytes. */

@@ -416,8 +416,8 @@ static iso_code clean_pixel_bits(DcmDataset *ds, E_TransferSyntax xfer, iso_err 
     }
     if (!dirty)
         return ISO_OK;
-    char path[600];
-    FILE *out = iso_dcm_tmp_open("pixels", path, sizeof path, err);
+    iso_path path;
+    FILE *out = iso_dcm_tmp_open("pixels", &path, err);
     if (out == NULL)
         return err->code;
     bool ok = true;
@@ -432,10 +432,10 @@ static iso_code clean_pixel_bits(DcmDataset *ds, E_TransferSyntax xfer, iso_err 
     if (fclose(out) != 0)
         ok = false;
     if (!ok) {
-        unlink(path);
-        return iso_fail(err, ISO_EIO, "cannot write cleaned Pixel Data to %s", path);
+        unlink(path.s);
+        return iso_fail(err, ISO_EIO, "cannot write cleaned Pixel Data to %s", path.s);
     }
-    DcmTempFileHandler *handler = DcmTempFileHandler::newInstance(path);
+    DcmTempFileHandler *handler = DcmTempFileHandler::newInstance(path.s);
     DcmInputTempFileStreamFactory factory(handler);
     handler->decreaseRefCount(); /* the factory (and its clone) own it now */
     if (px->createValueFromTempFile(factory.clone(), len, EBO_LittleEndian).bad())

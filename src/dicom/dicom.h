@@ -110,8 +110,9 @@ typedef struct iso_dcm_limits {
 } iso_dcm_limits;
 #define ISO_INFLATE_FLOOR (64ull << 20)
 /* Sets the limits (copied); call at start-up before any thread parses.
- * Until then: nesting 32, 4 GiB, ratio 200, $TMPDIR. */
-void iso_dcm_set_limits(const iso_dcm_limits *l);
+ * Until then: nesting 32, 4 GiB, ratio 200, $TMPDIR.  Fails (changing
+ * nothing) if tmp_dir is too long a path. */
+iso_code iso_dcm_set_limits(const iso_dcm_limits *l, iso_err *err);
 
 /* Checks that DCMTK's data dictionary is loaded; call once at start-up. */
 iso_code iso_dcm_init(iso_err *err);

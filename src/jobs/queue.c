@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/layout.h"
 #include "util/dbx.h"
 #include "util/json.h"
 
@@ -78,13 +79,14 @@ iso_code iso_jobs_open(const char *data_dir, int readonly, iso_jobs **out, int *
     if (j == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     pthread_mutex_init(&j->mu, NULL);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/jobs.sqlite", data_dir);
+    iso_path path;
     int flags = SQLITE_OPEN_FULLMUTEX |
                 (readonly ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     char *msg = NULL;
-    iso_code rc = ISO_OK;
-    if (sqlite3_open_v2(path, &j->db, flags, NULL) != SQLITE_OK) {
+    iso_code rc = iso_layout_path(data_dir, ISO_DATA_JOBS, &path, err);
+    if (rc != ISO_OK) {
+        ;
+    } else if (sqlite3_open_v2(path.s, &j->db, flags, NULL) != SQLITE_OK) {
         rc = db_fail(j, err, "open");
     } else {
         sqlite3_busy_timeout(j->db, 10000);

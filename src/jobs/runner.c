@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store/index.h"
+#include "store/layout.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -81,11 +82,11 @@ static void *scheduler_main(void *arg)
 {
     iso_runner *r = arg;
     const iso_config *cfg = r->env.cfg;
-    char db[4200];
-    snprintf(db, sizeof db, "%s/index.sqlite", cfg->data_dir);
+    iso_path db;
     iso_index *idx = NULL;
     iso_err err = {0};
-    if (iso_index_open(db, true, &idx, &err) != ISO_OK) {
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, &err) != ISO_OK ||
+        iso_index_open(db.s, true, &idx, &err) != ISO_OK) {
         ISO_ERROR("jobs: cannot open the index: %s", err.msg);
         return NULL;
     }

@@ -68,10 +68,10 @@ static iso_code content_digest(series_files *s, iso_err *err)
 static iso_code load_series(const char *data_dir, const char *series_uid, const char *calling_ae,
                             series_files *s, iso_err *err)
 {
-    char db[4200];
-    snprintf(db, sizeof db, "%s/index.sqlite", data_dir);
+    iso_path db;
     iso_index *idx = NULL;
-    if (iso_index_open(db, true, &idx, err) != ISO_OK)
+    if (iso_layout_path(data_dir, ISO_DATA_INDEX, &db, err) != ISO_OK ||
+        iso_index_open(db.s, true, &idx, err) != ISO_OK)
         return err->code;
     iso_code rc = iso_index_series_files(idx, data_dir, series_uid, &s->f, &s->n, err);
     if (rc == ISO_OK)
@@ -137,15 +137,17 @@ static iso_code forward_originals(const iso_job_env *env, const char *series_uid
             (*queued)++;
             continue;
         }
-        char rel[300], path[4400], sop[65], sha[65];
-        iso_store_original_path(series_uid, f->sop_uid, rel, sizeof rel);
-        snprintf(path, sizeof path, "%s/%s", env->cfg->data_dir, rel);
+        char rel[ISO_LAYOUT_REL_MAX], sop[65], sha[65];
+        iso_path path;
+        iso_layout_original(series_uid, f->sop_uid, rel);
+        if (iso_layout_abs(env->cfg->data_dir, rel, &path, err) != ISO_OK)
+            return err->code;
         iso_err e = {0};
-        if (outbox_key(path, sop, sha, &e) != ISO_OK) {
+        if (outbox_key(path.s, sop, sha, &e) != ISO_OK) {
             ISO_WARN("job: no kept original of %s to forward: %s", f->sop_uid, e.msg);
             continue;
         }
-        if (queue_for(env, peers, path, sop, sha, err) != ISO_OK)
+        if (queue_for(env, peers, path.s, sop, sha, err) != ISO_OK)
             return err->code;
         (*queued)++;
     }
@@ -158,9 +160,9 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
                                    const char *peers, const char *work_dir, long *queued,
                                    iso_err *err)
 {
-    char dir[4300];
-    snprintf(dir, sizeof dir, "%s/forward", work_dir);
-    if (env->anon == NULL && fsx_mkdir_p(dir, err) != ISO_OK)
+    iso_path dir;
+    if (iso_path_fmt(&dir, err, "%s/forward", work_dir) != ISO_OK ||
+        (env->anon == NULL && fsx_mkdir_p(dir.s, err) != ISO_OK))
         return err->code;
     for (size_t i = 0; i < s->n; i++) {
         const iso_stored_file *f = &s->f[i];
@@ -184,11 +186,14 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
         }
         if (env->forward_anon == NULL)
             return iso_fail(err, ISO_ECONFIG, "no de-identification available to forward with");
-        char out[4400], sop[65], sha[65], why[256] = "";
-        snprintf(out, sizeof out, "%s/%zu.dcm", dir, i);
+        char sop[65], sha[65], why[256] = "";
+        iso_path out;
+        if (iso_path_fmt(&out, err, "%s/%zu.dcm", dir.s, i) != ISO_OK)
+            return err->code;
         iso_anon_outcome how;
         iso_err e = {0};
-        if (iso_anon_file(env->forward_anon, f->path, out, &how, why, sizeof why, &e) != ISO_OK) {
+        if (iso_anon_file(env->forward_anon, f->path, out.s, &how, why, sizeof why, &e) !=
+            ISO_OK) {
             if (e.code != ISO_EREFUSED)
                 return iso_fail(err, e.code, "de-identifying %s: %s", f->sop_uid, e.msg);
             ISO_WARN("job: %s not forwarded de-identified: %s", f->sop_uid, e.msg);
@@ -196,11 +201,11 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
         }
         if (how == ISO_ANON_FLAGGED) { /* burned_in = flag: identity may be in the pixels */
             ISO_WARN("job: %s not forwarded de-identified: %s", f->sop_uid, why);
-            (void)unlink(out);
+            (void)unlink(out.s);
             continue;
         }
-        if (outbox_key(out, sop, sha, err) != ISO_OK ||
-            queue_for(env, peers, out, sop, sha, err) != ISO_OK)
+        if (outbox_key(out.s, sop, sha, err) != ISO_OK ||
+            queue_for(env, peers, out.s, sop, sha, err) != ISO_OK)
             return err->code;
         (*queued)++;
     }
@@ -211,7 +216,7 @@ static iso_code forward_anonymized(const iso_job_env *env, const series_files *s
  * needs them) the SOP Instance UID and SHA-256 the outbox keys on, read once
  * however many destinations get the copy. */
 typedef struct derived_copy {
-    char (*path)[512];
+    iso_path *path;
     int n;
     char (*sop)[65];
     char (*sha)[65];
@@ -226,7 +231,7 @@ static iso_code describe(derived_copy *c, iso_err *err)
     if (c->sop == NULL || c->sha == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     for (int i = 0; i < c->n; i++)
-        if (outbox_key(c->path[i], c->sop[i], c->sha[i], err) != ISO_OK)
+        if (outbox_key(c->path[i].s, c->sop[i], c->sha[i], err) != ISO_OK)
             return err->code;
     return ISO_OK;
 }
@@ -243,7 +248,7 @@ static iso_code queue_results(const iso_job_env *env, const char *peer, derived_
     if (describe(c, err) != ISO_OK)
         return err->code;
     for (int i = 0; i < c->n; i++)
-        if (iso_outbox_add(env->outbox, peer, c->path[i], c->sop[i], c->sha[i], again_before,
+        if (iso_outbox_add(env->outbox, peer, c->path[i].s, c->sop[i], c->sha[i], again_before,
                            err) != ISO_OK)
             return err->code;
     return ISO_OK;
@@ -255,8 +260,8 @@ typedef struct derive_job {
     const char *const *paths;
     size_t n_paths;
     iso_derive_run run;
-    char dir[2][4300];
-    char (*out[2])[512];
+    iso_path dir[2];
+    iso_path *out[2];
     int n[2];
     iso_err errs[2];
     iso_vault *vault[2]; /* [0] NULL: the store's identity; [1] the vault: the original one */
@@ -266,7 +271,7 @@ static void derive_copy(void *ctx, size_t task, int worker)
 {
     derive_job *j = ctx;
     (void)worker;
-    iso_derive_series(j->r, j->paths, j->n_paths, j->vault[task], &j->run, j->dir[task],
+    iso_derive_series(j->r, j->paths, j->n_paths, j->vault[task], &j->run, j->dir[task].s,
                       j->out[task], MAX_DERIVED, &j->n[task], &j->errs[task]);
 }
 
@@ -348,13 +353,14 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     char version[65];
     long created = job->created;
     rc = version_of(env, job, s, &r, version, &created, err);
-    derive_job dj = {&r, (const char *const *)paths, s->n, {env->key, version, created}, {{0}},
+    derive_job dj = {&r, (const char *const *)paths, s->n, {env->key, version, created}, {{{0}}},
                      {NULL, NULL}, {0, 0}, {{0}, {0}}, {NULL, NULL}};
     dj.out[0] = calloc(MAX_DERIVED, sizeof *dj.out[0]);
     dj.out[1] = env->anon != NULL ? calloc(MAX_DERIVED, sizeof *dj.out[1]) : NULL;
     dj.vault[1] = env->anon != NULL ? iso_anon_vault(env->anon) : NULL;
-    snprintf(dj.dir[0], sizeof dj.dir[0], "%s/store", work_dir);
-    snprintf(dj.dir[1], sizeof dj.dir[1], "%s/sender", work_dir);
+    if (rc == ISO_OK && (iso_path_fmt(&dj.dir[0], err, "%s/store", work_dir) != ISO_OK ||
+                         iso_path_fmt(&dj.dir[1], err, "%s/sender", work_dir) != ISO_OK))
+        rc = err->code;
     if (rc != ISO_OK)
         ; /* the version could not be noted: err says why */
     else if (dj.out[0] == NULL || (env->anon != NULL && dj.out[1] == NULL))
@@ -417,7 +423,7 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
      * this is mended by the re-run: the outbox ignores the rows it has) */
     for (int i = 0; rc == ISO_OK && i < n_store; i++) {
         iso_store_outcome how;
-        rc = iso_store_put_file(env->store, store_copy->path[i], cfg->ae_title, &how, err);
+        rc = iso_store_put_file(env->store, store_copy->path[i].s, cfg->ae_title, &how, err);
     }
     lap[4] = iso_mono_seconds();
     ISO_DEBUG("job %lld: reconstruct %.2f s, derive both copies %.2f s, queue %.2f s, store %.2f s",
@@ -475,10 +481,13 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *queued, char *route,
     iso_route_decision d;
     iso_route_decide(env->cfg, &facts, &d);
     snprintf(route, route_size, "%s", d.rule);
-    char work_dir[4200];
     /* a fresh directory per attempt: files an earlier attempt queued stay as they are */
-    snprintf(work_dir, sizeof work_dir, "%s/results/J%lld.%d.%ld", env->cfg->data_dir,
-             (long long)job->id, job->attempts, (long)time(NULL));
+    iso_path work_dir;
+    if (iso_layout_job_dir(env->cfg->data_dir, (long long)job->id, job->attempts,
+                           (long)time(NULL), &work_dir, err) != ISO_OK) {
+        iso_index_files_free(s.f, s.n);
+        return err->code;
+    }
     if (job->resend) {
         /* The series came again, unchanged: what was forwarded or sent to
          * routed destinations went already; only the sender may be owed its
@@ -497,7 +506,7 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *queued, char *route,
                 job->calling_ae, d.rule);
         } else {
             say(result, result_size, "re-sent by %s: ", job->calling_ae);
-            rc = reconstruct(env, job, &s, &d, work_dir, result, result_size, err);
+            rc = reconstruct(env, job, &s, &d, work_dir.s, result, result_size, err);
         }
         iso_index_files_free(s.f, s.n);
         return rc;
@@ -506,9 +515,9 @@ iso_code iso_job_run(const iso_job_env *env, const iso_job *queued, char *route,
     if (d.forward_to[0] != '\0')
         rc = forward_originals(env, job->series_uid, &s, d.forward_to, &forwarded, err);
     if (rc == ISO_OK && d.forward_anonymized_to[0] != '\0')
-        rc = forward_anonymized(env, &s, d.forward_anonymized_to, work_dir, &forwarded, err);
+        rc = forward_anonymized(env, &s, d.forward_anonymized_to, work_dir.s, &forwarded, err);
     if (rc == ISO_OK && d.reconstruct)
-        rc = reconstruct(env, job, &s, &d, work_dir, result, result_size, err);
+        rc = reconstruct(env, job, &s, &d, work_dir.s, result, result_size, err);
     else if (rc == ISO_OK && d.ignore)
         say(result, result_size, "stored, ignored (%s)", d.rule);
     else if (rc == ISO_OK)

@@ -27,7 +27,7 @@
 #define ISO_RECON_CT_SKIN_HU (-500.0)
 
 typedef struct iso_surface_spec {
-    char label[32];
+    char label[64]; /* as [surface] label: the Segment Label (LO) */
     double iso;
     float color[3];
     char modality[17];    /* "" or "*": any modality */

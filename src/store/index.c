@@ -180,10 +180,12 @@ void iso_index_rollback_savepoint(iso_index *idx)
     (void)sqlite3_exec(idx->db, "ROLLBACK TO item; RELEASE item", NULL, NULL, NULL);
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
+/* Copies a text column; false (and out cut short) if it does not fit. */
+static bool copy_col(sqlite3_stmt *st, int col, char *out, size_t size)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(out, size, "%s", t ? (const char *)t : "");
+    int n = snprintf(out, size, "%s", t ? (const char *)t : "");
+    return n >= 0 && (size_t)n < size;
 }
 
 iso_code iso_index_find_instance(iso_index *idx, const char *sop_uid, iso_instance_row *row,
@@ -197,8 +199,10 @@ iso_code iso_index_find_instance(iso_index *idx, const char *sop_uid, iso_instan
     iso_code rc = ISO_OK;
     if (r == SQLITE_ROW) {
         row->id = sqlite3_column_int64(st, 0);
-        copy_col(st, 1, row->path, sizeof row->path);
-        copy_col(st, 2, row->sha256, sizeof row->sha256);
+        if (!copy_col(st, 1, row->path, sizeof row->path) |
+            !copy_col(st, 2, row->sha256, sizeof row->sha256))
+            rc = iso_fail(err, ISO_EMISMATCH, "instance %s: the index row's path or digest is "
+                          "longer than the layout makes", sop_uid);
         row->size = sqlite3_column_int64(st, 3);
         row->version = sqlite3_column_int(st, 4);
         snprintf(row->sop_uid, sizeof row->sop_uid, "%s", sop_uid);
@@ -724,7 +728,12 @@ static int collect_file(void *user, const char *path, const char *sha256, int64_
         return 1;
     }
     snprintf(f->path, len, "%s/%s", c->data_dir, path);
-    snprintf(f->rel, sizeof f->rel, "%s", path);
+    int n = snprintf(f->rel, sizeof f->rel, "%s", path);
+    if (n < 0 || (size_t)n >= sizeof f->rel) { /* not a path the layout made */
+        free(f->path);
+        c->failed = 2;
+        return 1;
+    }
     snprintf(f->sha256, sizeof f->sha256, "%s", sha256);
     snprintf(f->sop_uid, sizeof f->sop_uid, "%s", sop_uid);
     c->n++;
@@ -744,6 +753,9 @@ iso_code iso_index_series_files(iso_index *idx, const char *data_dir, const char
     collect c = {data_dir, NULL, 0, 0, 0};
     iso_level level;
     iso_code rc = iso_index_files_under(idx, series_uid, collect_file, &c, &level, err);
+    if (rc == ISO_OK && c.failed == 2)
+        rc = iso_fail(err, ISO_EMISMATCH, "series %s: an index row's path is longer than the "
+                      "layout makes", series_uid);
     if (rc == ISO_OK && c.failed)
         rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the series");
     if (rc == ISO_OK && (c.n == 0 || level != ISO_LEVEL_SERIES))

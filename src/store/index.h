@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "dicom/dicom.h"
+#include "store/layout.h"
 #include "util/err.h"
 
 typedef struct iso_index iso_index;
@@ -34,7 +35,7 @@ void iso_index_rollback_savepoint(iso_index *idx);
 
 typedef struct iso_instance_row {
     int64_t id;
-    char path[256];
+    char path[ISO_LAYOUT_REL_MAX]; /* relative to data_dir */
     char sha256[65];
     int64_t size;
     int version;
@@ -135,7 +136,7 @@ iso_code iso_index_series_count(iso_index *idx, const char *series_uid, int64_t 
 /* A stored file of a series, with what the index knows of it. */
 typedef struct iso_stored_file {
     char *path;       /* absolute */
-    char rel[256];    /* relative to data_dir */
+    char rel[ISO_LAYOUT_REL_MAX]; /* relative to data_dir */
     char sha256[65];
     char sop_uid[65];
 } iso_stored_file;

@@ -17,6 +17,7 @@
  */
 #include "store/store.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,18 +65,18 @@ typedef struct pending {
 } pending;
 
 typedef struct batch_state {
-    char dirs[2 * MAX_BATCH][PATH_MAX]; /* each object's directory and maybe a new one's parent */
+    iso_path dirs[2 * MAX_BATCH]; /* each object's directory and maybe a new one's parent */
     int n_dirs;
-    char renamed[MAX_BATCH][PATH_MAX];    /* absolute final paths made in this batch */
-    char obsolete[MAX_BATCH][PATH_MAX];   /* old versions to delete after COMMIT */
+    iso_path renamed[MAX_BATCH];  /* absolute final paths made in this batch */
+    iso_path obsolete[MAX_BATCH]; /* old versions to delete after COMMIT */
     int n_renamed, n_obsolete;
 } batch_state;
 
 struct iso_store {
-    char data_dir[PATH_MAX];
-    char objects_dir[PATH_MAX];
-    char tmp_dir[PATH_MAX];
-    char running_path[PATH_MAX];
+    iso_path data_dir;
+    iso_path objects_dir;
+    iso_path tmp_dir;
+    iso_path running_path;
     iso_dup_policy duplicates;
     long min_free_mb;
     int lock_fd;
@@ -105,7 +106,7 @@ struct iso_ingest {
     uint64_t flushed; /* bytes already handed to writeback */
     iso_code write_rc;
     bool replace; /* replace a stored object of the same UID whatever the policy */
-    char tmp_path[PATH_MAX];
+    iso_path tmp_path;
     char sha256[65];
     /* parts handed to writer threads (iso_ingest_write_ahead, _last) */
     int direct_fd;             /* the file opened with O_DIRECT; -1 not yet, -2 none */
@@ -140,12 +141,14 @@ static iso_code empty_dir(const char *dir, unsigned *removed, iso_err *err)
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        if (unlink(p) == 0)
+        iso_path p;
+        iso_err e = {0};
+        if (iso_path_fmt(&p, &e, "%s/%s", dir, de->d_name) != ISO_OK)
+            ISO_WARN("recovery: %s", e.msg);
+        else if (unlink(p.s) == 0)
             (*removed)++;
         else
-            ISO_WARN("recovery: cannot remove %s: %s", p, strerror(errno));
+            ISO_WARN("recovery: cannot remove %s: %s", p.s, strerror(errno));
     }
     closedir(d);
     return ISO_OK;
@@ -175,7 +178,7 @@ static iso_code sweep_one(void *user, const char *rel, const char *abs, iso_err 
 static iso_code sweep_orphans(iso_store *s, unsigned *removed, iso_err *err)
 {
     sweep_ctx sw = {s, removed};
-    return iso_layout_walk(s->data_dir, sweep_one, &sw, err);
+    return iso_layout_walk(s->data_dir.s, sweep_one, &sw, err);
 }
 
 /* ---- committer ---- */
@@ -188,17 +191,17 @@ static void unlink_quietly(const char *path)
 
 
 /* Notes the directory holding path, to be fsync'd before the COMMIT. */
-static void note_parent_dir(batch_state *b, const char *path)
+static void note_parent_dir(batch_state *b, const iso_path *path)
 {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
+    iso_path dir = *path;
+    char *slash = strrchr(dir.s, '/');
     if (slash)
         *slash = '\0';
     for (int i = 0; i < b->n_dirs; i++)
-        if (strcmp(b->dirs[i], dir) == 0)
+        if (strcmp(b->dirs[i].s, dir.s) == 0)
             return;
-    snprintf(b->dirs[b->n_dirs++], PATH_MAX, "%s", dir);
+    assert(b->n_dirs < 2 * MAX_BATCH); /* at most a directory and its parent per object */
+    b->dirs[b->n_dirs++] = dir;
 }
 
 /* Decides and performs steps 4 (rename) and the row write for one object,
@@ -222,33 +225,37 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
         if (rc != ISO_OK)
             return rc;
         p->outcome = ISO_STORED_KEPT_EXISTING;
-        unlink_quietly(ing->tmp_path);
+        unlink_quietly(ing->tmp_path.s);
         return ISO_OK;
     }
     int version = exists ? old.version + 1 : 1;
-    char rel[256], abs[PATH_MAX + 300];
-    iso_store_object_path(a->series_uid, a->sop_instance_uid, version, rel, sizeof rel);
-    snprintf(abs, sizeof abs, "%s/%s", s->data_dir, rel);
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", abs);
-    *strrchr(dir, '/') = '\0';
+    char rel[ISO_LAYOUT_REL_MAX];
+    iso_path abs, dir;
+    iso_layout_object(a->series_uid, a->sop_instance_uid, version, rel);
+    iso_code rc = iso_layout_abs(s->data_dir.s, rel, &abs, err);
+    if (rc != ISO_OK)
+        return rc;
+    dir = abs;
+    *strrchr(dir.s, '/') = '\0';
     /* Usually the series directory exists and one mkdir says so (EEXIST).
      * A new one's entry in its parent is synced with the batch's
      * directories, before the COMMIT. */
-    iso_code rc = ISO_OK;
-    if (mkdir(dir, 0750) == 0) {
-        note_parent_dir(b, dir);
+    if (mkdir(dir.s, 0750) == 0) {
+        note_parent_dir(b, &dir);
     } else if (errno == ENOENT) {
-        rc = fsx_mkdir_p(dir, err); /* creates and syncs missing parents */
+        rc = fsx_mkdir_p(dir.s, err); /* creates and syncs missing parents */
     } else if (errno != EEXIST) {
         int e = errno;
-        rc = iso_fail(err, fsx_errno_code(e), "mkdir %s: %s", dir, strerror(e));
+        rc = iso_fail(err, fsx_errno_code(e), "mkdir %s: %s", dir.s, strerror(e));
     }
     if (rc != ISO_OK)
         return rc;
     char now[40];
     utc_now(now, sizeof now);
     iso_instance_file f = {rel, ing->sha256, (int64_t)ing->size, p->calling_ae, now, version};
+    iso_path obsolete;
+    if (exists && (rc = iso_layout_abs(s->data_dir.s, old.path, &obsolete, err)) != ISO_OK)
+        return rc;
     rc = iso_index_savepoint(s->idx, err);
     if (rc != ISO_OK)
         return rc;
@@ -257,22 +264,23 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
         iso_index_rollback_savepoint(s->idx);
         return rc;
     }
-    if (rename(ing->tmp_path, abs) != 0) {
+    if (rename(ing->tmp_path.s, abs.s) != 0) {
         int e = errno;
         iso_index_rollback_savepoint(s->idx);
-        return iso_fail(err, fsx_errno_code(e), "rename %s -> %s: %s", ing->tmp_path, abs,
+        return iso_fail(err, fsx_errno_code(e), "rename %s -> %s: %s", ing->tmp_path.s, abs.s,
                         strerror(e));
     }
     rc = iso_index_release(s->idx, err);
     if (rc != ISO_OK) {
         /* The row is gone with the savepoint; the file must go too. */
-        unlink_quietly(abs);
+        unlink_quietly(abs.s);
         return rc;
     }
-    snprintf(b->renamed[b->n_renamed++], PATH_MAX, "%s", abs);
-    note_parent_dir(b, abs);
+    assert(b->n_renamed < MAX_BATCH && b->n_obsolete < MAX_BATCH);
+    b->renamed[b->n_renamed++] = abs;
+    note_parent_dir(b, &abs);
     if (exists) {
-        snprintf(b->obsolete[b->n_obsolete++], PATH_MAX, "%s/%s", s->data_dir, old.path);
+        b->obsolete[b->n_obsolete++] = obsolete;
         p->outcome = ISO_STORED_REPLACED;
     } else {
         p->outcome = ISO_STORED_NEW;
@@ -291,11 +299,11 @@ static void commit_batch(iso_store *s, pending **items, int n)
         p->rc = commit_one(s, p, b, &p->err);
         if (p->rc != ISO_OK) {
             ISO_WARN("store: %s not committed: %s", p->attrs->sop_instance_uid, p->err.msg);
-            unlink_quietly(p->ing->tmp_path);
+            unlink_quietly(p->ing->tmp_path.s);
         }
     }
     for (int i = 0; rc == ISO_OK && i < b->n_dirs; i++)
-        rc = fsx_fsync_dir(b->dirs[i], &err);
+        rc = fsx_fsync_dir(b->dirs[i].s, &err);
     if (rc == ISO_OK)
         rc = iso_index_commit(s->idx, &err);
     if (rc != ISO_OK) {
@@ -303,17 +311,17 @@ static void commit_batch(iso_store *s, pending **items, int n)
         iso_index_rollback(s->idx);
         ISO_ERROR("store: batch of %d not committed: %s", n, err.msg);
         for (int i = 0; i < b->n_renamed; i++)
-            unlink_quietly(b->renamed[i]);
+            unlink_quietly(b->renamed[i].s);
         for (int i = 0; i < n; i++)
             if (items[i]->rc == ISO_OK) {
                 items[i]->rc = err.code;
                 iso_fail(&items[i]->err, err.code, "%s", err.msg);
-                unlink_quietly(items[i]->ing->tmp_path);
+                unlink_quietly(items[i]->ing->tmp_path.s);
             }
         return;
     }
     for (int i = 0; i < b->n_obsolete; i++)
-        unlink_quietly(b->obsolete[i]);
+        unlink_quietly(b->obsolete[i].s);
 }
 
 static void *committer_main(void *arg)
@@ -479,7 +487,7 @@ static iso_code check_handover(iso_ingest *ing, const void *whole, size_t upto, 
     }
     ing->base = whole;
     if (ing->direct_fd == -1) {
-        ing->direct_fd = open(ing->tmp_path, O_WRONLY | O_DIRECT | O_CLOEXEC);
+        ing->direct_fd = open(ing->tmp_path.s, O_WRONLY | O_DIRECT | O_CLOEXEC);
         if (ing->direct_fd < 0)
             ing->direct_fd = -2; /* tried: this file system has no direct I/O */
     }
@@ -524,15 +532,17 @@ static iso_code make_fan_dirs(iso_store *s, iso_err *err)
 {
     bool made = false;
     for (unsigned i = 0; i < 256; i++) {
-        char rel[32], abs[PATH_MAX + 32];
-        iso_store_fan_dir(i, rel, sizeof rel);
-        snprintf(abs, sizeof abs, "%s/%s", s->data_dir, rel);
-        if (mkdir(abs, 0750) == 0)
+        char rel[ISO_LAYOUT_REL_MAX];
+        iso_path abs;
+        iso_layout_fan_dir(i, rel);
+        if (iso_layout_abs(s->data_dir.s, rel, &abs, err) != ISO_OK)
+            return err->code;
+        if (mkdir(abs.s, 0750) == 0)
             made = true;
         else if (errno != EEXIST)
-            return iso_fail(err, fsx_errno_code(errno), "mkdir %s: %s", abs, strerror(errno));
+            return iso_fail(err, fsx_errno_code(errno), "mkdir %s: %s", abs.s, strerror(errno));
     }
-    return made ? fsx_fsync_dir(s->objects_dir, err) : ISO_OK;
+    return made ? fsx_fsync_dir(s->objects_dir.s, err) : ISO_OK;
 }
 
 /* Releases what open acquired; the committer must not be running. */
@@ -591,54 +601,51 @@ iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recover
     pthread_cond_init(&s->done_cv, NULL);
     pthread_cond_init(&s->write_cv, NULL);
     pthread_cond_init(&s->write_done_cv, NULL);
-    if (strlen(o->data_dir) > PATH_MAX - 64) {
-        iso_fail(err, ISO_EINVAL, "data_dir path too long");
+    iso_path lock_path, index_path;
+    if (iso_path_fmt(&s->data_dir, err, "%s", o->data_dir) != ISO_OK ||
+        iso_layout_path(o->data_dir, ISO_DATA_OBJECTS, &s->objects_dir, err) != ISO_OK ||
+        iso_layout_path(o->data_dir, ISO_DATA_TMP, &s->tmp_dir, err) != ISO_OK ||
+        iso_layout_path(o->data_dir, ISO_DATA_RUNNING, &s->running_path, err) != ISO_OK ||
+        iso_layout_path(o->data_dir, ISO_DATA_LOCK, &lock_path, err) != ISO_OK ||
+        iso_layout_path(o->data_dir, ISO_DATA_INDEX, &index_path, err) != ISO_OK)
         goto fail;
-    }
-    snprintf(s->data_dir, sizeof s->data_dir, "%s", o->data_dir);
-    snprintf(s->objects_dir, sizeof s->objects_dir, "%s/objects", o->data_dir);
-    snprintf(s->tmp_dir, sizeof s->tmp_dir, "%s/tmp", o->data_dir);
-    snprintf(s->running_path, sizeof s->running_path, "%s/RUNNING", o->data_dir);
-    if (fsx_mkdir_p(s->data_dir, err) != ISO_OK || fsx_mkdir_durable(s->objects_dir, err) != ISO_OK ||
-        fsx_mkdir_durable(s->tmp_dir, err) != ISO_OK || make_fan_dirs(s, err) != ISO_OK)
+    if (fsx_mkdir_p(s->data_dir.s, err) != ISO_OK ||
+        fsx_mkdir_durable(s->objects_dir.s, err) != ISO_OK ||
+        fsx_mkdir_durable(s->tmp_dir.s, err) != ISO_OK || make_fan_dirs(s, err) != ISO_OK)
         goto fail;
 
     /* One daemon per store. */
-    char lock_path[PATH_MAX + 8];
-    snprintf(lock_path, sizeof lock_path, "%s/LOCK", s->data_dir);
-    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    s->lock_fd = open(lock_path.s, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (s->lock_fd < 0) {
-        iso_fail(err, ISO_EIO, "open %s: %s", lock_path, strerror(errno));
+        iso_fail(err, ISO_EIO, "open %s: %s", lock_path.s, strerror(errno));
         goto fail;
     }
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        iso_fail(err, ISO_EIO, "%s is in use by another isonoded", s->data_dir);
+        iso_fail(err, ISO_EIO, "%s is in use by another isonoded", s->data_dir.s);
         goto fail;
     }
 
-    char index_path[PATH_MAX + 16];
-    snprintf(index_path, sizeof index_path, "%s/index.sqlite", s->data_dir);
-    if (iso_index_open(index_path, false, &s->idx, err) != ISO_OK)
+    if (iso_index_open(index_path.s, false, &s->idx, err) != ISO_OK)
         goto fail;
 
-    report->was_unclean = access(s->running_path, F_OK) == 0;
+    report->was_unclean = access(s->running_path.s, F_OK) == 0;
     if (report->was_unclean) {
-        ISO_WARN("store: previous run did not stop cleanly; recovering %s", s->data_dir);
-        if (empty_dir(s->tmp_dir, &report->tmp_removed, err) != ISO_OK ||
+        ISO_WARN("store: previous run did not stop cleanly; recovering %s", s->data_dir.s);
+        if (empty_dir(s->tmp_dir.s, &report->tmp_removed, err) != ISO_OK ||
             sweep_orphans(s, &report->orphans_removed, err) != ISO_OK)
             goto fail;
     } else {
         /* A clean stop leaves tmp/ empty; anything there is stale. */
-        if (empty_dir(s->tmp_dir, &report->tmp_removed, err) != ISO_OK)
+        if (empty_dir(s->tmp_dir.s, &report->tmp_removed, err) != ISO_OK)
             goto fail;
     }
-    int rfd = open(s->running_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    int rfd = open(s->running_path.s, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
     if (rfd < 0) {
-        iso_fail(err, ISO_EIO, "create %s: %s", s->running_path, strerror(errno));
+        iso_fail(err, ISO_EIO, "create %s: %s", s->running_path.s, strerror(errno));
         goto fail;
     }
     close(rfd);
-    if (fsx_fsync_dir(s->data_dir, err) != ISO_OK)
+    if (fsx_fsync_dir(s->data_dir.s, err) != ISO_OK)
         goto fail;
 
     char now[40], existing[64];
@@ -676,9 +683,9 @@ void iso_store_close(iso_store *s)
     stop_threads(s);
     iso_index_close(s->idx);
     s->idx = NULL;
-    if (unlink(s->running_path) == 0) {
+    if (unlink(s->running_path.s) == 0) {
         iso_err e = {0};
-        if (fsx_fsync_dir(s->data_dir, &e) != ISO_OK)
+        if (fsx_fsync_dir(s->data_dir.s, &e) != ISO_OK)
             ISO_WARN("store: %s", e.msg);
     }
     store_free(s);
@@ -690,11 +697,11 @@ iso_code iso_store_ingest_begin(iso_store *s, iso_ingest **out, iso_err *err)
 {
     *out = NULL;
     uint64_t free_mb = 0;
-    if (fsx_free_mb(s->data_dir, &free_mb, err) != ISO_OK)
+    if (fsx_free_mb(s->data_dir.s, &free_mb, err) != ISO_OK)
         return err->code;
     if ((long)free_mb < s->min_free_mb)
         return iso_fail(err, ISO_ENOSPC, "only %llu MiB free in %s (min_free_mb = %ld)",
-                        (unsigned long long)free_mb, s->data_dir, s->min_free_mb);
+                        (unsigned long long)free_mb, s->data_dir.s, s->min_free_mb);
     iso_ingest *ing = calloc(1, sizeof *ing);
     if (ing == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
@@ -707,14 +714,18 @@ iso_code iso_store_ingest_begin(iso_store *s, iso_ingest **out, iso_err *err)
         return iso_fail(err, ISO_ENOMEM, "sha256 init failed");
     }
     unsigned long seq = atomic_fetch_add(&s->tmp_seq, 1);
-    snprintf(ing->tmp_path, sizeof ing->tmp_path, "%s/%ld-%lu.part", s->tmp_dir, (long)getpid(),
-             seq);
-    ing->fd = open(ing->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    ing->fd = -1;
+    if (iso_path_fmt(&ing->tmp_path, err, "%s/%ld-%lu.part", s->tmp_dir.s, (long)getpid(), seq) ==
+        ISO_OK) {
+        ing->fd = open(ing->tmp_path.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (ing->fd < 0)
+            iso_fail(err, fsx_errno_code(errno), "create %s: %s", ing->tmp_path.s,
+                     strerror(errno));
+    }
     if (ing->fd < 0) {
-        int e = errno;
         EVP_MD_CTX_free(ing->md);
         free(ing);
-        return iso_fail(err, fsx_errno_code(e), "create %s: %s", ing->tmp_path, strerror(e));
+        return err->code;
     }
     *out = ing;
     return ISO_OK;
@@ -726,7 +737,7 @@ iso_code iso_ingest_write(iso_ingest *ing, const void *buf, size_t len, iso_err 
         return iso_fail(err, ing->write_rc, "earlier write failed");
     if (ing->handed != 0)
         return iso_fail(err, ISO_EINVAL, "write after parts were handed over");
-    iso_code rc = fsx_write_all(ing->fd, buf, len, ing->tmp_path, err);
+    iso_code rc = fsx_write_all(ing->fd, buf, len, ing->tmp_path.s, err);
     if (rc == ISO_OK && EVP_DigestUpdate(ing->md, buf, len) != 1)
         rc = iso_fail(err, ISO_EIO, "sha256 update failed");
     if (rc != ISO_OK) {
@@ -758,7 +769,7 @@ iso_code iso_ingest_take_back(iso_ingest *ing, const void *whole, iso_err *err)
     else if (EVP_DigestUpdate(ing->md, whole, ing->handed) != 1)
         rc = iso_fail(err, ISO_EIO, "sha256 update failed");
     else if (lseek(ing->fd, (off_t)ing->handed, SEEK_SET) < 0) /* parts used pwrite */
-        rc = iso_fail(err, ISO_EIO, "lseek %s: %s", ing->tmp_path, strerror(errno));
+        rc = iso_fail(err, ISO_EIO, "lseek %s: %s", ing->tmp_path.s, strerror(errno));
     if (rc != ISO_OK) {
         ing->write_rc = rc;
         return rc;
@@ -768,7 +779,7 @@ iso_code iso_ingest_take_back(iso_ingest *ing, const void *whole, iso_err *err)
     return ISO_OK;
 }
 
-const char *iso_ingest_tmp_path(const iso_ingest *ing) { return ing->tmp_path; }
+const char *iso_ingest_tmp_path(const iso_ingest *ing) { return ing->tmp_path.s; }
 
 static void ingest_free(iso_ingest *ing)
 {
@@ -786,7 +797,7 @@ void iso_ingest_abort(iso_ingest *ing)
     if (ing == NULL)
         return;
     iso_ingest_wait_writes(ing);
-    unlink_quietly(ing->tmp_path);
+    unlink_quietly(ing->tmp_path.s);
     ingest_free(ing);
 }
 
@@ -868,25 +879,27 @@ iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
 {
     iso_store *s = ing->store;
     iso_code rc = ISO_OK;
-    char rel[256], path[PATH_MAX], dir[PATH_MAX];
+    char rel[ISO_LAYOUT_REL_MAX];
+    iso_path path, dir;
     if ((rc = make_durable(ing, err)) != ISO_OK)
         goto fail;
-    iso_store_original_path(new_series_uid, new_sop_uid, rel, sizeof rel);
-    snprintf(path, sizeof path, "%s/%s", s->data_dir, rel);
-    snprintf(dir, sizeof dir, "%s", path);
-    *strrchr(dir, '/') = '\0';
-    if ((rc = fsx_mkdir_p(dir, err)) != ISO_OK)
+    iso_layout_original(new_series_uid, new_sop_uid, rel);
+    if ((rc = iso_layout_abs(s->data_dir.s, rel, &path, err)) != ISO_OK)
         goto fail;
-    if (rename(ing->tmp_path, path) != 0) {
-        rc = iso_fail(err, fsx_errno_code(errno), "rename to %s: %s", path, strerror(errno));
+    dir = path;
+    *strrchr(dir.s, '/') = '\0';
+    if ((rc = fsx_mkdir_p(dir.s, err)) != ISO_OK)
+        goto fail;
+    if (rename(ing->tmp_path.s, path.s) != 0) {
+        rc = iso_fail(err, fsx_errno_code(errno), "rename to %s: %s", path.s, strerror(errno));
         goto fail;
     }
-    if ((rc = fsx_fsync_dir(dir, err)) != ISO_OK)
+    if ((rc = fsx_fsync_dir(dir.s, err)) != ISO_OK)
         goto fail_renamed;
     ingest_free(ing);
     return ISO_OK;
 fail_renamed:
-    unlink_quietly(path);
+    unlink_quietly(path.s);
 fail:
     iso_ingest_abort(ing);
     return rc;

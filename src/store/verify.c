@@ -24,12 +24,12 @@ static int check_row(void *user, const char *path, const char *sha256, int64_t s
 {
     verify_ctx *v = user;
     v->report->rows++;
-    char abs[PATH_MAX];
-    snprintf(abs, sizeof abs, "%s/%s", v->data_dir, path);
+    iso_path abs;
     char hex[65];
     uint64_t got_size = 0;
     iso_err e = {0};
-    if (fsx_sha256_file(abs, hex, &got_size, &e) != ISO_OK) {
+    if (iso_layout_abs(v->data_dir, path, &abs, &e) != ISO_OK ||
+        fsx_sha256_file(abs.s, hex, &got_size, &e) != ISO_OK) {
         fprintf(v->out, "MISSING %s: %s (instance %s)\n", path, e.msg, sop_uid);
         v->report->problems++;
         return 0;
@@ -41,7 +41,7 @@ static int check_row(void *user, const char *path, const char *sha256, int64_t s
         return 0;
     }
     iso_attrs a;
-    if (iso_dcm_read_attrs(abs, &a, &e) != ISO_OK) {
+    if (iso_dcm_read_attrs(abs.s, &a, &e) != ISO_OK) {
         fprintf(v->out, "UNREADABLE %s: %s\n", path, e.msg);
         v->report->problems++;
         return 0;
@@ -81,10 +81,10 @@ iso_code iso_store_verify(const char *data_dir, FILE *out, iso_verify_report *re
                           iso_err *err)
 {
     memset(report, 0, sizeof *report);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/index.sqlite", data_dir);
+    iso_path path;
     iso_index *idx = NULL;
-    if (iso_index_open(path, true, &idx, err) != ISO_OK)
+    if (iso_layout_path(data_dir, ISO_DATA_INDEX, &path, err) != ISO_OK ||
+        iso_index_open(path.s, true, &idx, err) != ISO_OK)
         return err->code;
     verify_ctx v = {data_dir, out, report};
     iso_code rc = iso_index_each_file(idx, check_row, &v, err);

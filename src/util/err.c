@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 iso_code iso_fail(iso_err *err, iso_code code, const char *fmt, ...)
 {
@@ -29,6 +30,10 @@ void iso_err_context(iso_err *err, const char *what)
     if (err == NULL || err->code == ISO_OK)
         return;
     char msg[sizeof err->msg];
-    snprintf(msg, sizeof msg, "%s: %s", what, err->msg);
-    snprintf(err->msg, sizeof err->msg, "%s", msg);
+    int n = snprintf(msg, sizeof msg, "%s: %s", what, err->msg);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof msg) /* a message may be cut, visibly */
+        memcpy(msg + sizeof msg - 4, "...", 4);
+    memcpy(err->msg, msg, sizeof msg);
 }

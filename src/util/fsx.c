@@ -72,27 +72,30 @@ iso_code fsx_fsync_dir(const char *dir, iso_err *err)
     return ISO_OK;
 }
 
-void fsx_parent_of(const char *path, char *out, size_t outsz)
+iso_code fsx_parent_of(const char *path, iso_path *out, iso_err *err)
 {
-    snprintf(out, outsz, "%s", path);
-    size_t n = strlen(out);
-    while (n > 1 && out[n - 1] == '/')
-        out[--n] = '\0';
-    char *slash = strrchr(out, '/');
+    if (iso_path_fmt(out, err, "%s", path) != ISO_OK)
+        return err->code;
+    size_t n = strlen(out->s);
+    while (n > 1 && out->s[n - 1] == '/')
+        out->s[--n] = '\0';
+    char *slash = strrchr(out->s, '/');
     if (slash == NULL)
-        snprintf(out, outsz, ".");
-    else if (slash == out)
-        out[1] = '\0';
+        strcpy(out->s, ".");
+    else if (slash == out->s)
+        out->s[1] = '\0';
     else
         *slash = '\0';
+    return ISO_OK;
 }
 
 iso_code fsx_mkdir_durable(const char *dir, iso_err *err)
 {
     if (mkdir(dir, 0750) == 0) {
-        char parent[PATH_MAX];
-        fsx_parent_of(dir, parent, sizeof parent);
-        return fsx_fsync_dir(parent, err);
+        iso_path parent;
+        if (fsx_parent_of(dir, &parent, err) != ISO_OK)
+            return err->code;
+        return fsx_fsync_dir(parent.s, err);
     }
     if (errno == EEXIST) {
         struct stat st;
@@ -106,19 +109,19 @@ iso_code fsx_mkdir_durable(const char *dir, iso_err *err)
 
 iso_code fsx_mkdir_p(const char *path, iso_err *err)
 {
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return iso_fail(err, ISO_EINVAL, "path too long: %s", path);
-    for (char *p = buf + 1; *p; p++) {
+    iso_path buf;
+    if (iso_path_fmt(&buf, err, "%s", path) != ISO_OK)
+        return err->code;
+    for (char *p = buf.s + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
-        iso_code rc = fsx_mkdir_durable(buf, err);
+        iso_code rc = fsx_mkdir_durable(buf.s, err);
         *p = '/';
         if (rc != ISO_OK)
             return rc;
     }
-    return fsx_mkdir_durable(buf, err);
+    return fsx_mkdir_durable(buf.s, err);
 }
 
 iso_code fsx_free_mb(const char *dir, uint64_t *mb, iso_err *err)
@@ -187,13 +190,14 @@ iso_code fsx_du(const char *dir, uint64_t *bytes, uint64_t *files, iso_err *err)
     while (rc == ISO_OK && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        iso_path p;
         struct stat st;
-        if (lstat(p, &st) != 0)
+        if ((rc = iso_path_fmt(&p, err, "%s/%s", dir, de->d_name)) != ISO_OK)
+            break;
+        if (lstat(p.s, &st) != 0)
             continue; /* removed meanwhile */
         if (S_ISDIR(st.st_mode))
-            rc = fsx_du(p, bytes, files, err);
+            rc = fsx_du(p.s, bytes, files, err);
         else if (S_ISREG(st.st_mode)) {
             *bytes += (uint64_t)st.st_size;
             (*files)++;

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "util/err.h"
+#include "util/path.h"
 
 /* Writes all len bytes (retrying short writes and EINTR). */
 iso_code fsx_write_all(int fd, const void *buf, size_t len, const char *what, iso_err *err);
@@ -19,7 +20,7 @@ iso_code fsx_read_full(int fd, void *buf, size_t len, size_t *got, const char *w
 /* fsync of a directory, so a rename or create inside it is durable. */
 iso_code fsx_fsync_dir(const char *dir, iso_err *err);
 /* The directory holding path ("." for a bare name, "/" at the root). */
-void fsx_parent_of(const char *path, char *out, size_t outsz);
+iso_code fsx_parent_of(const char *path, iso_path *out, iso_err *err);
 /* mkdir (mode 0750) if missing; if it was created, fsyncs the parent. */
 iso_code fsx_mkdir_durable(const char *dir, iso_err *err);
 /* Creates every missing component of path (like mkdir -p), durably. */

@@ -55,7 +55,8 @@ static node *setup()
     char tmp[192];
     snprintf(tmp, sizeof tmp, "%s/tmp", n.dir);
     lim.tmp_dir = tmp;
-    iso_dcm_set_limits(&lim);
+    iso_err lim_err = {0};
+    (void)iso_dcm_set_limits(&lim, &lim_err);
     iso_store_options so = {n.dir, ISO_DUP_KEEP, 0};
     iso_recovery_report rep;
     iso_anon_options ao = {};

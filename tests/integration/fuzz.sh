@@ -16,7 +16,7 @@ need python3
 secs=${FUZZ_SECONDS:-25}
 B=$WORK/build; mkdir -p "$B"
 flags="-g -O1 -fsanitize=fuzzer-no-link,address -include $top_builddir/autoconf.h -I$top_srcdir/src -I$top_builddir $OPENJP2_CFLAGS"
-for f in util/err util/log util/json util/fsx util/uid util/hex util/dbx config/config anon/anon anon/vault \
+for f in util/err util/log util/json util/fsx util/uid util/hex util/path util/dbx config/config anon/anon anon/vault \
         anon/anon_file anon/e11_table dicom/nesting store/index store/store store/layout store/verify \
         ingest/receive net/assoc_rq; do
     clang $flags -std=c11 -D_GNU_SOURCE -c "$top_srcdir/src/$f.c" -o "$B/$(basename $f).o" || fail "build $f.c"

@@ -289,7 +289,8 @@ static iso_code parse_in_thread(int depth)
 static void dcmtk_behind(void)
 {
     iso_dcm_limits lim = {32, 1ull << 30, 200, NULL};
-    iso_dcm_set_limits(&lim);
+    iso_err lim_err = {0};
+    CHECK(iso_dcm_set_limits(&lim, &lim_err) == ISO_OK);
     CHECK(parse_in_thread(32) == ISO_OK);
     CHECK(parse_in_thread(33) == ISO_ENESTING);
     CHECK(parse_in_thread(5000) == ISO_ENESTING); /* kills DCMTK's stack unguarded */

@@ -88,7 +88,7 @@ static void senders_of(const char *series, char *out, size_t size)
     int n = 0;
     if (iso_index_open(p, true, &idx, &err) != ISO_OK ||
         iso_index_series_senders(idx, series, got, 8, &n, &err) != ISO_OK) {
-        snprintf(out, size, "error: %s", err.msg);
+        snprintf(out, size, "error: %.*s", (int)size - 8, err.msg);
         iso_index_close(idx);
         return;
     }
@@ -232,7 +232,7 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     for (int i = 0; i < w->n; i++) {
-        char uid[64], content[64];
+        char uid[64], content[128];
         if (w->same_uid)
             snprintf(uid, sizeof uid, "1.2.3.9.%d", i);
         else
@@ -246,8 +246,36 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Paths under data_dir are whole or an error, never cut short: a cut-off
+ * name would be another file. */
+static void paths_never_truncated(void)
+{
+    iso_path p;
+    iso_err err = {0};
+    CHECK(iso_layout_path("/srv/isonode", ISO_DATA_INDEX, &p, &err) == ISO_OK);
+    CHECK(strcmp(p.s, "/srv/isonode/index.sqlite") == 0);
+    CHECK(iso_layout_job_dir("/d", 12, 3, 99, &p, &err) == ISO_OK &&
+          strcmp(p.s, "/d/results/J12.3.99") == 0);
+    char rel[ISO_LAYOUT_REL_MAX];
+    iso_layout_object("1.2.3", "1.2.3.4", 12345, rel);
+    CHECK(strncmp(rel, "objects/", 8) == 0 && strstr(rel, ".v12345.dcm") != NULL);
+    static char long_dir[PATH_MAX];
+    memset(long_dir, 'a', sizeof long_dir - 8);
+    long_dir[0] = '/';
+    long_dir[sizeof long_dir - 8] = '\0';
+    CHECK(iso_layout_path(long_dir, ISO_DATA_OUTBOX, &p, &err) == ISO_EINVAL);
+    CHECK(p.s[0] == '\0' && strstr(err.msg, "path too long") != NULL);
+    /* the store refuses such a data_dir rather than open a truncated one */
+    iso_store_options opt = {long_dir, ISO_DUP_KEEP, 0};
+    iso_store *s = NULL;
+    iso_recovery_report rep;
+    iso_err e2 = {0};
+    CHECK(iso_store_open(&opt, &s, &rep, &e2) == ISO_EINVAL && s == NULL);
+}
+
 int main(void)
 {
+    paths_never_truncated();
     CHECK(mkdtemp(dir) != NULL);
     iso_store_options opt = {dir, ISO_DUP_KEEP, 0};
     iso_store *s = NULL;

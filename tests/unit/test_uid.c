@@ -2,6 +2,8 @@
 #include "tests/unit/check.h"
 #include "util/uid.h"
 
+#include <string.h>
+
 int main(void)
 {
     /* valid */
