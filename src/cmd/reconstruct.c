@@ -1,4 +1,4 @@
-/* cli_reconstruct.c — `isonode reconstruct SERIES_DIR --out DIR [options]`:
+/* reconstruct.c — `isonode reconstruct SERIES_DIR --out DIR [options]`:
  * runs the reconstruction pipeline on a directory of one series and writes
  * what it made: binary STL per surface, PNG pictures, and report.json
  * (geometry found, refusal, per-stage seconds, voxels, triangles, peak
@@ -7,7 +7,7 @@
  * Exit status: 0 done, 3 the series was refused (the reason is printed and
  * in report.json), 1 other failure, 2 usage.
  */
-#include "cli_reconstruct.h"
+#include "cmd/reconstruct.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  *   isonode [-c FILE] vault lookup UID|PSEUDONYMOUS_PATIENT_ID
  *   isonode [-c FILE] outbox [list [--json] | retry ID|all | purge | add PEER FILE...]
  *   isonode [-c FILE] jobs [list [--json] | show ID | retry ID | cancel ID]
- *   isonode reconstruct SERIES_DIR --out DIR [options]   (cli_reconstruct.c)
+ *   isonode reconstruct SERIES_DIR --out DIR [options]   (reconstruct.c)
  */
 
 #include <limits.h>
@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_reconstruct.h"
+#include "cmd/reconstruct.h"
 #include "anon/vault.h"
 #include "deliver/outbox.h"
 #include "jobs/queue.h"

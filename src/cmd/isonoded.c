@@ -1,7 +1,9 @@
 /* isonoded.c — the daemon's main: parse arguments, load the configuration,
- * start the modules in dependency order (log, dicom, store, anon, outbox
- * and its delivery thread, jobs and their threads, scp), tell
- * systemd we are ready, wait for a signal, stop them in reverse order.
+ * start the modules in dependency order (log, dicom, store, the key, anon,
+ * delivery, jobs and their threads, scp), tell systemd we are ready, wait
+ * for a signal, then stop them: the SCP first (no new work), the job
+ * runner (running jobs finish and queue their deliveries), the queue,
+ * delivery, the store, and the de-identifiers last.
  *
  * Signals are blocked in every thread and taken synchronously here with
  * sigtimedwait, which also paces the systemd watchdog keep-alive.
@@ -10,17 +12,15 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
 
 #include "config/config.h"
 #include "anon/vault.h"
-#include "deliver/outbox.h"
+#include "deliver/deliverer.h"
 #include "dicom/dicom.h"
 #include "jobs/completion.h"
 #include "jobs/queue.h"
@@ -51,58 +51,6 @@ static void usage(FILE *out)
             "Runs in the foreground and logs to stderr; stops on SIGTERM or SIGINT.\n");
 }
 
-/* The delivery worker: one outbox round a second until told to stop. */
-typedef struct delivery {
-    iso_outbox *outbox;
-    const iso_config *cfg;
-    long last_clean; /* results directories are swept once an hour */
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stop, started;
-} delivery;
-
-static void *delivery_main(void *arg)
-{
-    delivery *d = arg;
-    pthread_mutex_lock(&d->mu);
-    while (!d->stop) {
-        pthread_mutex_unlock(&d->mu);
-        iso_err err = {0};
-        long now = (long)time(NULL);
-        if (iso_outbox_run(d->outbox, d->cfg, now, NULL, &err) != ISO_OK)
-            ISO_ERROR("outbox: %s", err.msg);
-        if (now - d->last_clean >= ISO_RESULTS_MIN_AGE_SECONDS) {
-            int removed = 0;
-            iso_err ce = {0};
-            if (iso_outbox_clean_results(d->outbox, d->cfg->data_dir, ISO_RESULTS_MIN_AGE_SECONDS,
-                                         now, &removed, &ce) != ISO_OK)
-                ISO_WARN("outbox: cleaning results: %s", ce.msg);
-            else if (removed > 0)
-                ISO_INFO("outbox: %d job result director%s no longer needed removed", removed,
-                         removed == 1 ? "y" : "ies");
-            d->last_clean = now;
-        }
-        pthread_mutex_lock(&d->mu);
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_sec += 1;
-        if (!d->stop)
-            pthread_cond_timedwait(&d->cv, &d->mu, &t);
-    }
-    pthread_mutex_unlock(&d->mu);
-    return NULL;
-}
-
-/* A job queued deliveries: start a round now instead of within a second. */
-static void delivery_kick(void *arg)
-{
-    delivery *d = arg;
-    pthread_mutex_lock(&d->mu);
-    pthread_cond_signal(&d->cv);
-    pthread_mutex_unlock(&d->mu);
-}
-
 /* The SCP tells the completion tracker what arrived and when associations end. */
 static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char *calling_ae,
                       int duplicate)
@@ -125,18 +73,6 @@ static bool forwards_anonymized(const iso_config *cfg)
         if (cfg->routes[i].forward_anonymized_to[0] != '\0')
             return true;
     return false;
-}
-
-static void delivery_stop(delivery *d)
-{
-    if (!d->started)
-        return;
-    pthread_mutex_lock(&d->mu);
-    d->stop = true;
-    pthread_cond_signal(&d->cv);
-    pthread_mutex_unlock(&d->mu);
-    pthread_join(d->thread, NULL);
-    d->started = false;
 }
 
 int main(int argc, char **argv)
@@ -195,9 +131,7 @@ int main(int argc, char **argv)
     iso_jobs *jobs = NULL;
     iso_completion *completion = NULL;
     iso_runner *runner = NULL;
-    delivery dl = {.cfg = NULL};
-    pthread_mutex_init(&dl.mu, NULL);
-    pthread_cond_init(&dl.cv, NULL);
+    iso_deliverer *deliverer = NULL;
     if (iso_dcm_init(&err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;
@@ -239,16 +173,10 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (iso_outbox_open(cfg.data_dir, &dl.outbox, &err) != ISO_OK) {
-        ISO_ERROR("cannot open the outbox: %s", err.msg);
+    if (iso_deliverer_start(&cfg, &deliverer, &err) != ISO_OK) {
+        ISO_ERROR("cannot start delivery: %s", err.msg);
         goto out;
     }
-    dl.cfg = &cfg;
-    if (pthread_create(&dl.thread, NULL, delivery_main, &dl) != 0) {
-        ISO_ERROR("cannot start the delivery thread");
-        goto out;
-    }
-    dl.started = true;
     if (!cfg.an_enabled && forwards_anonymized(&cfg)) {
         iso_anon_options ao;
         iso_anon_options_from_config(&cfg, &ao);
@@ -267,13 +195,13 @@ int main(int argc, char **argv)
         ISO_WARN("jobs: %d job(s) interrupted by the last stop run again", recovered);
     iso_job_env env = {.cfg = &cfg,
                        .store = store,
-                       .outbox = dl.outbox,
+                       .outbox = iso_deliverer_outbox(deliverer),
                        .anon = anon,
                        .forward_anon = forward_anon,
                        .key = &install_key[0],
                        .jobs = jobs,
-                       .kick = delivery_kick,
-                       .kick_ctx = &dl};
+                       .kick = iso_deliverer_kick,
+                       .kick_ctx = deliverer};
     if (iso_runner_start(&env, jobs, completion, &runner, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
         goto out;
@@ -317,8 +245,7 @@ out:
     iso_runner_stop(runner);
     iso_completion_free(completion);
     iso_jobs_close(jobs);
-    delivery_stop(&dl);
-    iso_outbox_close(dl.outbox);
+    iso_deliverer_stop(deliverer);
     iso_store_close(store);
     iso_anon_close(anon);
     iso_anon_close(forward_anon);

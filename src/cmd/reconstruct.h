@@ -1,4 +1,4 @@
-/* cli_reconstruct.h — the `isonode reconstruct` command (cli_reconstruct.c). */
+/* reconstruct.h — the `isonode reconstruct` command (reconstruct.c). */
 #ifndef ISO_CLI_RECONSTRUCT_H
 #define ISO_CLI_RECONSTRUCT_H
 
