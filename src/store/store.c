@@ -106,6 +106,7 @@ struct iso_ingest {
     uint64_t flushed; /* bytes already handed to writeback */
     iso_code write_rc;
     bool replace; /* replace a stored object of the same UID whatever the policy */
+    bool durable; /* step 3 done: fdatasync'd and closed (make_durable) */
     iso_path tmp_path;
     char sha256[65];
     /* parts handed to writer threads (iso_ingest_write_ahead, _last) */
@@ -163,6 +164,9 @@ typedef struct sweep_ctx {
 static iso_code sweep_one(void *user, const char *rel, const char *abs, iso_err *err)
 {
     sweep_ctx *sw = user;
+    /* I2 holds only while nothing commits: recovery runs before the
+     * committer starts */
+    assert(!sw->s->committer_started);
     bool has = false;
     iso_code rc = iso_index_has_path(sw->s->idx, rel, &has, err);
     if (rc == ISO_OK && !has) {
@@ -228,6 +232,8 @@ static iso_code commit_one(iso_store *s, pending *p, batch_state *b, iso_err *er
         unlink_quietly(ing->tmp_path.s);
         return ISO_OK;
     }
+    /* I1: a name is given only to bytes already synced and closed */
+    assert(ing->durable && ing->fd == -1 && strlen(ing->sha256) == 64);
     int version = exists ? old.version + 1 : 1;
     char rel[ISO_LAYOUT_REL_MAX];
     iso_path abs, dir;
@@ -304,6 +310,9 @@ static void commit_batch(iso_store *s, pending **items, int n)
     }
     for (int i = 0; rc == ISO_OK && i < b->n_dirs; i++)
         rc = fsx_fsync_dir(b->dirs[i].s, &err);
+    /* I1: every renamed file's directory entry is synced before the rows
+     * naming it commit */
+    assert(rc != ISO_OK || b->n_dirs >= (b->n_renamed > 0 ? 1 : 0));
     if (rc == ISO_OK)
         rc = iso_index_commit(s->idx, &err);
     if (rc != ISO_OK) {
@@ -681,6 +690,9 @@ void iso_store_close(iso_store *s)
     if (s == NULL)
         return;
     stop_threads(s);
+    /* the committer drains its queue before it ends: no waiting sender is
+     * left without an answer, and tmp/ is empty (I3) */
+    assert(s->head == NULL && s->write_head == NULL);
     iso_index_close(s->idx);
     s->idx = NULL;
     if (unlink(s->running_path.s) == 0) {
@@ -823,6 +835,17 @@ static iso_code make_durable(iso_ingest *ing, iso_err *err)
     return ISO_OK;
 }
 
+/* make_durable, and the mark commit_one asserts (I1). */
+static iso_code make_durable_marked(iso_ingest *ing, iso_err *err)
+{
+    iso_code rc = make_durable(ing, err);
+    if (rc == ISO_OK) {
+        assert(ing->inflight == 0); /* no writer thread still holds a part */
+        ing->durable = true;
+    }
+    return rc;
+}
+
 iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *calling_ae,
                            iso_store_outcome *outcome, iso_err *err)
 {
@@ -838,7 +861,7 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
     }
     iso_hex(md, 32, ing->sha256);
     /* The data is on disk before any name points at it. */
-    iso_code rc = make_durable(ing, err);
+    iso_code rc = make_durable_marked(ing, err);
     if (rc != ISO_OK) {
         iso_ingest_abort(ing);
         return rc;
@@ -881,7 +904,7 @@ iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
     iso_code rc = ISO_OK;
     char rel[ISO_LAYOUT_REL_MAX];
     iso_path path, dir;
-    if ((rc = make_durable(ing, err)) != ISO_OK)
+    if ((rc = make_durable_marked(ing, err)) != ISO_OK)
         goto fail;
     iso_layout_original(new_series_uid, new_sop_uid, rel);
     if ((rc = iso_layout_abs(s->data_dir.s, rel, &path, err)) != ISO_OK)

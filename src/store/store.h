@@ -2,23 +2,8 @@
  *
  * Design note (the store's invariants; see doc/DESIGN.md for the whole node):
  *
- * On-disk layout under data_dir:
- *   index.sqlite (+ -wal, -shm)   the index (store/index.h)
- *   objects/XX/S/H.dcm            a stored object; S and H = first 40 hex
- *                                 digits of SHA-256 of its Series and SOP
- *                                 Instance UIDs, XX = S's first two (all 256
- *                                 made at open); a replaced object becomes
- *                                 H.vN.dcm.  One directory per series: one
- *                                 mkdir per series, not per object.  Paths
- *                                 never contain peer text; the row holds the
- *                                 path, so stores made with the older
- *                                 objects/XX/YY/H.dcm layout stay readable.
- *   tmp/                          objects being received
- *   originals/XX/S/H.dcm          with [anonymize] keep_originals: the
- *                                 received object before de-identification
- *                                 (S, H from the de-identified UIDs; not
- *                                 indexed)
- *   RUNNING                       present while a daemon has the store open
+ * Where things are under data_dir (objects/XX/S/H.dcm, tmp/, originals/,
+ * RUNNING, LOCK, the index) is store/layout.h's alone.
  *
  * Crash ordering of one object (the success response is sent only after 6):
  *   1. the object arrives in memory (or, too large or deflated, streams into
@@ -35,7 +20,9 @@
  * associations at once: one directory fsync per directory and one COMMIT
  * per batch.  Nothing is acknowledged early.
  *
- * Invariants:
+ * Invariants (asserted in store.c where they could break: a name is given
+ * only to synced bytes, recovery sweeps only before the committer runs, the
+ * queues are drained at close):
  *   I1. every committed index row names a file that exists and was fsync'd;
  *   I2. a file under objects/ with no index row is garbage from an
  *       interrupted commit (never acknowledged) and may be deleted;

@@ -10,6 +10,13 @@
 
 #include <stddef.h>
 
+/* Cheap invariant checks stay on in every build, as SQLite keeps its own:
+ * an invariant that breaks in the field must stop the process before it
+ * acknowledges anything, not go on silently. */
+#ifdef NDEBUG
+#error "isonode is built with assert() on: do not define NDEBUG"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
