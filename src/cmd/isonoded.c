@@ -75,21 +75,151 @@ static bool forwards_anonymized(const iso_config *cfg)
     return false;
 }
 
-int main(int argc, char **argv)
+/* Everything the daemon runs, in start order. */
+typedef struct node {
+    const iso_config *cfg;
+    iso_store *store;
+    uint8_t install_key[ISO_KEY_LEN];
+    iso_anon *anon, *forward_anon;
+    iso_deliverer *deliverer;
+    iso_jobs *jobs;
+    iso_completion *completion;
+    iso_runner *runner;
+    iso_scp *scp;
+} node;
+
+/* The store, and the parse limits every later parse of peer data applies
+ * (inflated copies go to the store's tmp/, which recovery empties). */
+static iso_code open_store(node *n, iso_err *err)
 {
-    const char *config_path = NULL;
-    bool dump = false;
+    const iso_config *cfg = n->cfg;
+    iso_store_options so = {cfg->data_dir, cfg->duplicates, cfg->min_free_mb};
+    iso_recovery_report rec;
+    if (iso_store_open(&so, &n->store, &rec, err) != ISO_OK) {
+        iso_err_context(err, "cannot open store");
+        return err->code;
+    }
+    if (rec.was_unclean)
+        ISO_WARN("store recovered after unclean stop: %u partial files and %u unacknowledged "
+                 "objects removed",
+                 rec.tmp_removed, rec.orphans_removed);
+    iso_path parse_tmp;
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_TMP, &parse_tmp, err) != ISO_OK)
+        return err->code;
+    iso_dcm_limits limits = {(int)cfg->max_nesting, (unsigned long long)cfg->max_object_mb << 20,
+                             cfg->max_inflate_ratio, parse_tmp.s};
+    return iso_dcm_set_limits(&limits, err);
+}
+
+/* The installation key (it keys derived UIDs even where nothing is
+ * de-identified, so no two nodes mint the same UID) and the de-identifiers:
+ * the store's, and one for forward_anonymized_to when the store keeps
+ * identity. */
+static iso_code open_anon(node *n, iso_err *err)
+{
+    const iso_config *cfg = n->cfg;
+    if (iso_key_for(cfg->data_dir, cfg->an_key_path, n->install_key, err) != ISO_OK) {
+        iso_err_context(err, "cannot load the installation key");
+        return err->code;
+    }
+    if (!cfg->an_enabled && !forwards_anonymized(cfg))
+        return ISO_OK;
+    iso_anon_options ao;
+    iso_anon_options_from_config(cfg, &ao);
+    if (iso_anon_open(cfg->data_dir, &ao, cfg->an_enabled ? &n->anon : &n->forward_anon, err) !=
+        ISO_OK)
+        iso_err_context(err, "cannot start de-identification");
+    return err->code;
+}
+
+/* Delivery, the job queue and its threads, then the SCP: work can arrive
+ * only once everything downstream of it runs. */
+static iso_code start_work(node *n, iso_err *err)
+{
+    const iso_config *cfg = n->cfg;
+    if (iso_deliverer_start(cfg, &n->deliverer, err) != ISO_OK) {
+        iso_err_context(err, "cannot start delivery");
+        return err->code;
+    }
+    int recovered = 0;
+    if (iso_jobs_open(cfg->data_dir, 0, &n->jobs, &recovered, err) != ISO_OK ||
+        iso_completion_new(&n->completion, err) != ISO_OK) {
+        iso_err_context(err, "cannot open the job queue");
+        return err->code;
+    }
+    if (recovered > 0)
+        ISO_WARN("jobs: %d job(s) interrupted by the last stop run again", recovered);
+    iso_job_env env = {.cfg = cfg,
+                       .store = n->store,
+                       .outbox = iso_deliverer_outbox(n->deliverer),
+                       .anon = n->anon,
+                       .forward_anon = n->forward_anon,
+                       .key = &n->install_key[0],
+                       .jobs = n->jobs,
+                       .kick = iso_deliverer_kick,
+                       .kick_ctx = n->deliverer};
+    if (iso_runner_start(&env, n->jobs, n->completion, &n->runner, err) != ISO_OK)
+        return err->code;
+    iso_scp_observer obs = {n->completion, on_stored, on_assoc_end};
+    return iso_scp_start(cfg, n->store, n->anon, &obs, &n->scp, err);
+}
+
+/* The stop order: no new work, running jobs finish and queue their
+ * deliveries, delivery finishes its round, the store drains, and the
+ * de-identifiers (which the SCP and jobs used) go last. */
+static void stop_node(node *n)
+{
+    iso_scp_stop(n->scp);
+    iso_runner_stop(n->runner);
+    iso_completion_free(n->completion);
+    iso_jobs_close(n->jobs);
+    iso_deliverer_stop(n->deliverer);
+    iso_store_close(n->store);
+    iso_anon_close(n->anon);
+    iso_anon_close(n->forward_anon);
+}
+
+/* Until SIGTERM or SIGINT (sigs blocked in every thread), keeping systemd's
+ * watchdog fed. */
+static void wait_for_stop(const iso_config *cfg, const sigset_t *sigs)
+{
+    uint64_t watchdog_usec = 0;
+#ifdef HAVE_SYSTEMD
+    if (!cfg->watchdog || sd_watchdog_enabled(0, &watchdog_usec) <= 0)
+        watchdog_usec = 0;
+#endif
+    for (;;) {
+        struct timespec wait = {1, 0};
+        if (watchdog_usec > 0 && watchdog_usec / 2 < 1000000) {
+            wait.tv_sec = 0;
+            wait.tv_nsec = (long)(watchdog_usec / 2 * 1000);
+        }
+        int sig = sigtimedwait(sigs, NULL, &wait);
+        if (watchdog_usec > 0)
+            notify("WATCHDOG=1");
+        if (sig == SIGTERM || sig == SIGINT) {
+            ISO_INFO("signal %d: stopping (in-flight associations get %ld s)", sig,
+                     cfg->shutdown_timeout);
+            return;
+        }
+        if (sig == SIGHUP)
+            ISO_INFO("SIGHUP ignored: restart the service to apply configuration changes");
+    }
+}
+
+/* Arguments: -1 to go on and run, else the exit status. */
+static int parse_args(int argc, char **argv, const char **config_path, bool *dump)
+{
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-            config_path = argv[++i];
-        else if (strcmp(argv[i], "--dump-config") == 0)
-            dump = true;
-        else if (strcmp(argv[i], "--list-keys") == 0) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            *config_path = argv[++i];
+        } else if (strcmp(argv[i], "--dump-config") == 0) {
+            *dump = true;
+        } else if (strcmp(argv[i], "--list-keys") == 0) {
             for (size_t k = 0; k < iso_config_nkeys; k++)
                 printf("%s %s\n", iso_config_keys[k].section, iso_config_keys[k].key);
             return 0;
-        }
-        else if (strcmp(argv[i], "--version") == 0) {
+        } else if (strcmp(argv[i], "--version") == 0) {
             printf("isonoded %s\n", PACKAGE_VERSION);
             return 0;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -100,7 +230,16 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    return -1;
+}
 
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    bool dump = false;
+    int status = parse_args(argc, argv, &config_path, &dump);
+    if (status >= 0)
+        return status;
     iso_config cfg;
     iso_err err = {0};
     if (iso_config_init(&cfg, config_path, &err) != ISO_OK) {
@@ -123,132 +262,21 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int status = 1;
-    iso_store *store = NULL;
-    iso_scp *scp = NULL;
-    iso_anon *anon = NULL, *forward_anon = NULL;
-    uint8_t install_key[ISO_KEY_LEN];
-    iso_jobs *jobs = NULL;
-    iso_completion *completion = NULL;
-    iso_runner *runner = NULL;
-    iso_deliverer *deliverer = NULL;
-    if (iso_dcm_init(&err) != ISO_OK) {
+    node n = {.cfg = &cfg};
+    status = 1;
+    if (iso_dcm_init(&err) != ISO_OK || open_store(&n, &err) != ISO_OK ||
+        open_anon(&n, &err) != ISO_OK || start_work(&n, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
-        goto out;
+    } else {
+        ISO_INFO("isonoded %s listening on %s:%ld as %s, data in %s, config %s", PACKAGE_VERSION,
+                 cfg.bind, cfg.port, cfg.ae_title, cfg.data_dir,
+                 cfg.source[0] ? cfg.source : "(built-in defaults)");
+        notify("READY=1\nSTATUS=accepting associations");
+        wait_for_stop(&cfg, &sigs);
+        notify("STOPPING=1");
+        status = 0;
     }
-    iso_store_options so = {cfg.data_dir, cfg.duplicates, cfg.min_free_mb};
-    iso_recovery_report rec;
-    if (iso_store_open(&so, &store, &rec, &err) != ISO_OK) {
-        ISO_ERROR("cannot open store: %s", err.msg);
-        goto out;
-    }
-    /* Every later parse of peer data (ingest, jobs, forwarding) applies
-     * these; inflated copies go to the store's tmp/, which recovery empties. */
-    iso_path parse_tmp;
-    if (iso_layout_path(cfg.data_dir, ISO_DATA_TMP, &parse_tmp, &err) != ISO_OK) {
-        ISO_ERROR("%s", err.msg);
-        goto out;
-    }
-    iso_dcm_limits limits = {(int)cfg.max_nesting, (unsigned long long)cfg.max_object_mb << 20,
-                             cfg.max_inflate_ratio, parse_tmp.s};
-    if (iso_dcm_set_limits(&limits, &err) != ISO_OK) {
-        ISO_ERROR("%s", err.msg);
-        goto out;
-    }
-    if (rec.was_unclean)
-        ISO_WARN("store recovered after unclean stop: %u partial files and %u unacknowledged "
-                 "objects removed",
-                 rec.tmp_removed, rec.orphans_removed);
-    /* the installation key keys derived UIDs even where nothing is
-     * de-identified, so no two nodes mint the same UID */
-    if (iso_key_for(cfg.data_dir, cfg.an_key_path, install_key, &err) != ISO_OK) {
-        ISO_ERROR("cannot load the installation key: %s", err.msg);
-        goto out;
-    }
-    if (cfg.an_enabled) {
-        iso_anon_options ao;
-        iso_anon_options_from_config(&cfg, &ao);
-        if (iso_anon_open(cfg.data_dir, &ao, &anon, &err) != ISO_OK) {
-            ISO_ERROR("cannot start de-identification: %s", err.msg);
-            goto out;
-        }
-    }
-    if (iso_deliverer_start(&cfg, &deliverer, &err) != ISO_OK) {
-        ISO_ERROR("cannot start delivery: %s", err.msg);
-        goto out;
-    }
-    if (!cfg.an_enabled && forwards_anonymized(&cfg)) {
-        iso_anon_options ao;
-        iso_anon_options_from_config(&cfg, &ao);
-        if (iso_anon_open(cfg.data_dir, &ao, &forward_anon, &err) != ISO_OK) {
-            ISO_ERROR("cannot start de-identification for forwarding: %s", err.msg);
-            goto out;
-        }
-    }
-    int recovered = 0;
-    if (iso_jobs_open(cfg.data_dir, 0, &jobs, &recovered, &err) != ISO_OK ||
-        iso_completion_new(&completion, &err) != ISO_OK) {
-        ISO_ERROR("cannot open the job queue: %s", err.msg);
-        goto out;
-    }
-    if (recovered > 0)
-        ISO_WARN("jobs: %d job(s) interrupted by the last stop run again", recovered);
-    iso_job_env env = {.cfg = &cfg,
-                       .store = store,
-                       .outbox = iso_deliverer_outbox(deliverer),
-                       .anon = anon,
-                       .forward_anon = forward_anon,
-                       .key = &install_key[0],
-                       .jobs = jobs,
-                       .kick = iso_deliverer_kick,
-                       .kick_ctx = deliverer};
-    if (iso_runner_start(&env, jobs, completion, &runner, &err) != ISO_OK) {
-        ISO_ERROR("%s", err.msg);
-        goto out;
-    }
-    iso_scp_observer obs = {completion, on_stored, on_assoc_end};
-    if (iso_scp_start(&cfg, store, anon, &obs, &scp, &err) != ISO_OK) {
-        ISO_ERROR("%s", err.msg);
-        goto out;
-    }
-    ISO_INFO("isonoded %s listening on %s:%ld as %s, data in %s, config %s", PACKAGE_VERSION,
-             cfg.bind, cfg.port, cfg.ae_title, cfg.data_dir,
-             cfg.source[0] ? cfg.source : "(built-in defaults)");
-    notify("READY=1\nSTATUS=accepting associations");
-
-    uint64_t watchdog_usec = 0;
-#ifdef HAVE_SYSTEMD
-    if (!cfg.watchdog || sd_watchdog_enabled(0, &watchdog_usec) <= 0)
-        watchdog_usec = 0;
-#endif
-    for (;;) {
-        struct timespec wait = {1, 0};
-        if (watchdog_usec > 0 && watchdog_usec / 2 < 1000000) {
-            wait.tv_sec = 0;
-            wait.tv_nsec = (long)(watchdog_usec / 2 * 1000);
-        }
-        int sig = sigtimedwait(&sigs, NULL, &wait);
-        if (watchdog_usec > 0)
-            notify("WATCHDOG=1");
-        if (sig == SIGTERM || sig == SIGINT) {
-            ISO_INFO("signal %d: stopping (in-flight associations get %ld s)", sig,
-                     cfg.shutdown_timeout);
-            break;
-        }
-        if (sig == SIGHUP)
-            ISO_INFO("SIGHUP ignored: restart the service to apply configuration changes");
-    }
-    notify("STOPPING=1");
-    status = 0;
-out:
-    iso_scp_stop(scp);
-    iso_runner_stop(runner);
-    iso_completion_free(completion);
-    iso_jobs_close(jobs);
-    iso_deliverer_stop(deliverer);
-    iso_store_close(store);
-    iso_anon_close(anon);
-    iso_anon_close(forward_anon);
+    stop_node(&n);
     if (status == 0)
         ISO_INFO("stopped cleanly");
     iso_config_free(&cfg);

@@ -291,189 +291,208 @@ static int add_iso_surface(iso_recon_params *p, const char *v)
     return 0;
 }
 
-int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
-{
-    /* options that name [reconstruct] keys go into a copy of the
-     * configuration, checked as the file's values are */
-    iso_config opts = *cfg;
-    const char *dir = NULL, *out = NULL, *series_uid = NULL;
+/* What the command line asked for; [reconstruct] keys go into opts, a
+ * copy of the configuration checked as the file's values are. */
+typedef struct cli_options {
+    iso_config opts;
+    const char *dir, *out, *series_uid;
     const char *isos[ISO_RECON_MAX_SURFACES + 1];
-    int n_isos = 0, quiet = 0, dicom = 0, original = 0, normalize = 0;
-    double keep = 0;
+    int n_isos, quiet, dicom, original, normalize;
+    double keep;
+} cli_options;
+
+/* One option that takes a value; returns 0, or the exit status (2). */
+static int option_with_value(const iso_config *cfg, cli_options *o, const char *a, const char *v)
+{
+    iso_err e = {0};
+    const iso_recon_key *rk = option_key(a);
+    if (rk != NULL) {
+        if (iso_config_set(&o->opts, "reconstruct", rk->key, v, &e) == ISO_OK)
+            return 0;
+        fprintf(stderr, "isonode reconstruct: %s: %s\n", a, e.msg);
+    } else if (strcmp(a, "--out") == 0) {
+        o->out = v;
+        return 0;
+    } else if (strcmp(a, "--series") == 0) {
+        o->series_uid = v;
+        return 0;
+    } else if (strcmp(a, "--identity") == 0) {
+        o->original = strcmp(v, "original") == 0;
+        if (o->original || strcmp(v, "anonymized") == 0)
+            return 0;
+        fprintf(stderr, "isonode reconstruct: --identity original|anonymized\n");
+    } else if (strcmp(a, "--iso") == 0) {
+        if (o->n_isos < ISO_RECON_MAX_SURFACES) {
+            o->isos[o->n_isos++] = v;
+            return 0;
+        }
+        fprintf(stderr, "isonode reconstruct: at most %d surfaces\n", ISO_RECON_MAX_SURFACES);
+    } else if (strcmp(a, "--keep") == 0) {
+        if (parse_double(v, &o->keep) == 0 && o->keep > 0 && o->keep <= 1)
+            return 0;
+        fprintf(stderr, "isonode reconstruct: --keep %s: not a fraction in (0, 1]\n", v);
+    } else {
+        fprintf(stderr, "isonode reconstruct: unknown option %s\n", a);
+        usage(cfg);
+    }
+    return 2;
+}
+
+/* Fills o from argv; returns 0, or the exit status (2: usage). */
+static int parse_options(const iso_config *cfg, int argc, char **argv, cli_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->opts = *cfg;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        iso_err e = {0};
         if (a[0] != '-') {
-            if (dir != NULL) {
+            if (o->dir != NULL) {
                 usage(cfg);
                 return 2;
             }
-            dir = a;
-            continue;
-        }
-        iso_err e = {0};
-        if (strcmp(a, "--no-render") == 0) {
-            (void)iso_config_set(&opts, "reconstruct", "render", "no", &e);
+            o->dir = a;
+        } else if (strcmp(a, "--no-render") == 0) {
+            (void)iso_config_set(&o->opts, "reconstruct", "render", "no", &e);
         } else if (strcmp(a, "--dicom") == 0) {
-            dicom = 1;
+            o->dicom = 1;
         } else if (strcmp(a, "--normalize") == 0) {
-            normalize = 1;
+            o->normalize = 1;
         } else if (strcmp(a, "--quiet") == 0) {
-            quiet = 1;
-        } else if (v == NULL) {
+            o->quiet = 1;
+        } else if (i + 1 == argc) {
             fprintf(stderr, "isonode reconstruct: %s needs a value\n", a);
             return 2;
-        } else {
-            i++;
-            const iso_recon_key *rk = option_key(a);
-            if (rk != NULL) {
-                if (iso_config_set(&opts, "reconstruct", rk->key, v, &e) != ISO_OK) {
-                    fprintf(stderr, "isonode reconstruct: %s: %s\n", a, e.msg);
-                    return 2;
-                }
-            } else if (strcmp(a, "--out") == 0) {
-                out = v;
-            } else if (strcmp(a, "--series") == 0) {
-                series_uid = v;
-            } else if (strcmp(a, "--identity") == 0) {
-                if (strcmp(v, "original") != 0 && strcmp(v, "anonymized") != 0) {
-                    fprintf(stderr, "isonode reconstruct: --identity original|anonymized\n");
-                    return 2;
-                }
-                original = strcmp(v, "original") == 0;
-            } else if (strcmp(a, "--iso") == 0) {
-                if (n_isos == ISO_RECON_MAX_SURFACES) {
-                    fprintf(stderr, "isonode reconstruct: at most %d surfaces\n",
-                            ISO_RECON_MAX_SURFACES);
-                    return 2;
-                }
-                isos[n_isos++] = v;
-            } else if (strcmp(a, "--keep") == 0) {
-                if (parse_double(v, &keep) != 0 || keep <= 0 || keep > 1) {
-                    fprintf(stderr, "isonode reconstruct: --keep %s: not a fraction in (0, 1]\n", v);
-                    return 2;
-                }
-            } else {
-                fprintf(stderr, "isonode reconstruct: unknown option %s\n", a);
-                usage(cfg);
-                return 2;
-            }
+        } else if (option_with_value(cfg, o, a, argv[++i]) != 0) {
+            return 2;
         }
     }
-    if ((dir == NULL) == (series_uid == NULL) || (original && (series_uid == NULL || !dicom)) ||
-        out == NULL) {
+    if ((o->dir == NULL) == (o->series_uid == NULL) ||
+        (o->original && (o->series_uid == NULL || !o->dicom)) || o->out == NULL) {
         usage(cfg);
         return 2;
     }
-    iso_recon_params p;
-    iso_recon_params_from_config(&opts, &p);
-    p.keep_masks = dicom;
-    p.normalize = normalize;
-    p.keep_fraction = keep;
-    if (n_isos > 0) { /* --iso replaces the configured surfaces */
-        p.n_surfaces = 0;
-        p.configured = 0;
-        for (int k = 0; k < n_isos; k++)
-            if (add_iso_surface(&p, isos[k]) != 0)
-                return 2;
+    return 0;
+}
+
+/* The STL of each surface, its pictures and the MIPs as files in out; the
+ * pictures' names go to files (at least n_mip + n_surf * (views + frames)). */
+static iso_code write_pictures(const iso_recon_result *r, const char *out, iso_path *files,
+                               int *nf, iso_err *err)
+{
+    iso_path path;
+    for (int s = 0; s < r->n_surf; s++) {
+        const iso_surface_result *sr = &r->surf[s];
+        char header[80];
+        snprintf(header, sizeof header, "isonode %s iso %g mm LPS", sr->spec.label, sr->spec.iso);
+        if (iso_path_fmt(&path, err, "%s/surface-%s.stl", out, sr->spec.label) != ISO_OK ||
+            iso_stl_write(path.s, &sr->mesh, header, err) != ISO_OK)
+            return err->code;
+        for (int k = 0; k < sr->n_views; k++)
+            if (iso_path_fmt(&files[*nf], err, "%s-%s.png", sr->spec.label,
+                             sr->views[k].name) != ISO_OK ||
+                iso_path_fmt(&path, err, "%s/%s", out, files[(*nf)++].s) != ISO_OK ||
+                iso_png_write(path.s, &sr->view_images[k], err) != ISO_OK)
+                return err->code;
+        for (int k = 0; k < sr->n_rotation; k++)
+            if (iso_path_fmt(&files[*nf], err, "%s-rotation-%02d.png", sr->spec.label, k) !=
+                    ISO_OK ||
+                iso_path_fmt(&path, err, "%s/%s", out, files[(*nf)++].s) != ISO_OK ||
+                iso_png_write(path.s, &sr->rotation[k], err) != ISO_OK)
+                return err->code;
     }
+    for (int k = 0; k < r->n_mip; k++)
+        if (iso_path_fmt(&files[*nf], err, "mip-%s.png", r->mip_views[k].name) != ISO_OK ||
+            iso_path_fmt(&path, err, "%s/%s", out, files[(*nf)++].s) != ISO_OK ||
+            iso_png_write(path.s, &r->mip[k], err) != ISO_OK)
+            return err->code;
+    return ISO_OK;
+}
+
+/* The files, the report and the closing lines of a reconstruction that
+ * succeeded; returns the exit status. */
+static int write_outputs(const cli_options *o, const iso_recon_params *p,
+                         const iso_recon_result *r, const char *report, const char *dir)
+{
     iso_err err = {0};
-    if (fsx_mkdir_p(out, &err) != ISO_OK) {
+    int max_files = r->n_mip + r->n_surf * (3 + p->rotation_frames);
+    iso_path *files = calloc((size_t)(max_files > 0 ? max_files : 1), sizeof *files);
+    int nf = 0;
+    iso_code rc = files == NULL ? iso_fail(&err, ISO_ENOMEM, "out of memory")
+                                : write_pictures(r, o->out, files, &nf, &err);
+    if (rc == ISO_OK)
+        rc = write_report(report, dir, p, r, NULL, files, nf, &err);
+    free(files);
+    if (rc != ISO_OK) {
         fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
         return 1;
     }
-    char **paths;
-    size_t n;
-    if (series_uid != NULL ? series_from_store(cfg, series_uid, &paths, &n, &err) != ISO_OK
-                           : iso_series_list_dir(dir, &paths, &n, &err) != ISO_OK) {
+    for (int s = 0; s < r->n_surf && !o->quiet; s++) {
+        const iso_mesh_stats *st = &r->surf[s].stats;
+        fprintf(stderr, "isonode reconstruct: %s: %zu triangles, %.1f cm3, %s\n",
+                r->surf[s].spec.label, st->triangles, st->volume_mm3 / 1000,
+                st->boundary_edges == 0 && st->nonmanifold_edges == 0 ? "closed manifold"
+                                                                      : "NOT closed");
+    }
+    return 0;
+}
+
+int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
+{
+    cli_options o;
+    int status = parse_options(cfg, argc, argv, &o);
+    if (status != 0)
+        return status;
+    iso_recon_params p;
+    iso_recon_params_from_config(&o.opts, &p);
+    p.keep_masks = o.dicom;
+    p.normalize = o.normalize;
+    p.keep_fraction = o.keep;
+    if (o.n_isos > 0) { /* --iso replaces the configured surfaces */
+        p.n_surfaces = 0;
+        p.configured = 0;
+        for (int k = 0; k < o.n_isos; k++)
+            if (add_iso_surface(&p, o.isos[k]) != 0)
+                return 2;
+    }
+    iso_err err = {0};
+    iso_path report;
+    char **paths = NULL;
+    size_t n = 0;
+    if (fsx_mkdir_p(o.out, &err) != ISO_OK ||
+        iso_path_fmt(&report, &err, "%s/report.json", o.out) != ISO_OK ||
+        (o.series_uid != NULL ? series_from_store(cfg, o.series_uid, &paths, &n, &err)
+                              : iso_series_list_dir(o.dir, &paths, &n, &err)) != ISO_OK) {
         fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
         return 1;
     }
     progress_state ps;
     clock_gettime(CLOCK_MONOTONIC, &ps.start);
-    if (!quiet) {
+    if (!o.quiet) {
         p.progress = show_progress;
         p.progress_ctx = &ps;
     }
+    const char *dir = o.dir != NULL ? o.dir : o.series_uid;
     iso_recon_result r;
-    iso_path report;
-    if (iso_path_fmt(&report, &err, "%s/report.json", out) != ISO_OK) {
-        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
-        iso_series_paths_free(paths, n);
-        return 1;
-    }
-    if (dir == NULL)
-        dir = series_uid;
     iso_code rc = iso_reconstruct(paths, n, &p, &r, &err);
     if (rc == ISO_EREFUSED) {
         fprintf(stderr, "isonode reconstruct: refused: %s\n", err.msg);
         iso_err e2 = {0};
         if (write_report(report.s, dir, &p, &r, err.msg, NULL, 0, &e2) != ISO_OK)
             fprintf(stderr, "isonode reconstruct: %s\n", e2.msg);
-        iso_series_paths_free(paths, n);
-        return 3;
-    }
-    if (rc != ISO_OK) {
+        status = 3;
+    } else if (rc != ISO_OK) {
         fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
-        iso_series_paths_free(paths, n);
-        return 1;
-    }
-    if (dicom && write_dicom(&r, paths, n, out, original ? cfg->data_dir : NULL, quiet, &err) !=
-                     ISO_OK) {
+        status = 1;
+    } else if (o.dicom && write_dicom(&r, paths, n, o.out, o.original ? cfg->data_dir : NULL,
+                                      o.quiet, &err) != ISO_OK) {
         fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
-        iso_series_paths_free(paths, n);
-        iso_recon_result_free(&r);
-        return 1;
+        status = 1;
+    } else {
+        status = write_outputs(&o, &p, &r, report.s, dir);
     }
     iso_series_paths_free(paths, n);
-    int max_files = r.n_mip + r.n_surf * (3 + p.rotation_frames);
-    iso_path *files = calloc((size_t)(max_files > 0 ? max_files : 1), sizeof *files);
-    int nf = 0;
-    int status = 0;
-    iso_path path;
-    if (files == NULL) {
-        fprintf(stderr, "isonode reconstruct: out of memory\n");
+    if (rc == ISO_OK)
         iso_recon_result_free(&r);
-        return 1;
-    }
-    for (int s = 0; s < r.n_surf && status == 0; s++) {
-        iso_surface_result *sr = &r.surf[s];
-        char header[80];
-        snprintf(header, sizeof header, "isonode %s iso %g mm LPS", sr->spec.label, sr->spec.iso);
-        if (iso_path_fmt(&path, &err, "%s/surface-%s.stl", out, sr->spec.label) != ISO_OK ||
-            iso_stl_write(path.s, &sr->mesh, header, &err) != ISO_OK)
-            status = 1;
-        for (int k = 0; k < sr->n_views && status == 0; k++)
-            if (iso_path_fmt(&files[nf], &err, "%s-%s.png", sr->spec.label,
-                             sr->views[k].name) != ISO_OK ||
-                iso_path_fmt(&path, &err, "%s/%s", out, files[nf++].s) != ISO_OK ||
-                iso_png_write(path.s, &sr->view_images[k], &err) != ISO_OK)
-                status = 1;
-        for (int k = 0; k < sr->n_rotation && status == 0; k++)
-            if (iso_path_fmt(&files[nf], &err, "%s-rotation-%02d.png", sr->spec.label, k) !=
-                    ISO_OK ||
-                iso_path_fmt(&path, &err, "%s/%s", out, files[nf++].s) != ISO_OK ||
-                iso_png_write(path.s, &sr->rotation[k], &err) != ISO_OK)
-                status = 1;
-    }
-    for (int k = 0; k < r.n_mip && status == 0; k++)
-        if (iso_path_fmt(&files[nf], &err, "mip-%s.png", r.mip_views[k].name) != ISO_OK ||
-            iso_path_fmt(&path, &err, "%s/%s", out, files[nf++].s) != ISO_OK ||
-            iso_png_write(path.s, &r.mip[k], &err) != ISO_OK)
-            status = 1;
-    if (status == 0 && write_report(report.s, dir, &p, &r, NULL, files, nf, &err) != ISO_OK)
-        status = 1;
-    if (status != 0)
-        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
-    else if (!quiet)
-        for (int s = 0; s < r.n_surf; s++)
-            fprintf(stderr, "isonode reconstruct: %s: %zu triangles, %.1f cm3, %s\n",
-                    r.surf[s].spec.label, r.surf[s].stats.triangles,
-                    r.surf[s].stats.volume_mm3 / 1000,
-                    r.surf[s].stats.boundary_edges == 0 && r.surf[s].stats.nonmanifold_edges == 0
-                        ? "closed manifold"
-                        : "NOT closed");
-    free(files);
-    iso_recon_result_free(&r);
     return status;
 }

@@ -308,86 +308,55 @@ static void name_senders(const series_files *s, char *out, size_t size)
 }
 
 /* Reconstructs, derives, stores and queues the results. */
-static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const series_files *s,
-                            const iso_route_decision *d, const char *work_dir, char *result,
-                            size_t result_size, iso_err *err)
+/* Both copies of the derived objects (the store's identity; the original
+ * identity when de-identifying), derived side by side into work_dir/store
+ * and work_dir/sender.  copies[0] is the store's, copies[1] the sender's
+ * (empty when not de-identifying); the caller frees their arrays. */
+static iso_code derive_both(const iso_job_env *env, const iso_job *job, const series_files *s,
+                            const iso_recon_result *r, char **paths, const char *work_dir,
+                            derived_copy copies[2], iso_err *err)
 {
-    const iso_config *cfg = env->cfg;
-    char **paths = calloc(s->n ? s->n : 1, sizeof *paths);
-    if (paths == NULL)
-        return iso_fail(err, ISO_ENOMEM, "out of memory");
-    for (size_t i = 0; i < s->n; i++)
-        paths[i] = s->f[i].path;
-    iso_recon_params p;
-    iso_recon_params_for_surfaces(cfg, d->surfaces, &p);
-    p.keep_masks = 1;
-    p.mip = 0; /* pictures of the volume are for people at the CLI; no result carries them */
-    iso_recon_result r;
-    iso_err e = {0};
-    double lap[5];
-    lap[0] = iso_mono_seconds();
-    iso_code rc = iso_reconstruct(paths, s->n, &p, &r, &e);
-    lap[1] = iso_mono_seconds();
-    if (rc == ISO_OK && iso_log_enabled(ISO_LOG_DEBUG)) {
-        char stages[1024] = "";
-        for (int i = 0; i < r.n_stages; i++)
-            say(stages, sizeof stages, "%s%s %.3f", i ? ", " : "", r.stage[i].name,
-                r.stage[i].seconds);
-        ISO_DEBUG("job %lld: stages %s", (long long)job->id, stages);
-    }
-    /* What the stored objects are -- unsuitable, malformed (lying offset
-     * tables, undecodable frames), nested too deep, too large -- does not
-     * change on a retry: the job is refused with the reason, not failed. */
-    if (rc == ISO_EREFUSED || rc == ISO_EDICOM || rc == ISO_ENESTING || rc == ISO_ELIMIT) {
-        say(result, result_size, "not reconstructed: %s", e.msg);
-        ISO_INFO("job %lld: series %s not reconstructed: %s", (long long)job->id, job->series_uid,
-                 e.msg);
-        free(paths);
-        return ISO_OK;
-    }
-    if (rc != ISO_OK) {
-        free(paths);
-        return iso_fail(err, rc, "reconstruction: %s", e.msg);
-    }
-    /* the two copies (the store's identity, the original identity) side by side */
     char version[65];
     long created = job->created;
-    rc = version_of(env, job, s, &r, version, &created, err);
-    derive_job dj = {&r, (const char *const *)paths, s->n, {env->key, version, created}, {{{0}}},
-                     {NULL, NULL}, {0, 0}, {{0}, {0}}, {NULL, NULL}};
-    dj.out[0] = calloc(MAX_DERIVED, sizeof *dj.out[0]);
-    dj.out[1] = env->anon != NULL ? calloc(MAX_DERIVED, sizeof *dj.out[1]) : NULL;
-    dj.vault[1] = env->anon != NULL ? iso_anon_vault(env->anon) : NULL;
+    int n_copies = env->anon != NULL ? 2 : 1;
+    derive_job dj = {r, (const char *const *)paths, s->n, {env->key, version, created}, {{{0}}},
+                     {NULL, NULL}, {0, 0}, {{0}, {0}},
+                     {NULL, env->anon != NULL ? iso_anon_vault(env->anon) : NULL}};
+    iso_code rc = version_of(env, job, s, r, version, &dj.run.created, err);
+    for (int k = 0; rc == ISO_OK && k < n_copies; k++)
+        if ((dj.out[k] = calloc(MAX_DERIVED, sizeof *dj.out[k])) == NULL)
+            rc = iso_fail(err, ISO_ENOMEM, "out of memory");
     if (rc == ISO_OK && (iso_path_fmt(&dj.dir[0], err, "%s/store", work_dir) != ISO_OK ||
                          iso_path_fmt(&dj.dir[1], err, "%s/sender", work_dir) != ISO_OK))
         rc = err->code;
-    if (rc != ISO_OK)
-        ; /* the version could not be noted: err says why */
-    else if (dj.out[0] == NULL || (env->anon != NULL && dj.out[1] == NULL))
-        rc = iso_fail(err, ISO_ENOMEM, "out of memory");
-    else
-        iso_parallel_for(env->anon != NULL ? 2 : 1, 2, derive_copy, &dj);
-    for (int k = 0; rc == ISO_OK && k < (env->anon != NULL ? 2 : 1); k++)
+    if (rc == ISO_OK)
+        iso_parallel_for((size_t)n_copies, 2, derive_copy, &dj);
+    for (int k = 0; rc == ISO_OK && k < n_copies; k++)
         if (dj.errs[k].code != ISO_OK)
             rc = iso_fail(err, dj.errs[k].code, "deriving: %s", dj.errs[k].msg);
-    derived_copy copies[2] = {{dj.out[0], dj.n[0], NULL, NULL}, {dj.out[1], dj.n[1], NULL, NULL}};
-    derived_copy *store_copy = &copies[0];
-    derived_copy *sender_copy = env->anon != NULL ? &copies[1] : &copies[0];
-    int n_store = store_copy->n, n_sender = sender_copy->n;
-    lap[2] = iso_mono_seconds();
-    if (rc == ISO_OK && n_sender != n_store)
+    if (rc == ISO_OK && n_copies == 2 && dj.n[0] != dj.n[1])
         rc = iso_fail(err, ISO_EMISMATCH, "the two copies of the results differ in number");
-    say(result, result_size, "reconstructed %d surfaces, %d objects", r.n_surf, n_store);
-    /* deliveries first: the receiver is waiting, the store's copy is not */
-    /* Results go back only to the calling AE whose sending completed the
-     * series, and only if it sent every instance: a peer that adds an
-     * instance to another's series gets nothing back, a peer that sends a
-     * whole series again gets its results (a route's send_results_to still
-     * names destinations). */
-    if (rc == ISO_OK && d->return_results) {
+    for (int k = 0; k < 2; k++)
+        copies[k] = (derived_copy){dj.out[k], dj.n[k], NULL, NULL};
+    return rc;
+}
+
+/* Queues the results for the sender and the route's destinations.
+ * Results go back only to the calling AE whose sending completed the
+ * series, and only if it sent every instance: a peer that adds an instance
+ * to another's series gets nothing back, a peer that sends a whole series
+ * again gets its results (a route's send_results_to still names
+ * destinations). */
+static iso_code queue_all_results(const iso_job_env *env, const iso_job *job,
+                                  const series_files *s, const iso_route_decision *d,
+                                  derived_copy *store_copy, derived_copy *sender_copy,
+                                  char *result, size_t result_size, iso_err *err)
+{
+    iso_code rc = ISO_OK;
+    if (d->return_results) {
         char senders[128];
         name_senders(s, senders, sizeof senders);
-        const iso_peer *back = iso_config_peer_by_ae(cfg, job->calling_ae);
+        const iso_peer *back = iso_config_peer_by_ae(env->cfg, job->calling_ae);
         if (!caller_sent_all(s)) {
             say(result, result_size,
                 "; return withheld: the series came from %d calling AEs (%s of %zu) and %s did "
@@ -418,23 +387,76 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     }
     if (rc == ISO_OK && env->kick != NULL)
         env->kick(env->kick_ctx);
+    return rc;
+}
+
+static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const series_files *s,
+                            const iso_route_decision *d, const char *work_dir, char *result,
+                            size_t result_size, iso_err *err)
+{
+    char **paths = calloc(s->n ? s->n : 1, sizeof *paths);
+    if (paths == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->n; i++)
+        paths[i] = s->f[i].path;
+    iso_recon_params p;
+    iso_recon_params_for_surfaces(env->cfg, d->surfaces, &p);
+    p.keep_masks = 1;
+    p.mip = 0; /* pictures of the volume are for people at the CLI; no result carries them */
+    iso_recon_result r;
+    iso_err e = {0};
+    double lap[5];
+    lap[0] = iso_mono_seconds();
+    iso_code rc = iso_reconstruct(paths, s->n, &p, &r, &e);
+    lap[1] = iso_mono_seconds();
+    if (rc == ISO_OK && iso_log_enabled(ISO_LOG_DEBUG)) {
+        char stages[1024] = "";
+        for (int i = 0; i < r.n_stages; i++)
+            say(stages, sizeof stages, "%s%s %.3f", i ? ", " : "", r.stage[i].name,
+                r.stage[i].seconds);
+        ISO_DEBUG("job %lld: stages %s", (long long)job->id, stages);
+    }
+    /* What the stored objects are -- unsuitable, malformed (lying offset
+     * tables, undecodable frames), nested too deep, too large -- does not
+     * change on a retry: the job is refused with the reason, not failed. */
+    if (rc == ISO_EREFUSED || rc == ISO_EDICOM || rc == ISO_ENESTING || rc == ISO_ELIMIT) {
+        say(result, result_size, "not reconstructed: %s", e.msg);
+        ISO_INFO("job %lld: series %s not reconstructed: %s", (long long)job->id, job->series_uid,
+                 e.msg);
+        free(paths);
+        return ISO_OK;
+    }
+    if (rc != ISO_OK) {
+        free(paths);
+        return iso_fail(err, rc, "reconstruction: %s", e.msg);
+    }
+    derived_copy copies[2];
+    rc = derive_both(env, job, s, &r, paths, work_dir, copies, err);
+    derived_copy *store_copy = &copies[0];
+    derived_copy *sender_copy = env->anon != NULL ? &copies[1] : &copies[0];
+    lap[2] = iso_mono_seconds();
+    say(result, result_size, "reconstructed %d surfaces, %d objects", r.n_surf, store_copy->n);
+    /* deliveries first: the receiver is waiting, the store's copy is not */
+    if (rc == ISO_OK)
+        rc = queue_all_results(env, job, s, d, store_copy, sender_copy, result, result_size,
+                               err);
     lap[3] = iso_mono_seconds();
     /* the store keeps its copy, indexed like any instance (a crash before
      * this is mended by the re-run: the outbox ignores the rows it has) */
-    for (int i = 0; rc == ISO_OK && i < n_store; i++) {
+    for (int i = 0; rc == ISO_OK && i < store_copy->n; i++) {
         iso_store_outcome how;
-        rc = iso_store_put_file(env->store, store_copy->path[i].s, cfg->ae_title, &how, err);
+        rc = iso_store_put_file(env->store, store_copy->path[i].s, env->cfg->ae_title, &how,
+                                err);
     }
     lap[4] = iso_mono_seconds();
     ISO_DEBUG("job %lld: reconstruct %.2f s, derive both copies %.2f s, queue %.2f s, store %.2f s",
               (long long)job->id, lap[1] - lap[0], lap[2] - lap[1], lap[3] - lap[2],
               lap[4] - lap[3]);
     for (int k = 0; k < 2; k++) {
+        free(copies[k].path);
         free(copies[k].sop);
         free(copies[k].sha);
     }
-    free(dj.out[0]);
-    free(dj.out[1]);
     iso_recon_result_free(&r);
     free(paths);
     return rc;
