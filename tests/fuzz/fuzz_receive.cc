@@ -55,7 +55,7 @@ static node *setup()
     char tmp[192];
     snprintf(tmp, sizeof tmp, "%s/tmp", n.dir);
     lim.tmp_dir = tmp;
-    iso_err lim_err = {0};
+    iso_err lim_err = {};
     (void)iso_dcm_set_limits(&lim, &lim_err);
     iso_store_options so = {n.dir, ISO_DUP_KEEP, 0};
     iso_recovery_report rep;
