@@ -25,6 +25,7 @@
 #include "cmd/reconstruct.h"
 #include "anon/vault.h"
 #include "deliver/outbox.h"
+#include "tls/tls.h"
 #include "jobs/queue.h"
 #include "config/config.h"
 #include "dicom/dicom.h"
@@ -217,6 +218,27 @@ static int cmd_show(const iso_config *cfg, int argc, char **argv)
     return 0;
 }
 
+
+/* The node's certificate: subject, days left, and a warning within 30. */
+static void print_tls_status(const iso_config *cfg)
+{
+    if (cfg->tls_certificate[0] == '\0')
+        return;
+    long days = 0;
+    char subject[256];
+    iso_err e = {0};
+    if (iso_tls_file_days(cfg->tls_certificate, &days, subject, sizeof subject, &e) != ISO_OK) {
+        printf("tls certificate: %s\n", e.msg);
+        return;
+    }
+    printf("tls certificate: %s, %s %ld day%s%s\n", subject, days < 0 ? "expired" : "expires in",
+           days < 0 ? -days : days, (days == 1 || days == -1) ? "" : "s",
+           days < 0 ? " ago: RENEW IT (peers refuse it)"
+                    : days <= 30 ? ": WARNING, renew it (then SIGHUP isonoded)" : "");
+    if (cfg->tls_port)
+        printf("tls listener:    port %ld\n", cfg->tls_port);
+}
+
 /* ---- status ---- */
 
 static int cmd_status(const iso_config *cfg)
@@ -281,6 +303,7 @@ static int cmd_status(const iso_config *cfg)
         iso_outbox_summary(o, summary, sizeof summary, &qe) == ISO_OK)
         printf("deliveries:      %s\n", summary);
     iso_outbox_close(o);
+    print_tls_status(cfg);
     return 0;
 }
 
@@ -394,11 +417,15 @@ static const iso_peer *find_peer(const iso_config *cfg, const char *name)
     return p;
 }
 
-static iso_scu_params scu_params(const iso_config *cfg, const iso_peer *p)
+/* How to reach p: its address and, when it wants TLS, contexts opened for
+ * it (*tls, free with iso_tls_free). */
+static iso_code reach(const iso_config *cfg, const iso_peer *p, iso_tls **tls, iso_scu_params *s,
+                      iso_err *err)
 {
-    iso_scu_params s = {cfg->ae_title, p->ae_title, p->host, p->port, cfg->acse_timeout,
-                        cfg->dimse_timeout, cfg->max_pdu};
-    return s;
+    *tls = NULL;
+    if (p->tls && iso_tls_open(cfg, tls, err) != ISO_OK)
+        return err->code;
+    return iso_peer_scu_params(cfg, p, *tls, s, err);
 }
 
 static int cmd_echo(const iso_config *cfg, int argc, char **argv)
@@ -410,13 +437,17 @@ static int cmd_echo(const iso_config *cfg, int argc, char **argv)
     const iso_peer *p = find_peer(cfg, argv[0]);
     if (p == NULL)
         return 2;
-    iso_scu_params s = scu_params(cfg, p);
+    iso_scu_params s;
+    iso_tls *tls = NULL;
     iso_err err = {0};
-    if (iso_dcm_scu_echo(&s, &err) != ISO_OK) {
+    if (reach(cfg, p, &tls, &s, &err) != ISO_OK || iso_dcm_scu_echo(&s, &err) != ISO_OK) {
         fprintf(stderr, "isonode echo: %s\n", err.msg);
+        iso_tls_free(tls);
         return 1;
     }
-    printf("C-ECHO %s (%s@%s:%ld): success\n", p->name, p->ae_title, p->host, p->port);
+    iso_tls_free(tls);
+    printf("C-ECHO %s (%s@%s:%ld%s): success\n", p->name, p->ae_title, p->host, p->port,
+           p->tls ? ", TLS" : "");
     return 0;
 }
 
@@ -484,9 +515,12 @@ static int cmd_send(const iso_config *cfg, int argc, char **argv)
     }
     if (status == 0) {
         uint16_t *st = calloc(l.n ? l.n : 1, sizeof *st);
-        iso_scu_params s = scu_params(cfg, p);
-        if (st == NULL || iso_dcm_scu_send_files(&s, (const char *const *)l.paths, l.n, st,
-                                                 &err) != ISO_OK) {
+        iso_scu_params s;
+        iso_tls *tls = NULL;
+        if (st != NULL)
+            (void)reach(cfg, p, &tls, &s, &err); /* err says why not */
+        if (st == NULL || err.code != ISO_OK ||
+            iso_dcm_scu_send_files(&s, (const char *const *)l.paths, l.n, st, &err) != ISO_OK) {
             fprintf(stderr, "isonode send: %s\n", st ? err.msg : "out of memory");
             status = 1;
         } else {
@@ -503,6 +537,7 @@ static int cmd_send(const iso_config *cfg, int argc, char **argv)
             printf("sent %zu of %zu instances to %s\n", ok, l.n, p->name);
             status = ok == l.n ? 0 : 1;
         }
+        iso_tls_free(tls);
         free(st);
     }
     for (size_t i = 0; i < l.n; i++)

@@ -28,6 +28,7 @@
 #include "net/scp.h"
 #include "store/layout.h"
 #include "store/store.h"
+#include "tls/tls.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -81,6 +82,7 @@ typedef struct node {
     iso_store *store;
     uint8_t install_key[ISO_KEY_LEN];
     iso_anon *anon, *forward_anon;
+    iso_tls *tls; /* NULL: no TLS listener and no peer with tls = yes */
     iso_deliverer *deliverer;
     iso_jobs *jobs;
     iso_completion *completion;
@@ -132,12 +134,64 @@ static iso_code open_anon(node *n, iso_err *err)
     return err->code;
 }
 
+/* Warns in the log when the node's certificate expires within 30 days. */
+static void check_certificate(iso_tls *tls)
+{
+    long days = 0;
+    iso_err e = {0};
+    if (tls == NULL || iso_tls_days_left(tls, &days, &e) != ISO_OK)
+        return;
+    if (days < 0)
+        ISO_ERROR("tls: the node's certificate expired %ld day(s) ago: peers refuse it; renew "
+                  "it and send SIGHUP", -days);
+    else if (days <= 30)
+        ISO_WARN("tls: the node's certificate expires in %ld day(s): renew it and send SIGHUP",
+                 days);
+}
+
+/* The TLS contexts, when anything uses TLS ([node] tls_port or a peer with
+ * tls = yes). */
+static iso_code open_tls(node *n, iso_err *err)
+{
+    if (!iso_tls_wanted(n->cfg))
+        return ISO_OK;
+    if (iso_tls_open(n->cfg, &n->tls, err) != ISO_OK) {
+        iso_err_context(err, "cannot set up TLS");
+        return err->code;
+    }
+    check_certificate(n->tls);
+    return ISO_OK;
+}
+
+/* SIGHUP: the certificate, key, CAs and CRLs again; associations in
+ * progress keep what they began with. */
+static void reload_tls(node *n)
+{
+    if (n->tls == NULL) {
+        ISO_INFO("SIGHUP: no TLS in use; restart the service to apply configuration changes");
+        return;
+    }
+    iso_err e = {0};
+    if (iso_tls_reload(n->tls, &e) != ISO_OK) {
+        ISO_ERROR("SIGHUP: TLS files not reloaded, the previous ones stay in use: %s", e.msg);
+        return;
+    }
+    long days = 0;
+    iso_err de = {0};
+    if (iso_tls_days_left(n->tls, &days, &de) == ISO_OK)
+        ISO_INFO("SIGHUP: TLS certificate, key, CAs and CRLs reloaded (certificate valid for %ld "
+                 "more day(s))", days);
+    else
+        ISO_INFO("SIGHUP: TLS CAs and CRLs reloaded");
+    check_certificate(n->tls);
+}
+
 /* Delivery, the job queue and its threads, then the SCP: work can arrive
  * only once everything downstream of it runs. */
 static iso_code start_work(node *n, iso_err *err)
 {
     const iso_config *cfg = n->cfg;
-    if (iso_deliverer_start(cfg, &n->deliverer, err) != ISO_OK) {
+    if (iso_deliverer_start(cfg, n->tls, &n->deliverer, err) != ISO_OK) {
         iso_err_context(err, "cannot start delivery");
         return err->code;
     }
@@ -161,7 +215,7 @@ static iso_code start_work(node *n, iso_err *err)
     if (iso_runner_start(&env, n->jobs, n->completion, &n->runner, err) != ISO_OK)
         return err->code;
     iso_scp_observer obs = {n->completion, on_stored, on_assoc_end};
-    return iso_scp_start(cfg, n->store, n->anon, &obs, &n->scp, err);
+    return iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err);
 }
 
 /* The stop order: no new work, running jobs finish and queue their
@@ -177,12 +231,16 @@ static void stop_node(node *n)
     iso_store_close(n->store);
     iso_anon_close(n->anon);
     iso_anon_close(n->forward_anon);
+    iso_tls_free(n->tls);
 }
 
 /* Until SIGTERM or SIGINT (sigs blocked in every thread), keeping systemd's
- * watchdog fed. */
-static void wait_for_stop(const iso_config *cfg, const sigset_t *sigs)
+ * watchdog fed; SIGHUP reloads the TLS files, and the certificate's expiry
+ * is looked at once a day. */
+static void wait_for_stop(node *n, const sigset_t *sigs)
 {
+    const iso_config *cfg = n->cfg;
+    long last_check = (long)time(NULL);
     uint64_t watchdog_usec = 0;
 #ifdef HAVE_SYSTEMD
     if (!cfg->watchdog || sd_watchdog_enabled(0, &watchdog_usec) <= 0)
@@ -203,7 +261,11 @@ static void wait_for_stop(const iso_config *cfg, const sigset_t *sigs)
             return;
         }
         if (sig == SIGHUP)
-            ISO_INFO("SIGHUP ignored: restart the service to apply configuration changes");
+            reload_tls(n);
+        if ((long)time(NULL) - last_check >= 86400) {
+            check_certificate(n->tls);
+            last_check = (long)time(NULL);
+        }
     }
 }
 
@@ -265,14 +327,22 @@ int main(int argc, char **argv)
     node n = {.cfg = &cfg};
     status = 1;
     if (iso_dcm_init(&err) != ISO_OK || open_store(&n, &err) != ISO_OK ||
-        open_anon(&n, &err) != ISO_OK || start_work(&n, &err) != ISO_OK) {
+        open_anon(&n, &err) != ISO_OK || open_tls(&n, &err) != ISO_OK ||
+        start_work(&n, &err) != ISO_OK) {
         ISO_ERROR("%s", err.msg);
     } else {
-        ISO_INFO("isonoded %s listening on %s:%ld as %s, data in %s, config %s", PACKAGE_VERSION,
-                 cfg.bind, cfg.port, cfg.ae_title, cfg.data_dir,
+        char ports[64];
+        if (cfg.port != 0 && cfg.tls_port != 0)
+            snprintf(ports, sizeof ports, "port %ld, TLS port %ld", cfg.port, cfg.tls_port);
+        else if (cfg.port != 0)
+            snprintf(ports, sizeof ports, "port %ld", cfg.port);
+        else
+            snprintf(ports, sizeof ports, "TLS port %ld only", cfg.tls_port);
+        ISO_INFO("isonoded %s listening on %s (%s) as %s, data in %s, config %s", PACKAGE_VERSION,
+                 cfg.bind, ports, cfg.ae_title, cfg.data_dir,
                  cfg.source[0] ? cfg.source : "(built-in defaults)");
         notify("READY=1\nSTATUS=accepting associations");
-        wait_for_stop(&cfg, &sigs);
+        wait_for_stop(&n, &sigs);
         notify("STOPPING=1");
         status = 0;
     }

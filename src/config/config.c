@@ -2,6 +2,7 @@
 
 #include "config/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <ini.h>
@@ -19,7 +20,8 @@
 _Static_assert(sizeof(iso_dup_policy) == sizeof(int) && sizeof(iso_log_level) == sizeof(int) &&
                    sizeof(iso_dates_option) == sizeof(int) &&
                    sizeof(iso_burned_in_policy) == sizeof(int) &&
-                   sizeof(iso_peer_identity) == sizeof(int),
+                   sizeof(iso_peer_identity) == sizeof(int) &&
+                   sizeof(iso_tls_profile) == sizeof(int) && sizeof(iso_verify_peer) == sizeof(int),
                "enum keys are int-sized");
 
 const iso_config_key iso_config_keys[] = {
@@ -27,8 +29,11 @@ const iso_config_key iso_config_keys[] = {
      "Application Entity title of this node; associations called to another title are rejected.", NULL},
     {"node", "bind", ISO_CFG_STR, NODE(bind), "0.0.0.0", 0, 0, NULL,
      "IPv4 address to listen on (0.0.0.0 for every interface).", NULL},
-    {"node", "port", ISO_CFG_INT, NODE(port), "11112", 1, 65535, NULL,
-     "TCP port for incoming associations.", NULL},
+    {"node", "port", ISO_CFG_INT, NODE(port), "11112", 0, 65535, NULL,
+     "TCP port for incoming plain (unencrypted) associations; 0: none (a TLS-only node).", NULL},
+    {"node", "tls_port", ISO_CFG_INT, NODE(tls_port), "0", 0, 65535, NULL,
+     "TCP port for incoming DICOM TLS associations (PS3.15 Annex B; 2762 is the registered one); 0: none. Needs [tls] certificate and private_key.",
+     "Both listeners apply the same association policy, limits and everything downstream; a node may offer either or both."},
     {"node", "data_dir", ISO_CFG_STR, NODE(data_dir), ISO_DEFAULT_DATA_DIR, 0, 0, NULL,
      "Directory holding the index, the objects and temporary files; created if missing.",
      "The built-in default is set at build time (configure --with-default-data-dir); a relative one is taken from the working directory."},
@@ -128,6 +133,22 @@ const iso_config_key iso_config_keys[] = {
      "AE title of the remote node.", NULL},
     {"peer", "host", ISO_CFG_STR, PEER(host), NULL, 0, 0, NULL,
      "Host name or address of the remote node.", NULL},
+    {"tls", "certificate", ISO_CFG_STR, NODE(tls_certificate), "", 0, 0, NULL,
+     "PEM file with this node's certificate (then any intermediates): shown to TLS peers when accepting, and as the client certificate when the node connects.",
+     "The daemon reads it again on SIGHUP, so a renewed certificate needs no restart (associations in progress keep theirs); expiry within 30 days is warned about in the log and by isonode status."},
+    {"tls", "private_key", ISO_CFG_STR, NODE(tls_private_key), "", 0, 0, NULL,
+     "PEM file with the private key of certificate; refused if anyone but its owner may read it (mode 0600 or 0400). Never logged, never copied.", NULL},
+    {"tls", "ca_file", ISO_CFG_STR, NODE(tls_ca_file), "", 0, 0, NULL,
+     "PEM file of the certificate authorities whose certificates the node trusts for peers.", NULL},
+    {"tls", "ca_dir", ISO_CFG_STR, NODE(tls_ca_dir), "", 0, 0, NULL,
+     "Directory of trusted CA certificates in OpenSSL's hashed layout (openssl rehash), beside or instead of ca_file.", NULL},
+    {"tls", "crl_file", ISO_CFG_STR, NODE(tls_crl_file), "", 0, 0, NULL,
+     "PEM file of certificate revocation lists; when set, every certificate of a peer's chain is checked against them and a revoked one is refused.", NULL},
+    {"tls", "profile", ISO_CFG_ENUM, NODE(tls_profile), "bcp195-nd", 0, 0, "bcp195-nd|bcp195-extended",
+     "bcp195-nd: TLS 1.2 or newer only, ECDHE key exchange with AES-GCM or ChaCha20-Poly1305, and the TLS 1.3 suites (BCP 195 / RFC 9325, non-downgrading, RFC 8996). bcp195-extended: the same with 256-bit AES-GCM and ChaCha20 only.",
+     "Set through OpenSSL's own API (minimum protocol version, TLS 1.2 cipher list, TLS 1.3 suites) rather than through DCMTK's TLS layer, because the node performs each handshake itself, in the connection's own thread and within acse_timeout, before DCMTK sees the association. TLS 1.0 and 1.1, RC4, CBC, static RSA key exchange and anonymous suites are never offered."},
+    {"tls", "verify_peer", ISO_CFG_ENUM, NODE(tls_verify_peer), "require", 0, 0, "require|optional|none",
+     "require: a peer must present a certificate that chains to a trusted CA (when accepting: a client certificate, i.e. mutual authentication). optional: a presented certificate is verified, none is accepted. none: certificates are not checked (testing only).", NULL},
     {"outbox", "max_attempts", ISO_CFG_INT, NODE(ob_max_attempts), "10", 1, 1000, NULL,
      "Attempts to deliver an object before it is dead-lettered (isonode outbox retry revives it).", NULL},
     {"outbox", "retry_base_seconds", ISO_CFG_INT, NODE(ob_retry_base_seconds), "10", 1, 86400, NULL,
@@ -193,6 +214,15 @@ const iso_config_key iso_config_keys[] = {
      "Code meaning of the type.", NULL},
     {"peer", "port", ISO_CFG_INT, PEER(port), NULL, 1, 65535, NULL,
      "TCP port of the remote node's DICOM service.", NULL},
+    {"peer", "tls", ISO_CFG_BOOL, PEER(tls), "no", 0, 1, NULL,
+     "Every association the node opens to this peer (deliveries, forwarding, isonode echo and send) uses DICOM TLS, verifying the peer's certificate against the trusted CAs and its host name, or its pinned certificate_sha256.",
+     "With check_calling_ae, a peer with tls = yes may only send over TLS: a plain association calling with its AE title is rejected."},
+    {"peer", "certificate_sha256", ISO_CFG_STR, PEER(certificate_sha256), "", 0, 0, NULL,
+     "Pins the peer's server certificate by the SHA-256 of its DER encoding (64 hex digits, colons allowed): checked instead of the host name.", NULL},
+    {"peer", "client_certificate_sha256", ISO_CFG_STR, PEER(client_certificate_sha256), "", 0, 0, NULL,
+     "With check_calling_ae: an association calling with this peer's AE title must come over TLS with exactly this client certificate (SHA-256 of its DER encoding); a calling AE title alone is not an identity.", NULL},
+    {"peer", "client_certificate_subject", ISO_CFG_STR, PEER(client_certificate_subject), "", 0, 0, NULL,
+     "With check_calling_ae: the subject its client certificate must carry, as OpenSSL prints it in RFC 2253 form (e.g. CN=ct1.example.org,O=Hospital); the certificate must still chain to a trusted CA.", NULL},
     {"peer", "identity", ISO_CFG_ENUM, PEER(identity), "original", 0, 0, "original|anonymized",
      "Derived results sent to this peer carry the patient's original identity (restored from the vault) or the store's pseudonyms.",
      "original is what a sender expects, so the results file next to the source study; anonymized suits research destinations and needs [anonymize] enabled = yes (without it the store holds the original identity, and the node refuses to start)."},
@@ -310,7 +340,7 @@ static iso_code set_value(const iso_config_key *k, void *base, const char *v, is
 }
 
 const iso_config_section iso_config_sections[] = {
-    {"node", 0}, {"reconstruct", 0}, {"anonymize", 0}, {"outbox", 0},
+    {"node", 0}, {"reconstruct", 0}, {"anonymize", 0}, {"outbox", 0}, {"tls", 0},
     {"peer", 1}, {"surface", 1},     {"route", 1},
 };
 const size_t iso_config_nsections = sizeof iso_config_sections / sizeof iso_config_sections[0];
@@ -564,8 +594,71 @@ static iso_code resolve_key_path(iso_config *cfg, iso_err *err)
     return ISO_OK;
 }
 
+/* A SHA-256 fingerprint as 64 hex digits, colons allowed: made lower-case
+ * hex without colons in place; "" stays "". */
+static iso_code normalize_sha256(const char *peer, const char *key, char *v, iso_err *err)
+{
+    if (v[0] == '\0')
+        return ISO_OK;
+    char out[65];
+    size_t n = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p == ':')
+            continue;
+        if (!isxdigit((unsigned char)*p) || n == 64)
+            return iso_fail(err, ISO_ECONFIG, "[peer %s] %s is not a SHA-256 fingerprint "
+                            "(64 hex digits, colons allowed)", peer, key);
+        out[n++] = (char)tolower((unsigned char)*p);
+    }
+    if (n != 64)
+        return iso_fail(err, ISO_ECONFIG, "[peer %s] %s is not a SHA-256 fingerprint "
+                        "(64 hex digits, colons allowed)", peer, key);
+    out[64] = '\0';
+    memcpy(v, out, sizeof out);
+    return ISO_OK;
+}
+
+/* Listeners and TLS: at least one port; a TLS listener has a certificate
+ * and key; whoever verifies peers has somewhere to find trusted CAs. */
+static iso_code validate_tls(iso_config *cfg, iso_err *err)
+{
+    if (cfg->port == 0 && cfg->tls_port == 0)
+        return iso_fail(err, ISO_ECONFIG, "[node] port and tls_port are both 0: nothing to listen on");
+    if (cfg->port == cfg->tls_port)
+        return iso_fail(err, ISO_ECONFIG, "[node] port and tls_port are both %ld", cfg->port);
+    bool client = false;
+    for (size_t i = 0; i < cfg->n_peers; i++) {
+        iso_peer *p = &cfg->peers[i];
+        client |= p->tls != 0;
+        if (normalize_sha256(p->name, "certificate_sha256", p->certificate_sha256, err) != ISO_OK ||
+            normalize_sha256(p->name, "client_certificate_sha256", p->client_certificate_sha256,
+                             err) != ISO_OK)
+            return err->code;
+        if ((p->client_certificate_sha256[0] || p->client_certificate_subject[0]) &&
+            !cfg->check_calling_ae)
+            return iso_fail(err, ISO_ECONFIG, "[peer %s] binds a client certificate: that needs "
+                            "[node] check_calling_ae = yes", p->name);
+        if ((p->client_certificate_sha256[0] || p->client_certificate_subject[0]) &&
+            cfg->tls_port == 0)
+            return iso_fail(err, ISO_ECONFIG, "[peer %s] binds a client certificate: that needs "
+                            "a TLS listener ([node] tls_port)", p->name);
+    }
+    if (cfg->tls_port != 0 && (cfg->tls_certificate[0] == '\0' || cfg->tls_private_key[0] == '\0'))
+        return iso_fail(err, ISO_ECONFIG, "[node] tls_port needs [tls] certificate and private_key");
+    if ((cfg->tls_certificate[0] == '\0') != (cfg->tls_private_key[0] == '\0'))
+        return iso_fail(err, ISO_ECONFIG, "[tls] certificate and private_key go together");
+    if ((client || cfg->tls_port != 0) && cfg->tls_verify_peer != ISO_VERIFY_NONE &&
+        cfg->tls_ca_file[0] == '\0' && cfg->tls_ca_dir[0] == '\0')
+        return iso_fail(err, ISO_ECONFIG, "[tls] verify_peer = %s needs ca_file or ca_dir "
+                        "(the CAs that peers' certificates must chain to)",
+                        cfg->tls_verify_peer == ISO_VERIFY_REQUIRE ? "require" : "optional");
+    return ISO_OK;
+}
+
 static iso_code validate(iso_config *cfg, iso_err *err)
 {
+    if (validate_tls(cfg, err) != ISO_OK)
+        return err->code;
     if (resolve_key_path(cfg, err) != ISO_OK)
         return err->code;
     if (!iso_ae_valid(cfg->ae_title))

@@ -30,6 +30,9 @@ typedef enum { ISO_DATES_REMOVE = 0, ISO_DATES_FULL = 1, ISO_DATES_MODIFIED = 2 
     iso_dates_option;                                                            /* remove|full|modified */
 typedef enum { ISO_BURNED_IN_REJECT = 0, ISO_BURNED_IN_FLAG = 1 } iso_burned_in_policy; /* reject|flag */
 typedef enum { ISO_IDENTITY_ORIGINAL = 0, ISO_IDENTITY_ANONYMIZED = 1 } iso_peer_identity; /* original|anonymized */
+typedef enum { ISO_TLS_BCP195_ND = 0, ISO_TLS_BCP195_EXTENDED = 1 } iso_tls_profile; /* bcp195-nd|bcp195-extended */
+typedef enum { ISO_VERIFY_REQUIRE = 0, ISO_VERIFY_OPTIONAL = 1, ISO_VERIFY_NONE = 2 }
+    iso_verify_peer;                                                             /* require|optional|none */
 
 typedef struct iso_peer {
     char name[64];
@@ -37,6 +40,10 @@ typedef struct iso_peer {
     char host[ISO_HOST_LEN + 1];
     long port;
     iso_peer_identity identity; /* the identity results sent there carry */
+    long tls;                   /* associations to it use DICOM TLS */
+    char certificate_sha256[100];        /* pinned server certificate (normalized: 64 hex) */
+    char client_certificate_sha256[100]; /* its client certificate, when it calls us */
+    char client_certificate_subject[256];
 } iso_peer;
 
 /* A surface the reconstruction extracts: [surface NAME] sections replace the
@@ -78,6 +85,7 @@ typedef struct iso_config {
     char ae_title[ISO_AE_LEN + 1];
     char bind[ISO_HOST_LEN + 1];
     long port;
+    long tls_port;
     char data_dir[ISO_PATH_LEN];
     long max_associations;
     long max_pdu;
@@ -127,6 +135,14 @@ typedef struct iso_config {
     long an_keep_originals;
     char an_key_file[ISO_PATH_LEN];
     char an_key_path[ISO_PATH_LEN + 64]; /* an_key_file resolved ("credential:NAME"); "" = default */
+    /* [tls]: DICOM TLS (src/tls) */
+    char tls_certificate[ISO_PATH_LEN];
+    char tls_private_key[ISO_PATH_LEN];
+    char tls_ca_file[ISO_PATH_LEN];
+    char tls_ca_dir[ISO_PATH_LEN];
+    char tls_crl_file[ISO_PATH_LEN];
+    iso_tls_profile tls_profile;
+    iso_verify_peer tls_verify_peer;
     /* [outbox]: delivery retries */
     long ob_max_attempts;
     long ob_retry_base_seconds;

@@ -10,6 +10,7 @@
 
 struct iso_deliverer {
     const iso_config *cfg;
+    iso_tls *tls;
     iso_outbox *outbox;
     long last_clean; /* Unix seconds of the last sweep of results/ */
     pthread_t thread;
@@ -42,7 +43,7 @@ static void *deliverer_main(void *arg)
         pthread_mutex_unlock(&d->mu);
         iso_err err = {0};
         long now = (long)time(NULL);
-        if (iso_outbox_run(d->outbox, d->cfg, now, NULL, &err) != ISO_OK)
+        if (iso_outbox_run(d->outbox, d->cfg, d->tls, now, NULL, &err) != ISO_OK)
             ISO_ERROR("outbox: %s", err.msg);
         clean_results(d, now);
         pthread_mutex_lock(&d->mu);
@@ -56,13 +57,15 @@ static void *deliverer_main(void *arg)
     return NULL;
 }
 
-iso_code iso_deliverer_start(const iso_config *cfg, iso_deliverer **out, iso_err *err)
+iso_code iso_deliverer_start(const iso_config *cfg, iso_tls *tls, iso_deliverer **out,
+                             iso_err *err)
 {
     *out = NULL;
     iso_deliverer *d = calloc(1, sizeof *d);
     if (d == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     d->cfg = cfg;
+    d->tls = tls;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     iso_code rc = iso_outbox_open(cfg->data_dir, &d->outbox, err);

@@ -108,6 +108,7 @@ enum { BATCH = 256, MAX_DESTS = 64 };
 typedef struct dest_job {
     iso_outbox *o;
     const iso_config *cfg;
+    iso_tls *tls;
     long now;
     char dest[64];
     int sent;
@@ -185,9 +186,10 @@ static void *serve_dest(void *arg)
     if (peer == NULL) {
         rc = iso_fail(&e, ISO_ECONFIG, "no [peer %s] configured", j->dest);
     } else {
-        iso_scu_params p = {j->cfg->ae_title, peer->ae_title, peer->host, peer->port,
-                            j->cfg->acse_timeout, j->cfg->dimse_timeout, j->cfg->max_pdu};
-        rc = iso_dcm_scu_send_files(&p, (const char *const *)paths, n, statuses, &e);
+        iso_scu_params p;
+        rc = iso_peer_scu_params(j->cfg, peer, j->tls, &p, &e);
+        if (rc == ISO_OK)
+            rc = iso_dcm_scu_send_files(&p, (const char *const *)paths, n, statuses, &e);
     }
     pthread_mutex_lock(&o->mu);
     sqlite3_exec(o->db, "BEGIN", NULL, NULL, NULL);
@@ -215,7 +217,24 @@ static void *serve_dest(void *arg)
     return NULL;
 }
 
-iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, long now, int *sent, iso_err *err)
+iso_code iso_peer_scu_params(const iso_config *cfg, const iso_peer *peer, iso_tls *tls,
+                             iso_scu_params *out, iso_err *err)
+{
+    *out = (iso_scu_params){cfg->ae_title, peer->ae_title, peer->host, peer->port,
+                            cfg->acse_timeout, cfg->dimse_timeout, cfg->max_pdu,
+                            {NULL, NULL, NULL, 0}};
+    if (!peer->tls)
+        return ISO_OK;
+    if (tls == NULL)
+        return iso_fail(err, ISO_ECONFIG, "[peer %s] tls = yes, but TLS is not set up",
+                        peer->name);
+    out->tls = (iso_dcm_tls_client){tls, peer->host, peer->certificate_sha256,
+                                    cfg->acse_timeout * 1000};
+    return ISO_OK;
+}
+
+iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, iso_tls *tls, long now, int *sent,
+                        iso_err *err)
 {
     if (sent)
         *sent = 0;
@@ -234,6 +253,7 @@ iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, long now, int *sen
             memset(&jobs[nd], 0, sizeof jobs[nd]);
             jobs[nd].o = o;
             jobs[nd].cfg = cfg;
+            jobs[nd].tls = tls;
             jobs[nd].now = now;
             snprintf(jobs[nd].dest, sizeof jobs[nd].dest, "%s", sqlite3_column_text(st, 0));
             nd++;

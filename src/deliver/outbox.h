@@ -23,6 +23,8 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "dicom/dicom.h"
+#include "tls/tls.h"
 #include "util/err.h"
 
 typedef struct iso_outbox iso_outbox;
@@ -39,9 +41,17 @@ void iso_outbox_close(iso_outbox *o);
 iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const char *sop_uid,
                         const char *sha256, long again_before, iso_err *err);
 
-/* One round: sends every due item, each destination on its own thread.
- * Returns the number of items sent in *sent (may be NULL). */
-iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, long now, int *sent, iso_err *err);
+/* One round: sends every due item, each destination on its own thread,
+ * over DICOM TLS to peers with tls = yes (tls: the contexts; NULL if no
+ * peer needs them).  Returns the number of items sent in *sent (may be
+ * NULL). */
+iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, iso_tls *tls, long now, int *sent,
+                        iso_err *err);
+
+/* How the node opens an association to peer: its address and timeouts,
+ * and TLS with its host name or pinned certificate when tls = yes. */
+iso_code iso_peer_scu_params(const iso_config *cfg, const iso_peer *peer, iso_tls *tls,
+                             iso_scu_params *out, iso_err *err);
 
 /* How old a job's result directory must be before it may go: no job runs this long. */
 #define ISO_RESULTS_MIN_AGE_SECONDS 3600

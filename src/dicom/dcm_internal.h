@@ -20,7 +20,14 @@ void iso_dcm_set_nodelay(int fd);
  * creates (outgoing and incoming) has TCP_NODELAY, must deliver each PDU
  * whole within pdu_seconds of its first byte, and has its command sets
  * scanned for nesting before DCMTK parses them. */
-OFCondition iso_dcm_use_transport(T_ASC_Network *net, long pdu_seconds);
+OFCondition iso_dcm_use_transport(T_ASC_Network *net, long pdu_seconds, long io_seconds,
+                                  const iso_dcm_tls_client *client);
+/* The TLS session (handshake done) and the A-ASSOCIATE-RQ already read from
+ * it, for the connection DUL creates next in this thread; after
+ * ASC_receiveAssociation, iso_dcm_tls_handoff_left returns the session if
+ * DUL never took it (the caller then ends it). */
+void iso_dcm_tls_handoff(struct ssl_st *ssl, const unsigned char *prefix, size_t len);
+struct ssl_st *iso_dcm_tls_handoff_left(void);
 /* Why the transport of this thread's association refused to read on
  * ("" if it did not); cleared by iso_dcm_transport_clear. */
 const char *iso_dcm_transport_why(void);

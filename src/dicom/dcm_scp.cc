@@ -30,6 +30,8 @@
 #include "dcmtk/dcmnet/dimse.h"
 #include "dcmtk/dcmnet/dul.h"
 
+#include "tls/tls.h"
+
 struct iso_dcm_server {
     T_ASC_Network *net;
     iso_scp_params params;
@@ -62,7 +64,7 @@ extern "C" iso_code iso_dcm_server_new(const iso_scp_params *params, iso_dcm_ser
     OFCondition c = ASC_initializeNetwork(NET_ACCEPTOR, 0, (int)params->acse_timeout, &srv->net);
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
     if (c.good())
-        c = iso_dcm_use_transport(srv->net, params->dimse_timeout);
+        c = iso_dcm_use_transport(srv->net, params->dimse_timeout, params->network_timeout, NULL);
     if (c.bad()) {
         if (srv->net)
             ASC_dropNetwork(&srv->net);
@@ -95,8 +97,10 @@ static void trim(char *s)
         memmove(s, s + i, strlen(s + i) + 1);
 }
 
-extern "C" iso_code iso_dcm_assoc_receive(iso_dcm_server *srv, int fd, iso_dcm_assoc **out,
-                                          iso_assoc_request *req, iso_err *err)
+extern "C" iso_code iso_dcm_assoc_receive(iso_dcm_server *srv, int fd, struct ssl_st *tls,
+                                          const unsigned char *rq, size_t rq_len,
+                                          iso_dcm_assoc **out, iso_assoc_request *req,
+                                          iso_err *err)
 {
     *out = NULL;
     memset(req, 0, sizeof *req);
@@ -104,6 +108,7 @@ extern "C" iso_code iso_dcm_assoc_receive(iso_dcm_server *srv, int fd, iso_dcm_a
     int dcmtk_fd = a ? dup(fd) : -1;
     if (a == NULL || dcmtk_fd < 0) {
         free(a);
+        iso_tls_end(tls);
         close(fd);
         return iso_fail(err, ISO_ENOMEM, "cannot set up association state");
     }
@@ -111,12 +116,17 @@ extern "C" iso_code iso_dcm_assoc_receive(iso_dcm_server *srv, int fd, iso_dcm_a
     a->fd = fd;
     iso_dcm_set_nodelay(fd);
 
+    if (tls != NULL) /* this thread's next connection: TLS, the request read */
+        iso_dcm_tls_handoff(tls, rq, rq_len);
     pthread_mutex_lock(&srv->handoff);
     dcmExternalSocketHandle.set(dcmtk_fd);
     OFCondition c = ASC_receiveAssociation(srv->net, &a->assoc, srv->params.max_pdu, NULL, NULL,
-                                           OFFalse, DUL_NOBLOCK, (int)srv->params.acse_timeout);
+                                           tls != NULL ? OFTrue : OFFalse, DUL_NOBLOCK,
+                                           (int)srv->params.acse_timeout);
     dcmExternalSocketHandle.set(DCMNET_INVALID_SOCKET);
     pthread_mutex_unlock(&srv->handoff);
+    if (tls != NULL)
+        iso_tls_end(iso_dcm_tls_handoff_left()); /* DUL never took it: ours to end */
 
     if (a->assoc == NULL) {
         /* DUL failed before it took the descriptor over. */

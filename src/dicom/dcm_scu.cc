@@ -60,7 +60,8 @@ iso_code open_assoc(Scu &scu, const iso_scu_params *p, const std::vector<Context
 {
     OFCondition c = ASC_initializeNetwork(NET_REQUESTOR, 0, (int)p->acse_timeout, &scu.net);
     if (c.good())
-        c = iso_dcm_use_transport(scu.net, p->dimse_timeout);
+        c = iso_dcm_use_transport(scu.net, p->dimse_timeout, p->dimse_timeout,
+                                  p->tls.tls != NULL ? &p->tls : NULL);
     if (c.bad())
         return iso_fail(err, ISO_ENET, "network init: %s", c.text());
     T_ASC_Parameters *params = NULL;
@@ -72,6 +73,8 @@ iso_code open_assoc(Scu &scu, const iso_scu_params *p, const std::vector<Context
     snprintf(params->ourImplementationVersionName, sizeof params->ourImplementationVersionName,
              "%s", ISO_IMPLEMENTATION_VERSION);
     ASC_setAPTitles(params, p->our_ae, p->peer_ae, NULL);
+    if (p->tls.tls != NULL)
+        ASC_setTransportLayerType(params, OFTrue);
     char addr[300];
     snprintf(addr, sizeof addr, "%s:%ld", p->host, p->port);
     ASC_setPresentationAddresses(params, "localhost", addr);
@@ -93,6 +96,7 @@ iso_code open_assoc(Scu &scu, const iso_scu_params *p, const std::vector<Context
         }
     }
     dcmConnectionTimeout.set((Sint32)p->acse_timeout);
+    iso_dcm_transport_clear();
     c = ASC_requestAssociation(scu.net, params, &scu.assoc);
     if (c.bad()) {
         if (c == DUL_ASSOCIATIONREJECTED) {
@@ -112,7 +116,7 @@ iso_code open_assoc(Scu &scu, const iso_scu_params *p, const std::vector<Context
         else
             ASC_destroyAssociationParameters(&params);
         return iso_fail(err, ISO_ENET, "cannot associate with %s at %s: %s", p->peer_ae, addr,
-                        c.text());
+                        iso_dcm_transport_why()[0] ? iso_dcm_transport_why() : c.text());
     }
     if (ASC_countAcceptedPresentationContexts(scu.assoc->params) == 0)
         return iso_fail(err, ISO_ENET, "%s accepted no presentation context", p->peer_ae);

@@ -210,8 +210,12 @@ void iso_dcm_server_free(iso_dcm_server *srv);
 
 /* Reads the A-ASSOCIATE-RQ on fd (the caller has waited until the whole PDU
  * is buffered, see net/scp.c) and describes it in req.  Takes ownership of
- * fd. */
-iso_code iso_dcm_assoc_receive(iso_dcm_server *srv, int fd, iso_dcm_assoc **out,
+ * fd.  Over DICOM TLS, tls is the established session (also taken over) and
+ * rq the request the caller already read from it (rq_len bytes); plain:
+ * tls NULL. */
+struct ssl_st;
+iso_code iso_dcm_assoc_receive(iso_dcm_server *srv, int fd, struct ssl_st *tls,
+                               const unsigned char *rq, size_t rq_len, iso_dcm_assoc **out,
                                iso_assoc_request *req, iso_err *err);
 /* Sends A-ASSOCIATE-RJ. */
 iso_code iso_dcm_assoc_reject(iso_dcm_assoc *a, iso_reject_reason reason, iso_err *err);
@@ -228,6 +232,16 @@ void iso_dcm_assoc_free(iso_dcm_assoc *a);
 
 /* ---- 3. SCU ---- */
 
+/* DICOM TLS for an association the node opens (src/tls does the
+ * handshake and the checks). */
+struct iso_tls;
+typedef struct iso_dcm_tls_client {
+    struct iso_tls *tls;    /* NULL: plain TCP */
+    const char *host;       /* the certificate must name it, unless pinned */
+    const char *pin_sha256; /* "" or the server certificate's SHA-256 (64 hex) */
+    long timeout_ms;        /* the handshake's bound */
+} iso_dcm_tls_client;
+
 typedef struct iso_scu_params {
     const char *our_ae;
     const char *peer_ae;
@@ -236,6 +250,7 @@ typedef struct iso_scu_params {
     long acse_timeout;
     long dimse_timeout;
     long max_pdu;
+    iso_dcm_tls_client tls; /* tls.tls NULL: plain */
 } iso_scu_params;
 
 /* Opens an association, sends C-ECHO, releases. */

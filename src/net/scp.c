@@ -36,6 +36,7 @@
 #include "dicom/dicom.h"
 #include "ingest/receive.h"
 #include "net/assoc_rq.h"
+#include "tls/tls.h"
 #include "util/fsx.h"
 #include "util/log.h"
 #include "util/uid.h"
@@ -73,7 +74,9 @@ struct iso_scp {
     iso_scp_observer obs; /* callbacks NULL: nobody listens */
     uint64_t next_assoc;  /* under mu */
     iso_dcm_server *dcm;
-    int listen_fd;
+    iso_tls *tls;  /* NULL: no TLS listener */
+    int listen_fd; /* plain DICOM; -1: none */
+    int tls_fd;    /* DICOM TLS; -1: none */
     int wake_pipe[2];
     pthread_t listener;
     bool listener_started;
@@ -89,6 +92,10 @@ struct iso_scp {
 typedef struct conn {
     iso_scp *scp;
     int fd;
+    bool tls;         /* accepted on the TLS port */
+    struct ssl_st *ssl; /* its session, once the handshake is done */
+    char tls_desc[96];  /* protocol and cipher, for the log */
+    char who[192];      /* peer_ip, and the TLS protocol and cipher: for log lines */
     bool over_limit;
     char peer_ip[64];
     iso_assoc_request req;
@@ -147,6 +154,29 @@ static int wait_bytes(iso_scp *scp, int fd, unsigned char *buf, int want,
     }
 }
 
+/* The whole request is here: only a well-formed one goes on to DCMTK.
+ * A malformed one is answered A-ABORT (over TLS when ssl is set). */
+static int check_rq(int fd, struct ssl_st *ssl, const unsigned char *buf, size_t len, char *why,
+                    size_t why_size)
+{
+    iso_assoc_rq_summary sum;
+    char bad[256];
+    if (iso_assoc_rq_check(buf, len, &sum, bad, sizeof bad))
+        return 0;
+    /* A-ABORT, source: service provider, reason: invalid PDU parameter value */
+    static const unsigned char abort_pdu[10] = {0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6};
+    if (ssl != NULL) {
+        iso_err e = {0};
+        (void)iso_tls_write(ssl, abort_pdu, sizeof abort_pdu, 1000, &e);
+    } else {
+        ssize_t w = send(fd, abort_pdu, sizeof abort_pdu, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+    }
+    snprintf(why, why_size, "malformed A-ASSOCIATE-RQ from '%s' (A-ABORT sent): %s",
+             sum.calling_ae, bad);
+    return -1;
+}
+
 /* Returns 0 when a plausible A-ASSOCIATE-RQ is (mostly) buffered; else
  * fills why. */
 static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, size_t why_size)
@@ -165,6 +195,12 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
         return -1;
     }
     uint32_t len = (uint32_t)buf[2] << 24 | (uint32_t)buf[3] << 16 | (uint32_t)buf[4] << 8 | buf[5];
+    if (buf[0] == 0x16 && buf[1] == 0x03) { /* a TLS handshake record */
+        snprintf(why, why_size, "a TLS ClientHello on the plain DICOM port (TLS is served on "
+                 "[node] tls_port%s)", scp->tls_fd >= 0 ? "" : ", which is off");
+        free(buf);
+        return -1;
+    }
     if (buf[0] != 0x01) {
         snprintf(why, why_size, "first PDU has type 0x%02x, not A-ASSOCIATE-RQ", buf[0]);
         free(buf);
@@ -185,20 +221,63 @@ static int await_associate_rq(iso_scp *scp, int fd, long timeout_s, char *why, s
                  len, timeout_s);
         return -1;
     }
-    /* the whole request is here: only a well-formed one goes on to DCMTK */
-    iso_assoc_rq_summary sum;
-    char bad[256];
-    bool well_formed = iso_assoc_rq_check(buf, (size_t)len + 6, &sum, bad, sizeof bad);
+    rc = check_rq(fd, NULL, buf, (size_t)len + 6, why, why_size);
     free(buf);
-    if (!well_formed) {
-        /* A-ABORT, source: service provider, reason: invalid PDU parameter value */
-        static const unsigned char abort_pdu[10] = {0x07, 0, 0, 0, 0, 4, 0, 0, 2, 6};
-        ssize_t w = send(fd, abort_pdu, sizeof abort_pdu, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)w;
-        snprintf(why, why_size, "malformed A-ASSOCIATE-RQ from '%s' (A-ABORT sent): %s",
-                 sum.calling_ae, bad);
+    return rc;
+}
+
+/* The same over DICOM TLS: the request is read (decrypted) whole into
+ * *rq, within timeout_s, and checked; the adapter is handed the bytes. */
+static int read_associate_rq_tls(conn *c, long timeout_s, unsigned char **rq, size_t *rq_len,
+                                 char *why, size_t why_size)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_s;
+    unsigned char *buf = malloc(ASSOC_RQ_MAX + 6);
+    if (buf == NULL) {
+        snprintf(why, why_size, "out of memory");
         return -1;
     }
+    size_t have = 0, want = 6;
+    while (have < want) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (deadline.tv_sec - now.tv_sec) * 1000 +
+                  (deadline.tv_nsec - now.tv_nsec) / 1000000;
+        iso_err e = {0};
+        long n = ms > 0 && !scp_stopping(c->scp)
+                     ? iso_tls_read(c->ssl, buf + have, want - have, ms > 1000 ? 1000 : ms, &e)
+                     : -1;
+        if (n == -2 && ms > 1000)
+            continue; /* a second passed: look at the clock and at shutdown again */
+        if (n <= 0) {
+            free(buf);
+            snprintf(why, why_size, "%s A-ASSOCIATE-RQ within %ld s (or shutting down)",
+                     have == 0 ? "no" : "incomplete", timeout_s);
+            return -1;
+        }
+        have += (size_t)n;
+        if (have >= 6 && want == 6) {
+            uint32_t len = (uint32_t)buf[2] << 24 | (uint32_t)buf[3] << 16 |
+                           (uint32_t)buf[4] << 8 | buf[5];
+            if (buf[0] != 0x01 || len < 68 || len > ASSOC_RQ_MAX) {
+                snprintf(why, why_size,
+                         buf[0] != 0x01 ? "first PDU has type 0x%02x, not A-ASSOCIATE-RQ"
+                                        : "A-ASSOCIATE-RQ length out of range (type 0x%02x)",
+                         buf[0]);
+                free(buf);
+                return -1;
+            }
+            want = (size_t)len + 6;
+        }
+    }
+    if (check_rq(c->fd, c->ssl, buf, want, why, why_size) != 0) {
+        free(buf);
+        return -1;
+    }
+    *rq = buf;
+    *rq_len = want;
     return 0;
 }
 
@@ -309,6 +388,39 @@ static bool host_matches(const char *host, const char *ip)
     return match;
 }
 
+/* A calling AE title alone is not an identity: a peer with tls = yes or a
+ * bound client certificate must call over TLS, with that certificate. */
+static bool certificate_matches(const conn *c, const iso_peer *p, char *why, size_t why_size)
+{
+    bool bound = p->client_certificate_sha256[0] || p->client_certificate_subject[0];
+    if (!bound && !p->tls)
+        return true;
+    if (!c->tls) {
+        snprintf(why, why_size, "calling AE '%s' must call over TLS ([peer %s] %s)",
+                 c->req.calling_ae, p->name, bound ? "binds a client certificate" : "tls = yes");
+        return false;
+    }
+    char got[65] = "", subject[256] = "";
+    bool has = iso_tls_peer_sha256(c->ssl, got);
+    iso_tls_peer_subject(c->ssl, subject, sizeof subject);
+    if (bound && !has) {
+        snprintf(why, why_size, "calling AE '%s' presented no client certificate",
+                 c->req.calling_ae);
+        return false;
+    }
+    if (p->client_certificate_sha256[0] && strcmp(got, p->client_certificate_sha256) != 0) {
+        snprintf(why, why_size, "calling AE '%s' presented client certificate %.16s..., not the "
+                 "one bound to [peer %s]", c->req.calling_ae, got, p->name);
+        return false;
+    }
+    if (p->client_certificate_subject[0] && strcmp(subject, p->client_certificate_subject) != 0) {
+        snprintf(why, why_size, "calling AE '%s' presented a client certificate of '%s', not "
+                 "'%s'", c->req.calling_ae, subject, p->client_certificate_subject);
+        return false;
+    }
+    return true;
+}
+
 /* Returns 0 to accept, or the reject reason; why says it for the log. */
 static int decide(conn *c, char *why, size_t why_size)
 {
@@ -351,6 +463,8 @@ static int decide(conn *c, char *why, size_t why_size)
                      c->req.calling_ae, c->peer_ip, p->host);
             return ISO_REJECT_CALLING_AE;
         }
+        if (!certificate_matches(c, p, why, why_size))
+            return ISO_REJECT_CALLING_AE;
     }
     return 0;
 }
@@ -368,17 +482,44 @@ static void serve_connection(conn *c)
     char why[512] = "";
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (await_associate_rq(scp, c->fd, scp->cfg->acse_timeout, why, sizeof why) != 0) {
+    iso_err err = {0};
+    unsigned char *rq = NULL;
+    size_t rq_len = 0;
+    if (c->tls) {
+        /* the handshake, then the request, both within acse_timeout, in
+         * this connection's own thread */
+        if (iso_tls_accept(scp->tls, c->fd, scp->cfg->acse_timeout * 1000, &c->ssl, &err) !=
+            ISO_OK) {
+            ISO_WARN("TLS connection from %s closed: %s", c->peer_ip, err.msg);
+            close(c->fd);
+            return;
+        }
+        iso_tls_describe(c->ssl, c->tls_desc, sizeof c->tls_desc);
+        if (read_associate_rq_tls(c, scp->cfg->acse_timeout, &rq, &rq_len, why, sizeof why) !=
+            0) {
+            ISO_WARN("TLS connection from %s closed: %s", c->peer_ip, why);
+            iso_tls_end(c->ssl);
+            close(c->fd);
+            return;
+        }
+    } else if (await_associate_rq(scp, c->fd, scp->cfg->acse_timeout, why, sizeof why) != 0) {
         ISO_WARN("connection from %s closed: %s", c->peer_ip, why);
         close(c->fd);
         return;
     }
     iso_dcm_assoc *a = NULL;
-    iso_err err = {0};
-    if (iso_dcm_assoc_receive(scp->dcm, c->fd, &a, &c->req, &err) != ISO_OK) {
+    iso_code rc = iso_dcm_assoc_receive(scp->dcm, c->fd, c->ssl, rq, rq_len, &a, &c->req, &err);
+    free(rq);
+    if (rc != ISO_OK) {
         ISO_WARN("connection from %s closed: %s", c->peer_ip, err.msg);
         return;
     }
+    /* c->ssl now belongs to the association's connection: valid until
+     * iso_dcm_assoc_free */
+    if (c->tls)
+        snprintf(c->who, sizeof c->who, "%s over %s", c->peer_ip, c->tls_desc);
+    else
+        snprintf(c->who, sizeof c->who, "%s", c->peer_ip);
     int reason = decide(c, why, sizeof why);
     if (reason == 0 && iso_recv_new(scp->receiver, c->req.calling_ae, &c->recv, &err) != ISO_OK) {
         snprintf(why, sizeof why, "%s", err.msg);
@@ -388,9 +529,9 @@ static void serve_connection(conn *c)
         iso_err rj = {0};
         if (iso_dcm_assoc_reject(a, (iso_reject_reason)reason, &rj) != ISO_OK)
             ISO_WARN("association %s -> %s from %s: %s", c->req.calling_ae, c->req.called_ae,
-                     c->peer_ip, rj.msg);
+                     c->who, rj.msg);
         ISO_WARN("association %s -> %s from %s rejected: %s", c->req.calling_ae,
-                 c->req.called_ae, c->peer_ip, why);
+                 c->req.called_ae, c->who, why);
         iso_dcm_assoc_free(a);
         return;
     }
@@ -398,13 +539,13 @@ static void serve_connection(conn *c)
     char contexts[1024];
     if (iso_dcm_assoc_accept(a, &n_accepted, contexts, sizeof contexts, &err) != ISO_OK) {
         ISO_WARN("association %s -> %s from %s rejected: %s", c->req.calling_ae,
-                 c->req.called_ae, c->peer_ip, err.msg);
+                 c->req.called_ae, c->who, err.msg);
         iso_recv_free(c->recv);
         iso_dcm_assoc_free(a);
         return;
     }
     ISO_DEBUG("association %s -> %s from %s accepted, %d of %d contexts: %s", c->req.calling_ae,
-              c->req.called_ae, c->peer_ip, n_accepted, c->req.n_proposed, contexts);
+              c->req.called_ae, c->who, n_accepted, c->req.n_proposed, contexts);
     pthread_mutex_lock(&scp->mu);
     c->assoc = ++scp->next_assoc;
     pthread_mutex_unlock(&scp->mu);
@@ -420,7 +561,7 @@ static void serve_connection(conn *c)
     iso_log(end == ISO_END_RELEASED ? ISO_LOG_INFO : ISO_LOG_WARN,
             "association %s -> %s from %s %s%s%s after %.2f s: contexts %d/%d [%s], echo %u, "
             "stored %u, failed %u, %.1f MB",
-            c->req.calling_ae, c->req.called_ae, c->peer_ip, end_name(end), why[0] ? ": " : "",
+            c->req.calling_ae, c->req.called_ae, c->who, end_name(end), why[0] ? ": " : "",
             why, secs, n_accepted, c->req.n_proposed, contexts, counts.echoes, counts.stores_ok,
             counts.stores_failed, (double)counts.bytes / 1e6);
 }
@@ -462,20 +603,28 @@ static void *listener_main(void *arg)
 {
     iso_scp *scp = arg;
     const long max = scp->cfg->max_associations;
+    bool tls_turn = false; /* both ports ready: take them in turn */
     for (;;) {
-        struct pollfd pfd[2] = {{scp->listen_fd, POLLIN, 0}, {scp->wake_pipe[0], POLLIN, 0}};
-        int r = poll(pfd, 2, -1);
+        /* a negative fd is ignored by poll: a port that is off */
+        struct pollfd pfd[3] = {{scp->wake_pipe[0], POLLIN, 0},
+                                {scp->listen_fd, POLLIN, 0},
+                                {scp->tls_fd, POLLIN, 0}};
+        int r = poll(pfd, 3, -1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             ISO_ERROR("listener: poll: %s", strerror(errno));
             break;
         }
-        if (pfd[1].revents)
+        if (pfd[0].revents)
             break; /* stop requested */
+        bool plain_ready = pfd[1].revents != 0, tls_ready = pfd[2].revents != 0;
+        bool tls = tls_ready && (!plain_ready || tls_turn);
+        tls_turn = !tls;
         struct sockaddr_in from;
         socklen_t fromlen = sizeof from;
-        int fd = accept4(scp->listen_fd, (struct sockaddr *)&from, &fromlen, SOCK_CLOEXEC);
+        int fd = accept4(tls ? scp->tls_fd : scp->listen_fd, (struct sockaddr *)&from, &fromlen,
+                         SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
                 ISO_ERROR("listener: accept: %s", strerror(errno));
@@ -529,6 +678,7 @@ static void *listener_main(void *arg)
         if (c != NULL) {
             c->scp = scp;
             c->fd = fd;
+            c->tls = tls;
             c->over_limit = active >= max;
             snprintf(c->peer_ip, sizeof c->peer_ip, "%s", ip);
             pthread_attr_init(&attr);
@@ -552,6 +702,8 @@ static void scp_free(iso_scp *scp)
 {
     if (scp->listen_fd >= 0)
         close(scp->listen_fd);
+    if (scp->tls_fd >= 0)
+        close(scp->tls_fd);
     if (scp->wake_pipe[0] >= 0) {
         close(scp->wake_pipe[0]);
         close(scp->wake_pipe[1]);
@@ -564,7 +716,28 @@ static void scp_free(iso_scp *scp)
     free(scp);
 }
 
-iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon,
+/* A listening socket on bind:port. */
+static iso_code listen_on(const iso_config *cfg, long port, int *out, iso_err *err)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, cfg->bind, &addr.sin_addr) != 1)
+        return iso_fail(err, ISO_ECONFIG, "bind = %s is not an IPv4 address", cfg->bind);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 128) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return iso_fail(err, ISO_ENET, "cannot listen on %s:%ld: %s", cfg->bind, port,
+                        strerror(e));
+    }
+    *out = fd;
+    return ISO_OK;
+}
+
+iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon, iso_tls *tls,
                        const iso_scp_observer *obs, iso_scp **out, iso_err *err)
 {
     *out = NULL;
@@ -575,6 +748,8 @@ iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon,
     if (obs != NULL)
         scp->obs = *obs;
     scp->listen_fd = -1;
+    scp->tls_fd = -1;
+    scp->tls = tls;
     scp->wake_pipe[0] = scp->wake_pipe[1] = -1;
     pthread_mutex_init(&scp->mu, NULL);
     pthread_cond_init(&scp->idle_cv, NULL);
@@ -595,22 +770,13 @@ iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon,
         iso_fail(err, ISO_EIO, "pipe: %s", strerror(errno));
         goto fail;
     }
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
-    if (inet_pton(AF_INET, cfg->bind, &addr.sin_addr) != 1) {
-        iso_fail(err, ISO_ECONFIG, "bind = %s is not an IPv4 address", cfg->bind);
+    if (cfg->tls_port != 0 && tls == NULL) {
+        iso_fail(err, ISO_ECONFIG, "[node] tls_port is set but TLS is not set up");
         goto fail;
     }
-    scp->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (scp->listen_fd < 0 ||
-        setsockopt(scp->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        setsockopt(scp->listen_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
-        bind(scp->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        listen(scp->listen_fd, 128) != 0) {
-        iso_fail(err, ISO_ENET, "cannot listen on %s:%ld: %s", cfg->bind, cfg->port,
-                 strerror(errno));
+    if ((cfg->port != 0 && listen_on(cfg, cfg->port, &scp->listen_fd, err) != ISO_OK) ||
+        (cfg->tls_port != 0 && listen_on(cfg, cfg->tls_port, &scp->tls_fd, err) != ISO_OK))
         goto fail;
-    }
     if (pthread_create(&scp->listener, NULL, listener_main, scp) != 0) {
         iso_fail(err, ISO_ENOMEM, "cannot start listener thread");
         goto fail;
@@ -637,8 +803,11 @@ void iso_scp_stop(iso_scp *scp)
         (void)w;
         pthread_join(scp->listener, NULL);
     }
-    close(scp->listen_fd);
-    scp->listen_fd = -1;
+    if (scp->listen_fd >= 0)
+        close(scp->listen_fd);
+    if (scp->tls_fd >= 0)
+        close(scp->tls_fd);
+    scp->listen_fd = scp->tls_fd = -1;
     /* Connection threads notice `stopping` within a second; those blocked in
      * a network read are bounded by network_timeout. */
     pthread_mutex_lock(&scp->mu);

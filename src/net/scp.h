@@ -1,6 +1,7 @@
-/* scp.h — the node's listening side: accepts TCP connections, applies the
- * association policy (called AE, calling AE allow-list, host check,
- * max_associations) and stores what C-STORE delivers.
+/* scp.h — the node's listening side: accepts TCP connections on the plain
+ * port and DICOM TLS connections on tls_port, applies the association
+ * policy (called AE, calling AE allow-list, host check, client certificate
+ * binding, max_associations) and stores what C-STORE delivers.
  *
  * Lifecycle: iso_scp_start binds and starts the listener thread; each
  * connection gets its own thread.  iso_scp_stop stops accepting, gives
@@ -15,6 +16,7 @@
 #include "anon/anon.h"
 #include "config/config.h"
 #include "store/store.h"
+#include "tls/tls.h"
 #include "util/err.h"
 
 typedef struct iso_scp iso_scp;
@@ -33,8 +35,10 @@ typedef struct iso_scp_observer {
 } iso_scp_observer;
 
 /* anon: de-identification applied to every object before it is stored, or
- * NULL to store objects exactly as received.  obs may be NULL. */
-iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon,
+ * NULL to store objects exactly as received.  tls: the contexts of the TLS
+ * listener (needed when [node] tls_port is set; it may be reloaded while
+ * the SCP runs).  obs may be NULL. */
+iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon, iso_tls *tls,
                        const iso_scp_observer *obs, iso_scp **out, iso_err *err);
 void iso_scp_stop(iso_scp *scp);
 

@@ -61,7 +61,7 @@ static iso_dcm_assoc *fuzz_associate(const uint8_t *data, size_t size, iso_assoc
     *peer = sv[0];
     iso_dcm_assoc *a = NULL;
     iso_err e = {};
-    return iso_dcm_assoc_receive(srv, sv[1], &a, req, &e) == ISO_OK ? a : NULL;
+    return iso_dcm_assoc_receive(srv, sv[1], NULL, NULL, 0, &a, req, &e) == ISO_OK ? a : NULL;
 }
 
 #endif

@@ -11,7 +11,7 @@ expect_error() { # description, file content, expected message regexp
 }
 expect_error "unknown key" "[node]\nport = 104\nportt = 105" "bad.conf:3: unknown key 'portt' in \\[node\\]"
 expect_error "unknown section" "[node]\nport = 104\n[nodes]\nx = 1" "bad.conf:4: unknown section \\[nodes\\]"
-expect_error "port out of range" "[node]\nport = 70000" "bad.conf:2: port: 70000 is outside 1..65535"
+expect_error "port out of range" "[node]\nport = 70000" "bad.conf:2: port: 70000 is outside 0..65535"
 expect_error "not an integer" "[node]\nmax_associations = many" "bad.conf:2: max_associations: 'many' is not an integer"
 expect_error "bad enum" "[node]\nduplicates = overwrite" "duplicates: 'overwrite' is not one of keep\\|replace"
 expect_error "bad bool" "[node]\ncheck_host = perhaps" "check_host: 'perhaps' is not yes/no"

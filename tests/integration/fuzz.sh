@@ -18,7 +18,7 @@ B=$WORK/build; mkdir -p "$B"
 flags="-g -O1 -fsanitize=fuzzer-no-link,address -include $top_builddir/autoconf.h -I$top_srcdir/src -I$top_builddir $OPENJP2_CFLAGS"
 for f in util/err util/log util/json util/fsx util/uid util/hex util/path util/dbx config/config anon/anon anon/vault \
         anon/anon_file anon/e11_table dicom/nesting store/index store/store store/layout store/verify \
-        ingest/receive net/assoc_rq; do
+        ingest/receive net/assoc_rq tls/tls; do
     clang $flags -std=c11 -D_GNU_SOURCE -c "$top_srcdir/src/$f.c" -o "$B/$(basename $f).o" || fail "build $f.c"
 done
 clang $flags -std=c11 -D_GNU_SOURCE -c "$top_builddir/src/store/schema.c" -o "$B/schema.o" || fail "build schema.c"
@@ -29,7 +29,7 @@ done
 targets="dataset assoc_rq association receive image anon"
 for target in $targets; do
     clang++ $flags -std=c++17 -fsanitize=fuzzer,address "$top_srcdir/tests/fuzz/fuzz_$target.cc" \
-        "$B"/*.o $DCMTK_LIBS $OPENJP2_LIBS -lsqlite3 -lcrypto -linih -lpthread -o "$B/fuzz_$target" \
+        "$B"/*.o $DCMTK_LIBS $OPENJP2_LIBS -lsqlite3 -lssl -lcrypto -linih -lpthread -o "$B/fuzz_$target" \
         || fail "link fuzz_$target"
 done
 python3 "$top_srcdir/tests/fuzz/make_seeds.py" "$WORK/seeds" "$SHARED" || fail "seeds"

@@ -44,6 +44,16 @@ static int loads(const iso_config_key *k, const char *item, const char *value)
     }
     else
         snprintf(text, sizeof text, "[%s]\n%s = %s\n", k->section, k->key, value);
+    /* what other keys a value needs, so that the bound alone decides: a
+     * TLS port or a TLS peer needs [tls] files; no plain port needs a TLS
+     * one (the files are not opened at load) */
+    size_t len = strlen(text);
+    if (strcmp(k->section, "node") == 0 && strcmp(k->key, "port") == 0 && strcmp(value, "0") == 0)
+        len += (size_t)snprintf(text + len, sizeof text - len, "tls_port = 2762\n");
+    if (strcmp(k->key, "tls_port") == 0 || strcmp(k->key, "port") == 0 ||
+        (strcmp(k->section, "peer") == 0 && strcmp(k->key, "tls") == 0))
+        snprintf(text + len, sizeof text - len,
+                 "[tls]\ncertificate = n.pem\nprivate_key = n.key\nca_file = ca.pem\n");
     int ok = load_text(&cfg, text, &err) == ISO_OK;
     iso_config_free(&cfg);
     return ok;
@@ -192,8 +202,42 @@ int main(void)
     CHECK(strcmp(err.msg, expect) == 0);
     CHECK(load_text(&cfg, "[nodes]\nport = 1\n", &err) == ISO_ECONFIG);
     CHECK(strstr(err.msg, ":2: unknown section [nodes]") != NULL);
+    CHECK(load_text(&cfg, "[node]\nport = 70000\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "outside 0..65535") != NULL);
+    /* listeners and TLS: what needs what */
     CHECK(load_text(&cfg, "[node]\nport = 0\n", &err) == ISO_ECONFIG);
-    CHECK(strstr(err.msg, "outside 1..65535") != NULL);
+    CHECK(strstr(err.msg, "port and tls_port are both 0: nothing to listen on") != NULL);
+    CHECK(load_text(&cfg, "[node]\ntls_port = 11112\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "port and tls_port are both 11112") != NULL);
+    CHECK(load_text(&cfg, "[node]\ntls_port = 2762\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "tls_port needs [tls] certificate and private_key") != NULL);
+    CHECK(load_text(&cfg, "[node]\ntls_port = 2762\n[tls]\ncertificate = a\nprivate_key = b\n",
+                    &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "verify_peer = require needs ca_file or ca_dir") != NULL);
+    CHECK(load_text(&cfg, "[node]\ntls_port = 2762\n[tls]\ncertificate = a\nprivate_key = b\n"
+                          "verify_peer = none\n", &err) == ISO_OK);
+    CHECK(load_text(&cfg, "[tls]\ncertificate = a\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "certificate and private_key go together") != NULL);
+    CHECK(load_text(&cfg, "[peer p]\nae_title = P\nhost = h\nport = 1\ntls = yes\n", &err) ==
+          ISO_ECONFIG);
+    CHECK(strstr(err.msg, "needs ca_file or ca_dir") != NULL);
+    CHECK(load_text(&cfg, "[node]\ncheck_calling_ae = yes\ntls_port = 2762\n[tls]\ncertificate = a\n"
+                          "private_key = b\nca_file = c\n[peer p]\nae_title = P\nhost = h\n"
+                          "port = 1\ncertificate_sha256 = AB:cd\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "[peer p] certificate_sha256 is not a SHA-256 fingerprint") != NULL);
+    CHECK(load_text(&cfg, "[node]\ncheck_calling_ae = yes\ntls_port = 2762\n[tls]\ncertificate = a\n"
+                          "private_key = b\nca_file = c\n[peer p]\nae_title = P\nhost = h\n"
+                          "port = 1\nclient_certificate_sha256 = "
+                          "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:"
+                          "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\n", &err) == ISO_OK);
+    CHECK(cfg.n_peers == 1 && strcmp(cfg.peers[0].client_certificate_sha256,
+                                      "abcdef0123456789abcdef0123456789"
+                                      "abcdef0123456789abcdef0123456789") == 0);
+    iso_config_free(&cfg);
+    CHECK(load_text(&cfg, "[node]\ntls_port = 2762\n[tls]\ncertificate = a\nprivate_key = b\n"
+                          "ca_file = c\n[peer p]\nae_title = P\nhost = h\nport = 1\n"
+                          "client_certificate_subject = CN=x\n", &err) == ISO_ECONFIG);
+    CHECK(strstr(err.msg, "needs [node] check_calling_ae = yes") != NULL);
     CHECK(load_text(&cfg, "[node]\nport = 12x\n", &err) == ISO_ECONFIG);
     CHECK(load_text(&cfg, "[node]\nlog_level = loud\n", &err) == ISO_ECONFIG);
     CHECK(load_text(&cfg, "[node]\nae_title = ABCDEFGHIJKLMNOPQ\n", &err) == ISO_ECONFIG);
