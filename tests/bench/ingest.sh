@@ -22,17 +22,18 @@ fresh_dir() { mktemp -d "$W/$1.XXXXXX"; }
 # of ROUNDS); reset_peer starts a fresh peer before each round so every round
 # stores new objects; stop_peer ends it.
 PEER_PID=
+SCU_OPTS=
 stop_peer() { [ -n "$PEER_PID" ] && { kill "$PEER_PID"; wait "$PEER_PID" 2>/dev/null; }; PEER_PID=; }
 measure() {
     local label=$1 aet=$2 port=$3 best1=0 best4=0
     for r in $(seq "$ROUNDS"); do
         reset_peer
         local t0 t1
-        t0=$(now); LD_PRELOAD=$SHIM storescu -aec "$aet" 127.0.0.1 "$port" $files >/dev/null 2>&1 || echo "storescu failed" >&2; t1=$(now)
+        t0=$(now); LD_PRELOAD=$SHIM storescu $SCU_OPTS -aec "$aet" 127.0.0.1 "$port" $files >/dev/null 2>&1 || echo "storescu failed" >&2; t1=$(now)
         best1=$(python3 -c "print(max($best1, $N/($t1-$t0)))")
         t0=$(now)
         local pids=()
-        for i in 1 2 3 4; do LD_PRELOAD=$SHIM storescu -aec "$aet" 127.0.0.1 "$port" "$W/copy$i"/* >/dev/null 2>&1 & pids+=($!); done
+        for i in 1 2 3 4; do LD_PRELOAD=$SHIM storescu $SCU_OPTS -aec "$aet" 127.0.0.1 "$port" "$W/copy$i"/* >/dev/null 2>&1 & pids+=($!); done
         wait "${pids[@]}"; t1=$(now)
         best4=$(python3 -c "print(max($best4, 4*$N/($t1-$t0)))")
     done
@@ -80,6 +81,46 @@ done
 printf '%-36s %8.0f %14.0f\n' "isonoded (anonymize off)" "$off1" "$off4"
 printf '%-36s %8.0f %14.0f   (%+.0f%% / %+.0f%% vs off)\n' "isonoded (de-identifying, default)" \
     "$on1" "$on4" "$(python3 -c "print(100*($on1/$off1-1))")" "$(python3 -c "print(100*($on4/$off4-1))")"
+
+# DICOM TLS: the same node with both listeners, plain and TLS rounds
+# alternating (de-identification off, so the difference is TLS), then
+# storescp +tls; storescu +tls with a client certificate (mutual
+# authentication), certificates from tests/lib/certs.sh
+. "$top/tests/lib/certs.sh"
+make_pki "$W/pki" >/dev/null 2>&1 || { echo "openssl could not make test certificates"; exit 1; }
+TLS_OPTS="+tls $W/pki/mod1.key $W/pki/mod1.pem +cf $W/pki/ca.pem"
+P=$(free_port); TP=$(free_port)
+reset_peer() {
+    stop_peer
+    local d
+    d=$(fresh_dir isotls)
+    printf '[node]\nport = %s\ntls_port = %s\ndata_dir = %s\nlog_level = warn\n[reconstruct]\nsettle_seconds = 86400\n[anonymize]\nenabled = no\n[tls]\ncertificate = %s\nprivate_key = %s\nca_file = %s\n' \
+        "$P" "$TP" "$d" "$W/pki/node.pem" "$W/pki/node.key" "$W/pki/ca.pem" > "$W/isotls.conf"
+    "$top/src/isonoded" -c "$W/isotls.conf" 2>>"$W/iso.log" & PEER_PID=$!
+    for _ in $(seq 50); do echoscu -aec ISONODE 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+pl1=0; pl4=0; tl1=0; tl4=0
+for r in $(seq "$ROUNDS"); do
+    ROUNDS_SAVED=$ROUNDS; ROUNDS=1
+    set -- $(SCU_OPTS= measure x ISONODE "$P")
+    pl1=$(python3 -c "print(max($pl1, $2))"); pl4=$(python3 -c "print(max($pl4, $3))")
+    set -- $(SCU_OPTS=$TLS_OPTS measure x ISONODE "$TP")
+    tl1=$(python3 -c "print(max($tl1, $2))"); tl4=$(python3 -c "print(max($tl4, $3))")
+    ROUNDS=$ROUNDS_SAVED
+done
+printf '%-36s %8.0f %14.0f\n' "isonoded plain port (same node)" "$pl1" "$pl4"
+printf '%-36s %8.0f %14.0f   (%.2fx / %.2fx plain; goal >= 0.8x)\n' "isonoded TLS port (TLS 1.3, mutual)" \
+    "$tl1" "$tl4" "$(python3 -c "print($tl1/$pl1)")" "$(python3 -c "print($tl4/$pl4)")"
+P=$(free_port)
+reset_peer() {
+    stop_peer
+    local d
+    d=$(fresh_dir scptls)
+    LD_PRELOAD=$SHIM storescp -aet SCP +tls "$W/pki/peer.key" "$W/pki/peer.pem" +cf "$W/pki/ca.pem" \
+        -od "$d" "$P" >/dev/null 2>&1 & PEER_PID=$!
+    for _ in $(seq 50); do LD_PRELOAD=$SHIM echoscu $TLS_OPTS -aec SCP 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+SCU_OPTS=$TLS_OPTS measure "storescp +tls (files, no fsync)" SCP "$P"
 
 # storescp: files only
 P=$(free_port)
