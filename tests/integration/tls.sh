@@ -206,4 +206,23 @@ for _ in $(seq 50); do grep -q 'SIGHUP: TLS files not reloaded' "$WORK/node.log"
 grep -q 'SIGHUP: TLS files not reloaded, the previous ones stay in use' "$WORK/node.log" || fail "bad renewal not reported"
 echoscu $(tls_client MOD1 mod1 mod1) 127.0.0.1 "$TLS_PORT" || fail "TLS echo after a failed renewal"
 ok "a renewal that does not load is reported and the previous certificate stays in use"
+grep -rlq 'PRIVATE KEY' "$DATA" && fail "key material under data_dir"
+grep -q 'PRIVATE KEY' "$WORK/node.log" && fail "key material in the log"
+ok "no private key is copied into data_dir or logged"
+stop_node
+
+# verify_peer = optional, the CAs from a hashed directory: a client without a
+# certificate is served, a presented one is still verified
+cp "$P/node.pem" "$WORK/tls/node.pem"
+mkdir -p "$WORK/cadir" && cp "$P/ca.pem" "$WORK/cadir/" && openssl rehash "$WORK/cadir" 2>/dev/null ||
+    c_rehash "$WORK/cadir" >/dev/null 2>&1 || fail "openssl rehash"
+sed -i "s|^ca_file = .*|ca_dir = $WORK/cadir|" "$CONF"
+sed -i 's/^\[tls\]$/[tls]\nverify_peer = optional/' "$CONF"
+lines_before=$(wc -l < "$WORK/node.log")
+start_node
+echoscu -aec ISONODE +tla +cf "$P/ca.pem" 127.0.0.1 "$TLS_PORT" || fail "optional: a client without a certificate"
+echoscu $(tls_client MOD1 mod1 mod1) 127.0.0.1 "$TLS_PORT" || fail "optional: a valid client certificate"
+echoscu $(tls_client MOD1 expired expired) 127.0.0.1 "$TLS_PORT" 2>/dev/null && fail "optional: an expired certificate"
+refused "optional, expired" "TLS handshake failed: certificate refused: certificate has expired"
+ok "verify_peer = optional with ca_dir: no certificate is accepted, a presented one is verified"
 stop_node
