@@ -156,9 +156,7 @@ static int cmd_ls(const iso_config *cfg, int argc, char **argv)
             return 2;
         }
         *eq = '\0';
-        filters[nf].keyword = argv[i];
-        filters[nf].pattern = eq + 1;
-        nf++;
+        filters[nf++] = (iso_filter){argv[i], eq + 1, ISO_MATCH_GLOB, NULL};
     }
     iso_err err = {0};
     iso_index *idx = open_index(cfg);
@@ -202,7 +200,7 @@ static int cmd_show(const iso_config *cfg, int argc, char **argv)
     print_ctx p = {true, true, 0};
     iso_code rc = ISO_OK;
     for (size_t i = 0; i < 4 && p.rows == 0 && rc == ISO_OK; i++) {
-        iso_filter f = {lookups[i].key, argv[0]};
+        iso_filter f = {lookups[i].key, argv[0], ISO_MATCH_EXACT, NULL};
         rc = iso_index_list(idx, lookups[i].level, &f, 1, print_row, &p, &err);
     }
     iso_index_close(idx);

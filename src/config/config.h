@@ -41,6 +41,7 @@ typedef struct iso_peer {
     long port;
     iso_peer_identity identity; /* the identity results sent there carry */
     long tls;                   /* associations to it use DICOM TLS */
+    long query;                 /* may C-FIND */
     char certificate_sha256[100];        /* pinned server certificate (normalized: 64 hex) */
     char client_certificate_sha256[100]; /* its client certificate, when it calls us */
     char client_certificate_subject[256];
@@ -101,6 +102,7 @@ typedef struct iso_config {
     long max_memory_mb;
     iso_dup_policy duplicates;
     long check_calling_ae;
+    long open_query_retrieve;
     long check_host;
     iso_log_level log_level;
     long watchdog;

@@ -5,6 +5,7 @@
 
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmnet/assoc.h"
+#include "dcmtk/dcmnet/dimse.h"
 
 #include "dcmtk/dcmdata/dcdatset.h"
 #include "dcmtk/dcmdata/dcitem.h"
@@ -22,6 +23,12 @@ void iso_dcm_set_nodelay(int fd);
  * scanned for nesting before DCMTK parses them. */
 OFCondition iso_dcm_use_transport(T_ASC_Network *net, long pdu_seconds, long io_seconds,
                                   const iso_dcm_tls_client *client);
+/* C-FIND (dcm_find.cc): is uid a FIND model we serve; one C-FIND, false
+ * if the association cannot go on (why says it). */
+bool iso_dcm_is_find_class(const char *uid);
+bool iso_dcm_serve_find(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                        T_DIMSE_C_FindRQ *rq, const iso_scp_handlers *h, long timeout,
+                        iso_assoc_counts *counts, char *why, size_t why_size);
 /* The TLS session (handshake done) and the A-ASSOCIATE-RQ already read from
  * it, for the connection DUL creates next in this thread; after
  * ASC_receiveAssociation, iso_dcm_tls_handoff_left returns the session if

@@ -187,9 +187,21 @@ extern "C" iso_code iso_dcm_assoc_reject(iso_dcm_assoc *a, iso_reject_reason rea
 
 static bool abstract_syntax_ok(const char *uid)
 {
-    if (strcmp(uid, UID_VerificationSOPClass) == 0)
+    if (strcmp(uid, UID_VerificationSOPClass) == 0 || iso_dcm_is_find_class(uid))
         return true;
     return dcmIsaStorageSOPClassUID(uid, ESSC_All);
+}
+
+/* Queries are read and answered in an uncompressed syntax. */
+static bool syntax_ok_for(const char *abstract, const char *ts)
+{
+    if (!iso_dcm_ts_supported(ts))
+        return false;
+    if (!iso_dcm_is_find_class(abstract))
+        return true;
+    return strcmp(ts, UID_LittleEndianImplicitTransferSyntax) == 0 ||
+           strcmp(ts, UID_LittleEndianExplicitTransferSyntax) == 0 ||
+           strcmp(ts, UID_BigEndianExplicitTransferSyntax) == 0;
 }
 
 extern "C" iso_code iso_dcm_assoc_accept(iso_dcm_assoc *a, int *n_accepted, char *summary,
@@ -217,7 +229,7 @@ extern "C" iso_code iso_dcm_assoc_accept(iso_dcm_assoc *a, int *n_accepted, char
             /* The requester's first choice we can store: a store node keeps
              * what the modality sends rather than imposing an encoding. */
             for (int t = 0; t < pc.transferSyntaxCount && chosen == NULL; t++)
-                if (iso_dcm_ts_supported(pc.proposedTransferSyntaxes[t]))
+                if (syntax_ok_for(pc.abstractSyntax, pc.proposedTransferSyntaxes[t]))
                     chosen = pc.proposedTransferSyntaxes[t];
         }
         if (chosen != NULL &&
@@ -452,9 +464,16 @@ extern "C" iso_assoc_end iso_dcm_assoc_serve(iso_dcm_assoc *a, const iso_scp_han
                 return ISO_END_ERROR;
             }
             break;
+        case DIMSE_C_FIND_RQ:
+            if (!iso_dcm_serve_find(assoc, pid, &msg.msg.CFindRQ, h, dimse_timeout, counts, why,
+                                    why_size)) {
+                ASC_abortAssociation(assoc);
+                return ISO_END_ERROR;
+            }
+            break;
         default:
-            /* Only Verification and Storage contexts are ever accepted, so
-             * any other command is a protocol violation. */
+            /* Only Verification, Storage and FIND contexts are ever
+             * accepted, so any other command is a protocol violation. */
             snprintf(why, why_size, "unexpected DIMSE command 0x%04x", msg.CommandField);
             ASC_abortAssociation(assoc);
             return ISO_END_ERROR;

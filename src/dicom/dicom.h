@@ -172,8 +172,37 @@ typedef struct iso_store_sink {
     void *ctx;
 } iso_store_sink;
 
+/* One key of a C-FIND identifier: its tag, VR, dictionary keyword ("" if
+ * unknown) and value in UTF-8 ("" = universal match, or a return key). */
+typedef struct iso_find_key {
+    uint16_t group, elem;
+    char vr[3];
+    const char *keyword;
+    const char *value;
+} iso_find_key;
+
+typedef struct iso_find_rq {
+    const char *sop_class; /* the information model's FIND SOP Class */
+    const char *level;     /* Query/Retrieve Level: PATIENT, STUDY, SERIES or IMAGE */
+    const iso_find_key *keys;
+    size_t n_keys;
+} iso_find_rq;
+
+/* Statuses of a C-FIND the C side may answer with. */
+#define ISO_FIND_REFUSED_NOT_AUTHORIZED 0x0124
+#define ISO_FIND_IDENTIFIER_DOES_NOT_MATCH 0xA900
+#define ISO_FIND_UNABLE_TO_PROCESS 0xC000
+
 typedef struct iso_scp_handlers {
     void *user;
+    /* A C-FIND-RQ arrived (identifier parsed): return 0 and a cursor to
+     * answer it, or a failure status (comment: an Error Comment). */
+    uint16_t (*find_begin)(void *user, const iso_find_rq *rq, void **cursor, char *comment,
+                           size_t comment_size);
+    /* The next match: 1 and values[i] for keys[i] (NULL: empty), 0 at the
+     * end, -1 on failure.  Values stay valid until the next call. */
+    int (*find_next)(void *user, void *cursor, const char **values);
+    void (*find_end)(void *user, void *cursor);
     /* A C-STORE-RQ arrived.  Return 0 and fill sink to receive it, or a
      * non-zero DIMSE status to refuse it (the data set is then read and
      * discarded); comment then holds an Error Comment (<= 64 chars). */
@@ -198,6 +227,7 @@ typedef enum {
 
 typedef struct iso_assoc_counts {
     unsigned echoes;
+    unsigned finds, find_matches;
     unsigned stores_ok;
     unsigned stores_failed;
     unsigned long long bytes;

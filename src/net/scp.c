@@ -36,6 +36,7 @@
 #include "dicom/dicom.h"
 #include "ingest/receive.h"
 #include "net/assoc_rq.h"
+#include "net/find.h"
 #include "tls/tls.h"
 #include "util/fsx.h"
 #include "util/log.h"
@@ -369,6 +370,37 @@ static int on_should_abort(void *user, int idle_seconds)
            (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
 }
 
+/* ---- C-FIND (net/find.c decides and matches) ---- */
+
+static uint16_t on_find_begin(void *user, const iso_find_rq *rq, void **cursor, char *comment,
+                              size_t comment_size)
+{
+    conn *c = user;
+    char why[256] = "";
+    iso_find *f = NULL;
+    uint16_t status = iso_find_begin(c->scp->cfg, c->req.calling_ae, rq, &f, comment,
+                                     comment_size, why, sizeof why);
+    if (status != 0)
+        ISO_WARN("C-FIND %s from %s refused (status 0x%04x): %s", rq->level, c->req.calling_ae,
+                 status, why);
+    *cursor = f;
+    return status;
+}
+
+static int on_find_next(void *user, void *cursor, const char **values)
+{
+    (void)user;
+    return iso_find_next(cursor, values);
+}
+
+static void on_find_end(void *user, void *cursor)
+{
+    conn *c = user;
+    ISO_INFO("C-FIND %s from %s: %ld match(es)", iso_find_describe(cursor), c->req.calling_ae,
+             iso_find_matches(cursor));
+    iso_find_end(cursor);
+}
+
 /* ---- policy ---- */
 
 static bool host_matches(const char *host, const char *ip)
@@ -549,7 +581,8 @@ static void serve_connection(conn *c)
     pthread_mutex_lock(&scp->mu);
     c->assoc = ++scp->next_assoc;
     pthread_mutex_unlock(&scp->mu);
-    iso_scp_handlers h = {c, on_store_begin, on_store_end, on_should_abort};
+    iso_scp_handlers h = {c,           on_find_begin, on_find_next,   on_find_end,
+                          on_store_begin, on_store_end, on_should_abort};
     iso_assoc_counts counts = {0};
     iso_assoc_end end = iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);
     if (scp->obs.assoc_end != NULL)
@@ -558,12 +591,15 @@ static void serve_connection(conn *c)
     c->recv = NULL;
     iso_dcm_assoc_free(a);
     double secs = seconds_since(&t0);
+    char finds[64] = "";
+    if (counts.finds > 0)
+        snprintf(finds, sizeof finds, ", find %u (%u matches)", counts.finds, counts.find_matches);
     iso_log(end == ISO_END_RELEASED ? ISO_LOG_INFO : ISO_LOG_WARN,
             "association %s -> %s from %s %s%s%s after %.2f s: contexts %d/%d [%s], echo %u, "
-            "stored %u, failed %u, %.1f MB",
+            "stored %u, failed %u, %.1f MB%s",
             c->req.calling_ae, c->req.called_ae, c->who, end_name(end), why[0] ? ": " : "",
             why, secs, n_accepted, c->req.n_proposed, contexts, counts.echoes, counts.stores_ok,
-            counts.stores_failed, (double)counts.bytes / 1e6);
+            counts.stores_failed, (double)counts.bytes / 1e6, finds);
 }
 
 /* The entry of ip, or NULL; under mu. */

@@ -475,51 +475,135 @@ static int column_index(iso_level level, const char *kw)
     return -1;
 }
 
-iso_code iso_index_list(iso_index *idx, iso_level level, const iso_filter *filters, int n_filters,
-                        iso_row_fn fn, void *user, iso_err *err)
+struct iso_query {
+    iso_index *idx;
+    sqlite3_stmt *st;
+    int ncol;
+    const char *names[32];
+    const char *values[32];
+    bool numeric[32];
+};
+
+/* The WHERE clause of a filter on column col; parameters from ?p on. */
+static int filter_sql(const iso_filter *f, const char *col, int p, char *out, size_t size,
+                      int *used_params)
 {
-    char sql[4096];
+    switch (f->match) {
+    case ISO_MATCH_EXACT:
+        *used_params = 1;
+        return snprintf(out, size, "\"%s\" = ?%d", col, p);
+    case ISO_MATCH_RANGE:
+        *used_params = 2;
+        /* an entity without the value is outside every range */
+        return snprintf(out, size,
+                        "\"%s\" <> '' AND (?%d = '' OR \"%s\" >= ?%d) AND "
+                        "(?%d = '' OR \"%s\" <= ?%d)",
+                        col, p, col, p, p + 1, col, p + 1);
+    case ISO_MATCH_LIST:
+        /* the list is one parameter, split by SQLite: no SQL from the peer */
+        *used_params = 1;
+        return snprintf(out, size,
+                        "instr('\\' || ?%d || '\\', '\\' || \"%s\" || '\\') > 0", p, col);
+    case ISO_MATCH_MEMBER:
+        *used_params = 1;
+        return snprintf(out, size, "instr(',' || \"%s\" || ',', ',' || ?%d || ',') > 0", col, p);
+    case ISO_MATCH_GLOB:
+    default:
+        *used_params = 1;
+        return snprintf(out, size, "\"%s\" GLOB ?%d", col, p);
+    }
+}
+
+iso_code iso_index_query_open(iso_index *idx, iso_level level, const iso_filter *filters,
+                              int n_filters, iso_query **out, iso_err *err)
+{
+    *out = NULL;
+    char sql[8192];
     size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT * FROM (%s)", levels[level].sql);
+    int param = 1;
     for (int i = 0; i < n_filters; i++) {
         /* The column name comes from our table, never from the caller. */
         int c = column_index(level, filters[i].keyword);
         if (c < 0)
             return iso_fail(err, ISO_EINVAL, "%s has no attribute %s", levels[level].name,
                             filters[i].keyword);
-        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s \"%s\" GLOB ?%d", i ? " AND" : " WHERE",
-                              levels[level].columns[c], i + 1);
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s ", i ? " AND" : " WHERE");
+        int used = 0;
+        int w = filter_sql(&filters[i], levels[level].columns[c], param, sql + n, sizeof sql - n,
+                           &used);
+        if (w < 0 || (size_t)w >= sizeof sql - n)
+            return iso_fail(err, ISO_EINVAL, "query too long");
+        n += (size_t)w;
+        param += used;
     }
+    if (n + 16 >= sizeof sql)
+        return iso_fail(err, ISO_EINVAL, "query too long");
     snprintf(sql + n, sizeof sql - n, " ORDER BY 1");
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(idx->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(idx, err, "prepare list");
-    for (int i = 0; i < n_filters; i++)
-        sqlite3_bind_text(st, i + 1, filters[i].pattern, -1, SQLITE_STATIC);
-    int ncol = sqlite3_column_count(st);
-    const char *names[32];
-    const char *values[32];
-    bool numeric[32];
-    if (ncol > 32)
-        ncol = 32;
+    iso_query *q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    q->idx = idx;
+    if (sqlite3_prepare_v2(idx->db, sql, -1, &q->st, NULL) != SQLITE_OK) {
+        iso_code rc = db_fail(idx, err, "prepare query");
+        iso_index_query_close(q);
+        return rc;
+    }
+    param = 1;
+    for (int i = 0; i < n_filters; i++) {
+        sqlite3_bind_text(q->st, param++, filters[i].pattern, -1, SQLITE_STATIC);
+        if (filters[i].match == ISO_MATCH_RANGE)
+            sqlite3_bind_text(q->st, param++, filters[i].hi ? filters[i].hi : "", -1,
+                              SQLITE_STATIC);
+    }
+    q->ncol = sqlite3_column_count(q->st);
+    if (q->ncol > 32)
+        q->ncol = 32;
+    *out = q;
+    return ISO_OK;
+}
+
+int iso_index_query_next(iso_query *q, iso_row *row, iso_err *err)
+{
+    int r = sqlite3_step(q->st);
+    if (r == SQLITE_DONE)
+        return 0;
+    if (r != SQLITE_ROW) {
+        db_fail(q->idx, err, "query");
+        return -1;
+    }
+    for (int i = 0; i < q->ncol; i++) {
+        /* Names are read per row: a bound GLOB makes SQLite re-prepare the
+         * statement on its first step, freeing earlier names. */
+        q->names[i] = sqlite3_column_name(q->st, i);
+        const unsigned char *t = sqlite3_column_text(q->st, i);
+        q->values[i] = t ? (const char *)t : "";
+        q->numeric[i] = sqlite3_column_type(q->st, i) == SQLITE_INTEGER;
+    }
+    *row = (iso_row){q->ncol, q->names, q->values, q->numeric};
+    return 1;
+}
+
+void iso_index_query_close(iso_query *q)
+{
+    if (q == NULL)
+        return;
+    sqlite3_finalize(q->st);
+    free(q);
+}
+
+iso_code iso_index_list(iso_index *idx, iso_level level, const iso_filter *filters, int n_filters,
+                        iso_row_fn fn, void *user, iso_err *err)
+{
+    iso_query *q = NULL;
+    if (iso_index_query_open(idx, level, filters, n_filters, &q, err) != ISO_OK)
+        return err->code;
+    iso_row row;
     int r;
-    iso_code rc = ISO_OK;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        for (int i = 0; i < ncol; i++) {
-            /* Names are read per row: a bound GLOB makes SQLite re-prepare
-             * the statement on its first step, freeing earlier names. */
-            names[i] = sqlite3_column_name(st, i);
-            const unsigned char *t = sqlite3_column_text(st, i);
-            values[i] = t ? (const char *)t : "";
-            numeric[i] = sqlite3_column_type(st, i) == SQLITE_INTEGER;
-        }
-        iso_row row = {ncol, names, values, numeric};
+    while ((r = iso_index_query_next(q, &row, err)) == 1)
         if (fn(user, &row) != 0)
             break;
-    }
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = db_fail(idx, err, "list");
-    sqlite3_finalize(st);
-    return rc;
+    iso_index_query_close(q);
+    return r < 0 ? err->code : ISO_OK;
 }
 
 iso_code iso_index_counts(iso_index *idx, iso_counts *c, iso_err *err)

@@ -86,10 +86,34 @@ typedef struct iso_row {
 
 typedef int (*iso_row_fn)(void *user, const iso_row *row); /* non-zero stops */
 
+/* How a filter matches (PS3.4 C.2.2.2): a GLOB pattern ('*' and '?'
+ * wildcards; '[' matches itself), an exact value, an inclusive range of
+ * DA/TM/DT text (lo or hi may be ""), or a list of values separated by
+ * backslashes (UIDs). */
+typedef enum {
+    ISO_MATCH_GLOB = 0,
+    ISO_MATCH_EXACT,
+    ISO_MATCH_RANGE,
+    ISO_MATCH_LIST,
+    ISO_MATCH_MEMBER, /* the value is one of the column's comma-separated values */
+} iso_match;
+
 typedef struct iso_filter {
     const char *keyword; /* a column of the level, e.g. "Modality" */
-    const char *pattern; /* '*' and '?' wildcards */
+    const char *pattern; /* GLOB, EXACT: the value; RANGE: lo; LIST: "a\\b\\c" */
+    iso_match match;     /* 0 (GLOB) in a zero-initialised filter */
+    const char *hi;      /* RANGE: the upper end */
 } iso_filter;
+
+/* A streamed query: rows one at a time (for C-FIND, whose first response
+ * must not wait for the last match). */
+typedef struct iso_query iso_query;
+iso_code iso_index_query_open(iso_index *idx, iso_level level, const iso_filter *filters,
+                              int n_filters, iso_query **out, iso_err *err);
+/* 1 and *row filled (valid until the next call), 0 at the end, or -1 with
+ * err filled. */
+int iso_index_query_next(iso_query *q, iso_row *row, iso_err *err);
+void iso_index_query_close(iso_query *q);
 
 /* Parses "patients|studies|series|instances". */
 int iso_level_parse(const char *s, iso_level *out);

@@ -42,6 +42,33 @@ static uint16_t on_end(void *user, const iso_store_rq *rq, iso_store_sink *sink,
     return ok ? ISO_STATUS_SUCCESS : ISO_STATUS_PROCESSING_FAILURE;
 }
 
+/* C-FIND: every query matches three times, answered with its own values,
+ * so the adapter's identifier parse and response building run. */
+static uint16_t on_find_begin(void *user, const iso_find_rq *rq, void **cursor, char *c, size_t n)
+{
+    (void)user;
+    (void)c;
+    (void)n;
+    static thread_local int left;
+    left = 3;
+    *cursor = &left;
+    return strcmp(rq->level, "PATIENT") == 0 ? ISO_FIND_IDENTIFIER_DOES_NOT_MATCH : 0;
+}
+
+static int on_find_next(void *user, void *cursor, const char **values)
+{
+    (void)user;
+    (void)values; /* NULL: every key returned empty */
+    int *left = (int *)cursor;
+    return (*left)-- > 0 ? 1 : 0;
+}
+
+static void on_find_end(void *user, void *cursor)
+{
+    (void)user;
+    (void)cursor;
+}
+
 static int on_abort(void *user, int idle)
 {
     (void)user;
@@ -61,7 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char summary[256], why[256];
         if (iso_dcm_assoc_accept(a, &n, summary, sizeof summary, &e) == ISO_OK) {
             size_t bytes = 0;
-            iso_scp_handlers h = {&bytes, on_begin, on_end, on_abort};
+            iso_scp_handlers h = {&bytes,   on_find_begin, on_find_next, on_find_end,
+                                  on_begin, on_end,        on_abort};
             iso_assoc_counts counts = {};
             (void)iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);
         }

@@ -126,6 +126,25 @@ conv += t.pdata(1, t.dataset(sop_instance="1.2.3.4.5"), False)
 conv += struct.pack(">BBI", 5, 0, 4) + b"\0" * 4
 with open(os.path.join(as_dir, "store"), "wb") as f:
     f.write(conv)
+# C-FIND: a query, a cancelled one, and an identifier that nests too deep
+find_ctx = ((1, t.STUDY_ROOT_FIND, t.IMPLICIT_LE),)
+put(as_dir, "find", t.associate_rq(contexts=find_ctx) + t.pdata(1, t.c_find_rq(), True)
+    + t.pdata(1, t.find_identifier(), False) + struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
+put(as_dir, "find-cancel", t.associate_rq(contexts=find_ctx) + t.pdata(1, t.c_find_rq(msg_id=7), True)
+    + t.pdata(1, t.find_identifier(level=b"SERIES", keys=((0x0008, 0x0020, b"20200101-"),
+                                                           (0x0020, 0x000E, b"1.2\\1.3"))), False)
+    + t.pdata(1, t.c_cancel_rq(msg_id=7), True))
+put(as_dir, "find-deep", t.associate_rq(contexts=find_ctx) + t.pdata(1, t.c_find_rq(), True)
+    + t.pdata(1, t.find_identifier() + t.nested(40, implicit=True), False))
 with open(os.path.join(as_dir, "echo"), "wb") as f:
     f.write(t.associate_rq(contexts=((1, t.VERIFICATION, t.IMPLICIT_LE),))
             + t.pdata(1, t.c_echo_rq(), True) + struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
+
+# inputs the fuzzer once found to fail, kept as seeds so every run tries
+# them again (tests/fuzz/regressions/TARGET/NAME)
+reg = os.path.join(os.path.dirname(os.path.abspath(__file__)), "regressions")
+for target in (os.listdir(reg) if os.path.isdir(reg) else []):
+    os.makedirs(os.path.join(out, target), exist_ok=True)
+    for name in os.listdir(os.path.join(reg, target)):
+        with open(os.path.join(reg, target, name), "rb") as src:
+            put(os.path.join(out, target), "regression-" + name, src.read())

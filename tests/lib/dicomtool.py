@@ -72,6 +72,33 @@ def c_store_rq(sop_class, sop_instance, msg_id=1):
     ])
 
 
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+
+
+def c_find_rq(sop_class=STUDY_ROOT_FIND, msg_id=1):
+    return command_set([
+        (0x0002, uid_bytes(sop_class)),
+        (0x0100, struct.pack("<H", 0x0020)),
+        (0x0110, struct.pack("<H", msg_id)),
+        (0x0700, struct.pack("<H", 0)),
+        (0x0800, struct.pack("<H", 0x0102)),
+    ])
+
+
+def c_cancel_rq(msg_id=1):
+    return command_set([
+        (0x0100, struct.pack("<H", 0x0FFF)),
+        (0x0120, struct.pack("<H", msg_id)),
+        (0x0800, struct.pack("<H", 0x0101)),
+    ])
+
+
+def find_identifier(level=b"STUDY ", keys=((0x0020, 0x000D, b""), (0x0010, 0x0010, b"A*"))):
+    """A C-FIND identifier in implicit VR little endian, keys in tag order."""
+    els = [(0x0008, 0x0052, level)] + list(keys)
+    return b"".join(elem_implicit(g, e, v) for g, e, v in sorted(els))
+
+
 def c_echo_rq(msg_id=1):
     return command_set([
         (0x0002, uid_bytes(VERIFICATION)),

@@ -1,0 +1,253 @@
+/* dcm_find.cc — one C-FIND on an accepted association (Query/Retrieve FIND,
+ * Patient Root and Study Root): the request identifier read into memory
+ * (at most 64 KiB), scanned for nesting before DCMTK parses it, converted
+ * to UTF-8 from its Specific Character Set, described to the C handlers
+ * (src/net/find.c decides who may ask and what matches), then one pending
+ * response per match as the handlers produce them, a C-CANCEL looked for
+ * between responses, and the final status.
+ */
+#include "dicom/dcm_internal.h"
+
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcistrmb.h"
+#include "dcmtk/dcmdata/dcostrma.h"
+#include "dcmtk/dcmdata/dcsequen.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmnet/dimse.h"
+
+#include "dicom/nesting.h"
+
+enum { FIND_IDENTIFIER_MAX = 64 << 10 };
+
+bool iso_dcm_is_find_class(const char *uid)
+{
+    return strcmp(uid, UID_FINDPatientRootQueryRetrieveInformationModel) == 0 ||
+           strcmp(uid, UID_FINDStudyRootQueryRetrieveInformationModel) == 0;
+}
+
+namespace {
+
+/* Collects the identifier's bytes, refusing more than the cap. */
+class CappedConsumer : public DcmConsumer {
+  public:
+    OFBool good() const override { return OFTrue; }
+    OFCondition status() const override { return EC_Normal; }
+    OFBool isFlushed() const override { return OFTrue; }
+    offile_off_t avail() const override { return 1 << 30; }
+    offile_off_t write(const void *buf, offile_off_t len) override
+    {
+        if (bytes_.size() + (size_t)len > FIND_IDENTIFIER_MAX)
+            over_ = true;
+        else
+            bytes_.append((const char *)buf, (size_t)len);
+        return len;
+    }
+    void flush() override {}
+    std::string bytes_;
+    bool over_ = false;
+};
+
+class BytesStream : public DcmOutputStream {
+  public:
+    explicit BytesStream(DcmConsumer *c) : DcmOutputStream(c) {}
+};
+
+OFCondition send_rsp(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                     T_DIMSE_C_FindRQ *rq, uint16_t status, DcmDataset *ids, const char *comment)
+{
+    T_DIMSE_C_FindRSP rsp;
+    memset(&rsp, 0, sizeof rsp);
+    rsp.MessageIDBeingRespondedTo = rq->MessageID;
+    rsp.DimseStatus = status;
+    rsp.DataSetType = ids != NULL ? DIMSE_DATASET_PRESENT : DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, rq->AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    rsp.opts = O_FIND_AFFECTEDSOPCLASSUID;
+    DcmDataset detail;
+    DcmDataset *detailp = NULL;
+    if (comment != NULL && comment[0] != '\0') {
+        detail.putAndInsertString(DCM_ErrorComment, comment);
+        detailp = &detail;
+    }
+    return DIMSE_sendFindResponse(assoc, pid, rq, &rsp, ids, detailp);
+}
+
+bool is_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    return true;
+}
+
+/* Reads the identifier and parses it safely; status 0 or the failure to
+ * answer (comment says why); false: the association cannot go on. */
+bool read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid, long timeout,
+                     DcmDataset &ds, uint16_t *status, char *comment, size_t comment_size,
+                     char *why, size_t why_size)
+{
+    *status = 0;
+    CappedConsumer consumer;
+    {
+        BytesStream stream(&consumer);
+        T_ASC_PresentationContextID data_pid = pid;
+        OFCondition c = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, (int)timeout,
+                                                   &data_pid, &stream, NULL, NULL);
+        if (c.bad()) {
+            snprintf(why, why_size, "receiving a C-FIND identifier: %s",
+                     iso_dcm_transport_why()[0] ? iso_dcm_transport_why() : c.text());
+            return false;
+        }
+    }
+    T_ASC_PresentationContext pc;
+    if (ASC_findAcceptedPresentationContext(assoc->params, pid, &pc).bad()) {
+        snprintf(why, why_size, "C-FIND on an unknown presentation context %d", pid);
+        return false;
+    }
+    int explicit_vr = 0, little = 1;
+    iso_err e = {};
+    if (consumer.over_) {
+        *status = STATUS_FIND_Refused_OutOfResources;
+        snprintf(comment, comment_size, "identifier over %d bytes", FIND_IDENTIFIER_MAX);
+        return true;
+    }
+    if (iso_nest_encoding(pc.acceptedTransferSyntax, &explicit_vr, &little) != 0) {
+        *status = STATUS_FIND_Failed_UnableToProcess;
+        snprintf(comment, comment_size, "transfer syntax not supported for C-FIND");
+        return true;
+    }
+    iso_nest *n = iso_nest_new(iso_dcm_max_nesting(), explicit_vr, little);
+    iso_code rc = n == NULL ? iso_fail(&e, ISO_ENOMEM, "out of memory")
+                            : iso_nest_feed(n, consumer.bytes_.data(), consumer.bytes_.size(), &e);
+    iso_nest_free(n);
+    if (rc != ISO_OK) {
+        *status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
+        snprintf(comment, comment_size, "identifier refused: %.40s", e.msg);
+        return true;
+    }
+    IsoAllocCap cap(consumer.bytes_.size() * 2 + (1u << 20));
+    DcmInputBufferStream in;
+    in.setBuffer(consumer.bytes_.data(), (offile_off_t)consumer.bytes_.size());
+    in.setEos();
+    ds.transferInit();
+    OFCondition c = ds.read(in, DcmXfer(pc.acceptedTransferSyntax).getXfer(), EGL_noChange,
+                            DCM_MaxReadLength);
+    ds.transferEnd();
+    if (c.bad()) {
+        *status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
+        snprintf(comment, comment_size, "identifier cannot be parsed");
+        return true;
+    }
+    OFString charset;
+    (void)ds.findAndGetOFStringArray(DCM_SpecificCharacterSet, charset);
+    if (!charset.empty() && charset != "ISO_IR 192" && charset != "ISO_IR 6" &&
+        ds.convertToUTF8().bad()) {
+        *status = STATUS_FIND_Failed_UnableToProcess;
+        snprintf(comment, comment_size, "character set not supported");
+    }
+    return true;
+}
+
+} // namespace
+
+bool iso_dcm_serve_find(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                        T_DIMSE_C_FindRQ *rq, const iso_scp_handlers *h, long timeout,
+                        iso_assoc_counts *counts, char *why, size_t why_size)
+{
+    DcmDataset ds;
+    uint16_t status = 0;
+    char comment[128] = "";
+    if (!read_identifier(assoc, pid, timeout, ds, &status, comment, sizeof comment, why, why_size))
+        return false;
+    counts->finds++;
+    /* the keys, in the identifier's order */
+    std::vector<iso_find_key> keys;
+    std::vector<std::string> keywords, values;
+    std::vector<DcmTag> tags;
+    OFString level;
+    (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
+    for (unsigned long i = 0; status == 0 && i < ds.card(); i++) {
+        DcmElement *el = ds.getElement(i);
+        DcmTag tag = el->getTag();
+        if (tag == DCM_SpecificCharacterSet || tag == DCM_QueryRetrieveLevel ||
+            tag.getGroup() == 0x0000)
+            continue;
+        OFString v;
+        if (el->ident() != EVR_SQ)
+            (void)el->getOFStringArray(v);
+        tags.push_back(tag);
+        keywords.push_back(tag.getTagName() ? tag.getTagName() : "");
+        values.push_back(v.c_str());
+    }
+    for (size_t i = 0; i < tags.size(); i++) {
+        iso_find_key k = {};
+        k.group = tags[i].getGroup();
+        k.elem = tags[i].getElement();
+        snprintf(k.vr, sizeof k.vr, "%s", tags[i].getVR().getVRName());
+        k.keyword = keywords[i].c_str();
+        k.value = values[i].c_str();
+        keys.push_back(k);
+    }
+    iso_find_rq req = {rq->AffectedSOPClassUID, level.c_str(), keys.data(), keys.size()};
+    void *cursor = NULL;
+    if (status == 0)
+        status = h->find_begin(h->user, &req, &cursor, comment, sizeof comment);
+    std::vector<const char *> out(keys.size() + 1, (const char *)NULL);
+    bool cancelled = false;
+    while (status == 0) {
+        int r = h->find_next(h->user, cursor, out.data());
+        if (r < 0) {
+            status = STATUS_FIND_Failed_UnableToProcess;
+            snprintf(comment, sizeof comment, "the index could not be read");
+            break;
+        }
+        if (r == 0)
+            break;
+        DcmDataset rsp;
+        bool utf8 = false;
+        rsp.putAndInsertString(DCM_QueryRetrieveLevel, level.c_str());
+        for (size_t i = 0; i < keys.size(); i++) {
+            const char *v = out[i] != NULL ? out[i] : "";
+            utf8 |= !is_ascii(v);
+            if (tags[i].getEVR() == EVR_SQ)
+                rsp.insertEmptyElement(tags[i]);
+            else
+                rsp.putAndInsertString(tags[i], v);
+        }
+        if (utf8)
+            rsp.putAndInsertString(DCM_SpecificCharacterSet, "ISO_IR 192");
+        OFCondition c = send_rsp(assoc, pid, rq, STATUS_Pending, &rsp, NULL);
+        if (c.bad()) {
+            h->find_end(h->user, cursor);
+            snprintf(why, why_size, "sending C-FIND-RSP: %s", c.text());
+            return false;
+        }
+        counts->find_matches++;
+        /* a C-CANCEL may be waiting: it ends the matching here (its
+         * command set is parsed under the same ceiling as any command) */
+        bool cancel;
+        {
+            IsoAllocCap cap(ISO_COMMAND_ALLOC_CAP);
+            cancel = DIMSE_checkForCancelRQ(assoc, pid, rq->MessageID).good();
+        }
+        if (cancel) {
+            cancelled = true;
+            break;
+        }
+    }
+    if (cursor != NULL)
+        h->find_end(h->user, cursor);
+    if (cancelled)
+        status = STATUS_FIND_Cancel;
+    OFCondition c = send_rsp(assoc, pid, rq, status, NULL, status == 0 || cancelled ? NULL : comment);
+    if (c.bad()) {
+        snprintf(why, why_size, "sending C-FIND-RSP: %s", c.text());
+        return false;
+    }
+    return true;
+}
