@@ -25,6 +25,7 @@
 #include "cmd/reconstruct.h"
 #include "anon/vault.h"
 #include "deliver/outbox.h"
+#include "net/peer.h"
 #include "tls/tls.h"
 #include "jobs/queue.h"
 #include "config/config.h"

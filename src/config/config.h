@@ -42,6 +42,7 @@ typedef struct iso_peer {
     iso_peer_identity identity; /* the identity results sent there carry */
     long tls;                   /* associations to it use DICOM TLS */
     long query;                 /* may C-FIND */
+    long retrieve;              /* may C-MOVE */
     char certificate_sha256[100];        /* pinned server certificate (normalized: 64 hex) */
     char client_certificate_sha256[100]; /* its client certificate, when it calls us */
     char client_certificate_subject[256];

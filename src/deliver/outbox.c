@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "dicom/dicom.h"
+#include "net/peer.h"
 #include "store/layout.h"
 #include "util/dbx.h"
 #include "util/fsx.h"
@@ -215,22 +216,6 @@ static void *serve_dest(void *arg)
     for (size_t i = 0; i < n; i++)
         free(paths[i]);
     return NULL;
-}
-
-iso_code iso_peer_scu_params(const iso_config *cfg, const iso_peer *peer, iso_tls *tls,
-                             iso_scu_params *out, iso_err *err)
-{
-    *out = (iso_scu_params){cfg->ae_title, peer->ae_title, peer->host, peer->port,
-                            cfg->acse_timeout, cfg->dimse_timeout, cfg->max_pdu,
-                            {NULL, NULL, NULL, 0}};
-    if (!peer->tls)
-        return ISO_OK;
-    if (tls == NULL)
-        return iso_fail(err, ISO_ECONFIG, "[peer %s] tls = yes, but TLS is not set up",
-                        peer->name);
-    out->tls = (iso_dcm_tls_client){tls, peer->host, peer->certificate_sha256,
-                                    cfg->acse_timeout * 1000};
-    return ISO_OK;
 }
 
 iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, iso_tls *tls, long now, int *sent,

@@ -48,10 +48,6 @@ iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const
 iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, iso_tls *tls, long now, int *sent,
                         iso_err *err);
 
-/* How the node opens an association to peer: its address and timeouts,
- * and TLS with its host name or pinned certificate when tls = yes. */
-iso_code iso_peer_scu_params(const iso_config *cfg, const iso_peer *peer, iso_tls *tls,
-                             iso_scu_params *out, iso_err *err);
 
 /* How old a job's result directory must be before it may go: no job runs this long. */
 #define ISO_RESULTS_MIN_AGE_SECONDS 3600

@@ -22,7 +22,7 @@
 
 #include "dicom/nesting.h"
 
-enum { FIND_IDENTIFIER_MAX = 64 << 10 };
+enum { FIND_IDENTIFIER_MAX = 64 << 10 }; /* identifiers of C-FIND and C-MOVE alike */
 
 bool iso_dcm_is_find_class(const char *uid)
 {
@@ -85,9 +85,11 @@ bool is_ascii(const char *s)
     return true;
 }
 
+} // namespace
+
 /* Reads the identifier and parses it safely; status 0 or the failure to
  * answer (comment says why); false: the association cannot go on. */
-bool read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid, long timeout,
+bool iso_dcm_read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid, long timeout,
                      DcmDataset &ds, uint16_t *status, char *comment, size_t comment_size,
                      char *why, size_t why_size)
 {
@@ -99,26 +101,26 @@ bool read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid, 
         OFCondition c = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, (int)timeout,
                                                    &data_pid, &stream, NULL, NULL);
         if (c.bad()) {
-            snprintf(why, why_size, "receiving a C-FIND identifier: %s",
+            snprintf(why, why_size, "receiving an identifier: %s",
                      iso_dcm_transport_why()[0] ? iso_dcm_transport_why() : c.text());
             return false;
         }
     }
     T_ASC_PresentationContext pc;
     if (ASC_findAcceptedPresentationContext(assoc->params, pid, &pc).bad()) {
-        snprintf(why, why_size, "C-FIND on an unknown presentation context %d", pid);
+        snprintf(why, why_size, "a request on an unknown presentation context %d", pid);
         return false;
     }
     int explicit_vr = 0, little = 1;
     iso_err e = {};
     if (consumer.over_) {
-        *status = STATUS_FIND_Refused_OutOfResources;
+        *status = 0xA700; /* refused: out of resources */
         snprintf(comment, comment_size, "identifier over %d bytes", FIND_IDENTIFIER_MAX);
         return true;
     }
     if (iso_nest_encoding(pc.acceptedTransferSyntax, &explicit_vr, &little) != 0) {
-        *status = STATUS_FIND_Failed_UnableToProcess;
-        snprintf(comment, comment_size, "transfer syntax not supported for C-FIND");
+        *status = 0xC000; /* unable to process */
+        snprintf(comment, comment_size, "transfer syntax not supported for a query");
         return true;
     }
     iso_nest *n = iso_nest_new(iso_dcm_max_nesting(), explicit_vr, little);
@@ -126,7 +128,7 @@ bool read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid, 
                             : iso_nest_feed(n, consumer.bytes_.data(), consumer.bytes_.size(), &e);
     iso_nest_free(n);
     if (rc != ISO_OK) {
-        *status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
+        *status = 0xA900; /* identifier does not match the SOP class */
         snprintf(comment, comment_size, "identifier refused: %.40s", e.msg);
         return true;
     }
@@ -139,7 +141,7 @@ bool read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid, 
                             DCM_MaxReadLength);
     ds.transferEnd();
     if (c.bad()) {
-        *status = STATUS_FIND_Error_DataSetDoesNotMatchSOPClass;
+        *status = 0xA900; /* identifier does not match the SOP class */
         snprintf(comment, comment_size, "identifier cannot be parsed");
         return true;
     }
@@ -147,31 +149,19 @@ bool read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid, 
     (void)ds.findAndGetOFStringArray(DCM_SpecificCharacterSet, charset);
     if (!charset.empty() && charset != "ISO_IR 192" && charset != "ISO_IR 6" &&
         ds.convertToUTF8().bad()) {
-        *status = STATUS_FIND_Failed_UnableToProcess;
+        *status = 0xC000; /* unable to process */
         snprintf(comment, comment_size, "character set not supported");
     }
     return true;
 }
 
-} // namespace
 
-bool iso_dcm_serve_find(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
-                        T_DIMSE_C_FindRQ *rq, const iso_scp_handlers *h, long timeout,
-                        iso_assoc_counts *counts, char *why, size_t why_size)
+void iso_dcm_identifier_keys(DcmDataset &ds, std::vector<iso_find_key> &keys,
+                             std::vector<std::string> &keywords, std::vector<std::string> &values,
+                             std::vector<DcmTag> *tags)
 {
-    DcmDataset ds;
-    uint16_t status = 0;
-    char comment[128] = "";
-    if (!read_identifier(assoc, pid, timeout, ds, &status, comment, sizeof comment, why, why_size))
-        return false;
-    counts->finds++;
-    /* the keys, in the identifier's order */
-    std::vector<iso_find_key> keys;
-    std::vector<std::string> keywords, values;
-    std::vector<DcmTag> tags;
-    OFString level;
-    (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
-    for (unsigned long i = 0; status == 0 && i < ds.card(); i++) {
+    std::vector<DcmTag> found;
+    for (unsigned long i = 0; i < ds.card(); i++) {
         DcmElement *el = ds.getElement(i);
         DcmTag tag = el->getTag();
         if (tag == DCM_SpecificCharacterSet || tag == DCM_QueryRetrieveLevel ||
@@ -180,19 +170,43 @@ bool iso_dcm_serve_find(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
         OFString v;
         if (el->ident() != EVR_SQ)
             (void)el->getOFStringArray(v);
-        tags.push_back(tag);
+        found.push_back(tag);
         keywords.push_back(tag.getTagName() ? tag.getTagName() : "");
         values.push_back(v.c_str());
     }
-    for (size_t i = 0; i < tags.size(); i++) {
+    /* pointers into the vectors only once they no longer grow */
+    for (size_t i = 0; i < found.size(); i++) {
         iso_find_key k = {};
-        k.group = tags[i].getGroup();
-        k.elem = tags[i].getElement();
-        snprintf(k.vr, sizeof k.vr, "%s", tags[i].getVR().getVRName());
+        k.group = found[i].getGroup();
+        k.elem = found[i].getElement();
+        snprintf(k.vr, sizeof k.vr, "%s", found[i].getVR().getVRName());
         k.keyword = keywords[i].c_str();
         k.value = values[i].c_str();
         keys.push_back(k);
     }
+    if (tags != NULL)
+        *tags = found;
+}
+
+bool iso_dcm_serve_find(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                        T_DIMSE_C_FindRQ *rq, const iso_scp_handlers *h, long timeout,
+                        iso_assoc_counts *counts, char *why, size_t why_size)
+{
+    DcmDataset ds;
+    uint16_t status = 0;
+    char comment[128] = "";
+    if (!iso_dcm_read_identifier(assoc, pid, timeout, ds, &status, comment, sizeof comment, why,
+                                  why_size))
+        return false;
+    counts->finds++;
+    /* the keys, in the identifier's order */
+    std::vector<iso_find_key> keys;
+    std::vector<std::string> keywords, values;
+    std::vector<DcmTag> tags;
+    OFString level;
+    (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
+    if (status == 0)
+        iso_dcm_identifier_keys(ds, keys, keywords, values, &tags);
     iso_find_rq req = {rq->AffectedSOPClassUID, level.c_str(), keys.data(), keys.size()};
     void *cursor = NULL;
     if (status == 0)

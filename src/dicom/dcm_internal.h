@@ -12,6 +12,9 @@
 
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "dicom/dicom.h"
 #include "util/path.h"
 
@@ -26,6 +29,23 @@ OFCondition iso_dcm_use_transport(T_ASC_Network *net, long pdu_seconds, long io_
 /* C-FIND (dcm_find.cc): is uid a FIND model we serve; one C-FIND, false
  * if the association cannot go on (why says it). */
 bool iso_dcm_is_find_class(const char *uid);
+/* A C-FIND or C-MOVE identifier, read into memory (64 KiB at most), scanned
+ * for nesting, parsed and converted to UTF-8: true with status 0, or with
+ * the failure status to answer (comment says why); false if the
+ * association cannot go on. */
+bool iso_dcm_read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                             long timeout, DcmDataset &ds, uint16_t *status, char *comment,
+                             size_t comment_size, char *why, size_t why_size);
+/* The identifier's keys (not the level or the character set) in order;
+ * keywords and values live in the two vectors. */
+void iso_dcm_identifier_keys(DcmDataset &ds, std::vector<iso_find_key> &keys,
+                             std::vector<std::string> &keywords, std::vector<std::string> &values,
+                             std::vector<DcmTag> *tags);
+/* C-MOVE (dcm_move.cc). */
+bool iso_dcm_is_move_class(const char *uid);
+bool iso_dcm_serve_move(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                        T_DIMSE_C_MoveRQ *rq, const iso_scp_handlers *h, long timeout,
+                        iso_assoc_counts *counts, char *why, size_t why_size);
 bool iso_dcm_serve_find(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
                         T_DIMSE_C_FindRQ *rq, const iso_scp_handlers *h, long timeout,
                         iso_assoc_counts *counts, char *why, size_t why_size);

@@ -187,7 +187,8 @@ extern "C" iso_code iso_dcm_assoc_reject(iso_dcm_assoc *a, iso_reject_reason rea
 
 static bool abstract_syntax_ok(const char *uid)
 {
-    if (strcmp(uid, UID_VerificationSOPClass) == 0 || iso_dcm_is_find_class(uid))
+    if (strcmp(uid, UID_VerificationSOPClass) == 0 || iso_dcm_is_find_class(uid) ||
+        iso_dcm_is_move_class(uid))
         return true;
     return dcmIsaStorageSOPClassUID(uid, ESSC_All);
 }
@@ -197,7 +198,7 @@ static bool syntax_ok_for(const char *abstract, const char *ts)
 {
     if (!iso_dcm_ts_supported(ts))
         return false;
-    if (!iso_dcm_is_find_class(abstract))
+    if (!iso_dcm_is_find_class(abstract) && !iso_dcm_is_move_class(abstract))
         return true;
     return strcmp(ts, UID_LittleEndianImplicitTransferSyntax) == 0 ||
            strcmp(ts, UID_LittleEndianExplicitTransferSyntax) == 0 ||
@@ -460,6 +461,13 @@ extern "C" iso_assoc_end iso_dcm_assoc_serve(iso_dcm_assoc *a, const iso_scp_han
             break;
         case DIMSE_C_STORE_RQ:
             if (!serve_store(a, pid, &msg.msg.CStoreRQ, h, counts, why, why_size)) {
+                ASC_abortAssociation(assoc);
+                return ISO_END_ERROR;
+            }
+            break;
+        case DIMSE_C_MOVE_RQ:
+            if (!iso_dcm_serve_move(assoc, pid, &msg.msg.CMoveRQ, h, dimse_timeout, counts, why,
+                                    why_size)) {
                 ASC_abortAssociation(assoc);
                 return ISO_END_ERROR;
             }

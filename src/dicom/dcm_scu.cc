@@ -193,7 +193,12 @@ extern "C" iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *
     iso_code rc = open_assoc(scu, p, ctxs, err);
     if (rc != ISO_OK)
         return rc;
+    bool stopped = false;
     for (size_t i = 0; i < n; i++) {
+        if (i > 0 && p->progress != NULL && p->progress(p->progress_ctx, i - 1, statuses[i - 1])) {
+            stopped = true;
+            break;
+        }
         FileInfo &f = files[i];
         if (!f.ok)
             continue;
@@ -240,6 +245,10 @@ extern "C" iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *
             return iso_fail(err, ISO_ENET, "C-STORE of %s failed: %s", paths[i], c.text());
         statuses[i] = rsp.DimseStatus;
     }
+    /* each file is reported once, when the next one is about to go, and
+     * the last one here (unless the caller stopped the sending) */
+    if (!stopped && n > 0 && p->progress != NULL)
+        (void)p->progress(p->progress_ctx, n - 1, statuses[n - 1]);
     scu.release();
     return ISO_OK;
 }

@@ -188,6 +188,22 @@ typedef struct iso_find_rq {
     size_t n_keys;
 } iso_find_rq;
 
+/* A C-MOVE-RQ: the find request's parts, and where the objects go. */
+typedef struct iso_move_rq {
+    iso_find_rq find;        /* model (a MOVE SOP Class), level and keys */
+    const char *destination; /* Move Destination AE title */
+} iso_move_rq;
+
+/* Sub-operation counts of a C-MOVE. */
+typedef struct iso_move_counts {
+    unsigned remaining, completed, failed, warning;
+} iso_move_counts;
+
+/* Statuses of a C-MOVE the C side may answer with (and those of C-FIND). */
+#define ISO_MOVE_UNKNOWN_DESTINATION 0xA801
+#define ISO_MOVE_OUT_OF_RESOURCES_SUBOPS 0xA702
+#define ISO_MOVE_SOME_FAILED 0xB000
+#define ISO_MOVE_CANCELLED 0xFE00
 /* Statuses of a C-FIND the C side may answer with. */
 #define ISO_FIND_REFUSED_NOT_AUTHORIZED 0x0124
 #define ISO_FIND_IDENTIFIER_DOES_NOT_MATCH 0xA900
@@ -203,6 +219,13 @@ typedef struct iso_scp_handlers {
      * end, -1 on failure.  Values stay valid until the next call. */
     int (*find_next)(void *user, void *cursor, const char **values);
     void (*find_end)(void *user, void *cursor);
+    /* A C-MOVE-RQ arrived: run the whole move (open the destination, send
+     * the sub-operations), calling report(rctx, counts) after each; report
+     * returns non-zero when the requester cancelled (stop then).  Returns
+     * the final status, with the final counts in *done. */
+    uint16_t (*move)(void *user, const iso_move_rq *rq,
+                     int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                     iso_move_counts *done, char *comment, size_t comment_size);
     /* A C-STORE-RQ arrived.  Return 0 and fill sink to receive it, or a
      * non-zero DIMSE status to refuse it (the data set is then read and
      * discarded); comment then holds an Error Comment (<= 64 chars). */
@@ -228,6 +251,7 @@ typedef enum {
 typedef struct iso_assoc_counts {
     unsigned echoes;
     unsigned finds, find_matches;
+    unsigned moves, moved;
     unsigned stores_ok;
     unsigned stores_failed;
     unsigned long long bytes;
@@ -281,6 +305,11 @@ typedef struct iso_scu_params {
     long dimse_timeout;
     long max_pdu;
     iso_dcm_tls_client tls; /* tls.tls NULL: plain */
+    /* Called after each file of iso_dcm_scu_send_files (its index and
+     * status, 0xFFFF if it could not be sent); non-zero stops the sending
+     * (the association is released).  NULL: none. */
+    int (*progress)(void *ctx, size_t index, uint16_t status);
+    void *progress_ctx;
 } iso_scu_params;
 
 /* Opens an association, sends C-ECHO, releases. */

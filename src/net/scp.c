@@ -37,6 +37,7 @@
 #include "ingest/receive.h"
 #include "net/assoc_rq.h"
 #include "net/find.h"
+#include "net/move.h"
 #include "tls/tls.h"
 #include "util/fsx.h"
 #include "util/log.h"
@@ -401,6 +402,23 @@ static void on_find_end(void *user, void *cursor)
     iso_find_end(cursor);
 }
 
+/* ---- C-MOVE (net/move.c decides and sends) ---- */
+
+static uint16_t on_move(void *user, const iso_move_rq *rq,
+                        int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                        iso_move_counts *done, char *comment, size_t comment_size)
+{
+    conn *c = user;
+    char why[512] = "";
+    uint16_t status = iso_move_run(c->scp->cfg, c->scp->tls, c->req.calling_ae, rq, report, rctx,
+                                   done, comment, comment_size, why, sizeof why);
+    iso_log(status == 0 ? ISO_LOG_INFO : ISO_LOG_WARN,
+            "C-MOVE %s from %s to %s: status 0x%04x, %u completed, %u failed, %u warning%s%s",
+            rq->find.level, c->req.calling_ae, rq->destination, status, done->completed,
+            done->failed, done->warning, why[0] ? ": " : "", why);
+    return status;
+}
+
 /* ---- policy ---- */
 
 static bool host_matches(const char *host, const char *ip)
@@ -581,7 +599,7 @@ static void serve_connection(conn *c)
     pthread_mutex_lock(&scp->mu);
     c->assoc = ++scp->next_assoc;
     pthread_mutex_unlock(&scp->mu);
-    iso_scp_handlers h = {c,           on_find_begin, on_find_next,   on_find_end,
+    iso_scp_handlers h = {c,       on_find_begin,  on_find_next, on_find_end,    on_move,
                           on_store_begin, on_store_end, on_should_abort};
     iso_assoc_counts counts = {0};
     iso_assoc_end end = iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);
@@ -591,9 +609,10 @@ static void serve_connection(conn *c)
     c->recv = NULL;
     iso_dcm_assoc_free(a);
     double secs = seconds_since(&t0);
-    char finds[64] = "";
-    if (counts.finds > 0)
-        snprintf(finds, sizeof finds, ", find %u (%u matches)", counts.finds, counts.find_matches);
+    char finds[128] = "";
+    if (counts.finds > 0 || counts.moves > 0)
+        snprintf(finds, sizeof finds, ", find %u (%u matches), move %u (%u objects)",
+                 counts.finds, counts.find_matches, counts.moves, counts.moved);
     iso_log(end == ISO_END_RELEASED ? ISO_LOG_INFO : ISO_LOG_WARN,
             "association %s -> %s from %s %s%s%s after %.2f s: contexts %d/%d [%s], echo %u, "
             "stored %u, failed %u, %.1f MB%s",

@@ -69,6 +69,25 @@ static void on_find_end(void *user, void *cursor)
     (void)cursor;
 }
 
+/* C-MOVE: three sub-operations reported, no destination opened. */
+static uint16_t on_move(void *user, const iso_move_rq *rq,
+                        int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                        iso_move_counts *done, char *c, size_t n)
+{
+    (void)user;
+    (void)rq;
+    (void)c;
+    (void)n;
+    *done = {3, 0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        done->remaining--;
+        done->completed++;
+        if (report(rctx, done) != 0)
+            return ISO_MOVE_CANCELLED;
+    }
+    return 0;
+}
+
 static int on_abort(void *user, int idle)
 {
     (void)user;
@@ -88,7 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char summary[256], why[256];
         if (iso_dcm_assoc_accept(a, &n, summary, sizeof summary, &e) == ISO_OK) {
             size_t bytes = 0;
-            iso_scp_handlers h = {&bytes,   on_find_begin, on_find_next, on_find_end,
+            iso_scp_handlers h = {&bytes,   on_find_begin, on_find_next, on_find_end, on_move,
                                   on_begin, on_end,        on_abort};
             iso_assoc_counts counts = {};
             (void)iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);

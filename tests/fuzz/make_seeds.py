@@ -134,6 +134,10 @@ put(as_dir, "find-cancel", t.associate_rq(contexts=find_ctx) + t.pdata(1, t.c_fi
     + t.pdata(1, t.find_identifier(level=b"SERIES", keys=((0x0008, 0x0020, b"20200101-"),
                                                            (0x0020, 0x000E, b"1.2\\1.3"))), False)
     + t.pdata(1, t.c_cancel_rq(msg_id=7), True))
+move_ctx = ((1, t.STUDY_ROOT_MOVE, t.IMPLICIT_LE),)
+put(as_dir, "move", t.associate_rq(contexts=move_ctx) + t.pdata(1, t.c_move_rq(), True)
+    + t.pdata(1, t.find_identifier(keys=((0x0020, 0x000D, b"1.2.3\\1.2.4"),)), False)
+    + struct.pack(">BBI", 5, 0, 4) + b"\0" * 4)
 put(as_dir, "find-deep", t.associate_rq(contexts=find_ctx) + t.pdata(1, t.c_find_rq(), True)
     + t.pdata(1, t.find_identifier() + t.nested(40, implicit=True), False))
 with open(os.path.join(as_dir, "echo"), "wb") as f:

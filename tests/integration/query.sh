@@ -8,7 +8,10 @@
 . "$top_srcdir/tests/lib/common.sh"
 need storescu findscu dcmdump python3
 need_shared
-write_conf "check_calling_ae = yes" "[peer finder]
+# no series settles during the test: the store holds only what it sent
+write_conf "check_calling_ae = yes" "[reconstruct]
+settle_seconds = 86400
+[peer finder]
 ae_title = FINDSCU
 host = 127.0.0.1
 port = 104

@@ -1,0 +1,113 @@
+/* dcm_move.cc — one C-MOVE on an accepted association (Query/Retrieve MOVE,
+ * Patient Root and Study Root): the identifier read like a C-FIND's
+ * (dcm_find.cc), the move itself run by the C handler (src/net/move.c:
+ * who may ask, which objects, the association to the destination), a
+ * pending response with the sub-operation counts after each object, a
+ * C-CANCEL looked for between them, and the final response with the counts.
+ */
+#include "dicom/dcm_internal.h"
+
+#include <string.h>
+
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmnet/dimse.h"
+
+bool iso_dcm_is_move_class(const char *uid)
+{
+    return strcmp(uid, UID_MOVEPatientRootQueryRetrieveInformationModel) == 0 ||
+           strcmp(uid, UID_MOVEStudyRootQueryRetrieveInformationModel) == 0;
+}
+
+namespace {
+
+struct MoveState {
+    T_ASC_Association *assoc;
+    T_ASC_PresentationContextID pid;
+    T_DIMSE_C_MoveRQ *rq;
+    bool failed_send; /* a pending response could not go: the requester is gone */
+};
+
+OFCondition send_rsp(MoveState *m, uint16_t status, const iso_move_counts *n, bool final,
+                     const char *comment)
+{
+    T_DIMSE_C_MoveRSP rsp;
+    memset(&rsp, 0, sizeof rsp);
+    rsp.MessageIDBeingRespondedTo = m->rq->MessageID;
+    rsp.DimseStatus = status;
+    rsp.DataSetType = DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, m->rq->AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    rsp.opts = O_MOVE_AFFECTEDSOPCLASSUID;
+    if (!final || n->remaining + n->completed + n->failed + n->warning > 0) {
+        rsp.NumberOfRemainingSubOperations = (Uint16)n->remaining;
+        rsp.NumberOfCompletedSubOperations = (Uint16)n->completed;
+        rsp.NumberOfFailedSubOperations = (Uint16)n->failed;
+        rsp.NumberOfWarningSubOperations = (Uint16)n->warning;
+        rsp.opts |= O_MOVE_NUMBEROFREMAININGSUBOPERATIONS |
+                    O_MOVE_NUMBEROFCOMPLETEDSUBOPERATIONS | O_MOVE_NUMBEROFFAILEDSUBOPERATIONS |
+                    O_MOVE_NUMBEROFWARNINGSUBOPERATIONS;
+        if (final) /* a final response has no remaining count (PS3.7 C.4.2.1.6) */
+            rsp.opts &= ~O_MOVE_NUMBEROFREMAININGSUBOPERATIONS;
+    }
+    DcmDataset detail;
+    DcmDataset *detailp = NULL;
+    if (comment != NULL && comment[0] != '\0') {
+        detail.putAndInsertString(DCM_ErrorComment, comment);
+        detailp = &detail;
+    }
+    return DIMSE_sendMoveResponse(m->assoc, m->pid, m->rq, &rsp, NULL, detailp);
+}
+
+/* After each sub-operation: a pending response; non-zero if cancelled. */
+int report(void *rctx, const iso_move_counts *n)
+{
+    MoveState *m = (MoveState *)rctx;
+    if (m->failed_send)
+        return 1;
+    if (send_rsp(m, STATUS_Pending, n, false, NULL).bad()) {
+        m->failed_send = true;
+        return 1;
+    }
+    IsoAllocCap cap(ISO_COMMAND_ALLOC_CAP);
+    return DIMSE_checkForCancelRQ(m->assoc, m->pid, m->rq->MessageID).good() ? 1 : 0;
+}
+
+} // namespace
+
+bool iso_dcm_serve_move(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                        T_DIMSE_C_MoveRQ *rq, const iso_scp_handlers *h, long timeout,
+                        iso_assoc_counts *counts, char *why, size_t why_size)
+{
+    DcmDataset ds;
+    uint16_t status = 0;
+    char comment[128] = "";
+    if (!iso_dcm_read_identifier(assoc, pid, timeout, ds, &status, comment, sizeof comment, why,
+                                 why_size))
+        return false;
+    counts->moves++;
+    std::vector<iso_find_key> keys;
+    std::vector<std::string> keywords, values;
+    OFString level;
+    (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
+    if (status == 0)
+        iso_dcm_identifier_keys(ds, keys, keywords, values, NULL);
+    MoveState m = {assoc, pid, rq, false};
+    iso_move_counts done = {0, 0, 0, 0};
+    if (status == 0) {
+        iso_move_rq req = {{rq->AffectedSOPClassUID, level.c_str(), keys.data(), keys.size()},
+                           rq->MoveDestination};
+        status = h->move(h->user, &req, report, &m, &done, comment, sizeof comment);
+    }
+    counts->moved += done.completed + done.warning;
+    if (m.failed_send) {
+        snprintf(why, why_size, "sending a C-MOVE-RSP failed");
+        return false;
+    }
+    OFCondition c = send_rsp(&m, status, &done, true, status == 0 ? NULL : comment);
+    if (c.bad()) {
+        snprintf(why, why_size, "sending C-MOVE-RSP: %s", c.text());
+        return false;
+    }
+    return true;
+}

@@ -1,0 +1,266 @@
+/* move.c — C-MOVE policy and sub-operations (see move.h). */
+#include "net/move.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/peer.h"
+#include "store/index.h"
+#include "store/layout.h"
+
+#define STUDY_ROOT_MOVE "1.2.840.10008.5.1.4.1.2.2.2"
+
+/* The files to move, absolute paths. */
+typedef struct file_list {
+    const char *data_dir;
+    char **paths;
+    size_t n, cap;
+    bool failed;
+} file_list;
+
+static int add_file(void *user, const char *path, const char *sha256, int64_t size,
+                    const char *sop_uid)
+{
+    (void)sha256, (void)size, (void)sop_uid;
+    file_list *l = user;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **p = realloc(l->paths, cap * sizeof *p);
+        if (p == NULL) {
+            l->failed = true;
+            return 1;
+        }
+        l->paths = p;
+        l->cap = cap;
+    }
+    iso_path abs;
+    iso_err e = {0};
+    if (iso_layout_abs(l->data_dir, path, &abs, &e) != ISO_OK ||
+        (l->paths[l->n] = strdup(abs.s)) == NULL) {
+        l->failed = true;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+static void free_list(file_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->paths[i]);
+    free(l->paths);
+}
+
+/* May calling_ae retrieve to dest?  NULL if so, else why not. */
+static const char *permission(const iso_config *cfg, const char *calling_ae,
+                              const iso_peer *dest)
+{
+    const iso_peer *p = iso_config_peer_by_ae(cfg, calling_ae);
+    if (p == NULL && !(!cfg->check_calling_ae && cfg->open_query_retrieve))
+        return "not a [peer] allowed to retrieve (retrieve = yes)";
+    if (p != NULL && !p->retrieve)
+        return "its [peer] does not have retrieve = yes";
+    if (cfg->an_enabled && p != NULL && p->identity == ISO_IDENTITY_ORIGINAL)
+        return "its [peer] has identity = original, and retrieval with original identity is not "
+               "served yet (the store holds pseudonyms)";
+    if (cfg->an_enabled && dest != NULL && dest->identity == ISO_IDENTITY_ORIGINAL)
+        return "the destination has identity = original, and the store holds pseudonyms";
+    return NULL;
+}
+
+/* The unique key of a level, and the level a UID must be found at. */
+static const char *unique_key(const char *level, iso_level *found_level)
+{
+    if (strcmp(level, "PATIENT") == 0) {
+        *found_level = ISO_LEVEL_PATIENT;
+        return "PatientID";
+    }
+    if (strcmp(level, "STUDY") == 0) {
+        *found_level = ISO_LEVEL_STUDY;
+        return "StudyInstanceUID";
+    }
+    if (strcmp(level, "SERIES") == 0) {
+        *found_level = ISO_LEVEL_SERIES;
+        return "SeriesInstanceUID";
+    }
+    if (strcmp(level, "IMAGE") == 0) {
+        *found_level = ISO_LEVEL_INSTANCE;
+        return "SOPInstanceUID";
+    }
+    return NULL;
+}
+
+typedef struct study_ids {
+    file_list *files;
+    iso_index *idx;
+    iso_err *err;
+} study_ids;
+
+/* PATIENT level: every study of the patient. */
+static int add_study(void *user, const iso_row *row)
+{
+    study_ids *s = user;
+    for (int i = 0; i < row->n; i++)
+        if (strcmp(row->names[i], "StudyInstanceUID") == 0) {
+            iso_level found;
+            if (iso_index_files_under(s->idx, row->values[i], add_file, s->files, &found,
+                                      s->err) != ISO_OK)
+                return 1;
+        }
+    return 0;
+}
+
+/* The files under each value of the unique key (a '\'-separated list). */
+static iso_code collect(iso_index *idx, iso_level level, const char *values, file_list *files,
+                        iso_err *err)
+{
+    char *copy = strdup(values);
+    if (copy == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    iso_code rc = ISO_OK;
+    char *save = NULL;
+    for (char *v = strtok_r(copy, "\\", &save); v != NULL && rc == ISO_OK;
+         v = strtok_r(NULL, "\\", &save)) {
+        if (level == ISO_LEVEL_PATIENT) {
+            iso_filter f = {"PatientID", v, ISO_MATCH_EXACT, NULL};
+            study_ids s = {files, idx, err};
+            rc = iso_index_list(idx, ISO_LEVEL_STUDY, &f, 1, add_study, &s, err);
+            if (rc == ISO_OK && err->code != ISO_OK)
+                rc = err->code;
+            continue;
+        }
+        iso_level found;
+        size_t before = files->n;
+        iso_err e = {0};
+        iso_code r = iso_index_files_under(idx, v, add_file, files, &found, &e);
+        if (r == ISO_OK && found != level) { /* a UID of another level: not this one */
+            for (size_t i = before; i < files->n; i++)
+                free(files->paths[i]);
+            files->n = before;
+        } else if (r != ISO_OK && r != ISO_ENOTFOUND) {
+            rc = iso_fail(err, r, "%s", e.msg);
+        }
+    }
+    free(copy);
+    if (rc == ISO_OK && files->failed)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory listing the objects");
+    return rc;
+}
+
+typedef struct progress_ctx {
+    size_t n;
+    iso_move_counts counts;
+    int (*report)(void *rctx, const iso_move_counts *counts);
+    void *rctx;
+    bool cancelled;
+} progress_ctx;
+
+static int on_progress(void *ctx, size_t index, uint16_t status)
+{
+    progress_ctx *p = ctx;
+    if (status == 0x0000)
+        p->counts.completed++;
+    else if ((status & 0xF000) == 0xB000 || status == 0x0107 || status == 0x0116)
+        p->counts.warning++;
+    else
+        p->counts.failed++;
+    p->counts.remaining = (unsigned)(p->n - (index + 1));
+    if (p->report(p->rctx, &p->counts) != 0) {
+        p->cancelled = true;
+        return 1;
+    }
+    return 0;
+}
+
+uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_ae,
+                      const iso_move_rq *rq,
+                      int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                      iso_move_counts *done, char *comment, size_t comment_size, char *why,
+                      size_t why_size)
+{
+    *done = (iso_move_counts){0, 0, 0, 0};
+    const iso_peer *dest = iso_config_peer_by_ae(cfg, rq->destination);
+    const char *no = permission(cfg, calling_ae, dest);
+    if (no != NULL) {
+        snprintf(comment, comment_size, "not authorized to retrieve");
+        snprintf(why, why_size, "%s", no);
+        return ISO_FIND_REFUSED_NOT_AUTHORIZED;
+    }
+    if (dest == NULL) {
+        snprintf(comment, comment_size, "unknown Move Destination");
+        snprintf(why, why_size, "move destination '%s' is not a configured [peer]",
+                 rq->destination);
+        return ISO_MOVE_UNKNOWN_DESTINATION;
+    }
+    iso_level level;
+    const char *key = unique_key(rq->find.level, &level);
+    bool study_root = strcmp(rq->find.sop_class, STUDY_ROOT_MOVE) == 0;
+    const char *value = NULL;
+    for (size_t i = 0; key != NULL && i < rq->find.n_keys; i++)
+        if (strcmp(rq->find.keys[i].keyword, key) == 0)
+            value = rq->find.keys[i].value;
+    if (key == NULL || (study_root && level == ISO_LEVEL_PATIENT) || value == NULL ||
+        value[0] == '\0' || strpbrk(value, "*?") != NULL) {
+        snprintf(comment, comment_size, "no unique key for level %.16s", rq->find.level);
+        snprintf(why, why_size, "level '%s' needs its unique key %s (one value or a list)",
+                 rq->find.level, key ? key : "(none: not a level of the model)");
+        return ISO_FIND_IDENTIFIER_DOES_NOT_MATCH;
+    }
+    file_list files = {cfg->data_dir, NULL, 0, 0, false};
+    iso_index *idx = NULL;
+    iso_path db;
+    iso_err err = {0};
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, &err) == ISO_OK &&
+        iso_index_open(db.s, true, &idx, &err) == ISO_OK)
+        (void)collect(idx, level, value, &files, &err);
+    iso_index_close(idx);
+    if (err.code != ISO_OK) {
+        free_list(&files);
+        snprintf(comment, comment_size, "the objects cannot be listed");
+        snprintf(why, why_size, "%s", err.msg);
+        return ISO_FIND_UNABLE_TO_PROCESS;
+    }
+    if (files.n == 0) {
+        free_list(&files);
+        snprintf(why, why_size, "nothing stored under %s", value);
+        return 0;
+    }
+    iso_scu_params p;
+    progress_ctx pc = {files.n, {(unsigned)files.n, 0, 0, 0}, report, rctx, false};
+    uint16_t *statuses = calloc(files.n, sizeof *statuses);
+    iso_code rc = statuses == NULL ? iso_fail(&err, ISO_ENOMEM, "out of memory")
+                                   : iso_peer_scu_params(cfg, dest, tls, &p, &err);
+    if (rc == ISO_OK) {
+        p.progress = on_progress;
+        p.progress_ctx = &pc;
+        rc = iso_dcm_scu_send_files(&p, (const char *const *)files.paths, files.n, statuses,
+                                    &err);
+    }
+    free(statuses);
+    size_t n = files.n;
+    free_list(&files);
+    *done = pc.counts;
+    if (rc != ISO_OK && pc.counts.completed + pc.counts.failed + pc.counts.warning == 0) {
+        done->failed = (unsigned)n;
+        done->remaining = 0;
+        snprintf(comment, comment_size, "cannot reach the Move Destination");
+        snprintf(why, why_size, "%s", err.msg);
+        return ISO_MOVE_OUT_OF_RESOURCES_SUBOPS;
+    }
+    if (pc.cancelled) {
+        snprintf(why, why_size, "cancelled after %u of %zu", pc.counts.completed, n);
+        return ISO_MOVE_CANCELLED;
+    }
+    /* objects never reached (the association broke): failed */
+    done->failed += done->remaining;
+    done->remaining = 0;
+    if (rc != ISO_OK)
+        snprintf(why, why_size, "%s", err.msg);
+    if (done->failed > 0) {
+        snprintf(comment, comment_size, "%u of %zu sub-operations failed", done->failed, n);
+        return ISO_MOVE_SOME_FAILED;
+    }
+    return 0;
+}

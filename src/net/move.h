@@ -1,0 +1,31 @@
+/* move.h — the C-MOVE SCP's policy and sub-operations (Query/Retrieve,
+ * Patient Root and Study Root, PS3.4 C.4.2): who may retrieve ([peer]
+ * retrieve = yes, or anyone under open_query_retrieve), where to (the Move
+ * Destination must be a configured [peer]: otherwise A801, the node never
+ * sends to an address a requester chooses), which objects (the level's
+ * unique key, a single value or a list), and the sub-operations: one
+ * association to the destination (DICOM TLS when it has tls = yes), a
+ * C-STORE per object as stored, the counts reported after each.
+ * Identity: the objects go as the store holds them, so on a de-identifying
+ * node requester and destination must both have identity = anonymized
+ * (original identities are not restored for retrieval yet).
+ */
+#ifndef ISO_MOVE_H
+#define ISO_MOVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "dicom/dicom.h"
+#include "tls/tls.h"
+
+/* The whole move; returns the final status (0, B000, FE00, or a refusal),
+ * the counts in *done, an Error Comment and the log line's reason. */
+uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_ae,
+                      const iso_move_rq *rq,
+                      int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                      iso_move_counts *done, char *comment, size_t comment_size, char *why,
+                      size_t why_size);
+
+#endif
