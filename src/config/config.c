@@ -220,7 +220,7 @@ const iso_config_key iso_config_keys[] = {
      "This peer may query the store with C-FIND (Patient Root and Study Root).",
      "It sees the store as it is: with [anonymize] enabled, the store's pseudonyms, so it needs identity = anonymized (queries by original identity are not served yet)."},
     {"peer", "retrieve", ISO_CFG_BOOL, PEER(retrieve), "no", 0, 1, NULL,
-     "This peer may retrieve from the store with C-MOVE (Patient Root and Study Root), to itself or to another configured [peer].",
+     "This peer may retrieve from the store with C-MOVE (Patient Root and Study Root), to itself or to another configured [peer], and with C-GET.",
      "The objects go as stored: with [anonymize] enabled, requester and destination need identity = anonymized (retrieval with original identity is not served yet)."},
     {"peer", "tls", ISO_CFG_BOOL, PEER(tls), "no", 0, 1, NULL,
      "Every association the node opens to this peer (deliveries, forwarding, isonode echo and send) uses DICOM TLS, verifying the peer's certificate against the trusted CAs and its host name, or its pinned certificate_sha256.",

@@ -41,8 +41,16 @@ bool iso_dcm_read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContext
 void iso_dcm_identifier_keys(DcmDataset &ds, std::vector<iso_find_key> &keys,
                              std::vector<std::string> &keywords, std::vector<std::string> &values,
                              std::vector<DcmTag> *tags);
-/* C-MOVE (dcm_move.cc). */
+/* C-MOVE and C-GET (dcm_move.cc). */
 bool iso_dcm_is_move_class(const char *uid);
+bool iso_dcm_is_get_class(const char *uid);
+bool iso_dcm_serve_get(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                       T_DIMSE_C_GetRQ *rq, const iso_scp_handlers *h, long timeout,
+                       iso_assoc_counts *counts, char *why, size_t why_size);
+/* One stored file as a C-STORE on an open association (dcm_scu.cc): the
+ * peer's status, 0xFFFF if no accepted context fits, 0xFFFE if the
+ * association failed (err says why). */
+uint16_t iso_dcm_store_on(T_ASC_Association *assoc, const char *path, long timeout, iso_err *err);
 bool iso_dcm_serve_move(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
                         T_DIMSE_C_MoveRQ *rq, const iso_scp_handlers *h, long timeout,
                         iso_assoc_counts *counts, char *why, size_t why_size);

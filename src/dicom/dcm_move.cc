@@ -1,9 +1,11 @@
-/* dcm_move.cc — one C-MOVE on an accepted association (Query/Retrieve MOVE,
- * Patient Root and Study Root): the identifier read like a C-FIND's
- * (dcm_find.cc), the move itself run by the C handler (src/net/move.c:
- * who may ask, which objects, the association to the destination), a
- * pending response with the sub-operation counts after each object, a
- * C-CANCEL looked for between them, and the final response with the counts.
+/* dcm_move.cc — one C-MOVE or C-GET on an accepted association
+ * (Query/Retrieve MOVE and GET, Patient Root and Study Root): the
+ * identifier read like a C-FIND's (dcm_find.cc), the retrieval run by the
+ * C handler (src/net/move.c: who may ask, which objects; for C-MOVE the
+ * association to the destination, for C-GET C-STOREs back on this
+ * association through the storage contexts the requester proposed with the
+ * SCP role), a pending response with the sub-operation counts after each
+ * object, a C-CANCEL looked for between them, and the final response.
  */
 #include "dicom/dcm_internal.h"
 
@@ -19,14 +21,55 @@ bool iso_dcm_is_move_class(const char *uid)
            strcmp(uid, UID_MOVEStudyRootQueryRetrieveInformationModel) == 0;
 }
 
+bool iso_dcm_is_get_class(const char *uid)
+{
+    return strcmp(uid, UID_GETPatientRootQueryRetrieveInformationModel) == 0 ||
+           strcmp(uid, UID_GETStudyRootQueryRetrieveInformationModel) == 0;
+}
+
 namespace {
 
 struct MoveState {
     T_ASC_Association *assoc;
     T_ASC_PresentationContextID pid;
-    T_DIMSE_C_MoveRQ *rq;
-    bool failed_send; /* a pending response could not go: the requester is gone */
+    T_DIMSE_C_MoveRQ *rq;    /* C-MOVE, or */
+    T_DIMSE_C_GetRQ *get_rq; /* C-GET */
+    long timeout;
+    bool failed_send; /* a response or sub-operation could not go: the requester is gone */
 };
+
+/* A C-GET-RSP (DCMTK 3.6.7 has no sender of its own for it). */
+OFCondition send_get_rsp(MoveState *m, uint16_t status, const iso_move_counts *n, bool final,
+                         const char *comment)
+{
+    T_DIMSE_Message msg;
+    memset(&msg, 0, sizeof msg);
+    msg.CommandField = DIMSE_C_GET_RSP;
+    T_DIMSE_C_GetRSP &rsp = msg.msg.CGetRSP;
+    rsp.MessageIDBeingRespondedTo = m->get_rq->MessageID;
+    rsp.DimseStatus = status;
+    rsp.DataSetType = DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, m->get_rq->AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    rsp.opts = O_GET_AFFECTEDSOPCLASSUID;
+    if (!final || n->remaining + n->completed + n->failed + n->warning > 0) {
+        rsp.NumberOfRemainingSubOperations = (Uint16)n->remaining;
+        rsp.NumberOfCompletedSubOperations = (Uint16)n->completed;
+        rsp.NumberOfFailedSubOperations = (Uint16)n->failed;
+        rsp.NumberOfWarningSubOperations = (Uint16)n->warning;
+        rsp.opts |= O_GET_NUMBEROFCOMPLETEDSUBOPERATIONS | O_GET_NUMBEROFFAILEDSUBOPERATIONS |
+                    O_GET_NUMBEROFWARNINGSUBOPERATIONS;
+        if (!final)
+            rsp.opts |= O_GET_NUMBEROFREMAININGSUBOPERATIONS;
+    }
+    DcmDataset detail;
+    DcmDataset *detailp = NULL;
+    if (comment != NULL && comment[0] != '\0') {
+        detail.putAndInsertString(DCM_ErrorComment, comment);
+        detailp = &detail;
+    }
+    return DIMSE_sendMessageUsingMemoryData(m->assoc, m->pid, &msg, detailp, NULL, NULL, NULL);
+}
 
 OFCondition send_rsp(MoveState *m, uint16_t status, const iso_move_counts *n, bool final,
                      const char *comment)
@@ -65,12 +108,28 @@ int report(void *rctx, const iso_move_counts *n)
     MoveState *m = (MoveState *)rctx;
     if (m->failed_send)
         return 1;
-    if (send_rsp(m, STATUS_Pending, n, false, NULL).bad()) {
+    OFCondition c = m->get_rq != NULL ? send_get_rsp(m, STATUS_Pending, n, false, NULL)
+                                      : send_rsp(m, STATUS_Pending, n, false, NULL);
+    if (c.bad()) {
         m->failed_send = true;
         return 1;
     }
     IsoAllocCap cap(ISO_COMMAND_ALLOC_CAP);
-    return DIMSE_checkForCancelRQ(m->assoc, m->pid, m->rq->MessageID).good() ? 1 : 0;
+    DIC_US id = m->get_rq != NULL ? m->get_rq->MessageID : m->rq->MessageID;
+    return DIMSE_checkForCancelRQ(m->assoc, m->pid, id).good() ? 1 : 0;
+}
+
+/* A C-GET sub-operation: the object back on this association. */
+uint16_t store_back(void *sctx, const char *path)
+{
+    MoveState *m = (MoveState *)sctx;
+    if (m->failed_send)
+        return 0xFFFE;
+    iso_err e = {};
+    uint16_t status = iso_dcm_store_on(m->assoc, path, m->timeout, &e);
+    if (status == 0xFFFE)
+        m->failed_send = true;
+    return status;
 }
 
 } // namespace
@@ -92,7 +151,7 @@ bool iso_dcm_serve_move(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
     (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
     if (status == 0)
         iso_dcm_identifier_keys(ds, keys, keywords, values, NULL);
-    MoveState m = {assoc, pid, rq, false};
+    MoveState m = {assoc, pid, rq, NULL, timeout, false};
     iso_move_counts done = {0, 0, 0, 0};
     if (status == 0) {
         iso_move_rq req = {{rq->AffectedSOPClassUID, level.c_str(), keys.data(), keys.size()},
@@ -107,6 +166,42 @@ bool iso_dcm_serve_move(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
     OFCondition c = send_rsp(&m, status, &done, true, status == 0 ? NULL : comment);
     if (c.bad()) {
         snprintf(why, why_size, "sending C-MOVE-RSP: %s", c.text());
+        return false;
+    }
+    return true;
+}
+
+bool iso_dcm_serve_get(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                       T_DIMSE_C_GetRQ *rq, const iso_scp_handlers *h, long timeout,
+                       iso_assoc_counts *counts, char *why, size_t why_size)
+{
+    DcmDataset ds;
+    uint16_t status = 0;
+    char comment[128] = "";
+    if (!iso_dcm_read_identifier(assoc, pid, timeout, ds, &status, comment, sizeof comment, why,
+                                 why_size))
+        return false;
+    counts->moves++;
+    std::vector<iso_find_key> keys;
+    std::vector<std::string> keywords, values;
+    OFString level;
+    (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
+    if (status == 0)
+        iso_dcm_identifier_keys(ds, keys, keywords, values, NULL);
+    MoveState m = {assoc, pid, NULL, rq, timeout, false};
+    iso_move_counts done = {0, 0, 0, 0};
+    if (status == 0) {
+        iso_move_rq req = {{rq->AffectedSOPClassUID, level.c_str(), keys.data(), keys.size()}, ""};
+        status = h->get(h->user, &req, store_back, report, &m, &done, comment, sizeof comment);
+    }
+    counts->moved += done.completed + done.warning;
+    if (m.failed_send) {
+        snprintf(why, why_size, "a C-GET response or sub-operation could not be sent");
+        return false;
+    }
+    OFCondition c = send_get_rsp(&m, status, &done, true, status == 0 ? NULL : comment);
+    if (c.bad()) {
+        snprintf(why, why_size, "sending C-GET-RSP: %s", c.text());
         return false;
     }
     return true;

@@ -188,7 +188,7 @@ extern "C" iso_code iso_dcm_assoc_reject(iso_dcm_assoc *a, iso_reject_reason rea
 static bool abstract_syntax_ok(const char *uid)
 {
     if (strcmp(uid, UID_VerificationSOPClass) == 0 || iso_dcm_is_find_class(uid) ||
-        iso_dcm_is_move_class(uid))
+        iso_dcm_is_move_class(uid) || iso_dcm_is_get_class(uid))
         return true;
     return dcmIsaStorageSOPClassUID(uid, ESSC_All);
 }
@@ -198,7 +198,8 @@ static bool syntax_ok_for(const char *abstract, const char *ts)
 {
     if (!iso_dcm_ts_supported(ts))
         return false;
-    if (!iso_dcm_is_find_class(abstract) && !iso_dcm_is_move_class(abstract))
+    if (!iso_dcm_is_find_class(abstract) && !iso_dcm_is_move_class(abstract) &&
+        !iso_dcm_is_get_class(abstract))
         return true;
     return strcmp(ts, UID_LittleEndianImplicitTransferSyntax) == 0 ||
            strcmp(ts, UID_LittleEndianExplicitTransferSyntax) == 0 ||
@@ -233,8 +234,13 @@ extern "C" iso_code iso_dcm_assoc_accept(iso_dcm_assoc *a, int *n_accepted, char
                 if (syntax_ok_for(pc.abstractSyntax, pc.proposedTransferSyntaxes[t]))
                     chosen = pc.proposedTransferSyntaxes[t];
         }
+        /* a storage context proposed with the SCP role (a C-GET requester
+         * that receives) is accepted in the role proposed */
+        T_ASC_SC_ROLE role = dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All)
+                                 ? pc.proposedRole
+                                 : ASC_SC_ROLE_DEFAULT;
         if (chosen != NULL &&
-            ASC_acceptPresentationContext(p, pc.presentationContextID, chosen).good()) {
+            ASC_acceptPresentationContext(p, pc.presentationContextID, chosen, role).good()) {
             accepted++;
             /* The log names the distinct transfer syntaxes accepted. */
             const char *tsname = dcmFindNameOfUID(chosen, chosen);
@@ -468,6 +474,13 @@ extern "C" iso_assoc_end iso_dcm_assoc_serve(iso_dcm_assoc *a, const iso_scp_han
         case DIMSE_C_MOVE_RQ:
             if (!iso_dcm_serve_move(assoc, pid, &msg.msg.CMoveRQ, h, dimse_timeout, counts, why,
                                     why_size)) {
+                ASC_abortAssociation(assoc);
+                return ISO_END_ERROR;
+            }
+            break;
+        case DIMSE_C_GET_RQ:
+            if (!iso_dcm_serve_get(assoc, pid, &msg.msg.CGetRQ, h, dimse_timeout, counts, why,
+                                   why_size)) {
                 ASC_abortAssociation(assoc);
                 return ISO_END_ERROR;
             }

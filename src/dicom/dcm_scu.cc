@@ -145,31 +145,105 @@ extern "C" iso_code iso_dcm_scu_echo(const iso_scu_params *p, iso_err *err)
     return ISO_OK;
 }
 
+namespace {
+
+/* What a stored file is, from its meta group. */
+struct FileInfo {
+    std::string sop_class, sop_instance, ts;
+    bool ok = false;
+};
+
+FileInfo read_file_info(const char *path)
+{
+    FileInfo f;
+    DcmFileFormat ff;
+    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_metaOnly);
+    OFString cls, inst, ts;
+    f.ok = c.good() && ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, cls).good() &&
+           ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPInstanceUID, inst).good() &&
+           ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts).good();
+    if (f.ok) {
+        f.sop_class = cls.c_str();
+        f.sop_instance = inst.c_str();
+        f.ts = ts.c_str();
+    }
+    return f;
+}
+
+/* One C-STORE of a stored file on an open association: the stored syntax
+ * if the peer took it, else (uncompressed objects) one it accepted, which
+ * DCMTK converts into.  *status: the peer's, or 0xFFFF when no context
+ * fits; false when the association failed (err says why). */
+bool store_file(T_ASC_Association *assoc, const char *path, const FileInfo &f, long timeout,
+                uint16_t *status, iso_err *err)
+{
+    *status = 0xFFFF;
+    if (!f.ok)
+        return true;
+    T_ASC_PresentationContextID pid =
+        ASC_findAcceptedPresentationContextID(assoc, f.sop_class.c_str(), f.ts.c_str());
+    IsoParsePath src; /* outlives ff, which may read values lazily from it */
+    DcmFileFormat ff;
+    DcmDataset *ds = NULL;
+    const char *fname = path;
+    if (pid == 0 && is_uncompressed(f.ts)) {
+        pid = ASC_findAcceptedPresentationContextID(assoc, f.sop_class.c_str(),
+                                                    UID_LittleEndianExplicitTransferSyntax);
+        if (pid == 0)
+            pid = ASC_findAcceptedPresentationContextID(assoc, f.sop_class.c_str(),
+                                                        UID_LittleEndianImplicitTransferSyntax);
+        iso_err ignored = {};
+        if (pid != 0 && src.prepare(path, &ignored) == ISO_OK && ff.loadFile(src.get()).good()) {
+            ds = ff.getDataset();
+            fname = NULL;
+        } else
+            pid = 0;
+    }
+    if (pid == 0)
+        return true;
+    T_DIMSE_C_StoreRQ rq;
+    memset(&rq, 0, sizeof rq);
+    rq.MessageID = assoc->nextMsgID++;
+    OFStandard::strlcpy(rq.AffectedSOPClassUID, f.sop_class.c_str(), sizeof rq.AffectedSOPClassUID);
+    OFStandard::strlcpy(rq.AffectedSOPInstanceUID, f.sop_instance.c_str(),
+                        sizeof rq.AffectedSOPInstanceUID);
+    rq.DataSetType = DIMSE_DATASET_PRESENT;
+    rq.Priority = DIMSE_PRIORITY_MEDIUM;
+    T_DIMSE_C_StoreRSP rsp;
+    memset(&rsp, 0, sizeof rsp);
+    DcmDataset *detail = NULL;
+    OFCondition c = DIMSE_storeUser(assoc, pid, &rq, fname, ds, NULL, NULL, DIMSE_BLOCKING,
+                                    (int)timeout, &rsp, &detail);
+    delete detail;
+    if (c.bad()) {
+        iso_fail(err, ISO_ENET, "C-STORE of %s failed: %s", path, c.text());
+        return false;
+    }
+    *status = rsp.DimseStatus;
+    return true;
+}
+
+} // namespace
+
+uint16_t iso_dcm_store_on(T_ASC_Association *assoc, const char *path, long timeout, iso_err *err)
+{
+    uint16_t status = 0xFFFF;
+    if (!store_file(assoc, path, read_file_info(path), timeout, &status, err))
+        return 0xFFFE;
+    return status;
+}
+
 extern "C" iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *const *paths,
                                            size_t n, uint16_t *statuses, iso_err *err)
 {
-    struct FileInfo {
-        std::string sop_class, sop_instance, ts;
-        bool ok;
-    };
     std::vector<FileInfo> files(n);
     std::vector<Context> ctxs;
     for (size_t i = 0; i < n; i++) {
         statuses[i] = 0xFFFF;
-        DcmFileFormat ff;
-        OFCondition c = ff.loadFile(paths[i], EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
-                                    ERM_metaOnly);
-        OFString cls, inst, ts;
         FileInfo &f = files[i];
-        f.ok = c.good() &&
-               ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPClassUID, cls).good() &&
-               ff.getMetaInfo()->findAndGetOFString(DCM_MediaStorageSOPInstanceUID, inst).good() &&
-               ff.getMetaInfo()->findAndGetOFString(DCM_TransferSyntaxUID, ts).good();
+        f = read_file_info(paths[i]);
         if (!f.ok)
             continue;
-        f.sop_class = cls.c_str();
-        f.sop_instance = inst.c_str();
-        f.ts = ts.c_str();
         /* One context per (class, stored syntax) so the peer can take the
          * object exactly as stored, plus one fall-back per class for
          * uncompressed objects. */
@@ -199,51 +273,8 @@ extern "C" iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *
             stopped = true;
             break;
         }
-        FileInfo &f = files[i];
-        if (!f.ok)
-            continue;
-        T_ASC_PresentationContextID pid =
-            ASC_findAcceptedPresentationContextID(scu.assoc, f.sop_class.c_str(), f.ts.c_str());
-        IsoParsePath src; /* outlives ff, which may read values lazily from it */
-        DcmFileFormat ff;
-        DcmDataset *ds = NULL;
-        const char *fname = paths[i];
-        if (pid == 0 && is_uncompressed(f.ts)) {
-            /* Peer refused the stored syntax: DCMTK converts into the
-             * uncompressed one it accepted. */
-            pid = ASC_findAcceptedPresentationContextID(scu.assoc, f.sop_class.c_str(),
-                                                        UID_LittleEndianExplicitTransferSyntax);
-            if (pid == 0)
-                pid = ASC_findAcceptedPresentationContextID(
-                    scu.assoc, f.sop_class.c_str(), UID_LittleEndianImplicitTransferSyntax);
-            iso_err ignored = {};
-            if (pid != 0 && src.prepare(paths[i], &ignored) == ISO_OK &&
-                ff.loadFile(src.get()).good()) {
-                ds = ff.getDataset();
-                fname = NULL;
-            } else
-                pid = 0;
-        }
-        if (pid == 0)
-            continue;
-        T_DIMSE_C_StoreRQ rq;
-        memset(&rq, 0, sizeof rq);
-        rq.MessageID = scu.assoc->nextMsgID++;
-        OFStandard::strlcpy(rq.AffectedSOPClassUID, f.sop_class.c_str(),
-                            sizeof rq.AffectedSOPClassUID);
-        OFStandard::strlcpy(rq.AffectedSOPInstanceUID, f.sop_instance.c_str(),
-                            sizeof rq.AffectedSOPInstanceUID);
-        rq.DataSetType = DIMSE_DATASET_PRESENT;
-        rq.Priority = DIMSE_PRIORITY_MEDIUM;
-        T_DIMSE_C_StoreRSP rsp;
-        memset(&rsp, 0, sizeof rsp);
-        DcmDataset *detail = NULL;
-        OFCondition c = DIMSE_storeUser(scu.assoc, pid, &rq, fname, ds, NULL, NULL,
-                                        DIMSE_BLOCKING, (int)p->dimse_timeout, &rsp, &detail);
-        delete detail;
-        if (c.bad())
-            return iso_fail(err, ISO_ENET, "C-STORE of %s failed: %s", paths[i], c.text());
-        statuses[i] = rsp.DimseStatus;
+        if (!store_file(scu.assoc, paths[i], files[i], p->dimse_timeout, &statuses[i], err))
+            return err->code;
     }
     /* each file is reported once, when the next one is about to go, and
      * the last one here (unless the caller stopped the sending) */

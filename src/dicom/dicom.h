@@ -226,6 +226,13 @@ typedef struct iso_scp_handlers {
     uint16_t (*move)(void *user, const iso_move_rq *rq,
                      int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
                      iso_move_counts *done, char *comment, size_t comment_size);
+    /* A C-GET-RQ arrived (rq->destination is ""): the same, but each object
+     * goes back on this association through store(sctx, path), which
+     * returns the requester's status (0xFFFF: no context for it, 0xFFFE: the
+     * association failed). */
+    uint16_t (*get)(void *user, const iso_move_rq *rq, uint16_t (*store)(void *sctx, const char *path),
+                    int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                    iso_move_counts *done, char *comment, size_t comment_size);
     /* A C-STORE-RQ arrived.  Return 0 and fill sink to receive it, or a
      * non-zero DIMSE status to refuse it (the data set is then read and
      * discarded); comment then holds an Error Comment (<= 64 chars). */

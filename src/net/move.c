@@ -174,6 +174,42 @@ static int on_progress(void *ctx, size_t index, uint16_t status)
     return 0;
 }
 
+/* The objects a C-MOVE or C-GET names: the level's unique key, a value or
+ * a list (no wildcards); 0 with files filled, or the refusal. */
+static uint16_t select_objects(const iso_config *cfg, const iso_move_rq *rq, file_list *files,
+                               char *comment, size_t comment_size, char *why, size_t why_size)
+{
+    iso_level level;
+    const char *key = unique_key(rq->find.level, &level);
+    bool study_root = strcmp(rq->find.sop_class, STUDY_ROOT_MOVE) == 0;
+    const char *value = NULL;
+    for (size_t i = 0; key != NULL && i < rq->find.n_keys; i++)
+        if (strcmp(rq->find.keys[i].keyword, key) == 0)
+            value = rq->find.keys[i].value;
+    if (key == NULL || (study_root && level == ISO_LEVEL_PATIENT) || value == NULL ||
+        value[0] == '\0' || strpbrk(value, "*?") != NULL) {
+        snprintf(comment, comment_size, "no unique key for level %.16s", rq->find.level);
+        snprintf(why, why_size, "level '%s' needs its unique key %s (one value or a list)",
+                 rq->find.level, key ? key : "(none: not a level of the model)");
+        return ISO_FIND_IDENTIFIER_DOES_NOT_MATCH;
+    }
+    iso_index *idx = NULL;
+    iso_path db;
+    iso_err err = {0};
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, &err) == ISO_OK &&
+        iso_index_open(db.s, true, &idx, &err) == ISO_OK)
+        (void)collect(idx, level, value, files, &err);
+    iso_index_close(idx);
+    if (err.code != ISO_OK) {
+        snprintf(comment, comment_size, "the objects cannot be listed");
+        snprintf(why, why_size, "%s", err.msg);
+        return ISO_FIND_UNABLE_TO_PROCESS;
+    }
+    if (files->n == 0)
+        snprintf(why, why_size, "nothing stored under %s", value);
+    return 0;
+}
+
 uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_ae,
                       const iso_move_rq *rq,
                       int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
@@ -194,40 +230,14 @@ uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_a
                  rq->destination);
         return ISO_MOVE_UNKNOWN_DESTINATION;
     }
-    iso_level level;
-    const char *key = unique_key(rq->find.level, &level);
-    bool study_root = strcmp(rq->find.sop_class, STUDY_ROOT_MOVE) == 0;
-    const char *value = NULL;
-    for (size_t i = 0; key != NULL && i < rq->find.n_keys; i++)
-        if (strcmp(rq->find.keys[i].keyword, key) == 0)
-            value = rq->find.keys[i].value;
-    if (key == NULL || (study_root && level == ISO_LEVEL_PATIENT) || value == NULL ||
-        value[0] == '\0' || strpbrk(value, "*?") != NULL) {
-        snprintf(comment, comment_size, "no unique key for level %.16s", rq->find.level);
-        snprintf(why, why_size, "level '%s' needs its unique key %s (one value or a list)",
-                 rq->find.level, key ? key : "(none: not a level of the model)");
-        return ISO_FIND_IDENTIFIER_DOES_NOT_MATCH;
-    }
     file_list files = {cfg->data_dir, NULL, 0, 0, false};
-    iso_index *idx = NULL;
-    iso_path db;
-    iso_err err = {0};
-    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, &err) == ISO_OK &&
-        iso_index_open(db.s, true, &idx, &err) == ISO_OK)
-        (void)collect(idx, level, value, &files, &err);
-    iso_index_close(idx);
-    if (err.code != ISO_OK) {
+    uint16_t st = select_objects(cfg, rq, &files, comment, comment_size, why, why_size);
+    if (st != 0 || files.n == 0) {
         free_list(&files);
-        snprintf(comment, comment_size, "the objects cannot be listed");
-        snprintf(why, why_size, "%s", err.msg);
-        return ISO_FIND_UNABLE_TO_PROCESS;
-    }
-    if (files.n == 0) {
-        free_list(&files);
-        snprintf(why, why_size, "nothing stored under %s", value);
-        return 0;
+        return st;
     }
     iso_scu_params p;
+    iso_err err = {0};
     progress_ctx pc = {files.n, {(unsigned)files.n, 0, 0, 0}, report, rctx, false};
     uint16_t *statuses = calloc(files.n, sizeof *statuses);
     iso_code rc = statuses == NULL ? iso_fail(&err, ISO_ENOMEM, "out of memory")
@@ -260,6 +270,56 @@ uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_a
         snprintf(why, why_size, "%s", err.msg);
     if (done->failed > 0) {
         snprintf(comment, comment_size, "%u of %zu sub-operations failed", done->failed, n);
+        return ISO_MOVE_SOME_FAILED;
+    }
+    return 0;
+}
+
+uint16_t iso_get_run(const iso_config *cfg, const char *calling_ae, const iso_move_rq *rq,
+                     uint16_t (*store)(void *sctx, const char *path),
+                     int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                     iso_move_counts *done, char *comment, size_t comment_size, char *why,
+                     size_t why_size)
+{
+    *done = (iso_move_counts){0, 0, 0, 0};
+    /* the requester is the destination */
+    const char *no = permission(cfg, calling_ae, iso_config_peer_by_ae(cfg, calling_ae));
+    if (no != NULL) {
+        snprintf(comment, comment_size, "not authorized to retrieve");
+        snprintf(why, why_size, "%s", no);
+        return ISO_FIND_REFUSED_NOT_AUTHORIZED;
+    }
+    file_list files = {cfg->data_dir, NULL, 0, 0, false};
+    uint16_t st = select_objects(cfg, rq, &files, comment, comment_size, why, why_size);
+    if (st != 0 || files.n == 0) {
+        free_list(&files);
+        return st;
+    }
+    progress_ctx pc = {files.n, {(unsigned)files.n, 0, 0, 0}, report, rctx, false};
+    bool broken = false;
+    for (size_t i = 0; i < files.n && !pc.cancelled && !broken; i++) {
+        uint16_t s = store(rctx, files.paths[i]);
+        broken = s == 0xFFFE;
+        if (!broken)
+            (void)on_progress(&pc, i, s);
+    }
+    size_t n = files.n;
+    free_list(&files);
+    *done = pc.counts;
+    if (broken) {
+        done->failed += done->remaining;
+        done->remaining = 0;
+        snprintf(why, why_size, "the association failed during the sub-operations");
+        return ISO_MOVE_SOME_FAILED;
+    }
+    if (pc.cancelled) {
+        snprintf(why, why_size, "cancelled after %u of %zu", pc.counts.completed, n);
+        return ISO_MOVE_CANCELLED;
+    }
+    if (done->failed > 0) {
+        snprintf(comment, comment_size, "%u of %zu sub-operations failed", done->failed, n);
+        snprintf(why, why_size, "%u failed (0xFFFF: the requester offered no storage context "
+                 "with the SCP role for the object's class and syntax)", done->failed);
         return ISO_MOVE_SOME_FAILED;
     }
     return 0;

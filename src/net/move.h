@@ -28,4 +28,13 @@ uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_a
                       iso_move_counts *done, char *comment, size_t comment_size, char *why,
                       size_t why_size);
 
+/* C-GET: the same choice of objects, each sent back on the requester's
+ * own association through store (its status; 0xFFFE: the association
+ * failed); the requester must have retrieve = yes. */
+uint16_t iso_get_run(const iso_config *cfg, const char *calling_ae, const iso_move_rq *rq,
+                     uint16_t (*store)(void *sctx, const char *path),
+                     int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                     iso_move_counts *done, char *comment, size_t comment_size, char *why,
+                     size_t why_size);
+
 #endif

@@ -419,6 +419,22 @@ static uint16_t on_move(void *user, const iso_move_rq *rq,
     return status;
 }
 
+static uint16_t on_get(void *user, const iso_move_rq *rq,
+                       uint16_t (*store)(void *sctx, const char *path),
+                       int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                       iso_move_counts *done, char *comment, size_t comment_size)
+{
+    conn *c = user;
+    char why[512] = "";
+    uint16_t status = iso_get_run(c->scp->cfg, c->req.calling_ae, rq, store, report, rctx, done,
+                                  comment, comment_size, why, sizeof why);
+    iso_log(status == 0 ? ISO_LOG_INFO : ISO_LOG_WARN,
+            "C-GET %s from %s: status 0x%04x, %u completed, %u failed, %u warning%s%s",
+            rq->find.level, c->req.calling_ae, status, done->completed, done->failed,
+            done->warning, why[0] ? ": " : "", why);
+    return status;
+}
+
 /* ---- policy ---- */
 
 static bool host_matches(const char *host, const char *ip)
@@ -599,8 +615,15 @@ static void serve_connection(conn *c)
     pthread_mutex_lock(&scp->mu);
     c->assoc = ++scp->next_assoc;
     pthread_mutex_unlock(&scp->mu);
-    iso_scp_handlers h = {c,       on_find_begin,  on_find_next, on_find_end,    on_move,
-                          on_store_begin, on_store_end, on_should_abort};
+    iso_scp_handlers h = {.user = c,
+                          .find_begin = on_find_begin,
+                          .find_next = on_find_next,
+                          .find_end = on_find_end,
+                          .move = on_move,
+                          .get = on_get,
+                          .store_begin = on_store_begin,
+                          .store_end = on_store_end,
+                          .should_abort = on_should_abort};
     iso_assoc_counts counts = {0};
     iso_assoc_end end = iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);
     if (scp->obs.assoc_end != NULL)

@@ -88,6 +88,26 @@ static uint16_t on_move(void *user, const iso_move_rq *rq,
     return 0;
 }
 
+/* C-GET: one object "sent back" (a path that does not exist: the store
+ * callback answers 0xFFFF), then done. */
+static uint16_t on_get(void *user, const iso_move_rq *rq, uint16_t (*store)(void *, const char *),
+                       int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
+                       iso_move_counts *done, char *c, size_t n)
+{
+    (void)user;
+    (void)rq;
+    (void)c;
+    (void)n;
+    *done = {1, 0, 0, 0};
+    uint16_t s = store(rctx, "/nonexistent/isonode-fuzz.dcm");
+    done->remaining = 0;
+    if (s == 0xFFFE)
+        return ISO_MOVE_SOME_FAILED;
+    done->failed = 1;
+    (void)report(rctx, done);
+    return ISO_MOVE_SOME_FAILED;
+}
+
 static int on_abort(void *user, int idle)
 {
     (void)user;
@@ -107,8 +127,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char summary[256], why[256];
         if (iso_dcm_assoc_accept(a, &n, summary, sizeof summary, &e) == ISO_OK) {
             size_t bytes = 0;
-            iso_scp_handlers h = {&bytes,   on_find_begin, on_find_next, on_find_end, on_move,
-                                  on_begin, on_end,        on_abort};
+            iso_scp_handlers h = {};
+            h.user = &bytes;
+            h.find_begin = on_find_begin;
+            h.find_next = on_find_next;
+            h.find_end = on_find_end;
+            h.move = on_move;
+            h.get = on_get;
+            h.store_begin = on_begin;
+            h.store_end = on_end;
+            h.should_abort = on_abort;
             iso_assoc_counts counts = {};
             (void)iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);
         }

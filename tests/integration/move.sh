@@ -1,12 +1,12 @@
 #!/bin/bash
-# C-MOVE SCP against DCMTK's movescu (issue 14, second part): a series, a
+# C-MOVE and C-GET SCP against DCMTK's movescu and getscu (issue 14): a series, a
 # study, a list of instances and a patient moved to storescp (a configured
 # [peer]) arrive byte for byte as stored; the final response counts the
 # sub-operations; an unknown destination gets A801 and nothing is sent; a
 # peer without retrieve = yes gets 0124; a destination that is down gets
 # A702 with the failed count; each with its log line.
 . "$top_srcdir/tests/lib/common.sh"
-need storescu movescu storescp dcmdump python3
+need storescu movescu getscu storescp dcmdump python3
 need_shared
 dest_port=$(free_port)
 down_port=$(free_port)
@@ -91,4 +91,22 @@ move DEST -S -k QueryRetrieveLevel=STUDY -k StudyInstanceUID="1.2.*"
 grep -q "C-MOVE STUDY from MOVESCU to DEST: status 0xa900" "$WORK/node.log" || fail "a wildcard move was not refused"
 [ "$(received)" = 0 ] || fail "a wildcard move sent objects"
 ok "refused with a log line each: unknown destination (A801), no retrieve permission (0124), destination down (A702, all failed), a wildcard instead of a unique key (A900)"
+# C-GET: the objects come back on the requester's own association
+mkdir -p "$WORK/got"
+getscu -S -aet MOVESCU -aec ISONODE -od "$WORK/got" -k QueryRetrieveLevel=SERIES -k StudyInstanceUID="$study" \
+    -k SeriesInstanceUID="$series" 127.0.0.1 "$PORT" > "$WORK/get.log" 2>&1 || fail "getscu: $(tail -3 "$WORK/get.log")"
+[ "$(find "$WORK/got" -type f | wc -l)" = "$ct_n" ] || fail "getscu received $(find "$WORK/got" -type f | wc -l) of $ct_n"
+for f in "$WORK"/got/*; do
+    uid=$(tag "$f" 0008,0018)
+    orig=$(grep -l "$uid" "$CT_DIR"/* | head -1)
+    python3 "$top_srcdir/tests/lib/dicomtool.py" same-dataset "$f" "$orig" || fail "$uid changed (C-GET)"
+done
+grep -q "C-GET SERIES from MOVESCU: status 0x0000, $ct_n completed, 0 failed" "$WORK/node.log" ||
+    fail "no C-GET line"
+rm -rf "$WORK/got"; mkdir -p "$WORK/got"
+getscu -S -aet STORESCU -aec ISONODE -od "$WORK/got" -k QueryRetrieveLevel=STUDY -k StudyInstanceUID="$study" \
+    127.0.0.1 "$PORT" > "$WORK/get.log" 2>&1
+[ "$(find "$WORK/got" -type f | wc -l)" = 0 ] || fail "C-GET by a peer without retrieve = yes"
+grep -q "C-GET STUDY from STORESCU: status 0x0124" "$WORK/node.log" || fail "no C-GET refusal line"
+ok "C-GET returns a series on the requester's association as stored; without retrieve = yes it is refused (0124)"
 stop_node

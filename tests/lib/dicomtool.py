@@ -99,6 +99,19 @@ def c_move_rq(destination="STORESCP", sop_class=STUDY_ROOT_MOVE, msg_id=1):
     ])
 
 
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+
+
+def c_get_rq(sop_class=STUDY_ROOT_GET, msg_id=1):
+    return command_set([
+        (0x0002, uid_bytes(sop_class)),
+        (0x0100, struct.pack("<H", 0x0010)),
+        (0x0110, struct.pack("<H", msg_id)),
+        (0x0700, struct.pack("<H", 0)),
+        (0x0800, struct.pack("<H", 0x0102)),
+    ])
+
+
 def c_cancel_rq(msg_id=1):
     return command_set([
         (0x0100, struct.pack("<H", 0x0FFF)),
