@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "anon/vault.h"
 #include "deliver/deliverer.h"
+#include "deliver/commitments.h"
 #include "dicom/dicom.h"
 #include "jobs/completion.h"
 #include "jobs/queue.h"
@@ -52,19 +53,40 @@ static void usage(FILE *out)
             "Runs in the foreground and logs to stderr; stops on SIGTERM or SIGINT.\n");
 }
 
-/* The SCP tells the completion tracker what arrived and when associations end. */
+/* Who hears what the SCP sees: the completion tracker (what arrived, when
+ * associations end) and delivery (storage commitment requests). */
+typedef struct listeners {
+    iso_completion *completion;
+    iso_deliverer *deliverer;
+} listeners;
+
 static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char *calling_ae,
                       int duplicate)
 {
+    listeners *l = user;
     iso_err err = {0};
-    if (iso_completion_stored(user, assoc, a->series_uid, calling_ae, a->images_in_acquisition,
+    if (iso_completion_stored(l->completion, assoc, a->series_uid, calling_ae, a->images_in_acquisition,
                               duplicate, iso_mono_seconds(), &err) != ISO_OK)
         ISO_ERROR("series completion: %s (the series is picked up at the next start)", err.msg);
 }
 
+/* A storage commitment request: recorded in the outbox's database before
+ * it is answered; the delivery thread reports it. */
+static iso_code on_commit(void *user, const char *requester, const char *transaction_uid,
+                          const iso_commit_item *items, const char *const *stored_uids, size_t n,
+                          iso_err *err)
+{
+    iso_deliverer *d = ((listeners *)user)->deliverer;
+    iso_code rc = iso_commit_record(iso_deliverer_outbox(d), requester, transaction_uid, items,
+                                    stored_uids, n, err);
+    if (rc == ISO_OK)
+        iso_deliverer_kick(d);
+    return rc;
+}
+
 static void on_assoc_end(void *user, uint64_t assoc)
 {
-    iso_completion_assoc_end(user, assoc);
+    iso_completion_assoc_end(((listeners *)user)->completion, assoc);
 }
 
 /* Does any route forward de-identified copies? */
@@ -87,6 +109,7 @@ typedef struct node {
     iso_jobs *jobs;
     iso_completion *completion;
     iso_runner *runner;
+    listeners listen; /* what the SCP's observer reaches */
     iso_scp *scp;
 } node;
 
@@ -214,7 +237,8 @@ static iso_code start_work(node *n, iso_err *err)
                        .kick_ctx = n->deliverer};
     if (iso_runner_start(&env, n->jobs, n->completion, &n->runner, err) != ISO_OK)
         return err->code;
-    iso_scp_observer obs = {n->completion, on_stored, on_assoc_end};
+    n->listen = (listeners){n->completion, n->deliverer};
+    iso_scp_observer obs = {&n->listen, on_stored, on_assoc_end, on_commit};
     return iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err);
 }
 

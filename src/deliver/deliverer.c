@@ -1,6 +1,8 @@
 /* deliverer.c — the delivery thread and its timers (see deliverer.h). */
 #include "deliver/deliverer.h"
 
+#include "deliver/commitments.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -45,6 +47,9 @@ static void *deliverer_main(void *arg)
         long now = (long)time(NULL);
         if (iso_outbox_run(d->outbox, d->cfg, d->tls, now, NULL, &err) != ISO_OK)
             ISO_ERROR("outbox: %s", err.msg);
+        iso_err ce = {0};
+        if (iso_commit_run(d->outbox, d->cfg, d->tls, now, NULL, &ce) != ISO_OK)
+            ISO_ERROR("storage commitment: %s", ce.msg);
         clean_results(d, now);
         pthread_mutex_lock(&d->mu);
         struct timespec t;

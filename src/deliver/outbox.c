@@ -1,5 +1,6 @@
 /* outbox.c — the persistent delivery queue (see outbox.h). */
 #include "deliver/outbox.h"
+#include "deliver/outbox_db.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -116,6 +117,25 @@ typedef struct dest_job {
     iso_err err;
 } dest_job;
 
+long iso_outbox_backoff(const iso_config *cfg, long attempts)
+{
+    long delay = cfg->ob_retry_base_seconds;
+    for (long k = 1; k < attempts && delay < cfg->ob_retry_max_seconds; k++)
+        delay *= 2;
+    return delay > cfg->ob_retry_max_seconds ? cfg->ob_retry_max_seconds : delay;
+}
+
+sqlite3 *iso_outbox_db_lock(iso_outbox *o)
+{
+    pthread_mutex_lock(&o->mu);
+    return o->db;
+}
+
+void iso_outbox_db_unlock(iso_outbox *o)
+{
+    pthread_mutex_unlock(&o->mu);
+}
+
 /* Marks the outcome of one item (under the lock, inside a transaction). */
 static void mark(iso_outbox *o, const iso_config *cfg, long id, int ok, const char *why, long now,
                  int attempts)
@@ -129,11 +149,7 @@ static void mark(iso_outbox *o, const iso_config *cfg, long id, int ok, const ch
         sqlite3_bind_int64(st, 1, id);
     } else {
         long n = attempts + 1;
-        long delay = cfg->ob_retry_base_seconds;
-        for (long k = 1; k < n && delay < cfg->ob_retry_max_seconds; k++)
-            delay *= 2;
-        if (delay > cfg->ob_retry_max_seconds)
-            delay = cfg->ob_retry_max_seconds;
+        long delay = iso_outbox_backoff(cfg, n);
         sqlite3_prepare_v2(o->db,
                            "UPDATE outbox SET attempts=?, last_error=?, next_at=?, "
                            "state=CASE WHEN ? >= ? THEN 'dead' ELSE 'queued' END WHERE id=?",

@@ -41,6 +41,13 @@ bool iso_dcm_read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContext
 void iso_dcm_identifier_keys(DcmDataset &ds, std::vector<iso_find_key> &keys,
                              std::vector<std::string> &keywords, std::vector<std::string> &values,
                              std::vector<DcmTag> *tags);
+/* Storage commitment (dcm_commit.cc). */
+bool iso_dcm_is_commit_class(const char *uid);
+bool iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                          T_DIMSE_N_ActionRQ *rq, const iso_scp_handlers *h, long timeout,
+                          iso_assoc_counts *counts, char *why, size_t why_size);
+void iso_dcm_commit_report_dataset(DcmDataset &ds, const char *transaction_uid,
+                                   const iso_commit_item *items, size_t n);
 /* C-MOVE and C-GET (dcm_move.cc). */
 bool iso_dcm_is_move_class(const char *uid);
 bool iso_dcm_is_get_class(const char *uid);

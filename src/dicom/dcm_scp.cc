@@ -188,7 +188,7 @@ extern "C" iso_code iso_dcm_assoc_reject(iso_dcm_assoc *a, iso_reject_reason rea
 static bool abstract_syntax_ok(const char *uid)
 {
     if (strcmp(uid, UID_VerificationSOPClass) == 0 || iso_dcm_is_find_class(uid) ||
-        iso_dcm_is_move_class(uid) || iso_dcm_is_get_class(uid))
+        iso_dcm_is_move_class(uid) || iso_dcm_is_get_class(uid) || iso_dcm_is_commit_class(uid))
         return true;
     return dcmIsaStorageSOPClassUID(uid, ESSC_All);
 }
@@ -199,7 +199,7 @@ static bool syntax_ok_for(const char *abstract, const char *ts)
     if (!iso_dcm_ts_supported(ts))
         return false;
     if (!iso_dcm_is_find_class(abstract) && !iso_dcm_is_move_class(abstract) &&
-        !iso_dcm_is_get_class(abstract))
+        !iso_dcm_is_get_class(abstract) && !iso_dcm_is_commit_class(abstract))
         return true;
     return strcmp(ts, UID_LittleEndianImplicitTransferSyntax) == 0 ||
            strcmp(ts, UID_LittleEndianExplicitTransferSyntax) == 0 ||
@@ -474,6 +474,13 @@ extern "C" iso_assoc_end iso_dcm_assoc_serve(iso_dcm_assoc *a, const iso_scp_han
         case DIMSE_C_MOVE_RQ:
             if (!iso_dcm_serve_move(assoc, pid, &msg.msg.CMoveRQ, h, dimse_timeout, counts, why,
                                     why_size)) {
+                ASC_abortAssociation(assoc);
+                return ISO_END_ERROR;
+            }
+            break;
+        case DIMSE_N_ACTION_RQ:
+            if (!iso_dcm_serve_commit(assoc, pid, &msg.msg.NActionRQ, h, dimse_timeout, counts,
+                                      why, why_size)) {
                 ASC_abortAssociation(assoc);
                 return ISO_END_ERROR;
             }

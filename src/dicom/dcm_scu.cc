@@ -46,6 +46,7 @@ struct Context {
     std::string sop_class;
     std::string ts;
     unsigned char id;
+    T_ASC_SC_ROLE role = ASC_SC_ROLE_DEFAULT; /* ours, when role selection is proposed */
 };
 
 bool is_uncompressed(const std::string &ts)
@@ -89,7 +90,7 @@ iso_code open_assoc(Scu &scu, const iso_scu_params *p, const std::vector<Context
             ts.push_back(ctx.ts.c_str());
         }
         c = ASC_addPresentationContext(params, ctx.id, ctx.sop_class.c_str(), ts.data(),
-                                       (int)ts.size());
+                                       (int)ts.size(), ctx.role);
         if (c.bad()) {
             ASC_destroyAssociationParameters(&params);
             return iso_fail(err, ISO_ENET, "presentation context: %s", c.text());
@@ -280,6 +281,63 @@ extern "C" iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *
      * the last one here (unless the caller stopped the sending) */
     if (!stopped && n > 0 && p->progress != NULL)
         (void)p->progress(p->progress_ctx, n - 1, statuses[n - 1]);
+    scu.release();
+    return ISO_OK;
+}
+
+extern "C" iso_code iso_dcm_scu_commit_report(const iso_scu_params *p, const char *transaction_uid,
+                                              const iso_commit_item *items, size_t n,
+                                              iso_err *err)
+{
+    Scu scu;
+    Context ctx = {ISO_STORAGE_COMMITMENT_CLASS, UID_LittleEndianExplicitTransferSyntax, 1};
+    ctx.role = ASC_SC_ROLE_SCP; /* the node is the SCP, though it opens the association */
+    std::vector<Context> ctxs = {ctx};
+    ctxs.push_back({ISO_STORAGE_COMMITMENT_CLASS, UID_LittleEndianImplicitTransferSyntax, 3,
+                    ASC_SC_ROLE_SCP});
+    iso_code rc = open_assoc(scu, p, ctxs, err);
+    if (rc != ISO_OK)
+        return rc;
+    T_ASC_PresentationContextID pid =
+        ASC_findAcceptedPresentationContextID(scu.assoc, ISO_STORAGE_COMMITMENT_CLASS);
+    if (pid == 0)
+        return iso_fail(err, ISO_ENET, "%s accepted no Storage Commitment context", p->peer_ae);
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++)
+        failed += items[i].failure != 0;
+    DcmDataset ds;
+    iso_dcm_commit_report_dataset(ds, transaction_uid, items, n);
+    T_DIMSE_Message msg;
+    memset(&msg, 0, sizeof msg);
+    msg.CommandField = DIMSE_N_EVENT_REPORT_RQ;
+    T_DIMSE_N_EventReportRQ &rq = msg.msg.NEventReportRQ;
+    rq.MessageID = scu.assoc->nextMsgID++;
+    OFStandard::strlcpy(rq.AffectedSOPClassUID, ISO_STORAGE_COMMITMENT_CLASS,
+                        sizeof rq.AffectedSOPClassUID);
+    OFStandard::strlcpy(rq.AffectedSOPInstanceUID, ISO_STORAGE_COMMITMENT_INSTANCE,
+                        sizeof rq.AffectedSOPInstanceUID);
+    rq.DataSetType = DIMSE_DATASET_PRESENT;
+    rq.EventTypeID = failed == 0 ? 1 : 2; /* 1: all committed, 2: some failed */
+    OFCondition c = DIMSE_sendMessageUsingMemoryData(scu.assoc, pid, &msg, NULL, &ds, NULL, NULL);
+    if (c.bad())
+        return iso_fail(err, ISO_ENET, "sending N-EVENT-REPORT: %s", c.text());
+    T_DIMSE_Message rsp;
+    T_ASC_PresentationContextID rsp_pid = 0;
+    DcmDataset *detail = NULL;
+    {
+        IsoAllocCap cap(ISO_COMMAND_ALLOC_CAP);
+        c = DIMSE_receiveCommand(scu.assoc, DIMSE_BLOCKING, (int)p->dimse_timeout, &rsp_pid,
+                                 &rsp, &detail);
+    }
+    delete detail;
+    if (c.bad())
+        return iso_fail(err, ISO_ENET, "no N-EVENT-REPORT-RSP: %s", c.text());
+    if (rsp.CommandField != DIMSE_N_EVENT_REPORT_RSP)
+        return iso_fail(err, ISO_ENET, "answered 0x%04x instead of N-EVENT-REPORT-RSP",
+                        rsp.CommandField);
+    if (rsp.msg.NEventReportRSP.DimseStatus != 0)
+        return iso_fail(err, ISO_ENET, "N-EVENT-REPORT answered status 0x%04x",
+                        rsp.msg.NEventReportRSP.DimseStatus);
     scu.release();
     return ISO_OK;
 }

@@ -188,6 +188,19 @@ typedef struct iso_find_rq {
     size_t n_keys;
 } iso_find_rq;
 
+/* Storage Commitment Push Model (PS3.4 J): one instance of a transaction,
+ * and whether it is committed (failure 0) or why not (a Failure Reason,
+ * PS3.3 C.14.1.1: 0x0112 no such object instance, 0x0110 processing
+ * failure, 0x0122 SOP class not supported, 0x0119 class/instance
+ * mismatch). */
+#define ISO_STORAGE_COMMITMENT_CLASS "1.2.840.10008.1.20.1"
+#define ISO_STORAGE_COMMITMENT_INSTANCE "1.2.840.10008.1.20.1.1"
+typedef struct iso_commit_item {
+    const char *sop_class;
+    const char *sop_uid;
+    uint16_t failure;
+} iso_commit_item;
+
 /* A C-MOVE-RQ: the find request's parts, and where the objects go. */
 typedef struct iso_move_rq {
     iso_find_rq find;        /* model (a MOVE SOP Class), level and keys */
@@ -219,6 +232,10 @@ typedef struct iso_scp_handlers {
      * end, -1 on failure.  Values stay valid until the next call. */
     int (*find_next)(void *user, void *cursor, const char **values);
     void (*find_end)(void *user, void *cursor);
+    /* A storage commitment request (N-ACTION) arrived: return 0 once it is
+     * recorded (the report follows later), or a failure status. */
+    uint16_t (*commit)(void *user, const char *transaction_uid, const iso_commit_item *items,
+                       size_t n, char *comment, size_t comment_size);
     /* A C-MOVE-RQ arrived: run the whole move (open the destination, send
      * the sub-operations), calling report(rctx, counts) after each; report
      * returns non-zero when the requester cancelled (stop then).  Returns
@@ -259,6 +276,7 @@ typedef struct iso_assoc_counts {
     unsigned echoes;
     unsigned finds, find_matches;
     unsigned moves, moved;
+    unsigned commit_requests;
     unsigned stores_ok;
     unsigned stores_failed;
     unsigned long long bytes;
@@ -321,6 +339,13 @@ typedef struct iso_scu_params {
 
 /* Opens an association, sends C-ECHO, releases. */
 iso_code iso_dcm_scu_echo(const iso_scu_params *p, iso_err *err);
+
+/* Sends a storage commitment report (N-EVENT-REPORT) for a transaction to
+ * the peer that asked, on a new association on which the node takes the SCP
+ * role of the Storage Commitment Push Model (role selection).  ISO_OK once
+ * the peer answered success. */
+iso_code iso_dcm_scu_commit_report(const iso_scu_params *p, const char *transaction_uid,
+                                   const iso_commit_item *items, size_t n, iso_err *err);
 
 /* Sends files over one association.  statuses[i] receives the DIMSE status
  * of file i (0xFFFF if it could not be sent).  Returns ISO_OK if the

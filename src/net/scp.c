@@ -76,6 +76,7 @@ struct iso_scp {
     iso_scp_observer obs; /* callbacks NULL: nobody listens */
     uint64_t next_assoc;  /* under mu */
     iso_dcm_server *dcm;
+    iso_anon *anon; /* NULL: objects are stored as received */
     iso_tls *tls;  /* NULL: no TLS listener */
     int listen_fd; /* plain DICOM; -1: none */
     int tls_fd;    /* DICOM TLS; -1: none */
@@ -435,6 +436,51 @@ static uint16_t on_get(void *user, const iso_move_rq *rq,
     return status;
 }
 
+/* ---- storage commitment: who may ask, and which stored UIDs it means ---- */
+
+static uint16_t on_commit(void *user, const char *txn, const iso_commit_item *items, size_t n,
+                          char *comment, size_t comment_size)
+{
+    conn *c = user;
+    iso_scp *scp = c->scp;
+    /* the report goes to the [peer] whose AE title asked, never to an
+     * address a requester chose */
+    const iso_peer *p = iso_config_peer_by_ae(scp->cfg, c->req.calling_ae);
+    if (p == NULL || scp->obs.commit == NULL) {
+        snprintf(comment, comment_size, "not a configured peer: no report could be sent");
+        ISO_WARN("storage commitment %s from %s refused (0x0124): %s", txn, c->req.calling_ae,
+                 p == NULL ? "not a configured [peer]" : "not served here");
+        return ISO_FIND_REFUSED_NOT_AUTHORIZED;
+    }
+    char(*mapped)[65] = malloc((n ? n : 1) * sizeof *mapped);
+    const char **stored = malloc((n ? n : 1) * sizeof *stored);
+    iso_err err = {0};
+    iso_code rc = mapped == NULL || stored == NULL ? iso_fail(&err, ISO_ENOMEM, "out of memory")
+                                                   : ISO_OK;
+    for (size_t i = 0; rc == ISO_OK && i < n; i++) {
+        /* a de-identifying store holds each instance under the UID its own
+         * deterministic mapping gives the one the requester sent */
+        if (scp->anon != NULL)
+            iso_anon_map_uid(scp->anon, items[i].sop_uid, mapped[i]);
+        else
+            snprintf(mapped[i], 65, "%.64s", items[i].sop_uid);
+        stored[i] = mapped[i];
+    }
+    if (rc == ISO_OK)
+        rc = scp->obs.commit(scp->obs.user, p->name, txn, items, stored, n, &err);
+    free(mapped);
+    free(stored);
+    if (rc != ISO_OK) {
+        snprintf(comment, comment_size, "the request could not be recorded");
+        ISO_ERROR("storage commitment %s from %s not recorded (0x0110): %s", txn,
+                  c->req.calling_ae, err.msg);
+        return ISO_STATUS_PROCESSING_FAILURE;
+    }
+    ISO_INFO("storage commitment %s from %s: %zu instance(s), report to follow", txn,
+             c->req.calling_ae, n);
+    return 0;
+}
+
 /* ---- policy ---- */
 
 static bool host_matches(const char *host, const char *ip)
@@ -621,6 +667,7 @@ static void serve_connection(conn *c)
                           .find_end = on_find_end,
                           .move = on_move,
                           .get = on_get,
+                          .commit = on_commit,
                           .store_begin = on_store_begin,
                           .store_end = on_store_end,
                           .should_abort = on_should_abort};
@@ -828,6 +875,7 @@ iso_code iso_scp_start(const iso_config *cfg, iso_store *store, iso_anon *anon, 
     scp->listen_fd = -1;
     scp->tls_fd = -1;
     scp->tls = tls;
+    scp->anon = anon;
     scp->wake_pipe[0] = scp->wake_pipe[1] = -1;
     pthread_mutex_init(&scp->mu, NULL);
     pthread_cond_init(&scp->idle_cv, NULL);

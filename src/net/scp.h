@@ -32,6 +32,13 @@ typedef struct iso_scp_observer {
     void (*stored)(void *user, uint64_t assoc, const iso_attrs *stored, const char *calling_ae,
                    int duplicate);
     void (*assoc_end)(void *user, uint64_t assoc);
+    /* A storage commitment request from the [peer] named requester, its
+     * instances with the UIDs it gave and the store's UIDs for them
+     * (stored_uids, mapped when de-identifying): record it durably and
+     * return ISO_OK before the N-ACTION is answered (NULL: refused). */
+    iso_code (*commit)(void *user, const char *requester, const char *transaction_uid,
+                       const iso_commit_item *items, const char *const *stored_uids, size_t n,
+                       iso_err *err);
 } iso_scp_observer;
 
 /* anon: de-identification applied to every object before it is stored, or

@@ -108,6 +108,20 @@ static uint16_t on_get(void *user, const iso_move_rq *rq, uint16_t (*store)(void
     return ISO_MOVE_SOME_FAILED;
 }
 
+/* Storage commitment: accepted (the transaction is not kept). */
+static uint16_t on_commit(void *user, const char *txn, const iso_commit_item *items, size_t n,
+                          char *c, size_t cn)
+{
+    (void)user;
+    (void)txn;
+    (void)c;
+    (void)cn;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i].sop_class) + strlen(items[i].sop_uid);
+    return len > 0 ? 0 : 0x0120;
+}
+
 static int on_abort(void *user, int idle)
 {
     (void)user;
@@ -134,6 +148,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             h.find_end = on_find_end;
             h.move = on_move;
             h.get = on_get;
+            h.commit = on_commit;
             h.store_begin = on_begin;
             h.store_end = on_end;
             h.should_abort = on_abort;

@@ -23,7 +23,7 @@ for f in util/err util/log util/json util/fsx util/uid util/hex util/path util/d
 done
 clang $flags -std=c11 -D_GNU_SOURCE -c "$top_builddir/src/store/schema.c" -o "$B/schema.o" || fail "build schema.c"
 clang $flags -std=c11 -D_GNU_SOURCE -c "$top_builddir/src/anon/vault_schema.c" -o "$B/vault_schema.o" || fail "build vault_schema.c"
-for f in dcm_common dcm_transport dcm_scp dcm_scu dcm_find dcm_move dcm_alloc dcm_image dcm_rewrite; do
+for f in dcm_common dcm_transport dcm_scp dcm_scu dcm_find dcm_move dcm_commit dcm_alloc dcm_image dcm_rewrite; do
     clang++ $flags -std=c++17 -c "$top_srcdir/src/dicom/$f.cc" -o "$B/$f.o" || fail "build $f"
 done
 targets="dataset assoc_rq association receive image anon"

@@ -112,6 +112,31 @@ def c_get_rq(sop_class=STUDY_ROOT_GET, msg_id=1):
     ])
 
 
+STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"
+
+
+def n_action_rq(msg_id=1):
+    return command_set([
+        (0x0003, uid_bytes(STORAGE_COMMITMENT)),
+        (0x0100, struct.pack("<H", 0x0130)),
+        (0x0110, struct.pack("<H", msg_id)),
+        (0x0800, struct.pack("<H", 0x0102)),
+        (0x1001, uid_bytes(STORAGE_COMMITMENT + ".1")),
+        (0x1008, struct.pack("<H", 1)),
+    ])
+
+
+def commit_request(transaction_uid, refs):
+    """N-ACTION information: Transaction UID and Referenced SOP Sequence
+    ((class, instance), ...), implicit VR little endian, undefined lengths."""
+    items = b""
+    for cls, uid in refs:
+        body = elem_implicit(0x0008, 0x1150, uid_bytes(cls)) + elem_implicit(0x0008, 0x1155, uid_bytes(uid))
+        items += struct.pack("<HHI", 0xFFFE, 0xE000, len(body)) + body
+    seq = struct.pack("<HHI", 0x0008, 0x1199, 0xFFFFFFFF) + items + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    return elem_implicit(0x0008, 0x1195, uid_bytes(transaction_uid)) + seq
+
+
 def c_cancel_rq(msg_id=1):
     return command_set([
         (0x0100, struct.pack("<H", 0x0FFF)),
