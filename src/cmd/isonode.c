@@ -450,41 +450,6 @@ static int cmd_echo(const iso_config *cfg, int argc, char **argv)
     return 0;
 }
 
-typedef struct path_list {
-    char **paths;
-    size_t n, cap;
-    const char *data_dir;
-    bool oom;
-} path_list;
-
-static int add_path(void *user, const char *path, const char *sha256, int64_t size,
-                    const char *sop_uid)
-{
-    (void)sha256;
-    (void)size;
-    (void)sop_uid;
-    path_list *l = user;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **np = realloc(l->paths, cap * sizeof *np);
-        if (np == NULL) {
-            l->oom = true;
-            return 1;
-        }
-        l->paths = np;
-        l->cap = cap;
-    }
-    size_t len = strlen(l->data_dir) + strlen(path) + 2;
-    l->paths[l->n] = malloc(len);
-    if (l->paths[l->n] == NULL) {
-        l->oom = true;
-        return 1;
-    }
-    snprintf(l->paths[l->n], len, "%s/%s", l->data_dir, path);
-    l->n++;
-    return 0;
-}
-
 static int cmd_send(const iso_config *cfg, int argc, char **argv)
 {
     if (argc < 2) {
@@ -498,17 +463,17 @@ static int cmd_send(const iso_config *cfg, int argc, char **argv)
     iso_index *idx = open_index(cfg);
     if (idx == NULL)
         return 1;
-    path_list l = {NULL, 0, 0, cfg->data_dir, false};
+    iso_path_list l = {cfg->data_dir, NULL, 0, 0, false};
     int status = 0;
     for (int i = 1; i < argc && status == 0; i++) {
         iso_level level;
-        if (iso_index_files_under(idx, argv[i], add_path, &l, &level, &err) != ISO_OK) {
+        if (iso_index_files_under(idx, argv[i], iso_path_list_add, &l, &level, &err) != ISO_OK) {
             fprintf(stderr, "isonode send: %s\n", err.msg);
             status = 1;
         }
     }
     iso_index_close(idx);
-    if (l.oom) {
+    if (l.failed) {
         fprintf(stderr, "isonode send: out of memory\n");
         status = 1;
     }
@@ -539,9 +504,7 @@ static int cmd_send(const iso_config *cfg, int argc, char **argv)
         iso_tls_free(tls);
         free(st);
     }
-    for (size_t i = 0; i < l.n; i++)
-        free(l.paths[i]);
-    free(l.paths);
+    iso_path_list_free(&l);
     return status;
 }
 

@@ -188,39 +188,46 @@ void iso_dcm_identifier_keys(DcmDataset &ds, std::vector<iso_find_key> &keys,
         *tags = found;
 }
 
+bool iso_dcm_read_qr_request(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                             long timeout, IsoQrRequest &r, char *why, size_t why_size)
+{
+    if (!iso_dcm_read_identifier(assoc, pid, timeout, r.ds, &r.status, r.comment,
+                                 sizeof r.comment, why, why_size))
+        return false;
+    (void)r.ds.findAndGetOFString(DCM_QueryRetrieveLevel, r.level);
+    if (r.status == 0)
+        iso_dcm_identifier_keys(r.ds, r.keys, r.keywords, r.values, &r.tags);
+    return true;
+}
+
 bool iso_dcm_serve_find(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
                         T_DIMSE_C_FindRQ *rq, const iso_scp_handlers *h, long timeout,
                         iso_assoc_counts *counts, char *why, size_t why_size)
 {
-    DcmDataset ds;
-    uint16_t status = 0;
-    char comment[128] = "";
-    if (!iso_dcm_read_identifier(assoc, pid, timeout, ds, &status, comment, sizeof comment, why,
-                                  why_size))
+    IsoQrRequest r;
+    if (!iso_dcm_read_qr_request(assoc, pid, timeout, r, why, why_size))
         return false;
     counts->finds++;
-    /* the keys, in the identifier's order */
-    std::vector<iso_find_key> keys;
-    std::vector<std::string> keywords, values;
-    std::vector<DcmTag> tags;
-    OFString level;
-    (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
-    if (status == 0)
-        iso_dcm_identifier_keys(ds, keys, keywords, values, &tags);
+    uint16_t status = r.status;
+    char *comment = r.comment;
+    const size_t comment_size = sizeof r.comment;
+    std::vector<iso_find_key> &keys = r.keys;
+    std::vector<DcmTag> &tags = r.tags;
+    OFString &level = r.level;
     iso_find_rq req = {rq->AffectedSOPClassUID, level.c_str(), keys.data(), keys.size()};
     void *cursor = NULL;
     if (status == 0)
-        status = h->find_begin(h->user, &req, &cursor, comment, sizeof comment);
+        status = h->find_begin(h->user, &req, &cursor, comment, comment_size);
     std::vector<const char *> out(keys.size() + 1, (const char *)NULL);
     bool cancelled = false;
     while (status == 0) {
-        int r = h->find_next(h->user, cursor, out.data());
-        if (r < 0) {
+        int got = h->find_next(h->user, cursor, out.data());
+        if (got < 0) {
             status = STATUS_FIND_Failed_UnableToProcess;
-            snprintf(comment, sizeof comment, "the index could not be read");
+            snprintf(comment, comment_size, "the index could not be read");
             break;
         }
-        if (r == 0)
+        if (got == 0)
             break;
         DcmDataset rsp;
         bool utf8 = false;

@@ -48,6 +48,20 @@ bool iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID 
                           iso_assoc_counts *counts, char *why, size_t why_size);
 void iso_dcm_commit_report_dataset(DcmDataset &ds, const char *transaction_uid,
                                    const iso_commit_item *items, size_t n);
+/* A Query/Retrieve request's identifier, read (iso_dcm_read_identifier)
+ * and described: its level and keys; status 0, or the failure to answer. */
+struct IsoQrRequest {
+    DcmDataset ds;
+    OFString level;
+    std::vector<iso_find_key> keys;
+    std::vector<std::string> keywords, values;
+    std::vector<DcmTag> tags;
+    uint16_t status = 0;
+    char comment[128] = "";
+};
+/* false: the association cannot go on (why says it). */
+bool iso_dcm_read_qr_request(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                             long timeout, IsoQrRequest &r, char *why, size_t why_size);
 /* C-MOVE and C-GET (dcm_move.cc). */
 bool iso_dcm_is_move_class(const char *uid);
 bool iso_dcm_is_get_class(const char *uid);

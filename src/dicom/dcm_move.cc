@@ -134,75 +134,55 @@ uint16_t store_back(void *sctx, const char *path)
 
 } // namespace
 
+/* C-MOVE and C-GET alike: read the request, run the handler (sending the
+ * pending responses), answer with the final status and counts. */
+static bool serve_retrieve(MoveState &m, const char *sop_class, const char *destination,
+                           const iso_scp_handlers *h, iso_assoc_counts *counts, char *why,
+                           size_t why_size)
+{
+    IsoQrRequest r;
+    if (!iso_dcm_read_qr_request(m.assoc, m.pid, m.timeout, r, why, why_size))
+        return false;
+    counts->moves++;
+    bool get = m.get_rq != NULL;
+    uint16_t status = r.status;
+    iso_move_counts done = {0, 0, 0, 0};
+    if (status == 0) {
+        iso_move_rq req = {{sop_class, r.level.c_str(), r.keys.data(), r.keys.size()},
+                           destination};
+        status = get ? h->get(h->user, &req, store_back, report, &m, &done, r.comment,
+                              sizeof r.comment)
+                     : h->move(h->user, &req, report, &m, &done, r.comment, sizeof r.comment);
+    }
+    counts->moved += done.completed + done.warning;
+    const char *what = get ? "C-GET-RSP" : "C-MOVE-RSP";
+    if (m.failed_send) {
+        snprintf(why, why_size, "a %s or sub-operation could not be sent", what);
+        return false;
+    }
+    const char *comment = status == 0 ? NULL : r.comment;
+    OFCondition c = get ? send_get_rsp(&m, status, &done, true, comment)
+                        : send_rsp(&m, status, &done, true, comment);
+    if (c.bad()) {
+        snprintf(why, why_size, "sending %s: %s", what, c.text());
+        return false;
+    }
+    return true;
+}
+
 bool iso_dcm_serve_move(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
                         T_DIMSE_C_MoveRQ *rq, const iso_scp_handlers *h, long timeout,
                         iso_assoc_counts *counts, char *why, size_t why_size)
 {
-    DcmDataset ds;
-    uint16_t status = 0;
-    char comment[128] = "";
-    if (!iso_dcm_read_identifier(assoc, pid, timeout, ds, &status, comment, sizeof comment, why,
-                                 why_size))
-        return false;
-    counts->moves++;
-    std::vector<iso_find_key> keys;
-    std::vector<std::string> keywords, values;
-    OFString level;
-    (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
-    if (status == 0)
-        iso_dcm_identifier_keys(ds, keys, keywords, values, NULL);
     MoveState m = {assoc, pid, rq, NULL, timeout, false};
-    iso_move_counts done = {0, 0, 0, 0};
-    if (status == 0) {
-        iso_move_rq req = {{rq->AffectedSOPClassUID, level.c_str(), keys.data(), keys.size()},
-                           rq->MoveDestination};
-        status = h->move(h->user, &req, report, &m, &done, comment, sizeof comment);
-    }
-    counts->moved += done.completed + done.warning;
-    if (m.failed_send) {
-        snprintf(why, why_size, "sending a C-MOVE-RSP failed");
-        return false;
-    }
-    OFCondition c = send_rsp(&m, status, &done, true, status == 0 ? NULL : comment);
-    if (c.bad()) {
-        snprintf(why, why_size, "sending C-MOVE-RSP: %s", c.text());
-        return false;
-    }
-    return true;
+    return serve_retrieve(m, rq->AffectedSOPClassUID, rq->MoveDestination, h, counts, why,
+                          why_size);
 }
 
 bool iso_dcm_serve_get(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
                        T_DIMSE_C_GetRQ *rq, const iso_scp_handlers *h, long timeout,
                        iso_assoc_counts *counts, char *why, size_t why_size)
 {
-    DcmDataset ds;
-    uint16_t status = 0;
-    char comment[128] = "";
-    if (!iso_dcm_read_identifier(assoc, pid, timeout, ds, &status, comment, sizeof comment, why,
-                                 why_size))
-        return false;
-    counts->moves++;
-    std::vector<iso_find_key> keys;
-    std::vector<std::string> keywords, values;
-    OFString level;
-    (void)ds.findAndGetOFString(DCM_QueryRetrieveLevel, level);
-    if (status == 0)
-        iso_dcm_identifier_keys(ds, keys, keywords, values, NULL);
     MoveState m = {assoc, pid, NULL, rq, timeout, false};
-    iso_move_counts done = {0, 0, 0, 0};
-    if (status == 0) {
-        iso_move_rq req = {{rq->AffectedSOPClassUID, level.c_str(), keys.data(), keys.size()}, ""};
-        status = h->get(h->user, &req, store_back, report, &m, &done, comment, sizeof comment);
-    }
-    counts->moved += done.completed + done.warning;
-    if (m.failed_send) {
-        snprintf(why, why_size, "a C-GET response or sub-operation could not be sent");
-        return false;
-    }
-    OFCondition c = send_get_rsp(&m, status, &done, true, status == 0 ? NULL : comment);
-    if (c.bad()) {
-        snprintf(why, why_size, "sending C-GET-RSP: %s", c.text());
-        return false;
-    }
-    return true;
+    return serve_retrieve(m, rq->AffectedSOPClassUID, "", h, counts, why, why_size);
 }

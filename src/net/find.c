@@ -78,6 +78,19 @@ static char *glob_of(const char *v)
     return out;
 }
 
+/* Keeps text (a filter's own copy of its value) until the query ends. */
+static bool keep_text(iso_find *f, char *text, iso_err *err)
+{
+    for (int i = 0; i < MAX_FILTERS; i++)
+        if (f->filter_text[i] == NULL) {
+            f->filter_text[i] = text;
+            return true;
+        }
+    free(text);
+    iso_fail(err, ISO_EINVAL, "too many keys to match");
+    return false;
+}
+
 /* The filter a key's value asks for (PS3.4 C.2.2.2); false if the key
  * matches everything (no value, or a key the index cannot match on). */
 static bool filter_for(iso_find *f, iso_level level, const iso_find_key *k, iso_filter *out,
@@ -111,14 +124,7 @@ static bool filter_for(iso_find *f, iso_level level, const iso_find_key *k, iso_
         out->match = ISO_MATCH_RANGE;
         out->pattern = text;
         out->hi = text + lo + 1;
-        for (int i = 0; i < MAX_FILTERS; i++)
-            if (f->filter_text[i] == NULL) {
-                f->filter_text[i] = text;
-                return true;
-            }
-        free(text);
-        iso_fail(err, ISO_EINVAL, "too many keys to match");
-        return false;
+        return keep_text(f, text, err);
     } else if (has_wildcard(v)) {
         char *g = glob_of(v);
         if (g == NULL) {
@@ -127,14 +133,7 @@ static bool filter_for(iso_find *f, iso_level level, const iso_find_key *k, iso_
         }
         out->match = ISO_MATCH_GLOB;
         out->pattern = g;
-        for (int i = 0; i < MAX_FILTERS; i++)
-            if (f->filter_text[i] == NULL) {
-                f->filter_text[i] = g;
-                return true;
-            }
-        free(g);
-        iso_fail(err, ISO_EINVAL, "too many keys to match");
-        return false;
+        return keep_text(f, g, err);
     }
     return true;
 }

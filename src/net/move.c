@@ -12,47 +12,6 @@
 
 #define STUDY_ROOT_MOVE "1.2.840.10008.5.1.4.1.2.2.2"
 
-/* The files to move, absolute paths. */
-typedef struct file_list {
-    const char *data_dir;
-    char **paths;
-    size_t n, cap;
-    bool failed;
-} file_list;
-
-static int add_file(void *user, const char *path, const char *sha256, int64_t size,
-                    const char *sop_uid)
-{
-    (void)sha256, (void)size, (void)sop_uid;
-    file_list *l = user;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        char **p = realloc(l->paths, cap * sizeof *p);
-        if (p == NULL) {
-            l->failed = true;
-            return 1;
-        }
-        l->paths = p;
-        l->cap = cap;
-    }
-    iso_path abs;
-    iso_err e = {0};
-    if (iso_layout_abs(l->data_dir, path, &abs, &e) != ISO_OK ||
-        (l->paths[l->n] = strdup(abs.s)) == NULL) {
-        l->failed = true;
-        return 1;
-    }
-    l->n++;
-    return 0;
-}
-
-static void free_list(file_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->paths[i]);
-    free(l->paths);
-}
-
 /* May calling_ae retrieve to dest?  NULL if so, else why not. */
 static const char *permission(const iso_config *cfg, const char *calling_ae,
                               const iso_peer *dest)
@@ -93,7 +52,7 @@ static const char *unique_key(const char *level, iso_level *found_level)
 }
 
 typedef struct study_ids {
-    file_list *files;
+    iso_path_list *files;
     iso_index *idx;
     iso_err *err;
 } study_ids;
@@ -105,7 +64,7 @@ static int add_study(void *user, const iso_row *row)
     for (int i = 0; i < row->n; i++)
         if (strcmp(row->names[i], "StudyInstanceUID") == 0) {
             iso_level found;
-            if (iso_index_files_under(s->idx, row->values[i], add_file, s->files, &found,
+            if (iso_index_files_under(s->idx, row->values[i], iso_path_list_add, s->files, &found,
                                       s->err) != ISO_OK)
                 return 1;
         }
@@ -113,7 +72,7 @@ static int add_study(void *user, const iso_row *row)
 }
 
 /* The files under each value of the unique key (a '\'-separated list). */
-static iso_code collect(iso_index *idx, iso_level level, const char *values, file_list *files,
+static iso_code collect(iso_index *idx, iso_level level, const char *values, iso_path_list *files,
                         iso_err *err)
 {
     char *copy = strdup(values);
@@ -134,7 +93,7 @@ static iso_code collect(iso_index *idx, iso_level level, const char *values, fil
         iso_level found;
         size_t before = files->n;
         iso_err e = {0};
-        iso_code r = iso_index_files_under(idx, v, add_file, files, &found, &e);
+        iso_code r = iso_index_files_under(idx, v, iso_path_list_add, files, &found, &e);
         if (r == ISO_OK && found != level) { /* a UID of another level: not this one */
             for (size_t i = before; i < files->n; i++)
                 free(files->paths[i]);
@@ -176,7 +135,7 @@ static int on_progress(void *ctx, size_t index, uint16_t status)
 
 /* The objects a C-MOVE or C-GET names: the level's unique key, a value or
  * a list (no wildcards); 0 with files filled, or the refusal. */
-static uint16_t select_objects(const iso_config *cfg, const iso_move_rq *rq, file_list *files,
+static uint16_t select_objects(const iso_config *cfg, const iso_move_rq *rq, iso_path_list *files,
                                char *comment, size_t comment_size, char *why, size_t why_size)
 {
     iso_level level;
@@ -230,10 +189,10 @@ uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_a
                  rq->destination);
         return ISO_MOVE_UNKNOWN_DESTINATION;
     }
-    file_list files = {cfg->data_dir, NULL, 0, 0, false};
+    iso_path_list files = {cfg->data_dir, NULL, 0, 0, false};
     uint16_t st = select_objects(cfg, rq, &files, comment, comment_size, why, why_size);
     if (st != 0 || files.n == 0) {
-        free_list(&files);
+        iso_path_list_free(&files);
         return st;
     }
     iso_scu_params p;
@@ -250,7 +209,7 @@ uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_a
     }
     free(statuses);
     size_t n = files.n;
-    free_list(&files);
+    iso_path_list_free(&files);
     *done = pc.counts;
     if (rc != ISO_OK && pc.counts.completed + pc.counts.failed + pc.counts.warning == 0) {
         done->failed = (unsigned)n;
@@ -289,10 +248,10 @@ uint16_t iso_get_run(const iso_config *cfg, const char *calling_ae, const iso_mo
         snprintf(why, why_size, "%s", no);
         return ISO_FIND_REFUSED_NOT_AUTHORIZED;
     }
-    file_list files = {cfg->data_dir, NULL, 0, 0, false};
+    iso_path_list files = {cfg->data_dir, NULL, 0, 0, false};
     uint16_t st = select_objects(cfg, rq, &files, comment, comment_size, why, why_size);
     if (st != 0 || files.n == 0) {
-        free_list(&files);
+        iso_path_list_free(&files);
         return st;
     }
     progress_ctx pc = {files.n, {(unsigned)files.n, 0, 0, 0}, report, rctx, false};
@@ -304,7 +263,7 @@ uint16_t iso_get_run(const iso_config *cfg, const char *calling_ae, const iso_mo
             (void)on_progress(&pc, i, s);
     }
     size_t n = files.n;
-    free_list(&files);
+    iso_path_list_free(&files);
     *done = pc.counts;
     if (broken) {
         done->failed += done->remaining;

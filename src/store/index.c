@@ -824,6 +824,41 @@ static int collect_file(void *user, const char *path, const char *sha256, int64_
     return 0;
 }
 
+int iso_path_list_add(void *user, const char *path, const char *sha256, int64_t size,
+                      const char *sop_uid)
+{
+    (void)sha256, (void)size, (void)sop_uid;
+    iso_path_list *l = user;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char **p = realloc(l->paths, cap * sizeof *p);
+        if (p == NULL) {
+            l->failed = true;
+            return 1;
+        }
+        l->paths = p;
+        l->cap = cap;
+    }
+    iso_path abs;
+    iso_err e = {0};
+    if (iso_layout_abs(l->data_dir, path, &abs, &e) != ISO_OK ||
+        (l->paths[l->n] = strdup(abs.s)) == NULL) {
+        l->failed = true;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+void iso_path_list_free(iso_path_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->paths[i]);
+    free(l->paths);
+    l->paths = NULL;
+    l->n = l->cap = 0;
+}
+
 void iso_index_files_free(iso_stored_file *files, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -132,6 +132,18 @@ iso_code iso_index_counts(iso_index *idx, iso_counts *c, iso_err *err);
 typedef int (*iso_file_fn)(void *user, const char *path, const char *sha256, int64_t size,
                            const char *sop_uid);
 iso_code iso_index_each_file(iso_index *idx, iso_file_fn fn, void *user, iso_err *err);
+/* Absolute paths of stored files, collected from index rows: pass
+ * iso_path_list_add as the iso_file_fn and the list as its user. */
+typedef struct iso_path_list {
+    const char *data_dir;
+    char **paths;
+    size_t n, cap;
+    bool failed; /* out of memory, or a path too long */
+} iso_path_list;
+int iso_path_list_add(void *user, const char *path, const char *sha256, int64_t size,
+                      const char *sop_uid);
+void iso_path_list_free(iso_path_list *l);
+
 /* Files of everything under a UID of any level. *level_found says which. */
 iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, void *user,
                                iso_level *level_found, iso_err *err);

@@ -44,6 +44,14 @@ tag() { dcmdump -s +P "$2" "$1" | sed -n 's/.*\[\(.*\)\].*/\1/p' | head -1; }
 study=$(tag "$first" 0020,000D); series=$(tag "$first" 0020,000E); pid=$(tag "$first" 0010,0020)
 ct_n=$(ls "$CT_DIR" | wc -l)
 
+# same_as_stored DIR WHAT: every file in DIR is a stored CT object, unchanged
+same_as_stored() {
+    for f in "$1"/*; do
+        uid=$(tag "$f" 0008,0018)
+        orig=$(grep -l "$uid" "$CT_DIR"/* | head -1)
+        python3 "$top_srcdir/tests/lib/dicomtool.py" same-dataset "$f" "$orig" || fail "$uid changed ($2)"
+    done
+}
 move() { # DESTINATION MODEL KEYS...: movescu's output in $WORK/move.log
     movescu "$2" -aec ISONODE -aem "$1" "${@:3}" 127.0.0.1 "$PORT" > "$WORK/move.log" 2>&1
 }
@@ -52,11 +60,7 @@ received() { find "$WORK/dest" -type f | wc -l; }
 move DEST -S -k QueryRetrieveLevel=SERIES -k StudyInstanceUID="$study" -k SeriesInstanceUID="$series" ||
     fail "movescu series: $(tail -3 "$WORK/move.log")"
 [ "$(received)" = "$ct_n" ] || fail "destination received $(received) of $ct_n"
-for f in "$WORK"/dest/*; do
-    uid=$(tag "$f" 0008,0018)
-    orig=$(grep -l "$uid" "$CT_DIR"/* | head -1)
-    python3 "$top_srcdir/tests/lib/dicomtool.py" same-dataset "$f" "$orig" || fail "$uid changed in transit"
-done
+same_as_stored "$WORK/dest" C-MOVE
 grep -q "C-MOVE SERIES from MOVESCU to DEST: status 0x0000, $ct_n completed, 0 failed" "$WORK/node.log" ||
     fail "no C-MOVE log line"
 ok "a series moved to storescp arrives as stored ($ct_n sub-operations)"
@@ -96,11 +100,7 @@ mkdir -p "$WORK/got"
 getscu -S -aet MOVESCU -aec ISONODE -od "$WORK/got" -k QueryRetrieveLevel=SERIES -k StudyInstanceUID="$study" \
     -k SeriesInstanceUID="$series" 127.0.0.1 "$PORT" > "$WORK/get.log" 2>&1 || fail "getscu: $(tail -3 "$WORK/get.log")"
 [ "$(find "$WORK/got" -type f | wc -l)" = "$ct_n" ] || fail "getscu received $(find "$WORK/got" -type f | wc -l) of $ct_n"
-for f in "$WORK"/got/*; do
-    uid=$(tag "$f" 0008,0018)
-    orig=$(grep -l "$uid" "$CT_DIR"/* | head -1)
-    python3 "$top_srcdir/tests/lib/dicomtool.py" same-dataset "$f" "$orig" || fail "$uid changed (C-GET)"
-done
+same_as_stored "$WORK/got" C-GET
 grep -q "C-GET SERIES from MOVESCU: status 0x0000, $ct_n completed, 0 failed" "$WORK/node.log" ||
     fail "no C-GET line"
 rm -rf "$WORK/got"; mkdir -p "$WORK/got"
