@@ -24,6 +24,7 @@
 
 #include "cmd/reconstruct.h"
 #include "anon/vault.h"
+#include "deliver/commitments.h"
 #include "deliver/outbox.h"
 #include "net/peer.h"
 #include "tls/tls.h"
@@ -301,6 +302,8 @@ static int cmd_status(const iso_config *cfg)
     if (access(outbox_db.s, F_OK) == 0 && iso_outbox_open(cfg->data_dir, &o, &qe) == ISO_OK &&
         iso_outbox_summary(o, summary, sizeof summary, &qe) == ISO_OK)
         printf("deliveries:      %s\n", summary);
+    if (o != NULL && iso_commit_summary(o, summary, sizeof summary, &qe) == ISO_OK)
+        printf("commitments:     %s (storage commitment reports owed and sent)\n", summary);
     iso_outbox_close(o);
     print_tls_status(cfg);
     return 0;

@@ -9,6 +9,7 @@
 
 #include "deliver/outbox_db.h"
 #include "net/peer.h"
+#include "util/dbx.h"
 #include "store/index.h"
 #include "store/layout.h"
 #include "util/fsx.h"
@@ -69,6 +70,14 @@ iso_code iso_commit_record(iso_outbox *o, const char *requester, const char *tra
     if (rc != ISO_OK)
         (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:
+    iso_outbox_db_unlock(o);
+    return rc;
+}
+
+iso_code iso_commit_summary(iso_outbox *o, char *out, size_t size, iso_err *err)
+{
+    sqlite3 *db = iso_outbox_db_lock(o);
+    iso_code rc = iso_db_state_counts(db, "commitments", out, size, err);
     iso_outbox_db_unlock(o);
     return rc;
 }

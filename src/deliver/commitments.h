@@ -28,6 +28,10 @@ iso_code iso_commit_record(iso_outbox *o, const char *requester, const char *tra
                            const iso_commit_item *items, const char *const *stored_uids, size_t n,
                            iso_err *err);
 
+/* How many transactions are queued, sent and dead ("none" if none), for
+ * isonode status. */
+iso_code iso_commit_summary(iso_outbox *o, char *out, size_t size, iso_err *err);
+
 /* One round: checks and reports every due transaction; *sent (may be NULL)
  * counts the reports that went. */
 iso_code iso_commit_run(iso_outbox *o, const iso_config *cfg, iso_tls *tls, long now, int *sent,

@@ -91,7 +91,8 @@ sleep 2
 [ "$(grep -c "storage commitment $id2 reported to orthanc" "$WORK/node.log")" = 1 ] || fail "reported more than once"
 [ "$(sqlite3 "$DATA/outbox.sqlite" "SELECT state || ' ' || committed FROM commitments WHERE transaction_uid = '$id2'")" = "sent $ct_n" ] ||
     fail "the transaction's row: $(sqlite3 "$DATA/outbox.sqlite" "SELECT * FROM commitments")"
-ok "a report that could not go was retried, survived kill -9 and arrived once after the restart"
+node status | grep -q '^commitments: *sent 2 ' || fail "isonode status: $(node status | grep commitments)"
+ok "a report that could not go was retried, survived kill -9 and arrived once after the restart; isonode status counts both reports sent"
 
 # an unknown requester gets a refusal, not a report to an address it chose
 python3 - "$PORT" "$top_srcdir/tests/lib" <<'PY' || fail "unknown requester"
