@@ -59,7 +59,7 @@ bool iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID 
     if (rq->DataSetType == DIMSE_DATASET_NULL) {
         status = 0x0120; /* missing attribute */
         snprintf(comment, sizeof comment, "no action information");
-    } else if (!iso_dcm_read_identifier(assoc, pid, timeout, ds, &status, comment,
+    } else if (!iso_dcm_read_identifier(assoc, pid, timeout, ISO_COMMIT_REQUEST_MAX, ds, &status, comment,
                                         sizeof comment, why, why_size)) {
         return false;
     }

@@ -22,7 +22,6 @@
 
 #include "dicom/nesting.h"
 
-enum { FIND_IDENTIFIER_MAX = 64 << 10 }; /* identifiers of C-FIND and C-MOVE alike */
 
 bool iso_dcm_is_find_class(const char *uid)
 {
@@ -35,19 +34,21 @@ namespace {
 /* Collects the identifier's bytes, refusing more than the cap. */
 class CappedConsumer : public DcmConsumer {
   public:
+    explicit CappedConsumer(size_t cap) : cap_(cap) {}
     OFBool good() const override { return OFTrue; }
     OFCondition status() const override { return EC_Normal; }
     OFBool isFlushed() const override { return OFTrue; }
     offile_off_t avail() const override { return 1 << 30; }
     offile_off_t write(const void *buf, offile_off_t len) override
     {
-        if (bytes_.size() + (size_t)len > FIND_IDENTIFIER_MAX)
+        if (bytes_.size() + (size_t)len > cap_)
             over_ = true;
         else
             bytes_.append((const char *)buf, (size_t)len);
         return len;
     }
     void flush() override {}
+    size_t cap_;
     std::string bytes_;
     bool over_ = false;
 };
@@ -90,11 +91,12 @@ bool is_ascii(const char *s)
 /* Reads the identifier and parses it safely; status 0 or the failure to
  * answer (comment says why); false: the association cannot go on. */
 bool iso_dcm_read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid, long timeout,
+                             size_t max_bytes,
                      DcmDataset &ds, uint16_t *status, char *comment, size_t comment_size,
                      char *why, size_t why_size)
 {
     *status = 0;
-    CappedConsumer consumer;
+    CappedConsumer consumer(max_bytes);
     {
         BytesStream stream(&consumer);
         T_ASC_PresentationContextID data_pid = pid;
@@ -115,7 +117,7 @@ bool iso_dcm_read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContext
     iso_err e = {};
     if (consumer.over_) {
         *status = 0xA700; /* refused: out of resources */
-        snprintf(comment, comment_size, "identifier over %d bytes", FIND_IDENTIFIER_MAX);
+        snprintf(comment, comment_size, "request data set over %zu bytes", max_bytes);
         return true;
     }
     if (iso_nest_encoding(pc.acceptedTransferSyntax, &explicit_vr, &little) != 0) {
@@ -191,7 +193,7 @@ void iso_dcm_identifier_keys(DcmDataset &ds, std::vector<iso_find_key> &keys,
 bool iso_dcm_read_qr_request(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
                              long timeout, IsoQrRequest &r, char *why, size_t why_size)
 {
-    if (!iso_dcm_read_identifier(assoc, pid, timeout, r.ds, &r.status, r.comment,
+    if (!iso_dcm_read_identifier(assoc, pid, timeout, ISO_QR_IDENTIFIER_MAX, r.ds, &r.status, r.comment,
                                  sizeof r.comment, why, why_size))
         return false;
     (void)r.ds.findAndGetOFString(DCM_QueryRetrieveLevel, r.level);

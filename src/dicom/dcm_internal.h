@@ -29,13 +29,15 @@ OFCondition iso_dcm_use_transport(T_ASC_Network *net, long pdu_seconds, long io_
 /* C-FIND (dcm_find.cc): is uid a FIND model we serve; one C-FIND, false
  * if the association cannot go on (why says it). */
 bool iso_dcm_is_find_class(const char *uid);
-/* A C-FIND or C-MOVE identifier, read into memory (64 KiB at most), scanned
- * for nesting, parsed and converted to UTF-8: true with status 0, or with
- * the failure status to answer (comment says why); false if the
- * association cannot go on. */
+/* A request's data set (a C-FIND or C-MOVE identifier: 64 KiB at most; an
+ * N-ACTION's list of instances: ISO_COMMIT_REQUEST_MAX), read into memory
+ * up to max_bytes, scanned for nesting, parsed and converted to UTF-8: true
+ * with status 0, or with the failure status to answer (comment says why);
+ * false if the association cannot go on. */
+enum { ISO_QR_IDENTIFIER_MAX = 64 << 10, ISO_COMMIT_REQUEST_MAX = 16 << 20 };
 bool iso_dcm_read_identifier(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
-                             long timeout, DcmDataset &ds, uint16_t *status, char *comment,
-                             size_t comment_size, char *why, size_t why_size);
+                             long timeout, size_t max_bytes, DcmDataset &ds, uint16_t *status,
+                             char *comment, size_t comment_size, char *why, size_t why_size);
 /* The identifier's keys (not the level or the character set) in order;
  * keywords and values live in the two vectors. */
 void iso_dcm_identifier_keys(DcmDataset &ds, std::vector<iso_find_key> &keys,

@@ -110,4 +110,25 @@ PY
 grep -q "storage commitment 1.2.3.77 from PYTEST refused (0x0124): not a configured \[peer\]" "$WORK/node.log" ||
     fail "no refusal line"
 ok "a requester that is not a configured [peer] is refused (0124) with a log line"
+
+# a request for 2,000 instances (about 150 KB of N-ACTION information, more
+# than a query identifier may hold) is recorded
+python3 - "$PORT" "$top_srcdir/tests/lib" <<'PY' || fail "a large commitment request"
+import sys
+sys.path.insert(0, sys.argv[2])
+import dicomtool as d
+s = d.connect("127.0.0.1", int(sys.argv[1]))
+s.sendall(d.associate_rq(calling="ORTHANC", contexts=((1, d.STORAGE_COMMITMENT, d.IMPLICIT_LE),)))
+kind, _ = d.recv_pdu(s)
+assert kind == 2, kind
+s.sendall(d.pdata(1, d.n_action_rq(), True))
+refs = tuple((d.CT_IMAGE, "1.2.3.4.5.%d" % i) for i in range(2000))
+d.send_fragmented(s, 1, d.commit_request("1.2.3.78", refs), False)
+status = d.read_status(s)
+assert status == 0, hex(status)
+d.release(s)
+PY
+grep -q "storage commitment 1.2.3.78 from ORTHANC: 2000 instance(s), report to follow" "$WORK/node.log" ||
+    fail "the large request was not recorded"
+ok "a request naming 2,000 instances is recorded"
 stop_node
