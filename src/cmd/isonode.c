@@ -24,6 +24,7 @@
 
 #include "cmd/reconstruct.h"
 #include "anon/vault.h"
+#include "deliver/commit_requests.h"
 #include "deliver/commitments.h"
 #include "deliver/outbox.h"
 #include "net/peer.h"
@@ -304,6 +305,8 @@ static int cmd_status(const iso_config *cfg)
         printf("deliveries:      %s\n", summary);
     if (o != NULL && iso_commit_summary(o, summary, sizeof summary, &qe) == ISO_OK)
         printf("commitments:     %s (storage commitment reports owed and sent)\n", summary);
+    if (o != NULL && iso_commit_requests_summary(o, summary, sizeof summary, &qe) == ISO_OK)
+        printf("commit requests: %s (storage commitment the node asked of peers)\n", summary);
     iso_outbox_close(o);
     print_tls_status(cfg);
     return 0;

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "anon/vault.h"
 #include "deliver/deliverer.h"
+#include "deliver/commit_requests.h"
 #include "deliver/commitments.h"
 #include "dicom/dicom.h"
 #include "jobs/completion.h"
@@ -56,6 +57,7 @@ static void usage(FILE *out)
 /* Who hears what the SCP sees: the completion tracker (what arrived, when
  * associations end) and delivery (storage commitment requests). */
 typedef struct listeners {
+    const iso_config *cfg;
     iso_completion *completion;
     iso_deliverer *deliverer;
 } listeners;
@@ -70,18 +72,51 @@ static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char
         ISO_ERROR("series completion: %s (the series is picked up at the next start)", err.msg);
 }
 
+/* How long the delivery thread leaves a new transaction to its requester's
+ * own association: the idle second, the check, and the answer's timeout. */
+static long report_hold_seconds(const iso_config *cfg)
+{
+    return 2 * cfg->dimse_timeout + 60;
+}
+
 /* A storage commitment request: recorded in the outbox's database before
- * it is answered; the delivery thread reports it. */
+ * it is answered; reported on the requester's association if it waits
+ * there, otherwise by the delivery thread. */
 static iso_code on_commit(void *user, const char *requester, const char *transaction_uid,
                           const iso_commit_item *items, const char *const *stored_uids, size_t n,
                           iso_err *err)
 {
-    iso_deliverer *d = ((listeners *)user)->deliverer;
-    iso_code rc = iso_commit_record(iso_deliverer_outbox(d), requester, transaction_uid, items,
-                                    stored_uids, n, err);
-    if (rc == ISO_OK)
-        iso_deliverer_kick(d);
-    return rc;
+    listeners *l = user;
+    return iso_commit_record(iso_deliverer_outbox(l->deliverer), requester, transaction_uid,
+                             items, stored_uids, n, (long)time(NULL) + report_hold_seconds(l->cfg),
+                             err);
+}
+
+static int on_commit_here(void *user, const char *requester, const char *transaction_uid,
+                          iso_commit_send_fn send, void *sctx)
+{
+    listeners *l = user;
+    bool sent = false;
+    iso_err err = {0};
+    if (iso_commit_report_here(iso_deliverer_outbox(l->deliverer), l->cfg, requester,
+                               transaction_uid, send, sctx, (long)time(NULL), &sent,
+                               &err) != ISO_OK)
+        ISO_ERROR("storage commitment %s: %s (the report follows on a new association)",
+                  transaction_uid, err.msg);
+    if (!sent)
+        iso_deliverer_kick(l->deliverer);
+    return sent ? 0 : -1;
+}
+
+/* A peer's report on what the node asked it to commit. */
+static uint16_t on_commit_report(void *user, const char *dest, const char *transaction_uid,
+                                 const iso_commit_item *items, size_t n, char *comment,
+                                 size_t comment_size)
+{
+    listeners *l = user;
+    return iso_commit_report_received(iso_deliverer_outbox(l->deliverer), l->cfg, dest,
+                                      transaction_uid, items, n, (long)time(NULL), comment,
+                                      comment_size);
 }
 
 static void on_assoc_end(void *user, uint64_t assoc)
@@ -237,8 +272,9 @@ static iso_code start_work(node *n, iso_err *err)
                        .kick_ctx = n->deliverer};
     if (iso_runner_start(&env, n->jobs, n->completion, &n->runner, err) != ISO_OK)
         return err->code;
-    n->listen = (listeners){n->completion, n->deliverer};
-    iso_scp_observer obs = {&n->listen, on_stored, on_assoc_end, on_commit};
+    n->listen = (listeners){n->cfg, n->completion, n->deliverer};
+    iso_scp_observer obs = {&n->listen, on_stored,     on_assoc_end,
+                            on_commit,  on_commit_here, on_commit_report};
     return iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err);
 }
 

@@ -43,6 +43,7 @@ typedef struct iso_peer {
     long tls;                   /* associations to it use DICOM TLS */
     long query;                 /* may C-FIND */
     long retrieve;              /* may C-MOVE */
+    long storage_commitment;    /* asked to commit what the node delivers to it */
     char certificate_sha256[100];        /* pinned server certificate (normalized: 64 hex) */
     char client_certificate_sha256[100]; /* its client certificate, when it calls us */
     char client_certificate_subject[256];
@@ -150,6 +151,7 @@ typedef struct iso_config {
     long ob_max_attempts;
     long ob_retry_base_seconds;
     long ob_retry_max_seconds;
+    long ob_commitment_timeout_seconds;
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;

@@ -24,7 +24,7 @@ static iso_code sql_fail(sqlite3 *db, iso_err *err, const char *what)
 
 iso_code iso_commit_record(iso_outbox *o, const char *requester, const char *transaction_uid,
                            const iso_commit_item *items, const char *const *stored_uids, size_t n,
-                           iso_err *err)
+                           long hold_until, iso_err *err)
 {
     sqlite3 *db = iso_outbox_db_lock(o);
     iso_code rc = ISO_OK;
@@ -34,13 +34,14 @@ iso_code iso_commit_record(iso_outbox *o, const char *requester, const char *tra
         goto out;
     }
     if (sqlite3_prepare_v2(db,
-                           "INSERT INTO commitments (requester, transaction_uid) VALUES (?, ?) "
-                           "ON CONFLICT (requester, transaction_uid) DO NOTHING",
+                           "INSERT INTO commitments (requester, transaction_uid, next_at) "
+                           "VALUES (?, ?, ?) ON CONFLICT (requester, transaction_uid) DO NOTHING",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = sql_fail(db, err, "prepare");
     } else {
         sqlite3_bind_text(st, 1, requester, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, transaction_uid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, hold_until);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sql_fail(db, err, "insert");
     }
@@ -198,15 +199,31 @@ static void mark(sqlite3 *db, const iso_config *cfg, const txn *t, bool ok, cons
     sqlite3_finalize(st);
 }
 
+/* Checks every instance of a transaction: the number that failed. */
+static size_t check_items(txn *t, iso_index *idx, const char *data_dir)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        t->items[i].failure = check_instance(idx, data_dir, t->stored[i], t->items[i].sop_uid);
+        failed += t->items[i].failure != 0;
+    }
+    return failed;
+}
+
+static iso_code open_index(const iso_config *cfg, iso_index **idx, iso_err *err)
+{
+    iso_path path;
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &path, err) != ISO_OK ||
+        iso_index_open(path.s, true, idx, err) != ISO_OK)
+        return err->code;
+    return ISO_OK;
+}
+
 /* Checks and reports one transaction (no lock held while it is sent). */
 static bool report_one(iso_outbox *o, const iso_config *cfg, iso_tls *tls, iso_index *idx,
                        txn *t, long now)
 {
-    size_t failed = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        t->items[i].failure = check_instance(idx, cfg->data_dir, t->stored[i], t->items[i].sop_uid);
-        failed += t->items[i].failure != 0;
-    }
+    size_t failed = check_items(t, idx, cfg->data_dir);
     const iso_peer *peer = iso_config_peer_by_name(cfg, t->requester);
     iso_scu_params p;
     iso_err e = {0};
@@ -224,6 +241,83 @@ static bool report_one(iso_outbox *o, const iso_config *cfg, iso_tls *tls, iso_i
         ISO_WARN("storage commitment %s not reported to %s (attempt %d): %s", t->uid,
                  t->requester, t->attempts + 1, e.msg);
     return rc == ISO_OK;
+}
+
+/* Loads the queued transaction (requester, uid) into t: false if there is
+ * none (already reported, or unknown). */
+static iso_code load_queued(sqlite3 *db, const char *requester, const char *uid, txn *t,
+                            bool *found, iso_err *err)
+{
+    *found = false;
+    memset(t, 0, sizeof *t);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, attempts FROM commitments WHERE requester = ? AND "
+                           "transaction_uid = ? AND state = 'queued'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "prepare");
+    sqlite3_bind_text(st, 1, requester, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, uid, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *found = true;
+        t->id = sqlite3_column_int64(st, 0);
+        t->attempts = sqlite3_column_int(st, 1);
+        snprintf(t->requester, sizeof t->requester, "%.63s", requester);
+        snprintf(t->uid, sizeof t->uid, "%.64s", uid);
+    }
+    sqlite3_finalize(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return sql_fail(db, err, "select");
+    return *found ? load_items(db, t, err) : ISO_OK;
+}
+
+/* Lets the delivery thread report the transaction now (it was held while
+ * the requester's association was tried). */
+static void release_hold(sqlite3 *db, sqlite3_int64 id)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "UPDATE commitments SET next_at = 0 WHERE id = ? AND state = 'queued'",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            ISO_ERROR("storage commitment: cannot release the hold: %s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+}
+
+iso_code iso_commit_report_here(iso_outbox *o, const iso_config *cfg, const char *requester,
+                                const char *transaction_uid, iso_commit_send_fn send, void *sctx,
+                                long now, bool *sent, iso_err *err)
+{
+    *sent = false;
+    txn t;
+    bool found = false;
+    sqlite3 *db = iso_outbox_db_lock(o);
+    iso_code rc = load_queued(db, requester, transaction_uid, &t, &found, err);
+    if (rc == ISO_OK && found && send == NULL)
+        release_hold(db, t.id);
+    iso_outbox_db_unlock(o);
+    if (rc != ISO_OK || !found || send == NULL) {
+        txn_free(&t);
+        return rc;
+    }
+    iso_index *idx = NULL;
+    rc = open_index(cfg, &idx, err);
+    size_t failed = rc == ISO_OK ? check_items(&t, idx, cfg->data_dir) : 0;
+    iso_index_close(idx);
+    *sent = rc == ISO_OK && send(sctx, t.items, t.n, t.uid) == 0;
+    db = iso_outbox_db_lock(o);
+    if (*sent)
+        mark(db, cfg, &t, true, "", now, t.n - failed, failed);
+    else
+        release_hold(db, t.id);
+    iso_outbox_db_unlock(o);
+    if (*sent)
+        ISO_INFO("storage commitment %s reported to %s on its own association: %zu committed, "
+                 "%zu failed", t.uid, requester, t.n - failed, failed);
+    txn_free(&t);
+    return rc;
 }
 
 iso_code iso_commit_run(iso_outbox *o, const iso_config *cfg, iso_tls *tls, long now, int *sent,
@@ -260,11 +354,8 @@ iso_code iso_commit_run(iso_outbox *o, const iso_config *cfg, iso_tls *tls, long
         rc = load_items(db, &due[i], err);
     iso_outbox_db_unlock(o);
     iso_index *idx = NULL;
-    iso_path path;
-    if (rc == ISO_OK && nd > 0 &&
-        (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &path, err) != ISO_OK ||
-         iso_index_open(path.s, true, &idx, err) != ISO_OK))
-        rc = err->code;
+    if (rc == ISO_OK && nd > 0)
+        rc = open_index(cfg, &idx, err);
     for (int i = 0; rc == ISO_OK && i < nd; i++)
         if (report_one(o, cfg, tls, idx, &due[i], now) && sent)
             (*sent)++;

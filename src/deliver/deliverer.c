@@ -1,6 +1,7 @@
 /* deliverer.c — the delivery thread and its timers (see deliverer.h). */
 #include "deliver/deliverer.h"
 
+#include "deliver/commit_requests.h"
 #include "deliver/commitments.h"
 
 #include <pthread.h>
@@ -49,6 +50,9 @@ static void *deliverer_main(void *arg)
             ISO_ERROR("outbox: %s", err.msg);
         iso_err ce = {0};
         if (iso_commit_run(d->outbox, d->cfg, d->tls, now, NULL, &ce) != ISO_OK)
+            ISO_ERROR("storage commitment: %s", ce.msg);
+        iso_err_clear(&ce);
+        if (iso_commit_requests_expire(d->outbox, d->cfg, now, NULL, &ce) != ISO_OK)
             ISO_ERROR("storage commitment: %s", ce.msg);
         clean_results(d, now);
         pthread_mutex_lock(&d->mu);

@@ -1,8 +1,10 @@
 /* outbox.c — the persistent delivery queue (see outbox.h). */
 #include "deliver/outbox.h"
 #include "deliver/outbox_db.h"
+#include "deliver/commit_requests.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -85,7 +87,7 @@ iso_code iso_outbox_add(iso_outbox *o, const char *peer, const char *path, const
             "INSERT INTO outbox(dest, path, sop_uid, sha256) VALUES (?1,?2,?3,?4) "
             "ON CONFLICT (dest, sop_uid, sha256) DO UPDATE SET state='queued', path=excluded.path, "
             "attempts=0, next_at=0, last_error='', sent_at=NULL WHERE ?5 > 0 AND "
-            "state IN ('sent','dead') AND "
+            "state IN ('sent','committed','dead') AND "
             "coalesce(sent_at, created) < strftime('%Y-%m-%dT%H:%M:%SZ', ?5, 'unixepoch')",
             -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(o, err, "prepare");
@@ -136,17 +138,21 @@ void iso_outbox_db_unlock(iso_outbox *o)
     pthread_mutex_unlock(&o->mu);
 }
 
-/* Marks the outcome of one item (under the lock, inside a transaction). */
+/* Marks the outcome of one item (under the lock, inside a transaction):
+ * delivered to a peer asked to commit (commit_request > 0), it awaits the
+ * commitment. */
 static void mark(iso_outbox *o, const iso_config *cfg, long id, int ok, const char *why, long now,
-                 int attempts)
+                 int attempts, sqlite3_int64 commit_request)
 {
     sqlite3_stmt *st = NULL;
     if (ok) {
         sqlite3_prepare_v2(o->db,
-                           "UPDATE outbox SET state='sent', attempts=attempts+1, last_error='', "
-                           "sent_at=strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id=?",
+                           "UPDATE outbox SET state=CASE WHEN ?2 > 0 THEN 'awaiting' ELSE 'sent' "
+                           "END, commit_request=CASE WHEN ?2 > 0 THEN ?2 END, attempts=attempts+1, "
+                           "last_error='', sent_at=strftime('%Y-%m-%dT%H:%M:%SZ','now') WHERE id=?1",
                            -1, &st, NULL);
         sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, commit_request);
     } else {
         long n = attempts + 1;
         long delay = iso_outbox_backoff(cfg, n);
@@ -208,27 +214,48 @@ static void *serve_dest(void *arg)
         if (rc == ISO_OK)
             rc = iso_dcm_scu_send_files(&p, (const char *const *)paths, n, statuses, &e);
     }
+    /* success and warnings (0xB000, 0x0107, 0x0116) delivered the object */
+    int ok[BATCH];
+    const char *delivered[BATCH];
+    size_t n_ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        ok[i] = rc == ISO_OK && (statuses[i] == 0x0000 || (statuses[i] & 0xF000) == 0xB000 ||
+                                 statuses[i] == 0x0107 || statuses[i] == 0x0116);
+        if (ok[i])
+            delivered[n_ok++] = paths[i];
+    }
     pthread_mutex_lock(&o->mu);
     sqlite3_exec(o->db, "BEGIN", NULL, NULL, NULL);
+    /* a peer asked to commit gets one request for what this association
+     * delivered, written with the outcomes, before it is asked */
+    sqlite3_int64 request = 0;
+    char transaction_uid[65] = "";
+    iso_err ce = {0};
+    if (n_ok > 0 && peer != NULL && peer->storage_commitment &&
+        iso_commit_request_new(o->db, j->dest, j->now, &request, transaction_uid, &ce) != ISO_OK) {
+        ISO_ERROR("outbox: %s (the objects count as sent, without commitment)", ce.msg);
+        request = 0;
+    }
     for (size_t i = 0; i < n; i++) {
-        /* success and warnings (0xB000, 0x0107, 0x0116) delivered the object */
-        int ok = rc == ISO_OK && (statuses[i] == 0x0000 || (statuses[i] & 0xF000) == 0xB000 ||
-                                  statuses[i] == 0x0107 || statuses[i] == 0x0116);
         char why[sizeof e.msg];
         if (rc != ISO_OK)
             snprintf(why, sizeof why, "%s", e.msg);
         else
             snprintf(why, sizeof why, "status 0x%04x", statuses[i]);
-        mark(o, j->cfg, ids[i], ok, why, j->now, attempts[i]);
-        j->sent += ok;
+        mark(o, j->cfg, ids[i], ok[i], why, j->now, attempts[i], request);
+        j->sent += ok[i];
     }
-    if (sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    bool committed = sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    if (!committed)
         ISO_ERROR("outbox: commit: %s", sqlite3_errmsg(o->db));
     pthread_mutex_unlock(&o->mu);
     if (rc != ISO_OK)
         ISO_WARN("outbox: %zu object(s) for %s not sent: %s", n, j->dest, e.msg);
     else
         ISO_INFO("outbox: %d of %zu object(s) delivered to %s", j->sent, n, j->dest);
+    if (committed && request > 0)
+        iso_commit_request_send(o, j->cfg, j->tls, request, j->dest, transaction_uid, delivered,
+                                n_ok);
     for (size_t i = 0; i < n; i++)
         free(paths[i]);
     return NULL;
@@ -355,10 +382,17 @@ iso_code iso_outbox_purge(iso_outbox *o, int *removed, iso_err *err)
 {
     pthread_mutex_lock(&o->mu);
     iso_code rc = ISO_OK;
-    if (sqlite3_exec(o->db, "DELETE FROM outbox WHERE state IN ('sent','dead')", NULL, NULL, NULL) !=
+    if (sqlite3_exec(o->db, "DELETE FROM outbox WHERE state IN ('sent','committed','dead')", NULL, NULL, NULL) !=
         SQLITE_OK)
         rc = db_fail(o, err, "delete");
     *removed = sqlite3_changes(o->db);
+    /* requests settled and no longer referred to go with them */
+    if (rc == ISO_OK &&
+        sqlite3_exec(o->db,
+                     "DELETE FROM commit_requests WHERE state IN ('reported','expired') AND NOT "
+                     "EXISTS (SELECT 1 FROM outbox WHERE commit_request = commit_requests.id)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(o, err, "delete requests");
     pthread_mutex_unlock(&o->mu);
     return rc;
 }
@@ -392,7 +426,7 @@ iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_
         sqlite3_stmt *q = NULL;
         int in_use = 1;
         if (sqlite3_prepare_v2(o->db,
-                               "SELECT 1 FROM outbox WHERE state IN ('queued','dead') AND "
+                               "SELECT 1 FROM outbox WHERE state IN ('queued','awaiting','dead') AND "
                                "substr(path, 1, length(?1)) = ?1 LIMIT 1",
                                -1, &q, NULL) != SQLITE_OK) {
             rc = db_fail(o, err, "prepare");

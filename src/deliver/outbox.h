@@ -12,8 +12,12 @@
  * repeat the last association's objects, and those carry the same SOP
  * Instance UIDs (a receiver replaces, it does not add).
  *
- * States: queued -> sent | dead; `isonode outbox retry` puts dead (or
- * queued) items back to due now; `purge` deletes sent and dead ones.
+ * States: queued -> sent | dead; to a peer with storage_commitment = yes,
+ * queued -> awaiting (sent, the commitment asked) -> committed, or back to
+ * queued when the peer reports a failure or no report comes in time
+ * (commit_requests.h).  `isonode outbox retry` puts dead (or queued) items
+ * back to due now; `purge` deletes sent, committed and dead ones -- never
+ * what is queued or awaiting.
  */
 #ifndef ISO_OUTBOX_H
 #define ISO_OUTBOX_H

@@ -1,9 +1,15 @@
-/* dcm_commit.cc — Storage Commitment Push Model (PS3.4 J) in the adapter:
- * an N-ACTION on an accepted association (the request read like any
- * identifier: capped, scanned for nesting, then parsed; its Transaction UID
- * and Referenced SOP Sequence handed to the C handler, which records the
- * transaction before the N-ACTION-RSP goes), and the N-EVENT-REPORT the
- * node sends later on an association of its own (dcm_scu.cc opens it).
+/* dcm_commit.cc — Storage Commitment Push Model (PS3.4 J) in the adapter,
+ * both roles on an accepted association:
+ *  - the node as SCP: an N-ACTION (the request read like any identifier:
+ *    capped, scanned for nesting, then parsed; its Transaction UID and
+ *    Referenced SOP Sequence handed to the C handler, which records the
+ *    transaction before the N-ACTION-RSP goes).  If the requester then
+ *    stays on the association, idle, the report goes on it at once;
+ *    otherwise the C side sends it later on an association of its own
+ *    (dcm_scu.cc opens it);
+ *  - the node as SCU: an N-EVENT-REPORT from a peer the node asked (its
+ *    success and failure lists handed to the C handler, which records them
+ *    before the N-EVENT-REPORT-RSP goes).
  */
 #include "dicom/dcm_internal.h"
 
@@ -49,9 +55,97 @@ static OFCondition send_action_rsp(T_ASC_Association *assoc, T_ASC_PresentationC
     return DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, detailp, NULL, NULL, NULL);
 }
 
-bool iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
-                          T_DIMSE_N_ActionRQ *rq, const iso_scp_handlers *h, long timeout,
-                          iso_assoc_counts *counts, char *why, size_t why_size)
+/* The report sent on the requester's own association (a commit_here
+ * callback's send). */
+struct ReportHere {
+    T_ASC_Association *assoc;
+    T_ASC_PresentationContextID pid;
+    long timeout;
+    bool released; /* the requester asked to release instead of answering */
+    bool broken;   /* the association failed */
+    char why[160];
+};
+
+OFCondition iso_dcm_send_event_report(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                                      const char *transaction_uid, const iso_commit_item *items,
+                                      size_t n, DIC_US *msg_id)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++)
+        failed += items[i].failure != 0;
+    DcmDataset ds;
+    iso_dcm_commit_report_dataset(ds, transaction_uid, items, n);
+    T_DIMSE_Message msg;
+    memset(&msg, 0, sizeof msg);
+    msg.CommandField = DIMSE_N_EVENT_REPORT_RQ;
+    T_DIMSE_N_EventReportRQ &rq = msg.msg.NEventReportRQ;
+    rq.MessageID = *msg_id = assoc->nextMsgID++;
+    OFStandard::strlcpy(rq.AffectedSOPClassUID, ISO_STORAGE_COMMITMENT_CLASS,
+                        sizeof rq.AffectedSOPClassUID);
+    OFStandard::strlcpy(rq.AffectedSOPInstanceUID, ISO_STORAGE_COMMITMENT_INSTANCE,
+                        sizeof rq.AffectedSOPInstanceUID);
+    rq.DataSetType = DIMSE_DATASET_PRESENT;
+    rq.EventTypeID = failed == 0 ? 1 : 2; /* 1: all committed, 2: some failed */
+    return DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, NULL, &ds, NULL, NULL);
+}
+
+/* Waits for the N-EVENT-REPORT-RSP to message msg_id: 0 when it says
+ * success; otherwise why says what came instead. */
+int iso_dcm_await_event_report_rsp(T_ASC_Association *assoc, long timeout, DIC_US msg_id,
+                                   OFCondition *cond, char *why, size_t why_size)
+{
+    T_DIMSE_Message rsp;
+    T_ASC_PresentationContextID rsp_pid = 0;
+    DcmDataset *detail = NULL;
+    {
+        IsoAllocCap cap(ISO_COMMAND_ALLOC_CAP);
+        *cond = DIMSE_receiveCommand(assoc, DIMSE_BLOCKING, (int)timeout, &rsp_pid, &rsp, &detail);
+    }
+    delete detail;
+    if (cond->bad()) {
+        snprintf(why, why_size, "no N-EVENT-REPORT-RSP: %s", cond->text());
+        return -1;
+    }
+    if (rsp.CommandField != DIMSE_N_EVENT_REPORT_RSP ||
+        rsp.msg.NEventReportRSP.MessageIDBeingRespondedTo != msg_id) {
+        snprintf(why, why_size, "answered 0x%04x instead of N-EVENT-REPORT-RSP",
+                 rsp.CommandField);
+        return -1;
+    }
+    if (rsp.msg.NEventReportRSP.DimseStatus != 0) {
+        snprintf(why, why_size, "N-EVENT-REPORT answered status 0x%04x",
+                 rsp.msg.NEventReportRSP.DimseStatus);
+        return -1;
+    }
+    return 0;
+}
+
+static int report_here(void *sctx, const iso_commit_item *items, size_t n,
+                       const char *transaction_uid)
+{
+    ReportHere *r = (ReportHere *)sctx;
+    DIC_US msg_id = 0;
+    OFCondition c = iso_dcm_send_event_report(r->assoc, r->pid, transaction_uid, items, n, &msg_id);
+    if (c.bad()) {
+        r->broken = true;
+        snprintf(r->why, sizeof r->why, "sending N-EVENT-REPORT: %s", c.text());
+        return -1;
+    }
+    if (iso_dcm_await_event_report_rsp(r->assoc, r->timeout, msg_id, &c, r->why, sizeof r->why) == 0)
+        return 0;
+    if (c == DUL_PEERREQUESTEDRELEASE) {
+        /* it released at the moment the report went: it was not taken */
+        ASC_acknowledgeRelease(r->assoc);
+        r->released = true;
+    } else {
+        r->broken = true;
+    }
+    return -1;
+}
+
+int iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                         T_DIMSE_N_ActionRQ *rq, const iso_scp_handlers *h, long timeout,
+                         iso_assoc_counts *counts, char *why, size_t why_size)
 {
     DcmDataset ds;
     uint16_t status = 0;
@@ -61,7 +155,7 @@ bool iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID 
         snprintf(comment, sizeof comment, "no action information");
     } else if (!iso_dcm_read_identifier(assoc, pid, timeout, ISO_COMMIT_REQUEST_MAX, ds, &status, comment,
                                         sizeof comment, why, why_size)) {
-        return false;
+        return ISO_COMMIT_SERVE_FAILED;
     }
     counts->commit_requests++;
     if (status == 0 && (strcmp(rq->RequestedSOPClassUID, ISO_STORAGE_COMMITMENT_CLASS) != 0 ||
@@ -112,6 +206,136 @@ bool iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID 
     OFCondition c = send_action_rsp(assoc, pid, rq, status, status == 0 ? NULL : comment);
     if (c.bad()) {
         snprintf(why, why_size, "sending N-ACTION-RSP: %s", c.text());
+        return ISO_COMMIT_SERVE_FAILED;
+    }
+    if (status != 0 || h->commit_here == NULL)
+        return ISO_COMMIT_SERVE_GO_ON;
+    /* A requester that waits, idle, for a second after the answer is
+     * waiting for the report: it goes here.  One that releases, or sends
+     * anything else, gets it on an association of the node's own. */
+    ReportHere r = {assoc, pid, timeout, false, false, ""};
+    bool idle = !ASC_dataWaiting(assoc, 1);
+    counts->commit_reports_here +=
+        h->commit_here(h->user, txn.c_str(), idle ? report_here : NULL, &r) == 0;
+    if (r.released)
+        return ISO_COMMIT_SERVE_RELEASED;
+    if (r.broken) {
+        snprintf(why, why_size, "%s", r.why);
+        return ISO_COMMIT_SERVE_FAILED;
+    }
+    return ISO_COMMIT_SERVE_GO_ON;
+}
+
+/* Reads one sequence of a report into items (failure: its Failure Reason,
+ * which must be non-zero in the Failed SOP Sequence). */
+static bool report_items(DcmDataset &ds, const DcmTagKey &tag, bool failed,
+                         std::vector<std::string> &classes, std::vector<std::string> &uids,
+                         std::vector<uint16_t> &reasons, char *comment, size_t comment_size)
+{
+    DcmSequenceOfItems *seq = NULL;
+    if (ds.findAndGetSequence(tag, seq).bad() || seq == NULL)
+        return true; /* absent: none */
+    if (classes.size() + seq->card() > COMMIT_ITEMS_MAX) {
+        snprintf(comment, comment_size, "more than %d instances", COMMIT_ITEMS_MAX);
+        return false;
+    }
+    for (unsigned long i = 0; i < seq->card(); i++) {
+        OFString cls, uid;
+        Uint16 reason = 0;
+        DcmItem *it = seq->getItem(i);
+        if (it == NULL || it->findAndGetOFString(DCM_ReferencedSOPClassUID, cls).bad() ||
+            it->findAndGetOFString(DCM_ReferencedSOPInstanceUID, uid).bad() || uid.empty() ||
+            (failed && (it->findAndGetUint16(DCM_FailureReason, reason).bad() || reason == 0))) {
+            snprintf(comment, comment_size, "%s item %lu is incomplete",
+                     failed ? "Failed SOP Sequence" : "Referenced SOP Sequence", i + 1);
+            return false;
+        }
+        classes.push_back(cls.c_str());
+        uids.push_back(uid.c_str());
+        reasons.push_back(failed ? reason : 0);
+    }
+    return true;
+}
+
+static OFCondition send_event_report_rsp(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                                         const T_DIMSE_N_EventReportRQ *rq, uint16_t status,
+                                         const char *comment)
+{
+    T_DIMSE_Message msg;
+    memset(&msg, 0, sizeof msg);
+    msg.CommandField = DIMSE_N_EVENT_REPORT_RSP;
+    T_DIMSE_N_EventReportRSP &rsp = msg.msg.NEventReportRSP;
+    rsp.MessageIDBeingRespondedTo = rq->MessageID;
+    rsp.DimseStatus = status;
+    rsp.DataSetType = DIMSE_DATASET_NULL;
+    OFStandard::strlcpy(rsp.AffectedSOPClassUID, rq->AffectedSOPClassUID,
+                        sizeof rsp.AffectedSOPClassUID);
+    OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, rq->AffectedSOPInstanceUID,
+                        sizeof rsp.AffectedSOPInstanceUID);
+    rsp.EventTypeID = rq->EventTypeID;
+    rsp.opts = O_NEVENTREPORT_AFFECTEDSOPCLASSUID | O_NEVENTREPORT_AFFECTEDSOPINSTANCEUID |
+               O_NEVENTREPORT_EVENTTYPEID;
+    DcmDataset detail;
+    DcmDataset *detailp = NULL;
+    if (comment != NULL && comment[0] != '\0') {
+        detail.putAndInsertString(DCM_ErrorComment, comment);
+        detailp = &detail;
+    }
+    return DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, detailp, NULL, NULL, NULL);
+}
+
+bool iso_dcm_serve_commit_report(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                                 T_DIMSE_N_EventReportRQ *rq, const iso_scp_handlers *h,
+                                 long timeout, iso_assoc_counts *counts, char *why,
+                                 size_t why_size)
+{
+    DcmDataset ds;
+    uint16_t status = 0;
+    char comment[128] = "";
+    if (rq->DataSetType == DIMSE_DATASET_NULL) {
+        status = 0x0120; /* missing attribute */
+        snprintf(comment, sizeof comment, "no event information");
+    } else if (!iso_dcm_read_identifier(assoc, pid, timeout, ISO_COMMIT_REQUEST_MAX, ds, &status,
+                                        comment, sizeof comment, why, why_size)) {
+        return false;
+    }
+    if (status == 0 && (strcmp(rq->AffectedSOPClassUID, ISO_STORAGE_COMMITMENT_CLASS) != 0 ||
+                        strcmp(rq->AffectedSOPInstanceUID, ISO_STORAGE_COMMITMENT_INSTANCE) != 0)) {
+        status = 0x0117; /* invalid object instance */
+        snprintf(comment, sizeof comment, "not the Storage Commitment Push Model instance");
+    }
+    if (status == 0 && rq->EventTypeID != 1 && rq->EventTypeID != 2) {
+        status = 0x0113; /* no such event type */
+        snprintf(comment, sizeof comment, "Event Type ID %u", rq->EventTypeID);
+    }
+    OFString txn;
+    if (status == 0 && (ds.findAndGetOFString(DCM_TransactionUID, txn).bad() || txn.empty())) {
+        status = 0x0120;
+        snprintf(comment, sizeof comment, "no Transaction UID");
+    }
+    std::vector<std::string> classes, uids;
+    std::vector<uint16_t> reasons;
+    if (status == 0 &&
+        (!report_items(ds, DCM_ReferencedSOPSequence, false, classes, uids, reasons, comment,
+                       sizeof comment) ||
+         !report_items(ds, DCM_FailedSOPSequence, true, classes, uids, reasons, comment,
+                       sizeof comment)))
+        status = 0x0120;
+    if (status == 0 && h->commit_report == NULL) {
+        status = 0x0110; /* processing failure */
+        snprintf(comment, sizeof comment, "no storage commitment was asked here");
+    }
+    if (status == 0) {
+        std::vector<iso_commit_item> items(uids.size());
+        for (size_t i = 0; i < uids.size(); i++)
+            items[i] = {classes[i].c_str(), uids[i].c_str(), reasons[i]};
+        status = h->commit_report(h->user, txn.c_str(), items.data(), items.size(), comment,
+                                  sizeof comment);
+    }
+    counts->commit_reports++;
+    OFCondition c = send_event_report_rsp(assoc, pid, rq, status, status == 0 ? NULL : comment);
+    if (c.bad()) {
+        snprintf(why, why_size, "sending N-EVENT-REPORT-RSP: %s", c.text());
         return false;
     }
     return true;

@@ -45,9 +45,26 @@ void iso_dcm_identifier_keys(DcmDataset &ds, std::vector<iso_find_key> &keys,
                              std::vector<DcmTag> *tags);
 /* Storage commitment (dcm_commit.cc). */
 bool iso_dcm_is_commit_class(const char *uid);
-bool iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
-                          T_DIMSE_N_ActionRQ *rq, const iso_scp_handlers *h, long timeout,
-                          iso_assoc_counts *counts, char *why, size_t why_size);
+/* An N-ACTION served: go on, the association failed (why says it), or the
+ * requester released it while the node reported on it. */
+enum { ISO_COMMIT_SERVE_GO_ON = 1, ISO_COMMIT_SERVE_FAILED = 0, ISO_COMMIT_SERVE_RELEASED = 2 };
+int iso_dcm_serve_commit(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                         T_DIMSE_N_ActionRQ *rq, const iso_scp_handlers *h, long timeout,
+                         iso_assoc_counts *counts, char *why, size_t why_size);
+/* A peer's report on what the node asked it to commit: false if the
+ * association cannot go on. */
+bool iso_dcm_serve_commit_report(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                                 T_DIMSE_N_EventReportRQ *rq, const iso_scp_handlers *h,
+                                 long timeout, iso_assoc_counts *counts, char *why,
+                                 size_t why_size);
+/* Sends an N-EVENT-REPORT-RQ (the report of transaction_uid) on pid and
+ * waits for its answer: 0 when the peer answered success; otherwise cond
+ * (the DIMSE condition) and why say what happened. */
+OFCondition iso_dcm_send_event_report(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                                      const char *transaction_uid, const iso_commit_item *items,
+                                      size_t n, DIC_US *msg_id);
+int iso_dcm_await_event_report_rsp(T_ASC_Association *assoc, long timeout, DIC_US msg_id,
+                                   OFCondition *cond, char *why, size_t why_size);
 void iso_dcm_commit_report_dataset(DcmDataset &ds, const char *transaction_uid,
                                    const iso_commit_item *items, size_t n);
 /* A Query/Retrieve request's identifier, read (iso_dcm_read_identifier)

@@ -235,8 +235,11 @@ extern "C" iso_code iso_dcm_assoc_accept(iso_dcm_assoc *a, int *n_accepted, char
                     chosen = pc.proposedTransferSyntaxes[t];
         }
         /* a storage context proposed with the SCP role (a C-GET requester
-         * that receives) is accepted in the role proposed */
-        T_ASC_SC_ROLE role = dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All)
+         * that receives) is accepted in the role proposed, and so is a
+         * Storage Commitment context a committer proposes in the SCP role
+         * to send the node its report */
+        T_ASC_SC_ROLE role = dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All) ||
+                                     iso_dcm_is_commit_class(pc.abstractSyntax)
                                  ? pc.proposedRole
                                  : ASC_SC_ROLE_DEFAULT;
         if (chosen != NULL &&
@@ -479,8 +482,20 @@ extern "C" iso_assoc_end iso_dcm_assoc_serve(iso_dcm_assoc *a, const iso_scp_han
             }
             break;
         case DIMSE_N_ACTION_RQ:
-            if (!iso_dcm_serve_commit(assoc, pid, &msg.msg.NActionRQ, h, dimse_timeout, counts,
-                                      why, why_size)) {
+            switch (iso_dcm_serve_commit(assoc, pid, &msg.msg.NActionRQ, h, dimse_timeout, counts,
+                                         why, why_size)) {
+            case ISO_COMMIT_SERVE_RELEASED:
+                return ISO_END_RELEASED;
+            case ISO_COMMIT_SERVE_FAILED:
+                ASC_abortAssociation(assoc);
+                return ISO_END_ERROR;
+            default:
+                break;
+            }
+            break;
+        case DIMSE_N_EVENT_REPORT_RQ:
+            if (!iso_dcm_serve_commit_report(assoc, pid, &msg.msg.NEventReportRQ, h,
+                                             dimse_timeout, counts, why, why_size)) {
                 ASC_abortAssociation(assoc);
                 return ISO_END_ERROR;
             }

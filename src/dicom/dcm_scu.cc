@@ -302,25 +302,55 @@ extern "C" iso_code iso_dcm_scu_commit_report(const iso_scu_params *p, const cha
         ASC_findAcceptedPresentationContextID(scu.assoc, ISO_STORAGE_COMMITMENT_CLASS);
     if (pid == 0)
         return iso_fail(err, ISO_ENET, "%s accepted no Storage Commitment context", p->peer_ae);
-    size_t failed = 0;
-    for (size_t i = 0; i < n; i++)
-        failed += items[i].failure != 0;
-    DcmDataset ds;
-    iso_dcm_commit_report_dataset(ds, transaction_uid, items, n);
-    T_DIMSE_Message msg;
-    memset(&msg, 0, sizeof msg);
-    msg.CommandField = DIMSE_N_EVENT_REPORT_RQ;
-    T_DIMSE_N_EventReportRQ &rq = msg.msg.NEventReportRQ;
-    rq.MessageID = scu.assoc->nextMsgID++;
-    OFStandard::strlcpy(rq.AffectedSOPClassUID, ISO_STORAGE_COMMITMENT_CLASS,
-                        sizeof rq.AffectedSOPClassUID);
-    OFStandard::strlcpy(rq.AffectedSOPInstanceUID, ISO_STORAGE_COMMITMENT_INSTANCE,
-                        sizeof rq.AffectedSOPInstanceUID);
-    rq.DataSetType = DIMSE_DATASET_PRESENT;
-    rq.EventTypeID = failed == 0 ? 1 : 2; /* 1: all committed, 2: some failed */
-    OFCondition c = DIMSE_sendMessageUsingMemoryData(scu.assoc, pid, &msg, NULL, &ds, NULL, NULL);
+    DIC_US msg_id = 0;
+    OFCondition c = iso_dcm_send_event_report(scu.assoc, pid, transaction_uid, items, n, &msg_id);
     if (c.bad())
         return iso_fail(err, ISO_ENET, "sending N-EVENT-REPORT: %s", c.text());
+    char why[160];
+    if (iso_dcm_await_event_report_rsp(scu.assoc, p->dimse_timeout, msg_id, &c, why, sizeof why) != 0)
+        return iso_fail(err, ISO_ENET, "%s", why);
+    scu.release();
+    return ISO_OK;
+}
+
+extern "C" iso_code iso_dcm_scu_commit_request(const iso_scu_params *p, const char *transaction_uid,
+                                               const iso_commit_item *items, size_t n,
+                                               iso_err *err)
+{
+    Scu scu;
+    std::vector<Context> ctxs = {
+        {ISO_STORAGE_COMMITMENT_CLASS, UID_LittleEndianExplicitTransferSyntax, 1},
+        {ISO_STORAGE_COMMITMENT_CLASS, UID_LittleEndianImplicitTransferSyntax, 3}};
+    iso_code rc = open_assoc(scu, p, ctxs, err);
+    if (rc != ISO_OK)
+        return rc;
+    T_ASC_PresentationContextID pid =
+        ASC_findAcceptedPresentationContextID(scu.assoc, ISO_STORAGE_COMMITMENT_CLASS);
+    if (pid == 0)
+        return iso_fail(err, ISO_ENET, "%s accepted no Storage Commitment context", p->peer_ae);
+    DcmDataset ds;
+    ds.putAndInsertString(DCM_TransactionUID, transaction_uid);
+    for (size_t i = 0; i < n; i++) {
+        DcmItem *it = NULL;
+        if (ds.findOrCreateSequenceItem(DCM_ReferencedSOPSequence, it, -2).bad() || it == NULL)
+            return iso_fail(err, ISO_ENOMEM, "out of memory");
+        it->putAndInsertString(DCM_ReferencedSOPClassUID, items[i].sop_class);
+        it->putAndInsertString(DCM_ReferencedSOPInstanceUID, items[i].sop_uid);
+    }
+    T_DIMSE_Message msg;
+    memset(&msg, 0, sizeof msg);
+    msg.CommandField = DIMSE_N_ACTION_RQ;
+    T_DIMSE_N_ActionRQ &rq = msg.msg.NActionRQ;
+    rq.MessageID = scu.assoc->nextMsgID++;
+    OFStandard::strlcpy(rq.RequestedSOPClassUID, ISO_STORAGE_COMMITMENT_CLASS,
+                        sizeof rq.RequestedSOPClassUID);
+    OFStandard::strlcpy(rq.RequestedSOPInstanceUID, ISO_STORAGE_COMMITMENT_INSTANCE,
+                        sizeof rq.RequestedSOPInstanceUID);
+    rq.ActionTypeID = 1; /* request storage commitment */
+    rq.DataSetType = DIMSE_DATASET_PRESENT;
+    OFCondition c = DIMSE_sendMessageUsingMemoryData(scu.assoc, pid, &msg, NULL, &ds, NULL, NULL);
+    if (c.bad())
+        return iso_fail(err, ISO_ENET, "sending N-ACTION: %s", c.text());
     T_DIMSE_Message rsp;
     T_ASC_PresentationContextID rsp_pid = 0;
     DcmDataset *detail = NULL;
@@ -329,15 +359,32 @@ extern "C" iso_code iso_dcm_scu_commit_report(const iso_scu_params *p, const cha
         c = DIMSE_receiveCommand(scu.assoc, DIMSE_BLOCKING, (int)p->dimse_timeout, &rsp_pid,
                                  &rsp, &detail);
     }
+    OFString comment;
+    if (detail != NULL)
+        (void)detail->findAndGetOFString(DCM_ErrorComment, comment);
     delete detail;
     if (c.bad())
-        return iso_fail(err, ISO_ENET, "no N-EVENT-REPORT-RSP: %s", c.text());
-    if (rsp.CommandField != DIMSE_N_EVENT_REPORT_RSP)
-        return iso_fail(err, ISO_ENET, "answered 0x%04x instead of N-EVENT-REPORT-RSP",
-                        rsp.CommandField);
-    if (rsp.msg.NEventReportRSP.DimseStatus != 0)
-        return iso_fail(err, ISO_ENET, "N-EVENT-REPORT answered status 0x%04x",
-                        rsp.msg.NEventReportRSP.DimseStatus);
+        return iso_fail(err, ISO_ENET, "no N-ACTION-RSP: %s", c.text());
+    if (rsp.CommandField != DIMSE_N_ACTION_RSP ||
+        rsp.msg.NActionRSP.MessageIDBeingRespondedTo != rq.MessageID)
+        return iso_fail(err, ISO_ENET, "answered 0x%04x instead of N-ACTION-RSP", rsp.CommandField);
+    if (rsp.msg.NActionRSP.DimseStatus != 0)
+        return iso_fail(err, ISO_ENET, "N-ACTION answered status 0x%04x%s%.64s",
+                        rsp.msg.NActionRSP.DimseStatus, comment.empty() ? "" : ": ",
+                        comment.c_str());
     scu.release();
+    return ISO_OK;
+}
+
+extern "C" iso_code iso_dcm_file_ids(const char *path, char sop_class[65], char sop_uid[65],
+                                     iso_err *err)
+{
+    FileInfo f = read_file_info(path);
+    if (!f.ok)
+        return iso_fail(err, ISO_EDICOM, "%s: no DICOM meta information", path);
+    if (f.sop_class.size() > 64 || f.sop_instance.size() > 64)
+        return iso_fail(err, ISO_EDICOM, "%s: a UID longer than 64 characters", path);
+    snprintf(sop_class, 65, "%s", f.sop_class.c_str());
+    snprintf(sop_uid, 65, "%s", f.sop_instance.c_str());
     return ISO_OK;
 }

@@ -236,6 +236,23 @@ typedef struct iso_scp_handlers {
      * recorded (the report follows later), or a failure status. */
     uint16_t (*commit)(void *user, const char *transaction_uid, const iso_commit_item *items,
                        size_t n, char *comment, size_t comment_size);
+    /* Called after a recorded request was answered (commit returned 0):
+     * send is non-NULL when the requester stayed on the association, idle,
+     * and the report may go on it: send(sctx, items, n, transaction_uid)
+     * returns 0 when the requester took it.  send NULL: it left or went on
+     * with something else, the report goes on an association of the node's
+     * own.  Returns 0 when the report went here.  NULL: always later. */
+    int (*commit_here)(void *user, const char *transaction_uid,
+                       int (*send)(void *sctx, const iso_commit_item *items, size_t n,
+                                   const char *transaction_uid),
+                       void *sctx);
+    /* A peer reports (N-EVENT-REPORT) on a transaction the node asked it to
+     * commit: items with failure 0 are committed, the others failed with
+     * that reason.  Return 0 once recorded, or a failure status.  NULL: no
+     * report is accepted. */
+    uint16_t (*commit_report)(void *user, const char *transaction_uid,
+                              const iso_commit_item *items, size_t n, char *comment,
+                              size_t comment_size);
     /* A C-MOVE-RQ arrived: run the whole move (open the destination, send
      * the sub-operations), calling report(rctx, counts) after each; report
      * returns non-zero when the requester cancelled (stop then).  Returns
@@ -277,6 +294,8 @@ typedef struct iso_assoc_counts {
     unsigned finds, find_matches;
     unsigned moves, moved;
     unsigned commit_requests;
+    unsigned commit_reports_here; /* reports sent on the requester's association */
+    unsigned commit_reports;      /* reports received on what the node asked */
     unsigned stores_ok;
     unsigned stores_failed;
     unsigned long long bytes;
@@ -346,6 +365,16 @@ iso_code iso_dcm_scu_echo(const iso_scu_params *p, iso_err *err);
  * the peer answered success. */
 iso_code iso_dcm_scu_commit_report(const iso_scu_params *p, const char *transaction_uid,
                                    const iso_commit_item *items, size_t n, iso_err *err);
+
+/* Asks a peer to commit instances (N-ACTION, Storage Commitment Push
+ * Model, the node as SCU) under transaction_uid on an association of its
+ * own, released once the N-ACTION-RSP arrives: the report comes later on
+ * an association the peer opens.  ISO_OK once the peer answered success. */
+iso_code iso_dcm_scu_commit_request(const iso_scu_params *p, const char *transaction_uid,
+                                    const iso_commit_item *items, size_t n, iso_err *err);
+
+/* The SOP Class and Instance UIDs a DICOM file's meta information names. */
+iso_code iso_dcm_file_ids(const char *path, char sop_class[65], char sop_uid[65], iso_err *err);
 
 /* Sends files over one association.  statuses[i] receives the DIMSE status
  * of file i (0xFFFF if it could not be sent).  Returns ISO_OK if the

@@ -481,6 +481,37 @@ static uint16_t on_commit(void *user, const char *txn, const iso_commit_item *it
     return 0;
 }
 
+static int on_commit_here(void *user, const char *txn,
+                          int (*send)(void *sctx, const iso_commit_item *items, size_t n,
+                                      const char *transaction_uid),
+                          void *sctx)
+{
+    conn *c = user;
+    iso_scp *scp = c->scp;
+    const iso_peer *p = iso_config_peer_by_ae(scp->cfg, c->req.calling_ae);
+    if (p == NULL || scp->obs.commit_here == NULL)
+        return -1;
+    return scp->obs.commit_here(scp->obs.user, p->name, txn, send, sctx);
+}
+
+/* A report on what the node asked a peer to commit: only from that peer
+ * (the transaction must be one the node asked of the [peer] whose AE
+ * title calls; its UID is 128 random bits, so it cannot be guessed). */
+static uint16_t on_commit_report(void *user, const char *txn, const iso_commit_item *items,
+                                 size_t n, char *comment, size_t comment_size)
+{
+    conn *c = user;
+    iso_scp *scp = c->scp;
+    const iso_peer *p = iso_config_peer_by_ae(scp->cfg, c->req.calling_ae);
+    if (p == NULL || scp->obs.commit_report == NULL) {
+        snprintf(comment, comment_size, "not a configured peer");
+        ISO_WARN("storage commitment report %s from %s refused (0x0110): %s", txn,
+                 c->req.calling_ae, p == NULL ? "not a configured [peer]" : "not served here");
+        return ISO_STATUS_PROCESSING_FAILURE;
+    }
+    return scp->obs.commit_report(scp->obs.user, p->name, txn, items, n, comment, comment_size);
+}
+
 /* ---- policy ---- */
 
 static bool host_matches(const char *host, const char *ip)
@@ -668,6 +699,8 @@ static void serve_connection(conn *c)
                           .move = on_move,
                           .get = on_get,
                           .commit = on_commit,
+                          .commit_here = on_commit_here,
+                          .commit_report = on_commit_report,
                           .store_begin = on_store_begin,
                           .store_end = on_store_end,
                           .should_abort = on_should_abort};

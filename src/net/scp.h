@@ -39,6 +39,18 @@ typedef struct iso_scp_observer {
     iso_code (*commit)(void *user, const char *requester, const char *transaction_uid,
                        const iso_commit_item *items, const char *const *stored_uids, size_t n,
                        iso_err *err);
+    /* After commit's request was answered: the report may go on the
+     * requester's association through send (NULL: it left; report later).
+     * Returns 0 when it went there (see iso_scp_handlers.commit_here). */
+    int (*commit_here)(void *user, const char *requester, const char *transaction_uid,
+                       int (*send)(void *sctx, const iso_commit_item *items, size_t n,
+                                   const char *transaction_uid),
+                       void *sctx);
+    /* The [peer] named dest reports on a transaction the node asked it to
+     * commit: 0 once recorded, or the status to answer (NULL: refused). */
+    uint16_t (*commit_report)(void *user, const char *dest, const char *transaction_uid,
+                              const iso_commit_item *items, size_t n, char *comment,
+                              size_t comment_size);
 } iso_scp_observer;
 
 /* anon: de-identification applied to every object before it is stored, or

@@ -94,6 +94,41 @@ sleep 2
 node status | grep -q '^commitments: *sent 2 ' || fail "isonode status: $(node status | grep commitments)"
 ok "a report that could not go was retried, survived kill -9 and arrived once after the restart; isonode status counts both reports sent"
 
+# a requester that stays on its association after the answer, waiting,
+# gets the report there (PS3.4 J.3.3), once: not again on a new one
+python3 - "$PORT" "$top_srcdir/tests/lib" "$CT" $(echo "$uids" | head -3) <<'PY' || fail "the report on the same association"
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+import dicomtool as d
+cls, known = sys.argv[3], sys.argv[4:]
+s = d.connect("127.0.0.1", int(sys.argv[1]))
+s.sendall(d.associate_rq(calling="ORTHANC", contexts=((1, d.STORAGE_COMMITMENT, d.IMPLICIT_LE),)))
+kind, _ = d.recv_pdu(s)
+assert kind == 2, kind
+s.sendall(d.pdata(1, d.n_action_rq(msg_id=7), True))
+s.sendall(d.pdata(1, d.commit_request("1.2.3.79", [(cls, u) for u in known] + [(cls, "1.2.3.4.998")]), False))
+assert d.read_status(s) == 0
+cmd, data = d.read_message(s)
+assert struct.unpack("<H", cmd[0x0100])[0] == 0x0100, cmd   # N-EVENT-REPORT-RQ
+assert struct.unpack("<H", cmd[0x1002])[0] == 2, cmd        # failures exist
+vals = d.implicit_values(data, {(0x0008, 0x1195), (0x0008, 0x1155), (0x0008, 0x1197)})
+txn = [v for t, v in vals if t == (0x0008, 0x1195)]
+refs = [v.rstrip(b"\0").decode() for t, v in vals if t == (0x0008, 0x1155)]
+reasons = [struct.unpack("<H", v)[0] for t, v in vals if t == (0x0008, 0x1197)]
+assert [t.rstrip(b"\0") for t in txn] == [b"1.2.3.79"], txn
+assert refs == ["1.2.3.4.998"] + known, refs   # Failed SOP Sequence (0008,1198) first
+assert reasons == [0x0112], reasons
+s.sendall(d.pdata(1, d.n_event_report_rsp(struct.unpack("<H", cmd[0x0110])[0], 2), True))
+assert d.release(s)
+PY
+sleep 2
+grep -q "storage commitment 1.2.3.79 reported to orthanc on its own association: 3 committed, 1 failed" "$WORK/node.log" ||
+    fail "no line for the report on the same association"
+[ "$(grep -c "storage commitment 1.2.3.79 reported" "$WORK/node.log")" = 1 ] || fail "reported twice"
+[ "$(sqlite3 "$DATA/outbox.sqlite" "SELECT state || ' ' || committed || ' ' || failed FROM commitments WHERE transaction_uid = '1.2.3.79'")" = "sent 3 1" ] ||
+    fail "the transaction's row"
+ok "a requester waiting on its association got the report there (3 committed, 1 failed 0x0112), once"
+
 # an unknown requester gets a refusal, not a report to an address it chose
 python3 - "$PORT" "$top_srcdir/tests/lib" <<'PY' || fail "unknown requester"
 import sys

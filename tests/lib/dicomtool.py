@@ -137,6 +137,74 @@ def commit_request(transaction_uid, refs):
     return elem_implicit(0x0008, 0x1195, uid_bytes(transaction_uid)) + seq
 
 
+def n_event_report_rsp(msg_id, event_type, status=0):
+    return command_set([
+        (0x0002, uid_bytes(STORAGE_COMMITMENT)),
+        (0x0100, struct.pack("<H", 0x8100)),
+        (0x0120, struct.pack("<H", msg_id)),
+        (0x0800, struct.pack("<H", 0x0101)),
+        (0x0900, struct.pack("<H", status)),
+        (0x1000, uid_bytes(STORAGE_COMMITMENT + ".1")),
+        (0x1002, struct.pack("<H", event_type)),
+    ])
+
+
+def read_message(s):
+    """Reads one DIMSE message: (command elements {elem: bytes}, data set
+    bytes or None).  The data set is expected when (0000,0800) is not
+    0x0101."""
+    parts = {True: b"", False: b""}
+    want_data = None
+    while True:
+        kind, body = recv_pdu(s)
+        if kind != 4:
+            raise ConnectionError("PDU type %d instead of P-DATA" % kind)
+        i = 0
+        last_of = None
+        while i < len(body):
+            ln = struct.unpack(">I", body[i:i + 4])[0]
+            hdr = body[i + 5]
+            is_cmd = bool(hdr & 1)
+            parts[is_cmd] += body[i + 6:i + 4 + ln]
+            if hdr & 2:
+                last_of = is_cmd
+            i += 4 + ln
+        if last_of is True:
+            cmd = implicit_elements(parts[True])
+            want_data = struct.unpack("<H", cmd[0x0800])[0] != 0x0101
+            if not want_data:
+                return cmd, None
+        if last_of is False and want_data:
+            return cmd, parts[False]
+
+
+def implicit_elements(data):
+    """Flat {elem: value} of a group 0000 command set."""
+    out = {}
+    j = 0
+    while j + 8 <= len(data):
+        g, e, ln = struct.unpack("<HHI", data[j:j + 8])
+        out[e] = data[j + 8:j + 8 + ln]
+        j += 8 + ln
+    return out
+
+
+def implicit_values(data, tags):
+    """Every value of the given (group, elem) tags anywhere in an implicit
+    VR little endian data set, sequences walked in place, in order."""
+    found = []
+    j = 0
+    while j + 8 <= len(data):
+        g, e, ln = struct.unpack("<HHI", data[j:j + 8])
+        if g == 0xFFFE or ln == 0xFFFFFFFF or (g, e) in ((0x0008, 0x1199), (0x0008, 0x1198)):
+            j += 8  # item and sequence headers: their content follows in place
+            continue
+        if (g, e) in tags:
+            found.append(((g, e), data[j + 8:j + 8 + ln]))
+        j += 8 + ln
+    return found
+
+
 def c_cancel_rq(msg_id=1):
     return command_set([
         (0x0100, struct.pack("<H", 0x0FFF)),

@@ -13,10 +13,13 @@
 
 #include "check.h"
 #include "config/config.h"
+#include "deliver/commit_requests.h"
 #include "deliver/outbox.h"
+#include "deliver/outbox_db.h"
 #include "jobs/completion.h"
 #include "jobs/queue.h"
 #include "jobs/routes.h"
+#include "util/uid.h"
 
 static char conf_path[] = "/tmp/isonode-test-jobs-XXXXXX";
 
@@ -276,6 +279,97 @@ static void test_outbox(const char *dir)
     iso_outbox_close(o);
 }
 
+static void sql(const char *dir, const char *statement)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/outbox.sqlite", dir);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, statement, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Deliveries awaiting a storage commitment: nothing of theirs is removed
+ * (their results folder, their rows), they are not queued twice, and a
+ * report moves them on -- only a report on a transaction asked of that
+ * peer. */
+static void test_outbox_commitment(const char *parent)
+{
+    char dir[400], j1[460], j2[460], f1[480], f2[480];
+    snprintf(dir, sizeof dir, "%s/commit", parent);
+    snprintf(j1, sizeof j1, "%s/results/J1", dir);
+    snprintf(j2, sizeof j2, "%s/results/J2", dir);
+    snprintf(f1, sizeof f1, "%s/x.dcm", j1);
+    snprintf(f2, sizeof f2, "%s/y.dcm", j2);
+    char cmd[2048];
+    CHECK(snprintf(cmd, sizeof cmd, "mkdir -p %s %s && touch %s %s", j1, j2, f1, f2) <
+          (int)sizeof cmd);
+    CHECK(system(cmd) == 0);
+    iso_outbox *o = NULL;
+    iso_err err = {0};
+    CHECK(iso_outbox_open(dir, &o, &err) == ISO_OK);
+    CHECK(iso_outbox_add(o, "pacs", f1, "1.2.3.1", "aaa", 0, &err) == ISO_OK);
+    CHECK(iso_outbox_add(o, "pacs", f2, "1.2.3.2", "bbb", 0, &err) == ISO_OK);
+    sqlite3_int64 req = 0;
+    char txn[65];
+    sqlite3 *db = iso_outbox_db_lock(o);
+    CHECK(iso_commit_request_new(db, "pacs", 1000, &req, txn, &err) == ISO_OK);
+    iso_outbox_db_unlock(o);
+    CHECK(iso_uid_valid(txn) && strncmp(txn, "2.25.", 5) == 0);
+    char q[300];
+    snprintf(q, sizeof q, "UPDATE outbox SET state='awaiting', attempts=1, commit_request=%lld",
+             (long long)req);
+    sql(dir, q);
+    outbox_states(o, "awaiting 2");
+    /* the same object again (a re-send job) does not queue it twice */
+    CHECK(iso_outbox_add(o, "pacs", f1, "1.2.3.1", "aaa", 1999999999L, &err) == ISO_OK);
+    outbox_states(o, "awaiting 2");
+    iso_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.ob_max_attempts = 2;
+    cfg.ob_retry_base_seconds = 10;
+    cfg.ob_retry_max_seconds = 60;
+    cfg.ob_commitment_timeout_seconds = 100;
+    char comment[128] = "";
+    iso_commit_item items[2] = {{"1.2.840.10008.5.1.4.1.1.2", "1.2.3.1", 0},
+                                {"1.2.840.10008.5.1.4.1.1.2", "1.2.3.2", 0x0112}};
+    /* another peer, or a transaction never asked: refused, nothing moves */
+    CHECK(iso_commit_report_received(o, &cfg, "other", txn, items, 2, 1001, comment,
+                                     sizeof comment) == 0x0110);
+    CHECK(iso_commit_report_received(o, &cfg, "pacs", "1.2.3.999", items, 2, 1001, comment,
+                                     sizeof comment) == 0x0110);
+    outbox_states(o, "awaiting 2");
+    /* nothing awaiting is removed: neither results folder nor rows */
+    int removed = 0;
+    CHECK(iso_outbox_clean_results(o, dir, 0, 2000000000L, &removed, &err) == ISO_OK);
+    CHECK(removed == 0 && access(f1, F_OK) == 0 && access(f2, F_OK) == 0);
+    CHECK(iso_outbox_purge(o, &removed, &err) == ISO_OK && removed == 0);
+    /* not expired before the timeout */
+    int expired = -1;
+    CHECK(iso_commit_requests_expire(o, &cfg, 1099, &expired, &err) == ISO_OK && expired == 0);
+    /* the report: one committed, one failed (queued again, attempt 1 of 2) */
+    CHECK(iso_commit_report_received(o, &cfg, "pacs", txn, items, 2, 1001, comment,
+                                     sizeof comment) == 0);
+    outbox_states(o, "committed 1, queued 1");
+    CHECK(iso_outbox_clean_results(o, dir, 0, 2000000000L, &removed, &err) == ISO_OK);
+    CHECK(removed == 1 && access(f1, F_OK) != 0 && access(f2, F_OK) == 0); /* J1 went */
+    CHECK(iso_outbox_purge(o, &removed, &err) == ISO_OK && removed == 1);
+    outbox_states(o, "queued 1");
+    /* sent again, no report within the timeout: attempt 2 of 2, dead */
+    db = iso_outbox_db_lock(o);
+    CHECK(iso_commit_request_new(db, "pacs", 2000, &req, txn, &err) == ISO_OK);
+    iso_outbox_db_unlock(o);
+    snprintf(q, sizeof q, "UPDATE outbox SET state='awaiting', attempts=2, commit_request=%lld",
+             (long long)req);
+    sql(dir, q);
+    CHECK(iso_commit_requests_expire(o, &cfg, 2100, &expired, &err) == ISO_OK && expired == 1);
+    outbox_states(o, "dead 1");
+    char summary[200];
+    CHECK(iso_commit_requests_summary(o, summary, sizeof summary, &err) == ISO_OK);
+    CHECK(strcmp(summary, "expired 1, reported 1") == 0);
+    iso_outbox_close(o);
+}
+
 int main(void)
 {
     int fd = mkstemp(conf_path);
@@ -287,6 +381,7 @@ int main(void)
     test_completion();
     test_queue(dir);
     test_outbox(dir);
+    test_outbox_commitment(dir);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, conf_path);
     (void)system(cmd);
