@@ -15,6 +15,8 @@
 #ifndef ISO_ANON_H
 #define ISO_ANON_H
 
+#include <stdbool.h>
+
 #include "anon/vault.h"
 #include "config/config.h"
 #include "dicom/dicom.h"
@@ -82,6 +84,13 @@ int iso_anon_may_show_text(const iso_attrs *o);
  * policy as at ingest; a rejected object (burned-in text) is ISO_EREFUSED. */
 iso_code iso_anon_file(iso_anon *a, const char *in_path, const char *out_path,
                        iso_anon_outcome *how, char *why, size_t why_size, iso_err *err);
+
+/* A stored object with its original identity, for a peer with identity =
+ * original (reid_file.c): *send_path is the object as received when the
+ * store kept it, else a temporary copy in DATA_DIR/tmp re-identified
+ * through the vault (*temporary set: the caller unlinks it once sent). */
+iso_code iso_anon_reidentify_file(iso_anon *a, const char *data_dir, const char *stored_path,
+                                  iso_path *send_path, bool *temporary, iso_err *err);
 
 /* The replacement of a UID (standard UIDs, 1.2.840.10008.*, map to
  * themselves; so does everything with Retain UIDs). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/reidentify.h"
 #include "store/index.h"
 #include "store/layout.h"
 #include "util/path.h"
@@ -26,6 +27,12 @@ struct iso_find {
     int modalities_key;
     long matches;
     char what[160];
+    /* identity = original on a de-identifying node: rows re-identified,
+     * identity keys matched on the originals (post[i]: key i's value, or
+     * NULL) */
+    iso_reid *reid;
+    const char *post[MAX_KEYS];
+    bool post_dated[MAX_KEYS];
 };
 
 static const struct {
@@ -36,19 +43,19 @@ static const struct {
                     {"SERIES", ISO_LEVEL_SERIES},
                     {"IMAGE", ISO_LEVEL_INSTANCE}};
 
-/* May calling_ae query, and as whom?  NULL if it may, else the reason. */
-static const char *permission(const iso_config *cfg, const char *calling_ae)
+/* May calling_ae query, and as whom?  NULL if it may (*original: with
+ * the original identity, through the vault), else the reason. */
+static const char *permission(const iso_config *cfg, const char *calling_ae, bool *original)
 {
     const iso_peer *p = iso_config_peer_by_ae(cfg, calling_ae);
+    *original = false;
     if (p == NULL)
         return !cfg->check_calling_ae && cfg->open_query_retrieve
                    ? NULL
                    : "not a [peer] allowed to query (query = yes)";
     if (!p->query)
         return "its [peer] does not have query = yes";
-    if (cfg->an_enabled && p->identity == ISO_IDENTITY_ORIGINAL)
-        return "its [peer] has identity = original, and queries by original identity are not "
-               "served yet (the store holds pseudonyms)";
+    *original = cfg->an_enabled && p->identity == ISO_IDENTITY_ORIGINAL;
     return NULL;
 }
 
@@ -138,13 +145,14 @@ static bool filter_for(iso_find *f, iso_level level, const iso_find_key *k, iso_
     return true;
 }
 
-uint16_t iso_find_begin(const iso_config *cfg, const char *calling_ae, const iso_find_rq *rq,
-                        iso_find **out, char *comment, size_t comment_size, char *why,
-                        size_t why_size)
+uint16_t iso_find_begin(const iso_config *cfg, iso_anon *anon, const char *calling_ae,
+                        const iso_find_rq *rq, iso_find **out, char *comment, size_t comment_size,
+                        char *why, size_t why_size)
 {
     *out = NULL;
     bool study_root = strcmp(rq->sop_class, STUDY_ROOT_FIND) == 0;
-    const char *who = permission(cfg, calling_ae);
+    bool original = false;
+    const char *who = permission(cfg, calling_ae, &original);
     if (who != NULL) {
         snprintf(comment, comment_size, "not authorized to query");
         snprintf(why, why_size, "%s", who);
@@ -180,12 +188,36 @@ uint16_t iso_find_begin(const iso_config *cfg, const char *calling_ae, const iso
     iso_filter filters[MAX_FILTERS];
     int nf = 0;
     iso_err err = {0};
+    if (original)
+        (void)iso_reid_new(anon, &f->reid, &err);
     for (size_t i = 0; i < rq->n_keys && err.code == ISO_OK; i++) {
-        if (strcmp(rq->keys[i].keyword, "ModalitiesInStudy") == 0)
+        const iso_find_key *k = &rq->keys[i];
+        if (strcmp(k->keyword, "ModalitiesInStudy") == 0)
             f->modalities_key = (int)i;
-        if (nf < MAX_FILTERS && filter_for(f, level, &rq->keys[i], &filters[nf], &err))
+        if (f->reid != NULL && k->value[0] != '\0' && iso_reid_identity_key(k->keyword)) {
+            /* the index holds a pseudonym: matched after re-identification */
+            f->post[i] = k->value;
+            f->post_dated[i] = !strcmp(k->vr, "DA") || !strcmp(k->vr, "TM") || !strcmp(k->vr, "DT");
+            continue;
+        }
+        if (f->reid != NULL && k->value[0] != '\0' && iso_reid_uid_key(k->keyword)) {
+            /* original UIDs: as the store holds them (and as given, for the
+             * node's own objects) */
+            char *list = iso_reid_uid_list(f->reid, k->value);
+            if (list == NULL)
+                iso_fail(&err, ISO_ENOMEM, "out of memory");
+            else if (nf < MAX_FILTERS && keep_text(f, list, &err))
+                filters[nf++] = (iso_filter){k->keyword, list, ISO_MATCH_LIST, NULL};
+            else if (nf >= MAX_FILTERS)
+                free(list);
+            continue;
+        }
+        if (nf < MAX_FILTERS && filter_for(f, level, k, &filters[nf], &err))
             nf++;
     }
+    if (f->reid != NULL)
+        snprintf(f->what + strlen(f->what), sizeof f->what - strlen(f->what),
+                 ", original identity");
     iso_path db;
     if (err.code == ISO_OK &&
         (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, &err) != ISO_OK ||
@@ -203,11 +235,31 @@ uint16_t iso_find_begin(const iso_config *cfg, const char *calling_ae, const iso
     return 0;
 }
 
+/* Re-identifies the row's values (identity = original) and matches the
+ * identity keys on them: true if the row is an answer. */
+static bool reidentified(iso_find *f, const iso_row *row, const char **values)
+{
+    const char *orig[64];
+    iso_err err = {0};
+    if (row->n > 64 || iso_reid_row(f->reid, row, orig, &err) != ISO_OK)
+        return false; /* never a stored pseudonym in its place */
+    for (size_t i = 0; i < f->rq->n_keys; i++) {
+        int c = f->column[i];
+        if (c >= 0 && orig[c] != NULL)
+            values[i] = orig[c];
+        if (f->post[i] != NULL && !iso_reid_match(values[i], f->post[i], f->post_dated[i]))
+            return false;
+    }
+    return true;
+}
+
 int iso_find_next(iso_find *f, const char **values)
 {
     iso_row row;
     iso_err err = {0};
-    int r = iso_index_query_next(f->q, &row, &err);
+    int r;
+again:
+    r = iso_index_query_next(f->q, &row, &err);
     if (r != 1)
         return r;
     if (!f->resolved) { /* which column answers which key: by keyword */
@@ -221,6 +273,8 @@ int iso_find_next(iso_find *f, const char **values)
     }
     for (size_t i = 0; i < f->rq->n_keys; i++)
         values[i] = f->column[i] >= 0 ? row.values[f->column[i]] : NULL;
+    if (f->reid != NULL && !reidentified(f, &row, values))
+        goto again;
     if (f->modalities_key >= 0 && values[f->modalities_key] != NULL) {
         /* the index lists them with commas; DICOM separates values by '\' */
         snprintf(f->modalities, sizeof f->modalities, "%s", values[f->modalities_key]);
@@ -249,6 +303,7 @@ void iso_find_end(iso_find *f)
         return;
     iso_index_query_close(f->q);
     iso_index_close(f->idx);
+    iso_reid_free(f->reid);
     for (int i = 0; i < MAX_FILTERS; i++)
         free(f->filter_text[i]);
     free(f);

@@ -5,27 +5,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "net/peer.h"
+#include "net/reidentify.h"
 #include "store/index.h"
 #include "store/layout.h"
+#include "util/log.h"
 
 #define STUDY_ROOT_MOVE "1.2.840.10008.5.1.4.1.2.2.2"
 
-/* May calling_ae retrieve to dest?  NULL if so, else why not. */
-static const char *permission(const iso_config *cfg, const char *calling_ae,
-                              const iso_peer *dest)
+/* May calling_ae retrieve to dest?  NULL if so, else why not.  On a
+ * de-identifying node, *names_original: the requester names objects by
+ * their original identity (its UIDs are mapped); *send_original: the
+ * destination gets them with it (re-identified). */
+static const char *permission(const iso_config *cfg, iso_anon *anon, const char *calling_ae,
+                              const iso_peer *dest, bool *names_original, bool *send_original)
 {
     const iso_peer *p = iso_config_peer_by_ae(cfg, calling_ae);
+    *names_original = cfg->an_enabled && p != NULL && p->identity == ISO_IDENTITY_ORIGINAL;
+    *send_original = cfg->an_enabled && dest != NULL && dest->identity == ISO_IDENTITY_ORIGINAL;
     if (p == NULL && !(!cfg->check_calling_ae && cfg->open_query_retrieve))
         return "not a [peer] allowed to retrieve (retrieve = yes)";
     if (p != NULL && !p->retrieve)
         return "its [peer] does not have retrieve = yes";
-    if (cfg->an_enabled && p != NULL && p->identity == ISO_IDENTITY_ORIGINAL)
-        return "its [peer] has identity = original, and retrieval with original identity is not "
-               "served yet (the store holds pseudonyms)";
-    if (cfg->an_enabled && dest != NULL && dest->identity == ISO_IDENTITY_ORIGINAL)
-        return "the destination has identity = original, and the store holds pseudonyms";
+    if ((*names_original || *send_original) && (anon == NULL || iso_anon_vault(anon) == NULL))
+        return "the original identity is asked for, and the vault cannot be read";
     return NULL;
 }
 
@@ -135,8 +140,47 @@ static int on_progress(void *ctx, size_t index, uint16_t status)
 
 /* The objects a C-MOVE or C-GET names: the level's unique key, a value or
  * a list (no wildcards); 0 with files filled, or the refusal. */
-static uint16_t select_objects(const iso_config *cfg, const iso_move_rq *rq, iso_path_list *files,
-                               char *comment, size_t comment_size, char *why, size_t why_size)
+/* The unique key's values as the store holds them, for a requester that
+ * names the original identity: each UID as given (the node's own objects
+ * keep theirs) and mapped; a Patient ID as given and as its pseudonym. */
+static char *stored_values(iso_anon *anon, iso_level level, const char *value,
+                           const iso_move_rq *rq)
+{
+    if (level != ISO_LEVEL_PATIENT) {
+        iso_reid *r = NULL;
+        iso_err e = {0};
+        if (iso_reid_new(anon, &r, &e) != ISO_OK)
+            return NULL;
+        char *list = iso_reid_uid_list(r, value);
+        iso_reid_free(r);
+        return list;
+    }
+    const char *issuer = "";
+    for (size_t i = 0; i < rq->find.n_keys; i++)
+        if (strcmp(rq->find.keys[i].keyword, "IssuerOfPatientID") == 0)
+            issuer = rq->find.keys[i].value;
+    size_t n = strlen(value);
+    char *out = malloc(2 * n + 66 * (n / 2 + 2) + 1), *copy = strdup(value);
+    if (out == NULL || copy == NULL) {
+        free(out);
+        free(copy);
+        return NULL;
+    }
+    size_t k = 0;
+    out[0] = '\0';
+    char *save = NULL;
+    for (char *v = strtok_r(copy, "\\", &save); v != NULL; v = strtok_r(NULL, "\\", &save)) {
+        char id[65], name[65];
+        iso_anon_pseudonym(anon, issuer, v, id, name);
+        k += (size_t)sprintf(out + k, "%s%s\\%s", k ? "\\" : "", v, id);
+    }
+    free(copy);
+    return out;
+}
+
+static uint16_t select_objects(const iso_config *cfg, iso_anon *names_original,
+                               const iso_move_rq *rq, iso_path_list *files, char *comment,
+                               size_t comment_size, char *why, size_t why_size)
 {
     iso_level level;
     const char *key = unique_key(rq->find.level, &level);
@@ -155,9 +199,14 @@ static uint16_t select_objects(const iso_config *cfg, const iso_move_rq *rq, iso
     iso_index *idx = NULL;
     iso_path db;
     iso_err err = {0};
-    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, &err) == ISO_OK &&
-        iso_index_open(db.s, true, &idx, &err) == ISO_OK)
-        (void)collect(idx, level, value, files, &err);
+    char *mapped = NULL;
+    if (names_original != NULL &&
+        (mapped = stored_values(names_original, level, value, rq)) == NULL)
+        iso_fail(&err, ISO_ENOMEM, "out of memory");
+    else if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &db, &err) == ISO_OK &&
+             iso_index_open(db.s, true, &idx, &err) == ISO_OK)
+        (void)collect(idx, level, mapped != NULL ? mapped : value, files, &err);
+    free(mapped);
     iso_index_close(idx);
     if (err.code != ISO_OK) {
         snprintf(comment, comment_size, "the objects cannot be listed");
@@ -169,7 +218,50 @@ static uint16_t select_objects(const iso_config *cfg, const iso_move_rq *rq, iso
     return 0;
 }
 
-uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_ae,
+/* For a destination that gets the original identity: each selected file
+ * replaced by the object as received or a re-identified copy
+ * (temporary[i]); one that cannot be re-identified is dropped from the
+ * list and counted in *failed, never sent with its pseudonyms. */
+static iso_code reidentify_all(iso_anon *anon, const char *data_dir, iso_path_list *files,
+                               bool **temporary, unsigned *failed, iso_err *err)
+{
+    *failed = 0;
+    *temporary = calloc(files->n ? files->n : 1, sizeof **temporary);
+    if (*temporary == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    size_t kept = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        iso_path send;
+        bool temp = false;
+        iso_err e = {0};
+        char *copy = NULL;
+        if (iso_anon_reidentify_file(anon, data_dir, files->paths[i], &send, &temp, &e) != ISO_OK ||
+            (copy = strdup(send.s)) == NULL) {
+            ISO_WARN("retrieval: %s not sent with its original identity: %s", files->paths[i],
+                     e.code ? e.msg : "out of memory");
+            if (temp)
+                unlink(send.s);
+            free(files->paths[i]);
+            (*failed)++;
+            continue;
+        }
+        free(files->paths[i]);
+        files->paths[kept] = copy;
+        (*temporary)[kept++] = temp;
+    }
+    files->n = kept;
+    return ISO_OK;
+}
+
+static void remove_temporaries(const iso_path_list *files, bool *temporary)
+{
+    for (size_t i = 0; temporary != NULL && i < files->n; i++)
+        if (temporary[i])
+            unlink(files->paths[i]);
+    free(temporary);
+}
+
+uint16_t iso_move_run(const iso_config *cfg, iso_anon *anon, iso_tls *tls, const char *calling_ae,
                       const iso_move_rq *rq,
                       int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
                       iso_move_counts *done, char *comment, size_t comment_size, char *why,
@@ -177,7 +269,8 @@ uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_a
 {
     *done = (iso_move_counts){0, 0, 0, 0};
     const iso_peer *dest = iso_config_peer_by_ae(cfg, rq->destination);
-    const char *no = permission(cfg, calling_ae, dest);
+    bool names_original = false, send_original = false;
+    const char *no = permission(cfg, anon, calling_ae, dest, &names_original, &send_original);
     if (no != NULL) {
         snprintf(comment, comment_size, "not authorized to retrieve");
         snprintf(why, why_size, "%s", no);
@@ -190,27 +283,37 @@ uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_a
         return ISO_MOVE_UNKNOWN_DESTINATION;
     }
     iso_path_list files = {cfg->data_dir, NULL, 0, 0, false};
-    uint16_t st = select_objects(cfg, rq, &files, comment, comment_size, why, why_size);
+    uint16_t st = select_objects(cfg, names_original ? anon : NULL, rq, &files, comment,
+                                 comment_size, why, why_size);
     if (st != 0 || files.n == 0) {
         iso_path_list_free(&files);
         return st;
     }
     iso_scu_params p;
     iso_err err = {0};
+    bool *temporary = NULL;
+    unsigned not_reidentified = 0;
+    size_t selected = files.n;
+    iso_code rc = send_original ? reidentify_all(anon, cfg->data_dir, &files, &temporary,
+                                                 &not_reidentified, &err)
+                                : ISO_OK;
     progress_ctx pc = {files.n, {(unsigned)files.n, 0, 0, 0}, report, rctx, false};
-    uint16_t *statuses = calloc(files.n, sizeof *statuses);
-    iso_code rc = statuses == NULL ? iso_fail(&err, ISO_ENOMEM, "out of memory")
-                                   : iso_peer_scu_params(cfg, dest, tls, &p, &err);
-    if (rc == ISO_OK) {
+    uint16_t *statuses = calloc(files.n ? files.n : 1, sizeof *statuses);
+    if (rc == ISO_OK)
+        rc = statuses == NULL ? iso_fail(&err, ISO_ENOMEM, "out of memory")
+                              : iso_peer_scu_params(cfg, dest, tls, &p, &err);
+    if (rc == ISO_OK && files.n > 0) {
         p.progress = on_progress;
         p.progress_ctx = &pc;
         rc = iso_dcm_scu_send_files(&p, (const char *const *)files.paths, files.n, statuses,
                                     &err);
     }
     free(statuses);
-    size_t n = files.n;
+    remove_temporaries(&files, temporary);
+    size_t n = selected;
     iso_path_list_free(&files);
     *done = pc.counts;
+    done->failed += not_reidentified;
     if (rc != ISO_OK && pc.counts.completed + pc.counts.failed + pc.counts.warning == 0) {
         done->failed = (unsigned)n;
         done->remaining = 0;
@@ -234,7 +337,8 @@ uint16_t iso_move_run(const iso_config *cfg, iso_tls *tls, const char *calling_a
     return 0;
 }
 
-uint16_t iso_get_run(const iso_config *cfg, const char *calling_ae, const iso_move_rq *rq,
+uint16_t iso_get_run(const iso_config *cfg, iso_anon *anon, const char *calling_ae,
+                     const iso_move_rq *rq,
                      uint16_t (*store)(void *sctx, const char *path),
                      int (*report)(void *rctx, const iso_move_counts *counts), void *rctx,
                      iso_move_counts *done, char *comment, size_t comment_size, char *why,
@@ -242,17 +346,31 @@ uint16_t iso_get_run(const iso_config *cfg, const char *calling_ae, const iso_mo
 {
     *done = (iso_move_counts){0, 0, 0, 0};
     /* the requester is the destination */
-    const char *no = permission(cfg, calling_ae, iso_config_peer_by_ae(cfg, calling_ae));
+    bool names_original = false, send_original = false;
+    const char *no = permission(cfg, anon, calling_ae, iso_config_peer_by_ae(cfg, calling_ae),
+                                &names_original, &send_original);
     if (no != NULL) {
         snprintf(comment, comment_size, "not authorized to retrieve");
         snprintf(why, why_size, "%s", no);
         return ISO_FIND_REFUSED_NOT_AUTHORIZED;
     }
     iso_path_list files = {cfg->data_dir, NULL, 0, 0, false};
-    uint16_t st = select_objects(cfg, rq, &files, comment, comment_size, why, why_size);
+    uint16_t st = select_objects(cfg, names_original ? anon : NULL, rq, &files, comment,
+                                 comment_size, why, why_size);
     if (st != 0 || files.n == 0) {
         iso_path_list_free(&files);
         return st;
+    }
+    bool *temporary = NULL;
+    unsigned not_reidentified = 0;
+    size_t selected = files.n;
+    iso_err err = {0};
+    if (send_original &&
+        reidentify_all(anon, cfg->data_dir, &files, &temporary, &not_reidentified, &err) != ISO_OK) {
+        iso_path_list_free(&files);
+        snprintf(comment, comment_size, "the objects cannot be prepared");
+        snprintf(why, why_size, "%s", err.msg);
+        return ISO_FIND_UNABLE_TO_PROCESS;
     }
     progress_ctx pc = {files.n, {(unsigned)files.n, 0, 0, 0}, report, rctx, false};
     bool broken = false;
@@ -262,9 +380,11 @@ uint16_t iso_get_run(const iso_config *cfg, const char *calling_ae, const iso_mo
         if (!broken)
             (void)on_progress(&pc, i, s);
     }
-    size_t n = files.n;
+    remove_temporaries(&files, temporary);
+    size_t n = selected;
     iso_path_list_free(&files);
     *done = pc.counts;
+    done->failed += not_reidentified;
     if (broken) {
         done->failed += done->remaining;
         done->remaining = 0;

@@ -380,8 +380,8 @@ static uint16_t on_find_begin(void *user, const iso_find_rq *rq, void **cursor, 
     conn *c = user;
     char why[256] = "";
     iso_find *f = NULL;
-    uint16_t status = iso_find_begin(c->scp->cfg, c->req.calling_ae, rq, &f, comment,
-                                     comment_size, why, sizeof why);
+    uint16_t status = iso_find_begin(c->scp->cfg, c->scp->anon, c->req.calling_ae, rq, &f,
+                                     comment, comment_size, why, sizeof why);
     if (status != 0)
         ISO_WARN("C-FIND %s from %s refused (status 0x%04x): %s", rq->level, c->req.calling_ae,
                  status, why);
@@ -411,7 +411,7 @@ static uint16_t on_move(void *user, const iso_move_rq *rq,
 {
     conn *c = user;
     char why[512] = "";
-    uint16_t status = iso_move_run(c->scp->cfg, c->scp->tls, c->req.calling_ae, rq, report, rctx,
+    uint16_t status = iso_move_run(c->scp->cfg, c->scp->anon, c->scp->tls, c->req.calling_ae, rq, report, rctx,
                                    done, comment, comment_size, why, sizeof why);
     iso_log(status == 0 ? ISO_LOG_INFO : ISO_LOG_WARN,
             "C-MOVE %s from %s to %s: status 0x%04x, %u completed, %u failed, %u warning%s%s",
@@ -427,7 +427,7 @@ static uint16_t on_get(void *user, const iso_move_rq *rq,
 {
     conn *c = user;
     char why[512] = "";
-    uint16_t status = iso_get_run(c->scp->cfg, c->req.calling_ae, rq, store, report, rctx, done,
+    uint16_t status = iso_get_run(c->scp->cfg, c->scp->anon, c->req.calling_ae, rq, store, report, rctx, done,
                                   comment, comment_size, why, sizeof why);
     iso_log(status == 0 ? ISO_LOG_INFO : ISO_LOG_WARN,
             "C-GET %s from %s: status 0x%04x, %u completed, %u failed, %u warning%s%s",

@@ -15,6 +15,7 @@
 #include "anon/e11_table.h"
 #include "anon/vault.h"
 #include "derive/derive.h"
+#include "net/reidentify.h"
 #include "check.h"
 #include "util/uid.h"
 
@@ -230,6 +231,32 @@ static void test_table(void)
     CHECK(found);
 }
 
+/* Matching identity keys on original values (PS3.4 C.2.2.2), and a
+ * hostile pattern that must not take exponential time. */
+static void test_reid_match(void)
+{
+    CHECK(iso_reid_match("Doe^Jane", "Doe^J*", false));
+    CHECK(iso_reid_match("Doe^Jane", "D?e^Jane", false));
+    CHECK(!iso_reid_match("Doe^Jane", "Doe^Jim*", false));
+    CHECK(iso_reid_match("Doe^Jane", "*", false));
+    CHECK(iso_reid_match("Doe^Jane", "", false));
+    CHECK(!iso_reid_match("Doe^Jane", "Doe", false));
+    CHECK(iso_reid_match("M\xc3\xbcller", "M?ller", false)); /* a UTF-8 character is one '?' */
+    CHECK(iso_reid_match("20190314", "20190101-20191231", true));
+    CHECK(iso_reid_match("20190314", "20190314-", true));
+    CHECK(iso_reid_match("20190314", "-20190314", true));
+    CHECK(!iso_reid_match("20190314", "20190315-", true));
+    CHECK(!iso_reid_match("", "20190101-20191231", true)); /* no value: not in a range */
+    CHECK(iso_reid_match("2019-03", "2019-03", false)); /* not dated: a dash is a character */
+    char value[501], pattern[64];
+    memset(value, 'a', 500);
+    value[500] = '\0';
+    snprintf(pattern, sizeof pattern, "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b");
+    CHECK(!iso_reid_match(value, pattern, false)); /* returns at once: linear, not 500^19 */
+    value[499] = 'b';
+    CHECK(iso_reid_match(value, pattern, false));
+}
+
 int main(void)
 {
     char dir[] = "/tmp/isonode-anon-XXXXXX";
@@ -240,6 +267,7 @@ int main(void)
     test_table();
     test_burned_in();
     test_derived_uids();
+    test_reid_match();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     (void)system(cmd);
