@@ -85,6 +85,14 @@ static char *glob_of(const char *v)
     return out;
 }
 
+static bool level_has(iso_level level, const char *keyword)
+{
+    for (const char *const *c = iso_level_columns(level); *c; c++)
+        if (strcmp(*c, keyword) == 0)
+            return true;
+    return false;
+}
+
 /* Keeps text (a filter's own copy of its value) until the query ends. */
 static bool keep_text(iso_find *f, char *text, iso_err *err)
 {
@@ -106,10 +114,7 @@ static bool filter_for(iso_find *f, iso_level level, const iso_find_key *k, iso_
     const char *v = k->value;
     if (v[0] == '\0' || k->keyword[0] == '\0')
         return false;
-    bool known = false;
-    for (const char *const *c = iso_level_columns(level); *c && !known; c++)
-        known = strcmp(*c, k->keyword) == 0;
-    if (!known)
+    if (!level_has(level, k->keyword))
         return false; /* an optional key we cannot match on: returned empty */
     *out = (iso_filter){k->keyword, v, ISO_MATCH_EXACT, NULL};
     bool dated = !strcmp(k->vr, "DA") || !strcmp(k->vr, "TM") || !strcmp(k->vr, "DT");
@@ -194,8 +199,10 @@ uint16_t iso_find_begin(const iso_config *cfg, iso_anon *anon, const char *calli
         const iso_find_key *k = &rq->keys[i];
         if (strcmp(k->keyword, "ModalitiesInStudy") == 0)
             f->modalities_key = (int)i;
-        if (f->reid != NULL && k->value[0] != '\0' && iso_reid_identity_key(k->keyword)) {
-            /* the index holds a pseudonym: matched after re-identification */
+        if (f->reid != NULL && k->value[0] != '\0' && iso_reid_identity_key(k->keyword) &&
+            level_has(level, k->keyword)) {
+            /* the index holds a pseudonym: matched after re-identification
+             * (a key the level does not have is ignored, as for anyone) */
             f->post[i] = k->value;
             f->post_dated[i] = !strcmp(k->vr, "DA") || !strcmp(k->vr, "TM") || !strcmp(k->vr, "DT");
             continue;
