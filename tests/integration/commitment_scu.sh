@@ -81,10 +81,12 @@ storescu -aec ISONODE 127.0.0.1 "$PORT" "$CT_DIR"/* || fail "storescu"
 wait_states orthanc "committed $ct_n,"
 n=$(curl -sf "$api/instances" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" = "$ct_n" ] || fail "Orthanc holds $n instances"
-[ "$(sqlite3 "$DATA/outbox.sqlite" "SELECT state FROM commit_requests")" = reported ] ||
+[ "$(sqlite3 "$DATA/outbox.sqlite" "SELECT DISTINCT state FROM commit_requests")" = reported ] ||
     fail "requests: $(sqlite3 "$DATA/outbox.sqlite" "SELECT * FROM commit_requests")"
-grep -q "storage commitment: orthanc reports transaction .*: $ct_n object(s) committed, 0 failed" "$WORK/node.log" ||
-    fail "no report line"
+# one request per delivery association (a slow run may use more than one)
+committed=$(sed -n 's/.*storage commitment: orthanc reports transaction .*: \([0-9]*\) object(s) committed, 0 failed.*/\1/p' "$WORK/node.log" |
+    awk "{ s += \$1 } END { print s + 0 }")
+[ "$committed" = "$ct_n" ] || fail "report lines count $committed objects committed"
 node outbox | awk -F'\t' 'NR > 1 && $2 == "orthanc" && $3 != "committed" {bad = 1} END {exit bad}' ||
     fail "isonode outbox: $(node outbox | head -3)"
 ok "$ct_n forwarded objects asked of Orthanc (N-ACTION), reported on Orthanc's own association, committed (isonode outbox shows it)"
@@ -122,6 +124,11 @@ ok "a peer that cannot commit: requests expire after commitment_timeout_seconds,
 # expires, the objects go again, and are committed
 curl -sf -X PUT "$api/modalities/isonode" -d "{\"AET\": \"ISONODE\", \"Host\": \"127.0.0.1\", \"Port\": $CLOSED}" > /dev/null ||
     fail "cannot change Orthanc's modality"
+# more attempts: on a slow machine a request may expire (5 s) before the
+# kill, and the objects must not run out of attempts before Orthanc can report
+stop_node
+sed -i 's/^max_attempts = 2$/max_attempts = 6/' "$CONF"
+start_node
 B_DIR="$SHARED/data/ct/philips-phantom-140"
 b_n=$(ls "$B_DIR" | wc -l)
 before="committed $((ct_n + p_n - 1)),dead 1,"
@@ -134,7 +141,9 @@ curl -sf -X PUT "$api/modalities/isonode" -d "{\"AET\": \"ISONODE\", \"Host\": \
     fail "cannot restore Orthanc's modality"
 start_node
 wait_states orthanc "committed $b_n," 300
-grep -q "storage commitment: request .* to orthanc expired, $b_n object(s) queued again: no storage commitment report from orthanc within 5 s" "$WORK/node.log" ||
-    fail "no expiry line"
+# (one request per delivery association: a slow run may deliver them in more than one)
+requeued=$(sed -n 's/.*storage commitment: request .* to orthanc expired, \([0-9]*\) object(s) queued again: no storage commitment report from orthanc within 5 s/\1/p' "$WORK/node.log" |
+    awk "{ s += \$1 } END { print s + 0 }")
+[ "$requeued" = "$b_n" ] || fail "expiry lines count $requeued objects, not $b_n"
 ok "$b_n deliveries awaiting a report that could not come survived kill -9 and purge (which removed only the settled ones), then were sent and asked for again after the timeout, and committed"
 stop_node
