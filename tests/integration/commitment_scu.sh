@@ -144,6 +144,7 @@ wait_states orthanc "committed $b_n," 300
 # (one request per delivery association: a slow run may deliver them in more than one)
 requeued=$(sed -n 's/.*storage commitment: request .* to orthanc expired, \([0-9]*\) object(s) queued again: no storage commitment report from orthanc within 5 s/\1/p' "$WORK/node.log" |
     awk "{ s += \$1 } END { print s + 0 }")
-[ "$requeued" = "$b_n" ] || fail "expiry lines count $requeued objects, not $b_n"
+# (at least all of them: on a slow machine some expire and go again before the kill too)
+[ "$requeued" -ge "$b_n" ] || fail "expiry lines count $requeued objects, fewer than $b_n"
 ok "$b_n deliveries awaiting a report that could not come survived kill -9 and purge (which removed only the settled ones), then were sent and asked for again after the timeout, and committed"
 stop_node
