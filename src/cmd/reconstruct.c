@@ -158,8 +158,14 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
         iso_json_string(f, s->modality);
         fprintf(f, ", \"SOPClassUID\": ");
         iso_json_string(f, s->sop_class_uid);
-        fprintf(f, ", \"files\": %zu, \"skipped\": %zu, \"slices\": %d, \"multiframe\": %s}",
-                s->n_files, s->n_skipped, s->n_slices, s->multiframe ? "true" : "false");
+        fprintf(f, ", \"files\": %zu, \"skipped\": %zu, \"slices\": %d, \"multiframe\": %s, "
+                   "\"volumes\": %d, \"volume\": %d, \"volumes_note\": ",
+                s->n_files, s->n_skipped, s->n_slices, s->multiframe ? "true" : "false",
+                s->n_volumes, s->volume);
+        iso_json_string(f, s->volumes_note);
+        fprintf(f, ", \"set_aside\": %d, \"set_aside_note\": ", s->n_aside);
+        iso_json_string(f, s->aside_note);
+        fprintf(f, "}");
         fprintf(f, ",\n  \"geometry\": {\"acquired_dim\": ");
         json_ivec(f, r->acquired_dim, 3);
         fprintf(f, ", \"acquired_spacing_mm\": ");
@@ -170,6 +176,12 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
         json_ivec(f, r->grid_dim, 3);
         fprintf(f, ", \"grid_spacing_mm\": %g, \"grid_origin_mm\": ", r->grid_spacing_mm);
         json_vec(f, r->grid_origin, 3);
+        fprintf(f, ", \"first_slice_position_mm\": ");
+        json_vec(f, r->first_position, 3);
+        fprintf(f, ", \"last_slice_position_mm\": ");
+        json_vec(f, r->last_position, 3);
+        fprintf(f, ", \"normal\": ");
+        json_vec(f, r->normal, 3);
         fprintf(f, "}");
         if (r->normalized)
             fprintf(f, ",\n  \"normalized\": {\"from\": [%.6g, %.6g], \"to\": [0, 1000]}",
@@ -299,6 +311,7 @@ typedef struct cli_options {
     const char *isos[ISO_RECON_MAX_SURFACES + 1];
     int n_isos, quiet, dicom, original, normalize;
     double keep;
+    int n_volumes; /* of the series, once reconstructed */
 } cli_options;
 
 /* One option that takes a value; returns 0, or the exit status (2). */
@@ -437,6 +450,37 @@ static int write_outputs(const cli_options *o, const iso_recon_params *p,
     return 0;
 }
 
+/* One reconstruction into o->out; returns the exit status and, in
+ * o->n_volumes, how many volumes the series holds. */
+static int run_one(const iso_config *cfg, cli_options *o, const iso_recon_params *p,
+                   char **paths, size_t n, const char *report, const char *dir)
+{
+    iso_err err = {0};
+    iso_recon_result r;
+    int status = 0;
+    iso_code rc = iso_reconstruct(paths, n, p, &r, &err);
+    if (rc == ISO_EREFUSED) {
+        fprintf(stderr, "isonode reconstruct: refused: %s\n", err.msg);
+        iso_err e2 = {0};
+        if (write_report(report, dir, p, &r, err.msg, NULL, 0, &e2) != ISO_OK)
+            fprintf(stderr, "isonode reconstruct: %s\n", e2.msg);
+        status = 3;
+    } else if (rc != ISO_OK) {
+        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+        status = 1;
+    } else if (o->dicom && write_dicom(&r, paths, n, o->out, o->original ? cfg->data_dir : NULL,
+                                       o->quiet, &err) != ISO_OK) {
+        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+        status = 1;
+    } else {
+        status = write_outputs(o, p, &r, report, dir);
+    }
+    o->n_volumes = rc == ISO_OK ? r.series.n_volumes : 1;
+    if (rc == ISO_OK)
+        iso_recon_result_free(&r);
+    return status;
+}
+
 int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
 {
     cli_options o;
@@ -473,26 +517,27 @@ int iso_cli_reconstruct(const iso_config *cfg, int argc, char **argv)
         p.progress_ctx = &ps;
     }
     const char *dir = o.dir != NULL ? o.dir : o.series_uid;
-    iso_recon_result r;
-    iso_code rc = iso_reconstruct(paths, n, &p, &r, &err);
-    if (rc == ISO_EREFUSED) {
-        fprintf(stderr, "isonode reconstruct: refused: %s\n", err.msg);
-        iso_err e2 = {0};
-        if (write_report(report.s, dir, &p, &r, err.msg, NULL, 0, &e2) != ISO_OK)
-            fprintf(stderr, "isonode reconstruct: %s\n", e2.msg);
-        status = 3;
-    } else if (rc != ISO_OK) {
-        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
-        status = 1;
-    } else if (o.dicom && write_dicom(&r, paths, n, o.out, o.original ? cfg->data_dir : NULL,
-                                      o.quiet, &err) != ISO_OK) {
-        fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
-        status = 1;
-    } else {
-        status = write_outputs(&o, &p, &r, report.s, dir);
+    /* volumes = all: volume 1 in OUT, volume k in OUT/volume-k */
+    bool all = p.volumes == ISO_VOLUMES_ALL && p.volume == 0;
+    int n_volumes = 1;
+    iso_path vdir;
+    for (int v = 1; v <= n_volumes && status == 0; v++) {
+        cli_options ov = o;
+        if (all)
+            p.volume = v;
+        if (v > 1 && (iso_path_fmt(&vdir, &err, "%s/volume-%d", o.out, v) != ISO_OK ||
+                      fsx_mkdir_p(vdir.s, &err) != ISO_OK ||
+                      iso_path_fmt(&report, &err, "%s/report.json", vdir.s) != ISO_OK)) {
+            fprintf(stderr, "isonode reconstruct: %s\n", err.msg);
+            status = 1;
+            break;
+        }
+        if (v > 1)
+            ov.out = vdir.s;
+        status = run_one(cfg, &ov, &p, paths, n, report.s, dir);
+        if (all && v == 1)
+            n_volumes = ov.n_volumes;
     }
     iso_series_paths_free(paths, n);
-    if (rc == ISO_OK)
-        iso_recon_result_free(&r);
     return status;
 }

@@ -29,6 +29,8 @@ typedef enum { ISO_DUP_KEEP = 0, ISO_DUP_REPLACE = 1 } iso_dup_policy;          
 typedef enum { ISO_DATES_REMOVE = 0, ISO_DATES_FULL = 1, ISO_DATES_MODIFIED = 2 }
     iso_dates_option;                                                            /* remove|full|modified */
 typedef enum { ISO_BURNED_IN_REJECT = 0, ISO_BURNED_IN_FLAG = 1 } iso_burned_in_policy; /* reject|flag */
+typedef enum { ISO_VOLUMES_FIRST = 0, ISO_VOLUMES_LARGEST = 1, ISO_VOLUMES_ALL = 2 }
+    iso_volume_choice; /* first|largest|all */
 typedef enum { ISO_IDENTITY_ORIGINAL = 0, ISO_IDENTITY_ANONYMIZED = 1 } iso_peer_identity; /* original|anonymized */
 typedef enum { ISO_TLS_BCP195_ND = 0, ISO_TLS_BCP195_EXTENDED = 1 } iso_tls_profile; /* bcp195-nd|bcp195-extended */
 typedef enum { ISO_VERIFY_REQUIRE = 0, ISO_VERIFY_OPTIONAL = 1, ISO_VERIFY_NONE = 2 }
@@ -120,6 +122,8 @@ typedef struct iso_config {
     long rc_render_size;
     long rc_rotation_frames;
     long rc_rotation_size;
+    iso_volume_choice rc_volumes;
+    long rc_volume;
     long rc_settle_seconds;
     long rc_workers;
     long rc_nice;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,13 @@ void iso_derive_version(const iso_recon_result *r, const char *content, char out
         snprintf(out, 65, "0");
         return;
     }
-    for (size_t i = 0; i < r->series.n_files; i++)
+    for (size_t i = 0; i < r->series.n_files; i++) {
         EVP_DigestUpdate(c, r->series.instance_uids[i], strlen(r->series.instance_uids[i]) + 1);
+        /* two volumes of one multi-frame object are different sources */
+        const char *frames = r->series.frame_numbers ? r->series.frame_numbers[i] : NULL;
+        if (frames != NULL)
+            EVP_DigestUpdate(c, frames, strlen(frames) + 1);
+    }
     for (int s = 0; s < r->n_surf; s++) {
         char level[64];
         int len = snprintf(level, sizeof level, "\\%s\\%.6g", r->surf[s].spec.label,
@@ -183,18 +189,30 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
 
 /* One item per source instance (Referenced SOP Class and Instance UIDs) in
  * sequence (group, element) of the current item. */
-static void instance_items(iso_dcmb *b, const ctx *c, uint16_t group, uint16_t element)
+/* Referenced Frame Number (0008,1160) of instance i, when only some of
+ * its frames were used (another volume shares the object). */
+static void frame_reference(iso_dcmb *b, const iso_derive_source *src, size_t i)
+{
+    if (src->frame_numbers != NULL && src->frame_numbers[i] != NULL)
+        iso_dcmb_str(b, 0x0008, 0x1160, src->frame_numbers[i]);
+}
+
+/* image: the sequence's items are Image SOP Instance References (PS3.3
+ * 10-3), which may name frames; otherwise SOP Instance References. */
+static void instance_items(iso_dcmb *b, const ctx *c, uint16_t group, uint16_t element, bool image)
 {
     for (size_t i = 0; i < c->src->n_instances; i++) {
         iso_dcmb_item_begin(b, group, element);
         iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
         iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
+        if (image)
+            frame_reference(b, c->src, i);
         iso_dcmb_item_end(b);
     }
 }
 
 /* The source images, as the Source Image Sequence of a derived image. */
-static void references(iso_dcmb *b, const ctx *c) { instance_items(b, c, 0x0008, 0x2112); }
+static void references(iso_dcmb *b, const ctx *c) { instance_items(b, c, 0x0008, 0x2112, true); }
 
 static void code(iso_dcmb *b, uint16_t g, uint16_t e, const char *value, const char *scheme,
                  const char *meaning)
@@ -253,7 +271,7 @@ static void common_instance_reference(iso_dcmb *b, const ctx *c)
 {
     iso_dcmb_item_begin(b, 0x0008, 0x1115);
     iso_dcmb_str(b, 0x0020, 0x000E, c->src->first.series_uid);
-    instance_items(b, c, 0x0008, 0x114A);
+    instance_items(b, c, 0x0008, 0x114A, false);
     iso_dcmb_item_end(b);
 }
 
@@ -313,7 +331,7 @@ static iso_code surface_segmentation(const ctx *c, const char *dir, iso_path *pa
                  "Taubin smoothing, quadric decimation (%zu of %zu triangles kept)",
                  sr->spec.iso, r->grid_spacing_mm, sr->mesh.nt, sr->extracted_triangles);
         algorithm(b, 0x0066, 0x002D, "isonode iso-surface and mesh clean-up", params);
-        instance_items(b, c, 0x0066, 0x002E);
+        instance_items(b, c, 0x0066, 0x002E, true);
         iso_dcmb_item_end(b);
         iso_dcmb_item_end(b);
     }
@@ -482,6 +500,7 @@ static iso_code binary_segmentation(const ctx *c, const char *dir, iso_path *pat
         iso_dcmb_item_begin(b, 0x0008, 0x2112);
         iso_dcmb_str(b, 0x0008, 0x1150, c->src->class_uids[i]);
         iso_dcmb_str(b, 0x0008, 0x1155, c->src->instance_uids[i]);
+        frame_reference(b, c->src, i);
         code(b, 0x0040, 0xA170, "121322", "DCM",
              "Source image for image processing operation");
         iso_dcmb_item_end(b);

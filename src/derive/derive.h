@@ -36,6 +36,8 @@ typedef struct iso_derive_source {
     char frame_of_reference_uid[65];
     const char *const *instance_uids; /* the source instances, for references */
     const char *const *class_uids;
+    const char *const *frame_numbers; /* per instance: the frames used ('\\'-separated), NULL
+                                         when all (or the array NULL: all of every one) */
     size_t n_instances;
     char version[65];                /* the result version: a digest of what the results
                                         are made of (iso_derive_version) */

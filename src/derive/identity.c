@@ -149,6 +149,7 @@ iso_code iso_derive_series(const iso_recon_result *r, const char *const *paths, 
                  r->series.frame_of_reference_uid);
         src.instance_uids = inst;
         src.class_uids = cls;
+        src.frame_numbers = (const char *const *)r->series.frame_numbers;
         if (vault != NULL)
             rc = iso_derive_restore_identity(vault, &src, orig, orig_ptrs, err);
     }

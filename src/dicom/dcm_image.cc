@@ -97,6 +97,128 @@ static void plane_from(DcmItem *it, int functional, iso_dcm_plane *p)
         p->intercept = i;
 }
 
+/* A value as text, all of its values '\'-joined (numbers as DCMTK prints
+ * them); empty when absent. */
+static void get_text(DcmItem *it, const DcmTagKey &tag, char *out, size_t size)
+{
+    out[0] = '\0';
+    OFString v;
+    if (it != NULL && it->findAndGetOFStringArray(tag, v).good())
+        snprintf(out, size, "%s", v.c_str());
+}
+
+/* Values 3 and 4 of Image Type / Frame Type (what the pixels are: M, P,
+ * R, I, FIELD_MAP, ...). */
+static void type_values(DcmItem *it, const DcmTagKey &tag, char *out, size_t size)
+{
+    out[0] = '\0';
+    OFString v3, v4;
+    if (it == NULL || it->findAndGetOFString(tag, v3, 2).bad())
+        return;
+    (void)it->findAndGetOFString(tag, v4, 3);
+    snprintf(out, size, "%s%s%s", v3.c_str(), v4.empty() ? "" : "\\", v4.c_str());
+}
+
+/* Which Dimension Index Values components are positions within a stack
+ * (In-Stack Position Number, Image Position (Patient)): not a volume's
+ * identity.  Bit i set: component i is one. */
+static unsigned spatial_dimensions(DcmItem *ds)
+{
+    unsigned mask = 0;
+    DcmSequenceOfItems *seq = NULL;
+    if (ds->findAndGetSequence(DCM_DimensionIndexSequence, seq).bad() || seq == NULL)
+        return 0;
+    for (unsigned long i = 0; i < seq->card() && i < 32; i++) {
+        DcmTagKey ptr;
+        DcmItem *it = seq->getItem(i);
+        DcmElement *el = NULL;
+        if (it == NULL || it->findAndGetElement(DCM_DimensionIndexPointer, el).bad() || el == NULL)
+            continue;
+        Uint16 g = 0, e = 0;
+        if (el->getUint16(g, 0).good() && el->getUint16(e, 1).good() &&
+            ((g == 0x0020 && e == 0x9057) || (g == 0x0020 && e == 0x0032)))
+            mask |= 1u << i;
+    }
+    return mask;
+}
+
+/* The volume keys of one frame: the functional group items first (frame,
+ * then shared), the classic attributes of the data set last. */
+static void frame_keys(DcmItem *ds, DcmItem *frame, DcmItem *shared, unsigned spatial,
+                       iso_dcm_frame_keys *k)
+{
+    DcmItem *groups[2] = {frame, shared};
+    for (int g = 0; g < 2; g++) {
+        DcmItem *fg = groups[g];
+        if (fg == NULL)
+            continue;
+        DcmItem *content = seq_item(fg, DCM_FrameContentSequence);
+        if (content != NULL) {
+            if (!k->dimension[0]) {
+                const Uint32 *dims = NULL;
+                unsigned long n = 0;
+                if (content->findAndGetUint32Array(DCM_DimensionIndexValues, dims, &n).good() &&
+                    dims != NULL) {
+                    size_t used = 0;
+                    for (unsigned long i = 0; i < n && used + 12 < sizeof k->dimension; i++)
+                        if (i >= 32 || !(spatial & (1u << i)))
+                            used += (size_t)snprintf(k->dimension + used,
+                                                     sizeof k->dimension - used, "%s%u",
+                                                     used ? "\\" : "", (unsigned)dims[i]);
+                }
+            }
+            if (!k->stack[0])
+                get_text(content, DCM_StackID, k->stack, sizeof k->stack);
+            if (!k->temporal[0])
+                get_text(content, DCM_TemporalPositionIndex, k->temporal, sizeof k->temporal);
+        }
+        if (!k->echo[0])
+            get_text(seq_item(fg, DCM_MREchoSequence), DCM_EffectiveEchoTime, k->echo,
+                     sizeof k->echo);
+        if (!k->image_type[0])
+            type_values(seq_item(fg, DCM_MRImageFrameTypeSequence), DCM_FrameType, k->image_type,
+                        sizeof k->image_type);
+        if (!k->image_type[0])
+            type_values(seq_item(fg, DCM_CTImageFrameTypeSequence), DCM_FrameType, k->image_type,
+                        sizeof k->image_type);
+        DcmItem *dif = seq_item(fg, DCM_MRDiffusionSequence);
+        if (!k->diffusion[0] && dif != NULL) {
+            char b[32], dir[64];
+            get_text(dif, DCM_DiffusionBValue, b, sizeof b);
+            get_text(seq_item(dif, DCM_DiffusionGradientDirectionSequence),
+                     DCM_DiffusionGradientOrientation, dir, sizeof dir);
+            snprintf(k->diffusion, sizeof k->diffusion, "%s/%s", b, dir);
+        }
+        if (!k->trigger[0])
+            get_text(seq_item(fg, DCM_CardiacSynchronizationSequence),
+                     DCM_NominalCardiacTriggerDelayTime, k->trigger, sizeof k->trigger);
+        if (!k->phase[0])
+            get_text(seq_item(fg, DCM_ContrastBolusUsageSequence), DCM_ContrastBolusAgentPhase,
+                     k->phase, sizeof k->phase);
+    }
+    /* classic objects, and what an enhanced one leaves out */
+    if (!k->temporal[0])
+        get_text(ds, DCM_TemporalPositionIdentifier, k->temporal, sizeof k->temporal);
+    if (!k->echo[0])
+        get_text(ds, DCM_EchoNumbers, k->echo, sizeof k->echo);
+    if (!k->echo[0])
+        get_text(ds, DCM_EchoTime, k->echo, sizeof k->echo);
+    if (!k->image_type[0])
+        type_values(ds, DCM_ImageType, k->image_type, sizeof k->image_type);
+    get_text(ds, DCM_AcquisitionNumber, k->acquisition, sizeof k->acquisition);
+    if (!k->diffusion[0]) {
+        char b[32] = "", dir[64] = "";
+        get_text(ds, DCM_DiffusionBValue, b, sizeof b);
+        get_text(ds, DCM_DiffusionGradientOrientation, dir, sizeof dir);
+        if (b[0] || dir[0])
+            snprintf(k->diffusion, sizeof k->diffusion, "%s/%s", b, dir);
+    }
+    if (!k->trigger[0])
+        get_text(ds, DCM_TriggerTime, k->trigger, sizeof k->trigger);
+    if (!k->phase[0])
+        get_text(ds, DCM_ContrastBolusAgentPhase, k->phase, sizeof k->phase);
+}
+
 extern "C" void iso_dcm_image_info_free(iso_dcm_image_info *info)
 {
     if (info != NULL) {
@@ -201,15 +323,30 @@ extern "C" iso_code iso_dcm_read_image_info(const char *path, iso_dcm_image_info
         return err->code;
     DcmItem *shared = seq_item(ds, DCM_SharedFunctionalGroupsSequence);
     int enhanced = shared != NULL || ds->tagExists(DCM_PerFrameFunctionalGroupsSequence);
+    unsigned spatial = enhanced ? spatial_dimensions(ds) : 0;
+    /* Siemens mosaics: (0019,100A) Number Of Images In Mosaic, in the
+     * SIEMENS MR HEADER private block, or MOSAIC in Image Type */
+    OFString creator;
+    Uint16 mosaic_n = 0;
+    if (ds->findAndGetOFString(DcmTagKey(0x0019, 0x0010), creator).good() &&
+        creator == "SIEMENS MR HEADER" &&
+        ds->findAndGetUint16(DcmTagKey(0x0019, 0x100A), mosaic_n).good() && mosaic_n > 1)
+        info->mosaic = mosaic_n;
+    else if (strstr(info->image_type, "MOSAIC") != NULL)
+        info->mosaic = 1;
     for (int f = 0; f < nf; f++) {
         iso_dcm_plane *p = &info->planes[f];
         p->slope = NAN;
         p->intercept = NAN;
+        DcmItem *frame = enhanced ? seq_item(ds, DCM_PerFrameFunctionalGroupsSequence,
+                                             (unsigned long)f)
+                                  : NULL;
         if (enhanced) {
-            plane_from(seq_item(ds, DCM_PerFrameFunctionalGroupsSequence, (unsigned long)f), 1, p);
+            plane_from(frame, 1, p);
             plane_from(shared, 1, p);
         }
         plane_from(ds, 0, p); /* classic, or top-level fall-back */
+        frame_keys(ds, frame, enhanced ? shared : NULL, spatial, &p->keys);
         if (isnan(p->slope) || p->slope == 0)
             p->slope = 1;
         if (isnan(p->intercept))

@@ -384,6 +384,23 @@ iso_code iso_dcm_scu_send_files(const iso_scu_params *p, const char *const *path
 
 /* ---- 5. images for reconstruction ---- */
 
+/* What tells the volumes of one series apart, per frame, as text ("" when
+ * absent): from the per-frame and shared functional groups of an enhanced
+ * object (Frame Content, MR Echo, MR/CT Image Frame Type, MR Diffusion,
+ * Cardiac Synchronization, Contrast/Bolus Usage), else from the classic
+ * attributes.  Multi-valued ones are '\'-joined. */
+typedef struct iso_dcm_frame_keys {
+    char dimension[64];   /* Dimension Index Values, without the in-stack position */
+    char stack[20];       /* Stack ID */
+    char temporal[24];    /* Temporal Position Index, or Temporal Position Identifier */
+    char echo[24];        /* Effective Echo Time, or Echo Numbers (else Echo Time) */
+    char image_type[48];  /* Frame Type or Image Type, values 3 and 4 (e.g. M, P, FIELD_MAP) */
+    char acquisition[24]; /* Acquisition Number */
+    char diffusion[96];   /* b-value and gradient direction */
+    char trigger[24];     /* Nominal Cardiac Trigger Delay Time, or Trigger Time */
+    char phase[24];       /* Contrast/Bolus Agent Phase */
+} iso_dcm_frame_keys;
+
 /* The plane of one frame: from the top level of a single-frame image, or
  * from the per-frame / shared functional groups of an enhanced object. */
 typedef struct iso_dcm_plane {
@@ -393,6 +410,7 @@ typedef struct iso_dcm_plane {
     double thickness;      /* Slice Thickness, 0 if absent */
     double slope, intercept;
     int has_position, has_orientation, has_spacing;
+    iso_dcm_frame_keys keys;
 } iso_dcm_plane;
 
 typedef struct iso_dcm_image_info {
@@ -409,6 +427,8 @@ typedef struct iso_dcm_image_info {
     int samples_per_pixel, bits_allocated, bits_stored, high_bit, pixel_representation;
     int has_pixel_data;
     long instance_number;
+    int mosaic;            /* a Siemens MOSAIC: images tiled in one frame (their number, or 1
+                              when Image Type says MOSAIC without it); 0 otherwise */
     iso_dcm_plane *planes; /* frames entries; free with iso_dcm_image_info_free */
     /* Modality LUT Sequence, when the image has one instead of a rescale:
      * modality value = lut[clamp(stored - lut_first, 0, lut_n - 1)] */

@@ -390,10 +390,15 @@ static iso_code queue_all_results(const iso_job_env *env, const iso_job *job,
     return rc;
 }
 
-static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const series_files *s,
-                            const iso_route_decision *d, const char *work_dir, char *result,
-                            size_t result_size, iso_err *err)
+/* One volume of the series (volume 0: the one [reconstruct] picks), its
+ * results derived in work_dir, queued and stored; *n_volumes: how many
+ * the series holds. */
+static iso_code reconstruct_volume(const iso_job_env *env, const iso_job *job,
+                                   const series_files *s, const iso_route_decision *d,
+                                   const char *work_dir, int volume, char *result,
+                                   size_t result_size, int *n_volumes, iso_err *err)
 {
+    *n_volumes = 1;
     char **paths = calloc(s->n ? s->n : 1, sizeof *paths);
     if (paths == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
@@ -403,6 +408,8 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     iso_recon_params_for_surfaces(env->cfg, d->surfaces, &p);
     p.keep_masks = 1;
     p.mip = 0; /* pictures of the volume are for people at the CLI; no result carries them */
+    if (volume > 0)
+        p.volume = volume;
     iso_recon_result r;
     iso_err e = {0};
     double lap[5];
@@ -430,12 +437,19 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
         free(paths);
         return iso_fail(err, rc, "reconstruction: %s", e.msg);
     }
+    *n_volumes = r.series.n_volumes;
     derived_copy copies[2];
     rc = derive_both(env, job, s, &r, paths, work_dir, copies, err);
     derived_copy *store_copy = &copies[0];
     derived_copy *sender_copy = env->anon != NULL ? &copies[1] : &copies[0];
     lap[2] = iso_mono_seconds();
+    if (volume > 0 && r.series.n_volumes > 1) /* volumes = all */
+        say(result, result_size, "%svolume %d: ", volume > 1 ? "; " : "", volume);
     say(result, result_size, "reconstructed %d surfaces, %d objects", r.n_surf, store_copy->n);
+    if (r.series.volumes_note[0] != '\0' && volume <= 1)
+        say(result, result_size, " (%s)", r.series.volumes_note);
+    if (r.series.aside_note[0] != '\0')
+        say(result, result_size, " (%s)", r.series.aside_note);
     /* deliveries first: the receiver is waiting, the store's copy is not */
     if (rc == ISO_OK)
         rc = queue_all_results(env, job, s, d, store_copy, sender_copy, result, result_size,
@@ -459,6 +473,27 @@ static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const se
     }
     iso_recon_result_free(&r);
     free(paths);
+    return rc;
+}
+
+/* The series' volume, or with volumes = all each of them: volume 1's
+ * results in work_dir, volume k's in work_dir/volume-k. */
+static iso_code reconstruct(const iso_job_env *env, const iso_job *job, const series_files *s,
+                            const iso_route_decision *d, const char *work_dir, char *result,
+                            size_t result_size, iso_err *err)
+{
+    bool all = env->cfg->rc_volumes == ISO_VOLUMES_ALL && env->cfg->rc_volume == 0;
+    int n_volumes = 1;
+    iso_code rc = reconstruct_volume(env, job, s, d, work_dir, all ? 1 : 0, result, result_size,
+                                     &n_volumes, err);
+    for (int v = 2; all && rc == ISO_OK && v <= n_volumes; v++) {
+        iso_path dir;
+        if (iso_path_fmt(&dir, err, "%s/volume-%d", work_dir, v) != ISO_OK ||
+            fsx_mkdir_p(dir.s, err) != ISO_OK)
+            return err->code;
+        int ignored;
+        rc = reconstruct_volume(env, job, s, d, dir.s, v, result, result_size, &ignored, err);
+    }
     return rc;
 }
 

@@ -21,7 +21,8 @@ const iso_recon_key iso_recon_keys[] = {
     {"spacing_mm", "spacing"},       {"sigma_mm", "sigma"},         {"smooth_iterations", "smooth"},
     {"max_triangles", "triangles"},  {"max_gap_mm", "max-gap"},     {"min_island_mm3", "min-island"},
     {"threads", NULL},               {"render", NULL},              {"render_size", "size"},
-    {"rotation_frames", "frames"},   {"rotation_size", NULL},
+    {"rotation_frames", "frames"},   {"rotation_size", NULL},       {"volumes", NULL},
+    {"volume", NULL},
 };
 const size_t iso_recon_nkeys = sizeof iso_recon_keys / sizeof iso_recon_keys[0];
 
@@ -54,6 +55,8 @@ void iso_recon_params_for_surfaces(const iso_config *cfg, const char *names, iso
     p->render_size = (int)cfg->rc_render_size;
     p->rotation_frames = (int)cfg->rc_rotation_frames;
     p->rotation_size = (int)cfg->rc_rotation_size;
+    p->volumes = cfg->rc_volumes;
+    p->volume = (int)cfg->rc_volume;
     /* [surface NAME] sections replace the built-in surfaces */
     for (size_t i = 0; i < cfg->n_surfaces && p->n_surfaces < ISO_RECON_MAX_SURFACES; i++) {
         const iso_surface_conf *c = &cfg->surfaces[i];

@@ -289,7 +289,8 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     iso_volume grid = {0};
     iso_code rc;
     progress(&ck, "load", 0);
-    iso_series_opts so = {p.max_gap_mm > 0 ? p.max_gap_mm : ISO_SERIES_DEFAULT_MAX_GAP_MM, threads};
+    iso_series_opts so = {p.max_gap_mm > 0 ? p.max_gap_mm : ISO_SERIES_DEFAULT_MAX_GAP_MM, threads,
+                          p.volumes, p.volume};
     if ((rc = iso_series_load(paths, n, &so, &st, &r->series, err)) != ISO_OK)
         return rc;
     lap(&ck, "load");
@@ -298,6 +299,9 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     r->acquired_spacing[1] = st.spacing[1];
     r->acquired_spacing[2] = (st.depth[st.vol.dim[2] - 1] - st.depth[0]) / (st.vol.dim[2] - 1);
     r->uneven = st.uneven;
+    memcpy(r->first_position, st.position[0], sizeof r->first_position);
+    memcpy(r->last_position, st.position[st.vol.dim[2] - 1], sizeof r->last_position);
+    memcpy(r->normal, st.normal, sizeof r->normal);
     int is_ct = strcmp(r->series.modality, "CT") == 0;
 
     progress(&ck, "resample", 0);

@@ -59,6 +59,8 @@ typedef struct iso_recon_params {
     int rotation_frames;
     int rotation_size;         /* pixels of the rotation frames (0: render_size) */
     int mip;                   /* also MIP pictures of the volume (the DICOM results do not use them) */
+    iso_volume_choice volumes; /* which volume of a series holding several */
+    int volume;                /* > 0: that volume (1-based) */
     void (*progress)(void *ctx, const char *stage, double done); /* optional */
     void *progress_ctx;
 } iso_recon_params;
@@ -81,6 +83,8 @@ typedef struct iso_recon_result {
     iso_series_info series;
     int acquired_dim[3];
     double acquired_spacing[3];
+    double first_position[3], last_position[3]; /* of the first and last slice, in order (mm) */
+    double normal[3];                            /* the slices' normal, row x column */
     int uneven;
     int grid_dim[3];
     double grid_spacing_mm;

@@ -2,14 +2,20 @@
  * stack, sorts the slices along the normal and decodes them into memory.
  *
  * Two passes over the files: headers first (cheap: pixel data is not
- * read), so the checks can refuse a series before any memory is spent on
+ * read), so the checks can refuse a series -- and the volumes of a series
+ * be told apart, localizers set aside -- before any memory is spent on
  * pixels; then each file decodes straight into its own slots of the volume,
- * in parallel.  Slices then move into sorted order in place (cycle by
- * cycle, one slice of scratch), so peak memory is the volume itself.
+ * in parallel (a multi-frame file of which only some frames are used goes
+ * through a buffer of its own).  Slices then move into sorted order in
+ * place (cycle by cycle, one slice of scratch), so peak memory is the
+ * volume itself.
  */
 #include "recon/series.h"
 
+#include <ctype.h>
 #include <dirent.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "dicom/dicom.h"
+#include "recon/volumes.h"
 #include "util/par.h"
 
 typedef struct slice_ref {
@@ -91,6 +98,10 @@ iso_code iso_series_list_dir(const char *dir, char ***paths, size_t *n, iso_err 
 void iso_series_info_free(iso_series_info *info)
 {
     if (info != NULL) {
+        for (size_t i = 0; info->frame_numbers != NULL && i < info->n_files; i++)
+            free(info->frame_numbers[i]);
+        free(info->frame_numbers);
+        info->frame_numbers = NULL;
         free(info->instance_uids);
         free(info->class_uids);
         info->instance_uids = info->class_uids = NULL;
@@ -138,17 +149,15 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Checks everything that must agree between slices; fills the directions. */
-static iso_code check_headers(const iso_dcm_image_info *infos, const int *ok, size_t n,
-                              const int *used, iso_stack *s, iso_series_info *info, iso_err *err)
+static iso_code check_headers(const iso_dcm_image_info *infos, const size_t *first_frame,
+                              const char *take, size_t n, const int *used, iso_stack *s,
+                              iso_series_info *info, iso_err *err)
 {
     const iso_dcm_image_info *first = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!used[i])
             continue;
         const iso_dcm_image_info *f = &infos[i];
-        if (strstr(f->image_type, "LOCALIZER") != NULL)
-            return iso_fail(err, ISO_EREFUSED, "a localizer (Image Type %s), not a volume",
-                            f->image_type);
         if (f->samples_per_pixel != 1 ||
             (strcmp(f->photometric, "MONOCHROME1") != 0 && strcmp(f->photometric, "MONOCHROME2") != 0) ||
             (f->bits_allocated != 8 && f->bits_allocated != 16) || f->bits_stored < 1 ||
@@ -159,6 +168,8 @@ static iso_code check_headers(const iso_dcm_image_info *infos, const int *ok, si
                             f->bits_stored);
         for (int k = 0; k < f->frames; k++) {
             const iso_dcm_plane *p = &f->planes[k];
+            if (!take[first_frame[i] + (size_t)k])
+                continue;
             if (!p->has_position || !p->has_orientation || !p->has_spacing)
                 return iso_fail(err, ISO_EREFUSED,
                                 "no plane geometry (Image Position/Orientation, Pixel Spacing) in %s",
@@ -182,12 +193,18 @@ static iso_code check_headers(const iso_dcm_image_info *infos, const int *ok, si
     }
     if (first == NULL)
         return iso_fail(err, ISO_EREFUSED, "no images with pixel data");
-    const iso_dcm_plane *p0 = &first->planes[0];
+    const iso_dcm_plane *p0 = NULL;
+    for (size_t i = 0; i < n && p0 == NULL; i++)
+        for (int k = 0; used[i] && k < infos[i].frames && p0 == NULL; k++)
+            if (take[first_frame[i] + (size_t)k])
+                p0 = &infos[i].planes[k];
     for (size_t i = 0; i < n; i++) {
         if (!used[i])
             continue;
         for (int k = 0; k < infos[i].frames; k++) {
             const iso_dcm_plane *p = &infos[i].planes[k];
+            if (!take[first_frame[i] + (size_t)k])
+                continue;
             for (int a = 0; a < 6; a++)
                 if (fabs(p->orientation[a] - p0->orientation[a]) > 1e-3)
                     return iso_fail(err, ISO_EREFUSED, "mixed orientations (%g and %g in cosine %d)",
@@ -226,7 +243,6 @@ static iso_code check_headers(const iso_dcm_image_info *infos, const int *ok, si
              first->frame_of_reference_uid);
     snprintf(info->modality, sizeof info->modality, "%s", first->modality);
     snprintf(info->sop_class_uid, sizeof info->sop_class_uid, "%s", first->sop_class_uid);
-    (void)ok;
     return ISO_OK;
 }
 
@@ -265,7 +281,9 @@ typedef struct decode_job {
     char *const *paths;
     const iso_dcm_image_info *infos;
     const int *used;
-    const size_t *first_slot;
+    const size_t *first_slot;  /* the slot of the file's first frame used */
+    const size_t *first_frame; /* index of the file's frame 0 among all frames */
+    const char *take;          /* per frame: part of the volume */
     iso_volume *vol;
     iso_err *errs;
 } decode_job;
@@ -276,9 +294,30 @@ static void decode_file(void *ctx, size_t i, int worker)
     if (!j->used[i])
         return;
     size_t slice = (size_t)j->vol->dim[0] * j->vol->dim[1];
-    size_t bytes = j->vol->type == ISO_VOX_I16 ? 2 : 4;
-    char *dst = (char *)j->vol->data + j->first_slot[i] * slice * bytes;
-    iso_dcm_read_frames(j->paths[i], &j->infos[i], dst, j->vol->type == ISO_VOX_F32, &j->errs[i]);
+    size_t bytes = (j->vol->type == ISO_VOX_I16 ? 2 : 4) * slice;
+    char *dst = (char *)j->vol->data + j->first_slot[i] * bytes;
+    int frames = j->infos[i].frames, taken = 0;
+    for (int k = 0; k < frames; k++)
+        taken += j->take[j->first_frame[i] + (size_t)k] != 0;
+    if (taken == frames) { /* every frame: straight into the volume */
+        iso_dcm_read_frames(j->paths[i], &j->infos[i], dst, j->vol->type == ISO_VOX_F32,
+                            &j->errs[i]);
+        return;
+    }
+    /* some frames (another volume shares the object): through a buffer */
+    char *buf = malloc((size_t)frames * bytes);
+    if (buf == NULL) {
+        iso_fail(&j->errs[i], ISO_ENOMEM, "out of memory decoding %d frames", frames);
+        return;
+    }
+    if (iso_dcm_read_frames(j->paths[i], &j->infos[i], buf, j->vol->type == ISO_VOX_F32,
+                            &j->errs[i]) == ISO_OK)
+        for (int k = 0; k < frames; k++)
+            if (j->take[j->first_frame[i] + (size_t)k]) {
+                memcpy(dst, buf + (size_t)k * bytes, bytes);
+                dst += bytes;
+            }
+    free(buf);
 }
 
 /* Moves slices so that slot k holds sorted slice k: order[k] is the load
@@ -318,6 +357,29 @@ static iso_code permute_slices(iso_volume *vol, const size_t *order, iso_err *er
     return ISO_OK;
 }
 
+/* The frames used of a multi-frame file, as Referenced Frame Number values
+ * (1-based, '\\'-separated); NULL when all are (or on no memory: then
+ * the reference names the whole object). */
+static char *frame_list(const iso_dcm_image_info *f, const char *take)
+{
+    if (f->frames < 2)
+        return NULL;
+    int taken = 0;
+    for (int k = 0; k < f->frames; k++)
+        taken += take[k] != 0;
+    if (taken == f->frames)
+        return NULL;
+    size_t cap = (size_t)taken * 7 + 1, used = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    out[0] = '\0';
+    for (int k = 0; k < f->frames; k++)
+        if (take[k])
+            used += (size_t)snprintf(out + used, cap - used, "%s%d", used ? "\\" : "", k + 1);
+    return out;
+}
+
 iso_code iso_series_load(char *const *paths, size_t n, const iso_series_opts *opts,
                          iso_stack *s, iso_series_info *info, iso_err *err)
 {
@@ -329,41 +391,63 @@ iso_code iso_series_load(char *const *paths, size_t n, const iso_series_opts *op
     iso_code rc = ISO_OK;
     iso_dcm_image_info *infos = calloc(n, sizeof *infos);
     int *ok = calloc(n, sizeof *ok), *used = calloc(n, sizeof *used);
-    size_t *first_slot = calloc(n, sizeof *first_slot);
+    size_t *first_slot = calloc(n, sizeof *first_slot), *first_frame = calloc(n, sizeof *first_frame);
+    char *take = NULL;
     slice_ref *sl = NULL;
     size_t *order = NULL;
     iso_err *errs = NULL;
-    if (infos == NULL || ok == NULL || used == NULL || first_slot == NULL) {
+    if (infos == NULL || ok == NULL || used == NULL || first_slot == NULL || first_frame == NULL) {
         rc = iso_fail(err, ISO_ENOMEM, "out of memory for %zu headers", n);
         goto out;
     }
     header_job hj = {paths, infos, ok};
     iso_parallel_for(n, threads, read_header, &hj);
-    size_t n_slices = 0;
+    size_t n_frames = 0;
     for (size_t i = 0; i < n; i++) {
         if (!ok[i]) {
             info->n_skipped++;
             continue;
         }
+        first_frame[i] = n_frames;
+        n_frames += (size_t)infos[i].frames;
+    }
+    take = calloc(n_frames ? n_frames : 1, 1);
+    if (take == NULL) {
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory for %zu frames", n_frames);
+        goto out;
+    }
+    /* which frames: localizers set aside, one volume of several */
+    if ((rc = iso_series_pick_volume(infos, ok, n, first_frame, n_frames, opts, take, info,
+                                     err)) != ISO_OK)
+        goto out;
+    size_t n_slices = 0;
+    for (size_t i = 0; i < n; i++) {
+        int taken = 0;
+        for (int k = 0; ok[i] && k < infos[i].frames; k++)
+            taken += take[first_frame[i] + (size_t)k] != 0;
+        if (taken == 0)
+            continue;
         used[i] = 1;
         info->n_files++;
         first_slot[i] = n_slices;
-        n_slices += (size_t)infos[i].frames;
+        n_slices += (size_t)taken;
         if (infos[i].frames > 1)
             info->multiframe = 1;
     }
-    if ((rc = check_headers(infos, ok, n, used, s, info, err)) != ISO_OK)
+    if ((rc = check_headers(infos, first_frame, take, n, used, s, info, err)) != ISO_OK)
         goto out;
     info->instance_uids = calloc(info->n_files ? info->n_files : 1, sizeof *info->instance_uids);
     info->class_uids = calloc(info->n_files ? info->n_files : 1, sizeof *info->class_uids);
-    if (info->instance_uids == NULL || info->class_uids == NULL) {
+    info->frame_numbers = calloc(info->n_files ? info->n_files : 1, sizeof *info->frame_numbers);
+    if (info->instance_uids == NULL || info->class_uids == NULL || info->frame_numbers == NULL) {
         rc = iso_fail(err, ISO_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0, k = 0; i < n; i++)
         if (used[i]) {
             memcpy(info->instance_uids[k], infos[i].sop_instance_uid, 65);
-            memcpy(info->class_uids[k++], infos[i].sop_class_uid, 65);
+            memcpy(info->class_uids[k], infos[i].sop_class_uid, 65);
+            info->frame_numbers[k++] = frame_list(&infos[i], take + first_frame[i]);
         }
     if (n_slices < 2) {
         rc = iso_fail(err, ISO_EREFUSED, "a single slice, not a volume");
@@ -381,13 +465,18 @@ iso_code iso_series_load(char *const *paths, size_t n, const iso_series_opts *op
         goto out;
     }
     size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; used[i] && k < infos[i].frames; k++, m++) {
+    for (size_t i = 0; i < n; i++) {
+        size_t slot = first_slot[i];
+        for (int k = 0; used[i] && k < infos[i].frames; k++) {
+            if (!take[first_frame[i] + (size_t)k])
+                continue;
             sl[m].file = (int)i;
             sl[m].frame = k;
-            sl[m].load = first_slot[i] + (size_t)k;
+            sl[m].load = slot++;
             sl[m].depth = dot3(s->normal, infos[i].planes[k].position);
+            m++;
         }
+    }
     qsort(sl, n_slices, sizeof *sl, cmp_depth);
     double *steps = malloc((n_slices - 1) * sizeof *steps);
     if (steps == NULL) {
@@ -396,7 +485,7 @@ iso_code iso_series_load(char *const *paths, size_t n, const iso_series_opts *op
     }
     for (size_t k = 0; k + 1 < n_slices; k++) {
         steps[k] = sl[k + 1].depth - sl[k].depth;
-        if (steps[k] < 0.01) {
+        if (steps[k] < 0.01) { /* the volume picker separated every same position */
             rc = iso_fail(err, ISO_EREFUSED, "duplicate slice positions at %.2f mm along the normal",
                           sl[k].depth);
             free(steps);
@@ -450,7 +539,7 @@ iso_code iso_series_load(char *const *paths, size_t n, const iso_series_opts *op
         s->vol.axis[1][a] = s->col[a] * s->spacing[1];
         s->vol.axis[2][a] = step[a];
     }
-    decode_job dj = {paths, infos, used, first_slot, &s->vol, errs};
+    decode_job dj = {paths, infos, used, first_slot, first_frame, take, &s->vol, errs};
     iso_parallel_for(n, threads, decode_file, &dj);
     for (size_t i = 0; i < n; i++)
         if (used[i] && errs[i].code != ISO_OK) {
@@ -470,6 +559,8 @@ out:
     free(ok);
     free(used);
     free(first_slot);
+    free(first_frame);
+    free(take);
     free(sl);
     free(order);
     free(errs);

@@ -17,7 +17,7 @@ for case in single localizer mixed-orientation mixed-size duplicate rgb gap; do
     ls "$WORK/out-$case"/*.stl >/dev/null 2>&1 && fail "$case: an STL was written"
     echo "$case: $(cat "$WORK/err-$case")"
 done
-ok "single slice, localizer, mixed orientations, mixed sizes, duplicate positions, RGB, 25 mm gap: refused with a reason"
+ok "single slice, only localizers, mixed orientations, mixed sizes, two images at one position nothing tells apart, RGB, 25 mm gap: refused with a reason"
 
 # a gap limit is configurable: the 25 mm gap passes with --max-gap 30
 "$ISONODE" reconstruct "$WORK/gap" --out "$WORK/out-gap30" --max-gap-mm 30 --iso 500 --no-render --quiet \

@@ -16,6 +16,12 @@ the 500 iso-level.  Geometry variants:
              other bits set above Bits Stored, Rescale Intercept 1000
   scaled     axial, MR, values 3.7 x + 200 (for intensity normalization)
   modlut     axial, stored values x / 2 mapped back by a Modality LUT Sequence
+  multiecho  axial MR, two echoes at every position (Echo Numbers 1 and 2): echo 1
+             the shape, echo 2 a sphere of radius 12 mm (shape "small") at its centre
+  multiphase one Enhanced CT object, two temporal positions (Frame Content's
+             Temporal Position Index 1 and 2) of the same kind, frames shuffled
+  scouts     axial, plus a LOCALIZER image and one in another orientation, which
+             the engine must set aside
 
 usage:
   phantom.py write SHAPE VARIANT OUTDIR        SHAPE: sphere | torus
@@ -40,14 +46,16 @@ CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
 
 SPHERE = {"center": (3.7, -5.2, 12.3), "radius": 20.0}
+SMALL = {"center": SPHERE["center"], "radius": 12.0}  # the second volume of multiecho/multiphase
 TORUS = {"center": (-2.3, 4.1, 8.6), "major": 19.0, "minor": 9.0}
 
 
 def inside(shape, p):
     """p: (..., 3) patient coordinates -> boolean array."""
-    if shape == "sphere":
-        c = np.array(SPHERE["center"])
-        return np.sum((p - c) ** 2, axis=-1) <= SPHERE["radius"] ** 2
+    if shape in ("sphere", "small"):
+        s = SPHERE if shape == "sphere" else SMALL
+        c = np.array(s["center"])
+        return np.sum((p - c) ** 2, axis=-1) <= s["radius"] ** 2
     c = np.array(TORUS["center"])
     q = p - c
     rho = np.sqrt(q[..., 0] ** 2 + q[..., 1] ** 2)
@@ -55,8 +63,9 @@ def inside(shape, p):
 
 
 def expected(shape):
-    if shape == "sphere":
-        return 4.0 / 3.0 * math.pi * SPHERE["radius"] ** 3, SPHERE["center"]
+    if shape in ("sphere", "small"):
+        s = SPHERE if shape == "sphere" else SMALL
+        return 4.0 / 3.0 * math.pi * s["radius"] ** 3, s["center"]
     return 2 * math.pi ** 2 * TORUS["major"] * TORUS["minor"] ** 2, TORUS["center"]
 
 
@@ -70,7 +79,7 @@ def rotation(ax, ay, az):
 
 def geometry(variant, shape):
     """-> row, col, positions (list of 3-vectors), pixel spacing, thickness, n."""
-    c = np.array(SPHERE["center"] if shape == "sphere" else TORUS["center"])
+    c = np.array(SPHERE["center"] if shape in ("sphere", "small") else TORUS["center"])
     n_px, ps = 64, 1.0
     half = (n_px - 1) / 2 * ps
     row, col = np.array([1.0, 0, 0]), np.array([0, 1.0, 0])
@@ -170,6 +179,47 @@ def write_series(shape, variant, out, n_slices_limit=None, mutate=None):
         frames.append(np.rint(frac * 1000).astype(np.int16))
     order = list(range(len(positions)))
     random.Random(7).shuffle(order)
+    if variant in ("multiecho", "multiphase"):
+        second = [np.rint(sample_slice("small", np.asarray(pos), row, col, normal, ps, thick, n_px)
+                          * 1000).astype(np.int16) for pos in positions]
+    if variant == "multiphase":
+        ds = base_dataset(ENHANCED_CT, study, series, frame)
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.Rows = ds.Columns = n_px
+        shared = Dataset()
+        pm = Dataset()
+        pm.PixelSpacing = [ps, ps]
+        pm.SliceThickness = thick
+        shared.PixelMeasuresSequence = [pm]
+        po = Dataset()
+        po.ImageOrientationPatient = fmt(list(row) + list(col))
+        shared.PlaneOrientationSequence = [po]
+        pvt = Dataset()
+        pvt.RescaleIntercept = 0
+        pvt.RescaleSlope = 1
+        pvt.RescaleType = "HU"
+        shared.PixelValueTransformationSequence = [pvt]
+        ds.SharedFunctionalGroupsSequence = [shared]
+        both = [(t, k) for t in (1, 2) for k in range(len(positions))]
+        random.Random(11).shuffle(both)
+        per = []
+        for t, k in both:
+            it = Dataset()
+            pp = Dataset()
+            pp.ImagePositionPatient = fmt(positions[k])
+            it.PlanePositionSequence = [pp]
+            fc = Dataset()
+            fc.TemporalPositionIndex = t
+            it.FrameContentSequence = [fc]
+            per.append(it)
+        ds.NumberOfFrames = len(both)
+        ds.PerFrameFunctionalGroupsSequence = per
+        ds.PixelData = b"".join((frames[k] if t == 1 else second[k]).tobytes() for t, k in both)
+        ds.save_as(os.path.join(out, "enhanced.dcm"), write_like_original=False)
+        # which frames (1-based) hold each temporal position, for the test
+        with open(os.path.join(out, "frames.json"), "w") as f:
+            json.dump({str(t): [i + 1 for i, (tt, _) in enumerate(both) if tt == t] for t in (1, 2)}, f)
+        return
     if variant == "multiframe":
         ds = base_dataset(ENHANCED_CT, study, series, frame)
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
@@ -236,9 +286,36 @@ def write_series(shape, variant, out, n_slices_limit=None, mutate=None):
             lut.ModalityLUTType = "HU"
             lut.add_new((0x0028, 0x3006), "US", [2 * i for i in range(501)])  # LUT Data
             ds.ModalityLUTSequence = [lut]
+        if variant == "multiecho":
+            ds.Modality = "MR"
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"
+            ds.EchoNumbers = 1
+            ds.EchoTime = 10
         if mutate:
             mutate(ds, n)
         ds.save_as(os.path.join(out, "slice%03d.dcm" % n), write_like_original=False)
+        if variant == "multiecho":  # the second echo at the same position
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+            ds.EchoNumbers = 2
+            ds.EchoTime = 20
+            ds.InstanceNumber = len(positions) + n + 1
+            ds.PixelData = second[k].tobytes()
+            ds.save_as(os.path.join(out, "echo2-slice%03d.dcm" % n), write_like_original=False)
+    if variant == "scouts":  # a localizer, and an image of another orientation
+        for name, iop, loc in (("scout-loc", [1, 0, 0, 0, 0, -1], True),
+                               ("scout-sag", [0, 1, 0, 0, 0, -1], False)):
+            ds = base_dataset(CT_IMAGE, study, series, frame)
+            ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER" if loc else "AXIAL"]
+            ds.InstanceNumber = 900 + len(name)
+            ds.ImagePositionPatient = fmt(positions[0])
+            ds.ImageOrientationPatient = fmt(iop)
+            ds.PixelSpacing = [ps, ps]
+            ds.SliceThickness = thick
+            ds.RescaleIntercept = 0
+            ds.RescaleSlope = 1
+            ds.Rows = ds.Columns = n_px
+            ds.PixelData = np.full((n_px, n_px), 1000, np.int16).tobytes()
+            ds.save_as(os.path.join(out, name + ".dcm"), write_like_original=False)
 
 
 def refuse(case, out):
@@ -251,12 +328,14 @@ def refuse(case, out):
     def localizer(ds, n):
         ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
 
+    # half the slices: no shape is the series' own (a few would be set
+    # aside as scouts instead)
     def mixed_orientation(ds, n):
-        if n == 3:
+        if n % 2 == 0:
             ds.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
 
     def mixed_size(ds, n):
-        if n == 2:
+        if n % 2 == 0:
             ds.Rows = ds.Columns = 32
             ds.PixelData = ds.PixelData[: 32 * 32 * 2]
 
@@ -290,7 +369,7 @@ def refuse(case, out):
         "localizer": (localizer, "localizer"),
         "mixed-orientation": (mixed_orientation, "mixed orientations"),
         "mixed-size": (mixed_size, "mixed image sizes"),
-        "duplicate": (duplicate, "duplicate slice positions"),
+        "duplicate": (duplicate, "no attribute tells apart"),
         "rgb": (rgb, "unsupported pixel format"),
         "gap": (gap, "gap of"),
     }

@@ -326,7 +326,8 @@ static void test_config_keys(void)
         {"spacing_mm", "2.5"},  {"sigma_mm", "0.75"},     {"smooth_iterations", "7"},
         {"max_triangles", "1234"}, {"max_gap_mm", "33"}, {"min_island_mm3", "55"},
         {"threads", "3"},       {"render", "no"},         {"render_size", "640"},
-        {"rotation_frames", "12"}, {"rotation_size", "320"},
+        {"rotation_frames", "12"}, {"rotation_size", "320"}, {"volumes", "largest"},
+        {"volume", "2"},
     };
     CHECK(sizeof set / sizeof set[0] == iso_recon_nkeys);
     iso_err err = {0};
@@ -338,11 +339,13 @@ static void test_config_keys(void)
     CHECK(p.max_triangles == 1234 && p.max_gap_mm == 33 && p.min_island_mm3 == 55);
     CHECK(p.threads == 3 && p.render == 0 && p.render_size == 640);
     CHECK(p.rotation_frames == 12 && p.rotation_size == 320);
+    CHECK(p.volumes == ISO_VOLUMES_LARGEST && p.volume == 2);
     /* the built-in parameters are the table's defaults */
     iso_recon_defaults(&d);
     CHECK(d.spacing_mm == atof(iso_config_key_find("reconstruct", "spacing_mm")->def));
     CHECK(d.smooth_iterations == atoi(iso_config_key_find("reconstruct", "smooth_iterations")->def));
     CHECK(d.render == 1 && d.mip == 1);
+    CHECK(d.volumes == ISO_VOLUMES_FIRST && d.volume == 0);
     /* the table's bounds hold for the pipeline's keys too */
     CHECK(iso_config_set(&cfg, "reconstruct", "render_size", "10", &err) == ISO_ECONFIG);
     iso_config_free(&cfg);
