@@ -615,6 +615,20 @@ static int cmd_outbox(const iso_config *cfg, int argc, char **argv)
     return status;
 }
 
+/* A job's deliveries as the outbox sees them (its results folders). */
+typedef struct job_note_ctx {
+    iso_outbox *outbox;
+    const char *data_dir;
+} job_note_ctx;
+
+static void job_delivery(void *ctx, long long job_id, char *out, size_t size)
+{
+    job_note_ctx *c = ctx;
+    iso_err ignored = {0};
+    if (iso_outbox_job_summary(c->outbox, c->data_dir, job_id, out, size, &ignored) != ISO_OK)
+        out[0] = '\0';
+}
+
 /* The job queue: what each complete series became, and the operator's
  * hands on it (a retried job runs again at once, a cancelled one never). */
 static int cmd_jobs(const iso_config *cfg, int argc, char **argv)
@@ -631,8 +645,19 @@ static int cmd_jobs(const iso_config *cfg, int argc, char **argv)
     char *end = NULL;
     long long id = argc == 2 ? strtoll(argv[1], &end, 10) : 0;
     int id_ok = argc == 2 && end != NULL && *end == '\0' && id > 0;
-    if (strcmp(sub, "list") == 0 && argc <= 2)
-        rc = iso_jobs_list(j, stdout, argc > 1 && strcmp(argv[1], "--json") == 0, &err);
+    if (strcmp(sub, "list") == 0 && argc <= 2) {
+        /* with what became of each job's results, when there is an outbox */
+        iso_outbox *o = NULL;
+        iso_path ob;
+        iso_err oe = {0};
+        if (iso_layout_path(cfg->data_dir, ISO_DATA_OUTBOX, &ob, &oe) != ISO_OK ||
+            access(ob.s, F_OK) != 0 || iso_outbox_open(cfg->data_dir, &o, &oe) != ISO_OK)
+            o = NULL;
+        job_note_ctx nc = {o, cfg->data_dir};
+        rc = iso_jobs_list(j, stdout, argc > 1 && strcmp(argv[1], "--json") == 0,
+                           o != NULL ? job_delivery : NULL, &nc, &err);
+        iso_outbox_close(o);
+    }
     else if (strcmp(sub, "show") == 0 && id_ok)
         rc = iso_jobs_show(j, id, stdout, &err);
     else if (strcmp(sub, "retry") == 0 && id_ok)

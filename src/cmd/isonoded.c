@@ -22,6 +22,7 @@
 #include "anon/vault.h"
 #include "deliver/deliverer.h"
 #include "deliver/commit_requests.h"
+#include "derive/derive.h"
 #include "deliver/commitments.h"
 #include "dicom/dicom.h"
 #include "jobs/completion.h"
@@ -60,6 +61,8 @@ typedef struct listeners {
     const iso_config *cfg;
     iso_completion *completion;
     iso_deliverer *deliverer;
+    pthread_mutex_t mu;          /* guards last_ours */
+    char last_ours[65];          /* the last series of the node's own results that came back */
 } listeners;
 
 static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char *calling_ae,
@@ -67,6 +70,20 @@ static void on_stored(void *user, uint64_t assoc, const iso_attrs *a, const char
 {
     listeners *l = user;
     iso_err err = {0};
+    if (iso_derive_is_ours(a)) {
+        /* the node's own results, come back: stored, and no job (one log
+         * line per series, not per instance) */
+        pthread_mutex_lock(&l->mu);
+        bool news = strcmp(l->last_ours, a->series_uid) != 0;
+        if (news)
+            snprintf(l->last_ours, sizeof l->last_ours, "%s", a->series_uid);
+        pthread_mutex_unlock(&l->mu);
+        if (news)
+            ISO_INFO("series %s from %s is the node's own reconstruction results (Manufacturer "
+                     "%s, %s): stored, no job", a->series_uid, calling_ae, a->manufacturer,
+                     a->model);
+        return;
+    }
     if (iso_completion_stored(l->completion, assoc, a->series_uid, calling_ae, a->images_in_acquisition,
                               duplicate, iso_mono_seconds(), &err) != ISO_OK)
         ISO_ERROR("series completion: %s (the series is picked up at the next start)", err.msg);
@@ -272,7 +289,7 @@ static iso_code start_work(node *n, iso_err *err)
                        .kick_ctx = n->deliverer};
     if (iso_runner_start(&env, n->jobs, n->completion, &n->runner, err) != ISO_OK)
         return err->code;
-    n->listen = (listeners){n->cfg, n->completion, n->deliverer};
+    n->listen = (listeners){n->cfg, n->completion, n->deliverer, PTHREAD_MUTEX_INITIALIZER, ""};
     iso_scp_observer obs = {&n->listen, on_stored,     on_assoc_end,
                             on_commit,  on_commit_here, on_commit_report};
     return iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err);

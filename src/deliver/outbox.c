@@ -238,10 +238,20 @@ static void *serve_dest(void *arg)
     }
     for (size_t i = 0; i < n; i++) {
         char why[sizeof e.msg];
-        if (rc != ISO_OK)
+        if (rc != ISO_OK) {
             snprintf(why, sizeof why, "%s", e.msg);
-        else
-            snprintf(why, sizeof why, "status 0x%04x", statuses[i]);
+        } else if (!ok[i]) {
+            /* what was refused, by whom, with which status: where people look */
+            char cls[65] = "", uid[65] = "";
+            iso_err ie = {0};
+            if (iso_dcm_file_ids(paths[i], cls, uid, &ie) != ISO_OK)
+                snprintf(cls, sizeof cls, "?");
+            snprintf(why, sizeof why, "status 0x%04X (%s)%s", statuses[i],
+                     iso_dcm_uid_name(cls), statuses[i] == 0xFFFF ? ": no presentation context" : "");
+            ISO_WARN("outbox: %s refused %s %s: %s", j->dest, iso_dcm_uid_name(cls), uid, why);
+        } else {
+            why[0] = '\0';
+        }
         mark(o, j->cfg, ids[i], ok[i], why, j->now, attempts[i], request);
         j->sent += ok[i];
     }
@@ -252,7 +262,9 @@ static void *serve_dest(void *arg)
     if (rc != ISO_OK)
         ISO_WARN("outbox: %zu object(s) for %s not sent: %s", n, j->dest, e.msg);
     else
-        ISO_INFO("outbox: %d of %zu object(s) delivered to %s", j->sent, n, j->dest);
+        iso_log(j->sent == (int)n ? ISO_LOG_INFO : ISO_LOG_WARN,
+                "outbox: %d of %zu object(s) delivered to %s%s", j->sent, n, j->dest,
+                j->sent == (int)n ? "" : " (the refusals are logged above)");
     if (committed && request > 0)
         iso_commit_request_send(o, j->cfg, j->tls, request, j->dest, transaction_uid, delivered,
                                 n_ok);
@@ -312,8 +324,10 @@ iso_code iso_outbox_list(iso_outbox *o, FILE *out, int json, iso_err *err)
     sqlite3_stmt *st = NULL;
     iso_code rc = ISO_OK;
     if (sqlite3_prepare_v2(o->db,
-                           "SELECT id, dest, state, attempts, next_at, sop_uid, last_error, path, "
-                           "created, coalesce(sent_at,'') FROM outbox ORDER BY id",
+                           "SELECT id, dest, state, attempts, CASE WHEN next_at > 0 THEN "
+                           "strftime('%Y-%m-%dT%H:%M:%SZ', next_at, 'unixepoch') ELSE '' END, "
+                           "sop_uid, last_error, path, created, coalesce(sent_at,'') FROM outbox "
+                           "ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(o, err, "prepare");
     } else {
@@ -340,7 +354,7 @@ iso_code iso_outbox_list(iso_outbox *o, FILE *out, int json, iso_err *err)
                 fprintf(out, "%s", k ? ", " : "");
                 iso_json_string(out, keys[k]);
                 fputs(": ", out);
-                if (k == 0 || k == 3 || k == 4)
+                if (k == 0 || k == 3)
                     fputs(c[k], out);
                 else
                     iso_json_string(out, c[k] ? c[k] : "");
@@ -454,6 +468,62 @@ iso_code iso_outbox_summary(iso_outbox *o, char *out, size_t size, iso_err *err)
 {
     pthread_mutex_lock(&o->mu);
     iso_code rc = iso_db_state_counts(o->db, "outbox", out, size, err);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
+iso_code iso_outbox_job_summary(iso_outbox *o, const char *data_dir, long long job_id, char *out,
+                                size_t size, iso_err *err)
+{
+    out[0] = '\0';
+    iso_path results, prefix;
+    if (iso_layout_path(data_dir, ISO_DATA_RESULTS, &results, err) != ISO_OK ||
+        iso_path_fmt(&prefix, err, "%s/J%lld.", results.s, job_id) != ISO_OK)
+        return err->code;
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = ISO_OK;
+    if (sqlite3_prepare_v2(o->db,
+                           "SELECT dest, sum(state IN ('sent','committed')), count(*), "
+                           "sum(state = 'awaiting'), sum(state = 'queued'), sum(state = 'dead'), "
+                           "max(CASE WHEN state IN ('queued','dead') THEN last_error END) "
+                           "FROM outbox WHERE substr(path, 1, length(?1)) = ?1 GROUP BY dest "
+                           "ORDER BY dest",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(o, err, "prepare");
+    } else {
+        sqlite3_bind_text(st, 1, prefix.s, -1, SQLITE_STATIC);
+        size_t used = 0;
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW && used + 1 < size) {
+            const char *dest = (const char *)sqlite3_column_text(st, 0);
+            long done = sqlite3_column_int64(st, 1), all = sqlite3_column_int64(st, 2);
+            long awaiting = sqlite3_column_int64(st, 3), queued = sqlite3_column_int64(st, 4);
+            long dead = sqlite3_column_int64(st, 5);
+            const char *last = (const char *)sqlite3_column_text(st, 6);
+            int w = snprintf(out + used, size - used, "%sdelivered %ld of %ld to %s", used ? "; " : "",
+                             done, all, dest);
+            if (w > 0 && awaiting > 0)
+                w += snprintf(out + used + (size_t)w, size - used - (size_t)w,
+                              ", %ld awaiting commitment", awaiting);
+            if (w > 0 && queued > 0 && (size_t)w < size - used)
+                w += snprintf(out + used + (size_t)w, size - used - (size_t)w, ", %ld to retry",
+                              queued);
+            if (w > 0 && dead > 0 && (size_t)w < size - used)
+                w += snprintf(out + used + (size_t)w, size - used - (size_t)w, ", %ld refused",
+                              dead);
+            if (w > 0 && (queued > 0 || dead > 0) && last != NULL && (size_t)w < size - used)
+                w += snprintf(out + used + (size_t)w, size - used - (size_t)w, " (%s)", last);
+            if (w < 0 || (size_t)w >= size - used) {
+                used = size - 1; /* cut: a summary, said as much as fits */
+                break;
+            }
+            used += (size_t)w;
+        }
+        if (r != SQLITE_ROW && r != SQLITE_DONE)
+            rc = db_fail(o, err, "job summary");
+    }
+    sqlite3_finalize(st);
     pthread_mutex_unlock(&o->mu);
     return rc;
 }

@@ -62,6 +62,13 @@ iso_code iso_outbox_run(iso_outbox *o, const iso_config *cfg, iso_tls *tls, long
 iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_age, long now,
                                   int *removed, iso_err *err);
 
+/* What became of a job's results (items whose file lies in the job's
+ * results folders, results/J<job_id>.*), per destination, e.g. "delivered
+ * 11 of 12 to pacs; 1 refused by pacs: status 0xA700
+ * (SurfaceSegmentationStorage)"; "" when the job queued nothing. */
+iso_code iso_outbox_job_summary(iso_outbox *o, const char *data_dir, long long job_id, char *out,
+                                size_t size, iso_err *err);
+
 /* Operator commands. */
 iso_code iso_outbox_summary(iso_outbox *o, char *out, size_t size, iso_err *err);
 iso_code iso_outbox_list(iso_outbox *o, FILE *out, int json, iso_err *err);

@@ -178,8 +178,8 @@ static void common(iso_dcmb *b, const ctx *c, const char *sop_class, const char 
         a->body_part[0] != '\0')
         iso_dcmb_str(b, 0x0020, 0x0060, a->laterality);
     /* equipment */
-    iso_dcmb_str(b, 0x0008, 0x0070, "isonode");
-    iso_dcmb_str(b, 0x0008, 0x1090, "isonode reconstruction");
+    iso_dcmb_str(b, 0x0008, 0x0070, ISO_DERIVE_MANUFACTURER);
+    iso_dcmb_str(b, 0x0008, 0x1090, ISO_DERIVE_MODEL);
     iso_dcmb_str(b, 0x0018, 0x1020, PACKAGE_VERSION);
     snprintf(num, sizeof num, "%d", instance_number);
     iso_dcmb_str(b, 0x0020, 0x0013, num);
@@ -692,4 +692,10 @@ iso_code iso_derive_write(const iso_recon_result *r, const iso_derive_source *sr
     if (rc == ISO_OK && r->n_surf > 0 && r->surf[0].mask != NULL)
         rc = binary_segmentation(&c, dir, paths, max_paths, n_paths, err);
     return rc;
+}
+
+bool iso_derive_is_ours(const iso_attrs *a)
+{
+    return strcmp(a->manufacturer, ISO_DERIVE_MANUFACTURER) == 0 &&
+           strcmp(a->model, ISO_DERIVE_MODEL) == 0;
 }

@@ -23,6 +23,7 @@
 #ifndef ISO_DERIVE_H
 #define ISO_DERIVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "anon/vault.h"
@@ -30,6 +31,14 @@
 #include "recon/recon.h"
 #include "util/err.h"
 #include "util/path.h"
+
+/* What the node's derived objects say made them. */
+#define ISO_DERIVE_MANUFACTURER "isonode"
+#define ISO_DERIVE_MODEL "isonode reconstruction"
+
+/* Is this one of the node's own derived objects (come back, e.g. a PACS
+ * sending the study again)?  Such objects are stored but start no job. */
+bool iso_derive_is_ours(const iso_attrs *a);
 
 typedef struct iso_derive_source {
     iso_attrs first;                 /* patient and study attributes (UTF-8) */

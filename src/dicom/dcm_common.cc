@@ -129,6 +129,8 @@ void iso_dcm_fill_attrs(DcmItem *ds, iso_attrs *a)
     iso_dcm_copy_str(ds, DCM_FrameOfReferenceUID, a->frame_of_reference_uid,
              sizeof a->frame_of_reference_uid);
     iso_dcm_copy_str(ds, DCM_BurnedInAnnotation, a->burned_in_annotation, sizeof a->burned_in_annotation);
+    iso_dcm_copy_str(ds, DCM_Manufacturer, a->manufacturer, sizeof a->manufacturer);
+    iso_dcm_copy_str(ds, DCM_ManufacturerModelName, a->model, sizeof a->model);
     iso_dcm_copy_str(ds, DCM_PatientIdentityRemoved, a->identity_removed, sizeof a->identity_removed);
     {
         OFString m;

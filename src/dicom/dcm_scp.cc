@@ -259,10 +259,33 @@ extern "C" iso_code iso_dcm_assoc_accept(iso_dcm_assoc *a, int *n_accepted, char
     }
     *n_accepted = accepted;
     if (accepted == 0) {
+        /* what was proposed, by name, so the log says why nothing fitted */
+        char proposed[600] = "";
+        size_t used = 0;
+        for (int i = 0; i < n && used + 1 < sizeof proposed; i++) {
+            T_ASC_PresentationContext pc;
+            if (ASC_getPresentationContext(p, i, &pc).bad())
+                continue;
+            int w = snprintf(proposed + used, sizeof proposed - used, "%s%s [", i ? "; " : "",
+                             dcmFindNameOfUID(pc.abstractSyntax, pc.abstractSyntax));
+            for (int t = 0; w > 0 && t < pc.transferSyntaxCount; t++)
+                if ((size_t)w < sizeof proposed - used)
+                    w += snprintf(proposed + used + w, sizeof proposed - used - (size_t)w, "%s%s",
+                                  t ? ", " : "",
+                                  dcmFindNameOfUID(pc.proposedTransferSyntaxes[t],
+                                                   pc.proposedTransferSyntaxes[t]));
+            if (w > 0 && (size_t)w < sizeof proposed - used)
+                w += snprintf(proposed + used + w, sizeof proposed - used - (size_t)w, "]");
+            if (w < 0 || (size_t)w >= sizeof proposed - used) {
+                memcpy(proposed + sizeof proposed - 5, " ...", 5); /* cut, and said so */
+                break;
+            }
+            used += (size_t)w;
+        }
         iso_err ignored = {};
         iso_dcm_assoc_reject(a, ISO_REJECT_NO_REASON, &ignored);
-        return iso_fail(err, ISO_EINVAL, "no acceptable presentation context among %d proposed",
-                        n);
+        return iso_fail(err, ISO_EINVAL, "no acceptable presentation context among %d proposed: %s",
+                        n, proposed);
     }
     OFCondition c = ASC_acknowledgeAssociation(a->assoc);
     if (c.bad())

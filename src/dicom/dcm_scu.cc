@@ -388,3 +388,8 @@ extern "C" iso_code iso_dcm_file_ids(const char *path, char sop_class[65], char 
     snprintf(sop_uid, 65, "%s", f.sop_instance.c_str());
     return ISO_OK;
 }
+
+extern "C" const char *iso_dcm_uid_name(const char *uid)
+{
+    return dcmFindNameOfUID(uid, uid);
+}

@@ -95,6 +95,8 @@ typedef struct iso_attrs {
     char identity_removed[16];       /* (0012,0062) */
     char deidentification_method[256]; /* (0012,0063), first value */
     char anon_mark[40];              /* (0012,0063) value "isonode-mark X": X, or "" */
+    char manufacturer[68];           /* (0008,0070) */
+    char model[68];                  /* (0008,1090) Manufacturer's Model Name */
 } iso_attrs;
 
 /* What any parse of peer data may cost.  Every parse (received objects,
@@ -372,6 +374,10 @@ iso_code iso_dcm_scu_commit_report(const iso_scu_params *p, const char *transact
  * an association the peer opens.  ISO_OK once the peer answered success. */
 iso_code iso_dcm_scu_commit_request(const iso_scu_params *p, const char *transaction_uid,
                                     const iso_commit_item *items, size_t n, iso_err *err);
+
+/* A UID's name in DCMTK's dictionary (e.g. SurfaceSegmentationStorage), or
+ * the UID itself. */
+const char *iso_dcm_uid_name(const char *uid);
 
 /* The SOP Class and Instance UIDs a DICOM file's meta information names. */
 iso_code iso_dcm_file_ids(const char *path, char sop_class[65], char sop_uid[65], iso_err *err);

@@ -329,9 +329,11 @@ iso_code iso_jobs_failed(iso_jobs *j, const iso_job *job, const char *reason, lo
 enum { NCOLS = 16 };
 static const char *const col_sql =
     "SELECT id, state, series_uid, calling_ae, instances, attempts, "
-    "datetime(created,'unixepoch'), coalesce(datetime(started,'unixepoch'),''), "
-    "coalesce(datetime(finished,'unixepoch'),''), coalesce(round(seconds,3),''), route, result, "
-    "reason, CASE WHEN state='failed' THEN datetime(next_at,'unixepoch') ELSE '' END, "
+    "strftime('%Y-%m-%dT%H:%M:%SZ',created,'unixepoch'), "
+    "coalesce(strftime('%Y-%m-%dT%H:%M:%SZ',started,'unixepoch'),''), "
+    "coalesce(strftime('%Y-%m-%dT%H:%M:%SZ',finished,'unixepoch'),''), "
+    "coalesce(round(seconds,3),''), route, result, reason, "
+    "CASE WHEN state='failed' THEN strftime('%Y-%m-%dT%H:%M:%SZ',next_at,'unixepoch') ELSE '' END, "
     "CASE WHEN resend THEN 'resend' ELSE 'new' END, version FROM jobs";
 static const char *const col_names[NCOLS] = {
     "id",       "state",   "SeriesInstanceUID", "calling_ae", "instances", "attempts", "created",
@@ -339,9 +341,15 @@ static const char *const col_names[NCOLS] = {
     "kind",     "version"};
 static const int col_number[NCOLS] = {1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
 
-static void print_json_row(sqlite3_stmt *st, FILE *out)
+static void print_json_row(sqlite3_stmt *st, FILE *out, const char *delivery)
 {
     fputc('{', out);
+    if (delivery != NULL) {
+        iso_json_string(out, "delivery");
+        fputs(": ", out);
+        iso_json_string(out, delivery);
+        fputs(", ", out);
+    }
     for (int k = 0; k < NCOLS; k++) {
         const char *v = (const char *)sqlite3_column_text(st, k);
         fprintf(out, "%s", k ? ", " : "");
@@ -357,7 +365,8 @@ static void print_json_row(sqlite3_stmt *st, FILE *out)
     fputc('}', out);
 }
 
-iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_err *err)
+iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_job_note_fn note, void *note_ctx,
+                       iso_err *err)
 {
     pthread_mutex_lock(&j->mu);
     char sql[1024];
@@ -371,16 +380,20 @@ iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_err *err)
             fprintf(out, "id\tstate\tattempts\tinstances\tseconds\tseries\tresult / reason\n");
         int first = 1, r;
         while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            char delivery[512] = "";
+            if (note != NULL)
+                note(note_ctx, sqlite3_column_int64(st, 0), delivery, sizeof delivery);
             if (json) {
                 fputs(first ? "\n  " : ",\n  ", out);
-                print_json_row(st, out);
+                print_json_row(st, out, note != NULL ? delivery : NULL);
             } else {
                 const char *reason = (const char *)sqlite3_column_text(st, 12);
-                fprintf(out, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sqlite3_column_text(st, 0),
+                fprintf(out, "%s\t%s\t%s\t%s\t%s\t%s\t%s%s%s\n", sqlite3_column_text(st, 0),
                         sqlite3_column_text(st, 1), sqlite3_column_text(st, 5),
                         sqlite3_column_text(st, 4), sqlite3_column_text(st, 9),
                         sqlite3_column_text(st, 2),
-                        reason && reason[0] ? reason : (const char *)sqlite3_column_text(st, 11));
+                        reason && reason[0] ? reason : (const char *)sqlite3_column_text(st, 11),
+                        delivery[0] ? "; " : "", delivery);
             }
             first = 0;
         }

@@ -75,7 +75,11 @@ iso_code iso_jobs_version_created(iso_jobs *j, const char *series_uid, const cha
 
 /* Operator commands (isonode jobs, status). */
 iso_code iso_jobs_summary(iso_jobs *j, char *out, size_t size, iso_err *err);
-iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_err *err);
+/* note (may be NULL) adds what became of a job's results (the outbox's
+ * view, isonode jobs): after the result in text, as "delivery" in JSON. */
+typedef void (*iso_job_note_fn)(void *ctx, long long job_id, char *out, size_t size);
+iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_job_note_fn note, void *note_ctx,
+                       iso_err *err);
 iso_code iso_jobs_show(iso_jobs *j, int64_t id, FILE *out, iso_err *err);
 iso_code iso_jobs_retry(iso_jobs *j, int64_t id, iso_err *err);
 iso_code iso_jobs_cancel(iso_jobs *j, int64_t id, iso_err *err);

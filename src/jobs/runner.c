@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "derive/derive.h"
+#include "dicom/dicom.h"
 #include "store/index.h"
 #include "store/layout.h"
 #include "util/clock.h"
@@ -55,10 +57,27 @@ static void wake_workers(iso_runner *r)
 
 typedef struct scan_ctx {
     iso_runner *r;
+    iso_index *idx;
     double now;
     int added;
     iso_err err;
 } scan_ctx;
+
+/* Are a series' instances the node's own results, come back from a peer
+ * (one file says it: a series is made by one producer)? */
+static bool our_results(iso_index *idx, const char *data_dir, const char *series_uid)
+{
+    char **paths = NULL;
+    size_t n = 0;
+    iso_err e = {0};
+    bool ours = false;
+    if (iso_index_series_paths(idx, data_dir, series_uid, &paths, &n, &e) == ISO_OK && n > 0) {
+        iso_attrs a;
+        ours = iso_dcm_read_attrs(paths[0], &a, &e) == ISO_OK && iso_derive_is_ours(&a);
+    }
+    iso_index_paths_free(paths, n);
+    return ours;
+}
 
 static int scan_series(void *user, const char *series_uid, int64_t instances,
                        const char *calling_ae)
@@ -69,6 +88,8 @@ static int scan_series(void *user, const char *series_uid, int64_t instances,
     int64_t covered = 0;
     if (iso_jobs_covered(s->r->jobs, series_uid, &covered, &s->err) != ISO_OK)
         return 1;
+    if (instances > covered && our_results(s->idx, s->r->env.cfg->data_dir, series_uid))
+        return 0; /* the node's own results, come back: no job */
     if (instances > covered) {
         if (iso_completion_pending(s->r->completion, series_uid, calling_ae, s->now, &s->err) !=
             ISO_OK)
@@ -90,7 +111,7 @@ static void *scheduler_main(void *arg)
         ISO_ERROR("jobs: cannot open the index: %s", err.msg);
         return NULL;
     }
-    scan_ctx sc = {r, iso_mono_seconds(), 0, {0}};
+    scan_ctx sc = {r, idx, iso_mono_seconds(), 0, {0}};
     if (iso_index_each_series(idx, scan_series, &sc, &err) != ISO_OK || sc.err.code != ISO_OK)
         ISO_ERROR("jobs: scanning stored series: %s", err.code ? err.msg : sc.err.msg);
     else if (sc.added > 0)

@@ -214,7 +214,7 @@ static void test_queue(const char *dir)
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
-    CHECK(iso_jobs_list(j, mem, 1, &err) == ISO_OK);
+    CHECK(iso_jobs_list(j, mem, 1, NULL, NULL, &err) == ISO_OK);
     fclose(mem);
     CHECK(buf != NULL && strstr(buf, "\"state\": \"cancelled\"") != NULL &&
           strstr(buf, "\"route\": \"default\"") != NULL &&
