@@ -47,3 +47,4 @@ DROP TABLE outbox;
 ALTER TABLE outbox_v3 RENAME TO outbox;
 CREATE INDEX outbox_due ON outbox(state, next_at);
 CREATE INDEX outbox_commit_request ON outbox(commit_request);
+CREATE INDEX outbox_sop ON outbox(sop_uid);  -- retention: is a stored object still to be sent?

@@ -26,6 +26,8 @@
 #include "anon/vault.h"
 #include "deliver/commit_requests.h"
 #include "deliver/commitments.h"
+#include "retention/retention.h"
+#include "store/store.h"
 #include "deliver/outbox.h"
 #include "net/peer.h"
 #include "tls/tls.h"
@@ -51,6 +53,8 @@ static void usage(FILE *out)
                  "  send PEER UID...                        C-STORE studies/series/instances\n"
                  "  outbox [list [--json]|retry ID|all|purge|add PEER FILE...]  delivery queue\n"
                  "  jobs [list [--json]|show ID|retry ID|cancel ID]  reconstruction and routing jobs\n"
+                 "  purge [--dry-run] [--older-than DAYS|--study UID]  remove studies by the "
+                 "[retention] rules\n"
                  "  vault lookup UID|PATIENT_ID             original identity behind a "
                  "de-identified UID or pseudonym\n"
                  "  key [FILE]                              the installation key's file and "
@@ -615,6 +619,79 @@ static int cmd_outbox(const iso_config *cfg, int argc, char **argv)
     return status;
 }
 
+/* Retention by hand: the [retention] rules, or --older-than DAYS, or one
+ * --study; --dry-run says what would go.  Removing needs the store, so
+ * the daemon must be stopped (its own [retention] does the same while it
+ * runs); a dry run works any time. */
+static int cmd_purge(const iso_config *cfg, int argc, char **argv)
+{
+    iso_retention_opts o = {.out = stdout, .watermarks = true};
+    for (int i = 0; i < argc; i++) {
+        char *end = NULL;
+        if (strcmp(argv[i], "--dry-run") == 0) {
+            o.dry_run = true;
+        } else if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc) {
+            o.older_than_days = strtol(argv[++i], &end, 10);
+            if (end == NULL || *end != '\0' || o.older_than_days <= 0) {
+                fprintf(stderr, "isonode purge: --older-than takes a number of days\n");
+                return 2;
+            }
+            o.watermarks = false;
+        } else if (strcmp(argv[i], "--study") == 0 && i + 1 < argc) {
+            o.study_uid = argv[++i];
+            o.watermarks = false;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    iso_err err = {0};
+    iso_jobs *jobs = NULL;
+    iso_outbox *outbox = NULL;
+    iso_store *store = NULL;
+    iso_path ob;
+    int status = 0;
+    if (iso_jobs_open(cfg->data_dir, 1, &jobs, NULL, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s (has the daemon run on %s?)\n", err.msg, cfg->data_dir);
+        return 1;
+    }
+    if (iso_layout_path(cfg->data_dir, ISO_DATA_OUTBOX, &ob, &err) == ISO_OK &&
+        access(ob.s, F_OK) == 0 && iso_outbox_open(cfg->data_dir, &outbox, &err) != ISO_OK) {
+        fprintf(stderr, "isonode: %s\n", err.msg);
+        iso_jobs_close(jobs);
+        return 1;
+    }
+    if (!o.dry_run) {
+        iso_store_options so = {cfg->data_dir, cfg->duplicates, cfg->min_free_mb};
+        iso_recovery_report rec;
+        if (iso_store_open(&so, &store, &rec, &err) != ISO_OK) {
+            fprintf(stderr, "isonode purge: %s; while isonoded runs its [retention] rules apply, "
+                            "or stop it (--dry-run works any time)\n", err.msg);
+            iso_outbox_close(outbox);
+            iso_jobs_close(jobs);
+            return 1;
+        }
+    }
+    iso_retention_env env = {cfg, store, jobs, outbox};
+    iso_retention_report rep;
+    if (iso_retention_run(&env, &o, (long)time(NULL), &rep, &err) != ISO_OK) {
+        fprintf(stderr, "isonode purge: %s\n", err.msg);
+        status = 1;
+    } else {
+        printf("%d stud%s %s (%.1f MB), %d kept because still needed; data_dir %.0f%% full\n",
+               rep.removed, rep.removed == 1 ? "y" : "ies", o.dry_run ? "would go" : "removed",
+               (double)rep.bytes / 1e6, rep.kept, rep.used_percent);
+        if (o.study_uid != NULL && rep.removed == 0 && rep.kept == 0) {
+            fprintf(stderr, "isonode purge: no study %s\n", o.study_uid);
+            status = 1;
+        }
+    }
+    iso_store_close(store);
+    iso_outbox_close(outbox);
+    iso_jobs_close(jobs);
+    return status;
+}
+
 /* A job's deliveries as the outbox sees them (its results folders). */
 typedef struct job_note_ctx {
     iso_outbox *outbox;
@@ -727,6 +804,8 @@ int main(int argc, char **argv)
         rc = cmd_send(&cfg, rest, args);
     else if (strcmp(cmd, "outbox") == 0)
         rc = cmd_outbox(&cfg, rest, args);
+    else if (strcmp(cmd, "purge") == 0)
+        rc = cmd_purge(&cfg, rest, args);
     else if (strcmp(cmd, "jobs") == 0)
         rc = cmd_jobs(&cfg, rest, args);
     else if (strcmp(cmd, "vault") == 0)

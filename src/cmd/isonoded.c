@@ -23,6 +23,7 @@
 #include "deliver/deliverer.h"
 #include "deliver/commit_requests.h"
 #include "derive/derive.h"
+#include "retention/retention.h"
 #include "deliver/commitments.h"
 #include "dicom/dicom.h"
 #include "jobs/completion.h"
@@ -163,6 +164,7 @@ typedef struct node {
     iso_runner *runner;
     listeners listen; /* what the SCP's observer reaches */
     iso_scp *scp;
+    iso_retention *retention; /* NULL: no [retention] rule */
 } node;
 
 /* The store, and the parse limits every later parse of peer data applies
@@ -292,7 +294,10 @@ static iso_code start_work(node *n, iso_err *err)
     n->listen = (listeners){n->cfg, n->completion, n->deliverer, PTHREAD_MUTEX_INITIALIZER, ""};
     iso_scp_observer obs = {&n->listen, on_stored,     on_assoc_end,
                             on_commit,  on_commit_here, on_commit_report};
-    return iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err);
+    if (iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err) != ISO_OK)
+        return err->code;
+    iso_retention_env re = {cfg, n->store, n->jobs, iso_deliverer_outbox(n->deliverer)};
+    return iso_retention_start(&re, &n->retention, err);
 }
 
 /* The stop order: no new work, running jobs finish and queue their
@@ -300,6 +305,7 @@ static iso_code start_work(node *n, iso_err *err)
  * de-identifiers (which the SCP and jobs used) go last. */
 static void stop_node(node *n)
 {
+    iso_retention_stop(n->retention); /* first: it uses the store, the jobs and the outbox */
     iso_scp_stop(n->scp);
     iso_runner_stop(n->runner);
     iso_completion_free(n->completion);

@@ -164,6 +164,15 @@ const iso_config_key iso_config_keys[] = {
      "Longest wait between two attempts.", NULL},
     {"outbox", "commitment_timeout_seconds", ISO_CFG_INT, NODE(ob_commitment_timeout_seconds), "3600", 5, 604800, NULL,
      "How long a peer with storage_commitment = yes has to report on what it was asked to commit; without a report by then the objects are sent and asked for again (an attempt, counted towards max_attempts).", NULL},
+    {"retention", "keep_days", ISO_CFG_INT, NODE(rt_keep_days), "0", 0, 36500, NULL,
+     "Studies whose last instance arrived more than this many days ago are removed (0: no age limit).",
+     "Never removed, whatever the age or the disk: a study with a job queued, running or waiting to be retried, a series still settling (or without a job yet), or an object the outbox has not delivered (queued, awaiting a peer's storage commitment, or dead: purge or retry those first). Each removal is logged with the de-identified Study Instance UID and the reason."},
+    {"retention", "high_water_percent", ISO_CFG_INT, NODE(rt_high_water_percent), "0", 0, 99, NULL,
+     "When the file system of data_dir is fuller than this (percent of its blocks), the oldest studies (by last arrival) are removed until it is below low_water_percent (0: off).", NULL},
+    {"retention", "low_water_percent", ISO_CFG_INT, NODE(rt_low_water_percent), "80", 1, 99, NULL,
+     "Where removal for space stops; below high_water_percent.", NULL},
+    {"retention", "interval_seconds", ISO_CFG_INT, NODE(rt_interval_seconds), "60", 1, 86400, NULL,
+     "How often isonoded applies the retention rules (when keep_days or high_water_percent is set).", NULL},
     {"route", "modality", ISO_CFG_STR, ROUTE(modality), "", 0, 0, NULL,
      "Match: Modality (glob, e.g. CT or C?; empty: any).", NULL},
     {"route", "body_part", ISO_CFG_STR, ROUTE(body_part), "", 0, 0, NULL,
@@ -358,7 +367,7 @@ static iso_code set_value(const iso_config_key *k, void *base, const char *v, is
 }
 
 const iso_config_section iso_config_sections[] = {
-    {"node", 0}, {"reconstruct", 0}, {"anonymize", 0}, {"outbox", 0}, {"tls", 0},
+    {"node", 0}, {"reconstruct", 0}, {"anonymize", 0}, {"outbox", 0}, {"retention", 0}, {"tls", 0},
     {"peer", 1}, {"surface", 1},     {"route", 1},
 };
 const size_t iso_config_nsections = sizeof iso_config_sections / sizeof iso_config_sections[0];
@@ -684,6 +693,10 @@ static iso_code validate(iso_config *cfg, iso_err *err)
                         cfg->ae_title);
     if (cfg->data_dir[0] == '\0')
         return iso_fail(err, ISO_ECONFIG, "[node] data_dir must not be empty");
+    if (cfg->rt_high_water_percent > 0 && cfg->rt_low_water_percent >= cfg->rt_high_water_percent)
+        return iso_fail(err, ISO_ECONFIG,
+                        "[retention] low_water_percent (%ld) must be below high_water_percent (%ld)",
+                        cfg->rt_low_water_percent, cfg->rt_high_water_percent);
     for (size_t i = 0; i < cfg->n_surfaces; i++) {
         const iso_surface_conf *sf = &cfg->surfaces[i];
         int r, g, b;

@@ -156,6 +156,10 @@ typedef struct iso_config {
     long ob_retry_base_seconds;
     long ob_retry_max_seconds;
     long ob_commitment_timeout_seconds;
+    long rt_keep_days;
+    long rt_high_water_percent;
+    long rt_low_water_percent;
+    long rt_interval_seconds;
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;

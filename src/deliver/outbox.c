@@ -527,3 +527,52 @@ iso_code iso_outbox_job_summary(iso_outbox *o, const char *data_dir, long long j
     pthread_mutex_unlock(&o->mu);
     return rc;
 }
+
+iso_code iso_outbox_holds(iso_outbox *o, const char *data_dir, const int64_t *job_ids,
+                          size_t n_jobs, const char *const *sop_uids, size_t n_sops, bool *holds,
+                          iso_err *err)
+{
+    *holds = false;
+    iso_path results;
+    if (iso_layout_path(data_dir, ISO_DATA_RESULTS, &results, err) != ISO_OK)
+        return err->code;
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *by_job = NULL, *by_sop = NULL;
+    iso_code rc = ISO_OK;
+    if (sqlite3_prepare_v2(o->db,
+                           "SELECT 1 FROM outbox WHERE state IN ('queued','awaiting','dead') AND "
+                           "substr(path, 1, length(?1)) = ?1 LIMIT 1",
+                           -1, &by_job, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(o->db,
+                           "SELECT 1 FROM outbox WHERE sop_uid = ?1 AND state IN "
+                           "('queued','awaiting','dead') LIMIT 1",
+                           -1, &by_sop, NULL) != SQLITE_OK)
+        rc = db_fail(o, err, "prepare holds");
+    for (size_t i = 0; rc == ISO_OK && !*holds && i < n_jobs; i++) {
+        iso_path prefix;
+        if (iso_path_fmt(&prefix, err, "%s/J%lld.", results.s, (long long)job_ids[i]) != ISO_OK) {
+            rc = err->code;
+            break;
+        }
+        sqlite3_reset(by_job);
+        sqlite3_bind_text(by_job, 1, prefix.s, -1, SQLITE_TRANSIENT);
+        int r = sqlite3_step(by_job);
+        if (r == SQLITE_ROW)
+            *holds = true;
+        else if (r != SQLITE_DONE)
+            rc = db_fail(o, err, "holds");
+    }
+    for (size_t i = 0; rc == ISO_OK && !*holds && i < n_sops; i++) {
+        sqlite3_reset(by_sop);
+        sqlite3_bind_text(by_sop, 1, sop_uids[i], -1, SQLITE_STATIC);
+        int r = sqlite3_step(by_sop);
+        if (r == SQLITE_ROW)
+            *holds = true;
+        else if (r != SQLITE_DONE)
+            rc = db_fail(o, err, "holds");
+    }
+    sqlite3_finalize(by_job);
+    sqlite3_finalize(by_sop);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}

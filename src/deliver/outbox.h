@@ -22,6 +22,7 @@
 #ifndef ISO_OUTBOX_H
 #define ISO_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +69,14 @@ iso_code iso_outbox_clean_results(iso_outbox *o, const char *data_dir, long min_
  * (SurfaceSegmentationStorage)"; "" when the job queued nothing. */
 iso_code iso_outbox_job_summary(iso_outbox *o, const char *data_dir, long long job_id, char *out,
                                 size_t size, iso_err *err);
+
+/* For retention: does the outbox still need something of a study -- an
+ * item queued, awaiting commitment or dead (not delivered) whose file is
+ * in the results folder of one of job_ids, or whose SOP Instance UID is one
+ * of sop_uids (a forwarded stored object)? */
+iso_code iso_outbox_holds(iso_outbox *o, const char *data_dir, const int64_t *job_ids,
+                          size_t n_jobs, const char *const *sop_uids, size_t n_sops, bool *holds,
+                          iso_err *err);
 
 /* Operator commands. */
 iso_code iso_outbox_summary(iso_outbox *o, char *out, size_t size, iso_err *err);

@@ -467,3 +467,28 @@ iso_code iso_jobs_summary(iso_jobs *j, char *out, size_t size, iso_err *err)
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
+
+iso_code iso_jobs_series_state(iso_jobs *j, const char *series_uid, bool *busy, int64_t *ids,
+                               size_t max, size_t *n, iso_err *err)
+{
+    *busy = false;
+    *n = 0;
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st, "SELECT id, state IN ('queued','running','failed') FROM jobs "
+                                  "WHERE series_uid=? ORDER BY id",
+                          "t", err, series_uid);
+    if (rc == ISO_OK) {
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            *busy = *busy || sqlite3_column_int(st, 1) != 0;
+            if (*n < max)
+                ids[(*n)++] = sqlite3_column_int64(st, 0);
+        }
+        if (r != SQLITE_DONE)
+            rc = db_fail(j, err, "series state");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}

@@ -19,6 +19,7 @@
 #ifndef ISO_JOBS_QUEUE_H
 #define ISO_JOBS_QUEUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -72,6 +73,12 @@ iso_code iso_jobs_note_content(iso_jobs *j, int64_t id, const char *series_uid,
                                const char *content, int *seen_before, iso_err *err);
 iso_code iso_jobs_version_created(iso_jobs *j, const char *series_uid, const char *version,
                                   long *created, iso_err *err);
+
+/* For retention: whether a job of the series is still to run or running
+ * (queued, running, failed and waiting to be retried), and the ids of all
+ * its jobs (at most max, in ids; *n how many were written). */
+iso_code iso_jobs_series_state(iso_jobs *j, const char *series_uid, bool *busy, int64_t *ids,
+                               size_t max, size_t *n, iso_err *err);
 
 /* Operator commands (isonode jobs, status). */
 iso_code iso_jobs_summary(iso_jobs *j, char *out, size_t size, iso_err *err);

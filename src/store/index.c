@@ -914,3 +914,100 @@ iso_code iso_index_series_paths(iso_index *idx, const char *data_dir, const char
     *n = nf;
     return ISO_OK;
 }
+
+/* ---- retention ---- */
+
+iso_code iso_index_each_study_by_age(iso_index *idx, iso_study_fn fn, void *user, iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT s.study_uid, max(i.received_at), count(i.id), sum(i.size) "
+                           "FROM studies s JOIN series se ON se.study = s.id "
+                           "JOIN instances i ON i.series = se.id GROUP BY s.id "
+                           "ORDER BY max(i.received_at), s.id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare studies by age");
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(user, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+               sqlite3_column_int64(st, 3)) != 0)
+            break;
+    iso_code rc = r == SQLITE_ROW || r == SQLITE_DONE ? ISO_OK : db_fail(idx, err, "studies by age");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+iso_code iso_index_study_instances(iso_index *idx, const char *study_uid,
+                                   iso_study_instance_fn fn, void *user, iso_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT i.path, se.series_uid, i.sop_uid, i.calling_ae FROM instances i "
+                           "JOIN series se ON i.series = se.id JOIN studies s ON se.study = s.id "
+                           "WHERE s.study_uid = ?1 ORDER BY i.id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare study instances");
+    sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        if (fn(user, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
+               (const char *)sqlite3_column_text(st, 3)) != 0)
+            break;
+    iso_code rc = r == SQLITE_ROW || r == SQLITE_DONE ? ISO_OK : db_fail(idx, err, "study instances");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+iso_code iso_index_delete_study(iso_index *idx, const char *study_uid, const char *not_after,
+                                bool *deleted, iso_err *err)
+{
+    *deleted = false;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT s.id, s.patient, (SELECT max(i.received_at) FROM instances i "
+                           "JOIN series se ON i.series = se.id WHERE se.study = s.id) "
+                           "FROM studies s WHERE s.study_uid = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare study");
+    sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    sqlite3_int64 id = 0, patient = 0;
+    bool newer = false;
+    if (r == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        patient = sqlite3_column_int64(st, 1);
+        const char *last = (const char *)sqlite3_column_text(st, 2);
+        newer = last != NULL && not_after != NULL && strcmp(last, not_after) > 0;
+    }
+    sqlite3_finalize(st);
+    if (r == SQLITE_DONE)
+        return ISO_OK; /* gone already */
+    if (r != SQLITE_ROW)
+        return db_fail(idx, err, "study");
+    if (newer)
+        return ISO_OK; /* something arrived since the decision: it stays */
+    static const char *const sql[] = {
+        "DELETE FROM instance_senders WHERE instance IN (SELECT i.id FROM instances i "
+        "JOIN series se ON i.series = se.id WHERE se.study = ?1)",
+        "DELETE FROM instances WHERE series IN (SELECT id FROM series WHERE study = ?1)",
+        "DELETE FROM series WHERE study = ?1",
+        "DELETE FROM studies WHERE id = ?1",
+        "DELETE FROM patients WHERE id = ?2 AND NOT EXISTS (SELECT 1 FROM studies WHERE "
+        "patient = ?2)",
+    };
+    for (size_t k = 0; k < sizeof sql / sizeof sql[0]; k++) {
+        if (sqlite3_prepare_v2(idx->db, sql[k], -1, &st, NULL) != SQLITE_OK)
+            return db_fail(idx, err, "prepare delete");
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_bind_parameter_count(st) >= 2)
+            sqlite3_bind_int64(st, 2, patient);
+        r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r != SQLITE_DONE)
+            return db_fail(idx, err, "delete study");
+    }
+    *deleted = true;
+    return ISO_OK;
+}

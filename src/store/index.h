@@ -148,6 +148,30 @@ void iso_path_list_free(iso_path_list *l);
 iso_code iso_index_files_under(iso_index *idx, const char *uid, iso_file_fn fn, void *user,
                                iso_level *level_found, iso_err *err);
 
+/* ---- retention (store.h iso_store_remove_study, retention/) ---- */
+
+/* Each study, the longest unchanged first: its UID, its last arrival (the
+ * latest received_at of its instances, ISO 8601 UTC), instances and bytes.
+ * fn returns non-zero to stop. */
+typedef int (*iso_study_fn)(void *user, const char *study_uid, const char *last_received,
+                            int64_t instances, int64_t bytes);
+iso_code iso_index_each_study_by_age(iso_index *idx, iso_study_fn fn, void *user, iso_err *err);
+
+/* Each instance of a study: its file (relative to data_dir), series and
+ * SOP Instance UIDs, and the calling AE it came from.  fn returns non-zero
+ * to stop. */
+typedef int (*iso_study_instance_fn)(void *user, const char *rel_path, const char *series_uid,
+                                     const char *sop_uid, const char *calling_ae);
+iso_code iso_index_study_instances(iso_index *idx, const char *study_uid,
+                                   iso_study_instance_fn fn, void *user, iso_err *err);
+
+/* Deletes a study's rows -- its instances and their senders, its series,
+ * the study, and its patient when no other study is left -- inside the
+ * caller's transaction, unless an instance arrived after not_after (ISO
+ * 8601 UTC): *deleted says which. */
+iso_code iso_index_delete_study(iso_index *idx, const char *study_uid, const char *not_after,
+                                bool *deleted, iso_err *err);
+
 /* Per series: its UID, instance count and the calling AE of its latest
  * instance (for series completion after a restart). */
 typedef int (*iso_series_fn)(void *user, const char *series_uid, int64_t instances,

@@ -57,6 +57,10 @@ typedef struct pending {
     iso_ingest *ing;
     const iso_attrs *attrs;
     const char *calling_ae;
+    /* or, instead of an object, a study to remove (iso_store_remove_study) */
+    const char *remove_study;
+    const char *not_after;
+    iso_removal *removal;
     iso_store_outcome outcome;
     iso_code rc;
     iso_err err;
@@ -333,6 +337,107 @@ static void commit_batch(iso_store *s, pending **items, int n)
         unlink_quietly(b->obsolete[i].s);
 }
 
+/* ---- removal (retention) ---- */
+
+typedef struct doomed {
+    iso_path *files; /* objects and originals */
+    size_t n, cap;
+    bool failed;
+    const char *data_dir;
+} doomed;
+
+static bool doom(doomed *d, const char *rel)
+{
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? 2 * d->cap : 256;
+        iso_path *f = realloc(d->files, nc * sizeof *f);
+        if (f == NULL)
+            return false;
+        d->files = f;
+        d->cap = nc;
+    }
+    iso_err e = {0};
+    if (iso_layout_abs(d->data_dir, rel, &d->files[d->n], &e) != ISO_OK)
+        return false;
+    d->n++;
+    return true;
+}
+
+static int doom_instance(void *user, const char *rel, const char *series_uid, const char *sop_uid,
+                         const char *calling_ae)
+{
+    (void)calling_ae;
+    doomed *d = user;
+    char orig[ISO_LAYOUT_REL_MAX];
+    iso_layout_original(series_uid, sop_uid, orig);
+    if (!doom(d, rel) || !doom(d, orig)) {
+        d->failed = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* On the committer thread, so no object of the study commits meanwhile:
+ * its rows go in one transaction, then its files.  Rows first: a crash in
+ * between leaves files without rows, which recovery sweeps (I2) -- never a
+ * row without its file (I1). */
+static void remove_study(iso_store *s, pending *p)
+{
+    iso_removal *out = p->removal;
+    memset(out, 0, sizeof *out);
+    doomed d = {NULL, 0, 0, false, s->data_dir.s};
+    bool deleted = false;
+    iso_code rc = iso_index_begin(s->idx, &p->err);
+    if (rc == ISO_OK)
+        rc = iso_index_study_instances(s->idx, p->remove_study, doom_instance, &d, &p->err);
+    if (rc == ISO_OK && d.failed)
+        rc = iso_fail(&p->err, ISO_ENOMEM, "out of memory listing the study's files");
+    if (rc == ISO_OK)
+        rc = iso_index_delete_study(s->idx, p->remove_study, p->not_after, &deleted, &p->err);
+    if (rc == ISO_OK && deleted)
+        rc = iso_index_commit(s->idx, &p->err);
+    else
+        iso_index_rollback(s->idx);
+    p->rc = rc;
+    if (rc == ISO_OK && deleted) {
+        out->removed = true;
+        for (size_t i = 0; i < d.n; i++) {
+            struct stat st;
+            if (lstat(d.files[i].s, &st) != 0)
+                continue; /* an original that was not kept */
+            if (unlink(d.files[i].s) == 0) {
+                out->bytes += st.st_size;
+                out->files++;
+            } else {
+                ISO_WARN("store: cannot remove %s: %s (recovery sweeps it)", d.files[i].s,
+                         strerror(errno));
+            }
+        }
+    }
+    free(d.files);
+}
+
+iso_code iso_store_remove_study(iso_store *s, const char *study_uid, const char *not_after,
+                                iso_removal *out, iso_err *err)
+{
+    pending p = {.remove_study = study_uid, .not_after = not_after, .removal = out};
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return iso_fail(err, ISO_ESTOPPED, "store is closing");
+    }
+    if (s->tail)
+        s->tail->next = &p;
+    else
+        s->head = &p;
+    s->tail = &p;
+    pthread_cond_signal(&s->work_cv);
+    while (!p.done)
+        pthread_cond_wait(&s->done_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return p.rc == ISO_OK ? ISO_OK : iso_fail(err, p.rc, "%s", p.err.msg);
+}
+
 static void *committer_main(void *arg)
 {
     iso_store *s = arg;
@@ -344,14 +449,19 @@ static void *committer_main(void *arg)
         if (s->head == NULL && s->stopping)
             break;
         int n = 0;
-        while (s->head != NULL && n < MAX_BATCH) {
+        /* a removal goes alone; objects in batches up to the next one */
+        bool removal = s->head->remove_study != NULL;
+        while (s->head != NULL && n < MAX_BATCH && (removal ? n == 0 : s->head->remove_study == NULL)) {
             items[n++] = s->head;
             s->head = s->head->next;
         }
         if (s->head == NULL)
             s->tail = NULL;
         pthread_mutex_unlock(&s->mu);
-        commit_batch(s, items, n);
+        if (removal)
+            remove_study(s, items[0]);
+        else
+            commit_batch(s, items, n);
         pthread_mutex_lock(&s->mu);
         for (int i = 0; i < n; i++)
             items[i]->done = true;

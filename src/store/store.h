@@ -65,6 +65,14 @@ typedef enum {
     ISO_STORED_KEPT_EXISTING = 2,
 } iso_store_outcome;
 
+/* What a removal did: removed false when the study changed since it was
+ * chosen (an instance arrived after not_after) or was gone already. */
+typedef struct iso_removal {
+    bool removed;
+    int64_t files; /* objects and kept originals deleted */
+    int64_t bytes;
+} iso_removal;
+
 typedef struct iso_recovery_report {
     unsigned tmp_removed;
     unsigned orphans_removed;
@@ -134,5 +142,14 @@ void iso_ingest_replace_existing(iso_ingest *ing);
  * and commits. */
 iso_code iso_store_put_file(iso_store *store, const char *path, const char *calling_ae,
                             iso_store_outcome *outcome, iso_err *err);
+
+/* Removes a study (retention): its index rows in one transaction on the
+ * committer thread, so nothing of it can be committing meanwhile, unless
+ * an instance arrived after not_after (ISO 8601 UTC, the last arrival seen
+ * when it was chosen); then its files and kept originals.  Rows first: a
+ * crash in between leaves files without rows, which recovery sweeps (I2);
+ * never a row without its file (I1). */
+iso_code iso_store_remove_study(iso_store *s, const char *study_uid, const char *not_after,
+                                iso_removal *out, iso_err *err);
 
 #endif

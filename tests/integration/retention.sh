@@ -1,0 +1,124 @@
+#!/bin/bash
+# Retention (issue 16): studies are removed by age or for space, never while
+# something still needs them, and a crash in the middle of a removal leaves
+# a store that `isonode verify` and recovery agree on.
+#   - by hand (isonode purge, daemon stopped): a study whose forwarded
+#     objects the outbox has not delivered is kept, with the reason; a dry
+#     run removes nothing; a kill -9 between the removal's commit and its
+#     unlinks (an LD_PRELOAD shim kills at the first unlink) leaves files
+#     without rows, which verify lists and recovery removes -- nothing else;
+#   - the daemon on a small loop-mounted ext4 (200 MB): 24 studies of
+#     15 MB each arrive one after another; the node removes the oldest above
+#     high_water_percent, every C-STORE succeeds, the disk stays below the
+#     limit and the study the outbox still holds stays.
+. "$top_srcdir/tests/lib/common.sh"
+. "$top_srcdir/tests/lib/e2e.sh"
+need storescu dcmodify python3 sqlite3 cc
+need_shared
+CT=$SHARED/data/ct/ge-tilt-28
+DOWN=$(free_port) # nobody listens: what is forwarded there stays queued
+cc -shared -fPIC -O2 -o "$WORK/crash_on_unlink.so" "$top_srcdir/tests/lib/crash_on_unlink.c" -ldl ||
+    fail "build the shim"
+# copy N TAG: a copy of the CT series with its own study, series and instance UIDs
+copy() {
+    mkdir -p "$WORK/s$1"
+    cp "$CT"/* "$WORK/s$1/"
+    dcmodify -nb -gin -m "StudyInstanceUID=1.2.826.0.1.3680043.10.543.$2.$1" \
+        -m "SeriesInstanceUID=1.2.826.0.1.3680043.10.543.$2.$1.1" "$WORK/s$1"/* > /dev/null 2>&1 ||
+        fail "dcmodify $1"
+    echo "1.2.826.0.1.3680043.10.543.$2.$1"
+}
+conf() { # DATA_DIR EXTRA
+    DATA=$1
+    write_conf "" "[reconstruct]
+settle_seconds = 1
+[outbox]
+retry_base_seconds = 3600
+[peer down]
+ae_title = DOWN
+host = 127.0.0.1
+port = $DOWN
+[route keeper]
+calling_ae = KEEPER
+reconstruct = no
+forward_to = down
+[route all]
+reconstruct = no
+${2:-}"
+}
+studies() { node ls studies --json | python3 -c 'import json,sys; print(" ".join(sorted(r["StudyInstanceUID"] for r in json.load(sys.stdin))))'; }
+
+# ---- by hand ----
+conf "$WORK/data"
+start_node
+a=$(copy 1 1); b=$(copy 2 1)
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s1"/* || fail "storescu a"
+storescu -aet KEEPER -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s2"/* || fail "storescu b"
+wait_jobs_done 2 60 || fail "jobs: $(node jobs list)"
+stop_node
+node purge --dry-run --study "$b" > "$WORK/dry-b" || fail "purge --dry-run --study b"
+grep -q "^kept	$b	the outbox has not delivered all of it" "$WORK/dry-b" || fail "b not kept: $(cat "$WORK/dry-b")"
+node purge --dry-run --study "$a" > "$WORK/dry-a" || fail "purge --dry-run --study a"
+grep -q "^would remove	$a	28 instances" "$WORK/dry-a" || fail "dry run: $(cat "$WORK/dry-a")"
+[ "$(studies)" = "$a $b" ] || fail "a dry run removed something"
+node purge --older-than 1 | grep -q "^0 studies removed" || fail "purge --older-than 1 removed recent studies"
+ok "purge: a dry run removes nothing; a study whose forwarded objects are not delivered is kept, with the reason; nothing recent goes by age"
+
+# kill -9 between the commit and the first unlink
+rc=0
+CRASH_UNLINK_MATCH=/objects/ LD_PRELOAD="$WORK/crash_on_unlink.so" "$ISONODE" -c "$CONF" purge --study "$a" \
+    > /dev/null 2>&1 || rc=$?
+[ "$rc" = 137 ] || fail "the shim did not kill purge (exit $rc)"
+[ "$(studies)" = "$b" ] || fail "after the crash the index holds $(studies)"
+node verify > "$WORK/verify1.log" && fail "verify passed with orphan files"
+orphans=$(grep -c "^UNINDEXED objects/" "$WORK/verify1.log")
+[ "$orphans" = 28 ] || fail "verify lists $orphans files without a row, not the study's 28: $(head -3 "$WORK/verify1.log")"
+start_node
+grep -q "store recovered after unclean stop: 0 partial files and 28 unacknowledged objects removed" "$WORK/node.log" ||
+    fail "recovery: $(grep recovered "$WORK/node.log")"
+node verify > "$WORK/verify2.log" || fail "verify after recovery: $(head -5 "$WORK/verify2.log")"
+stop_node
+ok "kill -9 between a removal's commit and its unlinks: verify names exactly the study's 28 files, recovery removes them, verify passes"
+
+# ---- the daemon on a small file system ----
+losetup -f > /dev/null 2>&1 && command -v mkfs.ext4 > /dev/null || skip "no loop device (not root, or a container)"
+truncate -s 200M "$WORK/fs.img"
+mkfs.ext4 -q -F "$WORK/fs.img" || fail "mkfs"
+mkdir -p "$WORK/fs"
+mount -o loop "$WORK/fs.img" "$WORK/fs" 2> "$WORK/mount.err" || skip "cannot mount a loop device: $(cat "$WORK/mount.err")"
+trap 'stop_node 2>/dev/null; umount "$WORK/fs" 2>/dev/null; cleanup' EXIT
+conf "$WORK/fs/data" "[retention]
+high_water_percent = 60
+low_water_percent = 45
+interval_seconds = 1
+[node]
+min_free_mb = 10"
+start_node
+keep=$(copy 100 2)
+storescu -aet KEEPER -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s100"/* || fail "storescu keeper"
+max=0
+for k in $(seq 1 24); do
+    copy "$k" 2 > /dev/null
+    storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s$k"/* > "$WORK/scu$k.log" 2>&1 ||
+        fail "study $k refused: $(tail -2 "$WORK/scu$k.log")"
+    rm -rf "$WORK/s$k"
+    used=$(df --output=pcent "$WORK/fs" | tail -1 | tr -dc 0-9)
+    [ "$used" -gt "$max" ] && max=$used
+    sleep 1
+done
+sleep 4
+used=$(df --output=pcent "$WORK/fs" | tail -1 | tr -dc 0-9)
+free=$(df --output=avail -m "$WORK/fs" | tail -1 | tr -dc 0-9)
+removed=$(grep -c "retention: removed study" "$WORK/node.log")
+echo "24 studies of 15 MB into 200 MB: $removed removed, disk at most $max% full, now $used%, $free MB free"
+[ "$removed" -ge 8 ] || fail "only $removed studies removed"
+[ "$used" -le 60 ] || fail "the disk is $used% full after the last study"
+[ "$max" -le 80 ] || fail "the disk reached $max%"
+[ "$free" -gt 10 ] || fail "only $free MB free"
+studies | grep -q "$keep" || fail "the study the outbox holds was removed"
+grep "retention: removed study" "$WORK/node.log" | grep -q "$keep" && fail "the held study was logged as removed"
+grep -q "retention: removed study 1.2.826.0.1.3680043.10.543.2.1 (28 instances, .*): the disk is [0-9]*% full (high_water_percent 60" "$WORK/node.log" ||
+    fail "the oldest study was not the first removed: $(grep 'retention: removed' "$WORK/node.log" | head -2)"
+node verify > "$WORK/verify3.log" || fail "verify: $(head -5 "$WORK/verify3.log")"
+stop_node
+ok "a 200 MB file system took 24 x 15 MB: $removed oldest studies removed for space, every C-STORE succeeded, the disk peaked at $max%, the held study stayed, verify passes"
