@@ -83,6 +83,7 @@ typedef struct iso_route_conf {
     char send_results_to[256];            /* and to these peers */
     char forward_to[256];                 /* the series as received, to these peers */
     char forward_anonymized_to[256];      /* de-identified copies, to these peers */
+    long keep_days;                       /* retention of the series' study; 0: [retention]'s */
 } iso_route_conf;
 
 typedef struct iso_config {

@@ -492,3 +492,24 @@ iso_code iso_jobs_series_state(iso_jobs *j, const char *series_uid, bool *busy, 
     pthread_mutex_unlock(&j->mu);
     return rc;
 }
+
+iso_code iso_jobs_series_route(iso_jobs *j, const char *series_uid, char *route, size_t size,
+                               iso_err *err)
+{
+    route[0] = '\0';
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st, "SELECT route FROM jobs WHERE series_uid=? AND route != '' "
+                                  "ORDER BY id DESC LIMIT 1",
+                          "t", err, series_uid);
+    if (rc == ISO_OK) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW)
+            snprintf(route, size, "%s", (const char *)sqlite3_column_text(st, 0));
+        else if (r != SQLITE_DONE)
+            rc = db_fail(j, err, "series route");
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}

@@ -79,6 +79,10 @@ iso_code iso_jobs_version_created(iso_jobs *j, const char *series_uid, const cha
  * its jobs (at most max, in ids; *n how many were written). */
 iso_code iso_jobs_series_state(iso_jobs *j, const char *series_uid, bool *busy, int64_t *ids,
                                size_t max, size_t *n, iso_err *err);
+/* The rule that decided the series' latest finished job ("route NAME",
+ * "default", ...), "" if none did. */
+iso_code iso_jobs_series_route(iso_jobs *j, const char *series_uid, char *route, size_t size,
+                               iso_err *err);
 
 /* Operator commands (isonode jobs, status). */
 iso_code iso_jobs_summary(iso_jobs *j, char *out, size_t size, iso_err *err);

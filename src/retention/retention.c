@@ -136,6 +136,35 @@ static bool our_results(const char *data_dir, const char *rel)
            iso_dcm_read_attrs(abs.s, &a, &e) == ISO_OK && iso_derive_is_ours(&a);
 }
 
+/* The keep_days of a study: the longest its series' routes ask for
+ * ([route] keep_days), else [retention]'s (0: no age limit). */
+static long study_keep_days(const iso_retention_env *env, iso_index *idx, const study *s,
+                            iso_err *err)
+{
+    study_parts *p = calloc(1, sizeof *p);
+    long days = 0;
+    if (p == NULL || iso_index_study_instances(idx, s->uid, add_instance, p, err) != ISO_OK) {
+        if (p != NULL)
+            parts_free(p);
+        free(p);
+        return env->cfg->rt_keep_days;
+    }
+    for (int k = 0; k < p->n_series; k++) {
+        char route[96];
+        iso_err e = {0};
+        if (iso_jobs_series_route(env->jobs, p->series[k], route, sizeof route, &e) != ISO_OK ||
+            strncmp(route, "route ", 6) != 0)
+            continue;
+        for (size_t r = 0; r < env->cfg->n_routes; r++)
+            if (strcmp(env->cfg->routes[r].name, route + 6) == 0 &&
+                env->cfg->routes[r].keep_days > days)
+                days = env->cfg->routes[r].keep_days;
+    }
+    parts_free(p);
+    free(p);
+    return days > 0 ? days : env->cfg->rt_keep_days;
+}
+
 /* NULL when nothing needs the study any more, else what does. */
 static const char *still_needed(const iso_retention_env *env, iso_index *idx, const study *s,
                                 iso_err *err)
@@ -201,20 +230,27 @@ iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opt
     iso_code rc = iso_index_each_study_by_age(idx, add_study, &l, err);
     if (rc == ISO_OK && l.failed)
         rc = iso_fail(err, ISO_ENOMEM, "out of memory listing studies");
-    long days = o->older_than_days > 0 ? o->older_than_days : cfg->rt_keep_days;
-    char cutoff[40] = "";
-    if (days > 0)
-        iso_time(now - days * 86400, cutoff, sizeof cutoff);
+    bool any_route_days = false;
+    for (size_t r = 0; r < cfg->n_routes; r++)
+        any_route_days = any_route_days || cfg->routes[r].keep_days > 0;
     double used = used_percent(cfg->data_dir);
     bool for_space = false;
     for (size_t i = 0; rc == ISO_OK && i < l.n; i++) {
         const study *s = &l.s[i];
-        char reason[128];
+        char reason[128], cutoff[40];
+        if (o->study_uid != NULL && strcmp(s->uid, o->study_uid) != 0)
+            continue;
+        long days = o->older_than_days > 0 ? o->older_than_days
+                    : any_route_days      ? study_keep_days(env, idx, s, err)
+                                          : cfg->rt_keep_days;
+        bool aged = false;
+        if (days > 0 && o->study_uid == NULL) {
+            iso_time(now - days * 86400, cutoff, sizeof cutoff);
+            aged = strcmp(s->last, cutoff) < 0;
+        }
         if (o->study_uid != NULL) {
-            if (strcmp(s->uid, o->study_uid) != 0)
-                continue;
             snprintf(reason, sizeof reason, "asked for (isonode purge --study)");
-        } else if (days > 0 && strcmp(s->last, cutoff) < 0) {
+        } else if (aged) {
             snprintf(reason, sizeof reason, "last instance arrived more than %ld days ago", days);
         } else if (o->watermarks && cfg->rt_high_water_percent > 0 &&
                    (for_space ? used >= cfg->rt_low_water_percent

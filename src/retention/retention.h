@@ -2,7 +2,7 @@
  * disk, without ever removing what is still needed.
  *
  * Rules ([retention]): a study whose last instance arrived more than
- * keep_days ago goes; when the file system of data_dir is fuller than
+ * keep_days ago (or its routes' longer keep_days) goes; when the file system of data_dir is fuller than
  * high_water_percent, the oldest studies (by last arrival) go until it is
  * below low_water_percent.  Whatever the rule, a study is kept while
  *   - a job of one of its series is queued, running or waiting to be
@@ -16,8 +16,9 @@
  * committer thread, then files) and is logged with the (de-identified)
  * Study Instance UID, what it freed and why.
  *
- * Not yet: a [route]-level keep_days, and expiring the vault rows of
- * removed studies (keep_vault_days).
+ * A [route] keep_days keeps the studies whose series that route decided
+ * longer (the longest of a study's routes wins).  Not yet: expiring the
+ * vault rows of removed studies (keep_vault_days).
  */
 #ifndef ISO_RETENTION_H
 #define ISO_RETENTION_H

@@ -42,6 +42,10 @@ port = $DOWN
 calling_ae = KEEPER
 reconstruct = no
 forward_to = down
+[route longkeep]
+calling_ae = LONGKEEP
+reconstruct = no
+keep_days = 3650
 [route all]
 reconstruct = no
 ${2:-}"
@@ -51,25 +55,35 @@ studies() { node ls studies --json | python3 -c 'import json,sys; print(" ".join
 # ---- by hand ----
 conf "$WORK/data"
 start_node
-a=$(copy 1 1); b=$(copy 2 1)
+a=$(copy 1 1); b=$(copy 2 1); c=$(copy 3 1)
 storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s1"/* || fail "storescu a"
 storescu -aet KEEPER -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s2"/* || fail "storescu b"
-wait_jobs_done 2 60 || fail "jobs: $(node jobs list)"
+storescu -aet LONGKEEP -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s3"/* || fail "storescu c"
+wait_jobs_done 3 60 || fail "jobs: $(node jobs list)"
 stop_node
 node purge --dry-run --study "$b" > "$WORK/dry-b" || fail "purge --dry-run --study b"
 grep -q "^kept	$b	the outbox has not delivered all of it" "$WORK/dry-b" || fail "b not kept: $(cat "$WORK/dry-b")"
 node purge --dry-run --study "$a" > "$WORK/dry-a" || fail "purge --dry-run --study a"
 grep -q "^would remove	$a	28 instances" "$WORK/dry-a" || fail "dry run: $(cat "$WORK/dry-a")"
-[ "$(studies)" = "$a $b" ] || fail "a dry run removed something"
+[ "$(studies)" = "$a $b $c" ] || fail "a dry run removed something"
 node purge --older-than 1 | grep -q "^0 studies removed" || fail "purge --older-than 1 removed recent studies"
-ok "purge: a dry run removes nothing; a study whose forwarded objects are not delivered is kept, with the reason; nothing recent goes by age"
+# by age: every study arrived in 2020; [retention] keep_days = 30, but the
+# route that decided c keeps it 3650 days, and b is still held by the outbox
+sqlite3 "$DATA/index.sqlite" "UPDATE instances SET received_at = '2020-01-02T03:04:05.000Z'" || fail "age the studies"
+conf "$WORK/data" "[retention]
+keep_days = 30"
+node purge --dry-run > "$WORK/dry-age" || fail "purge --dry-run by keep_days"
+grep -q "^would remove	$a	.*last instance arrived more than 30 days ago" "$WORK/dry-age" || fail "a not due: $(cat "$WORK/dry-age")"
+grep -q "$c" "$WORK/dry-age" && fail "c is due despite its route's keep_days: $(cat "$WORK/dry-age")"
+grep -q "^1 study would go (.*), 1 kept because still needed" "$WORK/dry-age" || fail "summary: $(tail -1 "$WORK/dry-age")"
+ok "purge: a dry run removes nothing; a study whose forwarded objects are not delivered is kept, with the reason; by age, [retention] keep_days applies unless the study's route keeps it longer"
 
 # kill -9 between the commit and the first unlink
 rc=0
 CRASH_UNLINK_MATCH=/objects/ LD_PRELOAD="$WORK/crash_on_unlink.so" "$ISONODE" -c "$CONF" purge --study "$a" \
     > /dev/null 2>&1 || rc=$?
 [ "$rc" = 137 ] || fail "the shim did not kill purge (exit $rc)"
-[ "$(studies)" = "$b" ] || fail "after the crash the index holds $(studies)"
+[ "$(studies)" = "$b $c" ] || fail "after the crash the index holds $(studies)"
 node verify > "$WORK/verify1.log" && fail "verify passed with orphan files"
 orphans=$(grep -c "^UNINDEXED objects/" "$WORK/verify1.log")
 [ "$orphans" = 28 ] || fail "verify lists $orphans files without a row, not the study's 28: $(head -3 "$WORK/verify1.log")"
