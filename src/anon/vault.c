@@ -374,3 +374,108 @@ static iso_code check_key(iso_vault *v, const uint8_t key[ISO_KEY_LEN], iso_err 
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? ISO_OK : db_fail(v, err, "key check");
 }
+
+iso_code iso_vault_schedule_expiry(iso_vault *v, const char *const *kinds,
+                                   const char *const *pseudos, size_t n, long expires_at,
+                                   iso_err *err)
+{
+    pthread_mutex_lock(&v->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = ISO_OK;
+    if (sqlite3_exec(v->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(v, err, "begin");
+    else if (sqlite3_prepare_v2(v->db,
+                                "INSERT OR REPLACE INTO vault_expiry (kind, pseudo, expires_at) "
+                                "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM vault WHERE kind = ?1 "
+                                "AND pseudo = ?2)",
+                                -1, &st, NULL) != SQLITE_OK)
+        rc = db_fail(v, err, "prepare expiry");
+    for (size_t i = 0; rc == ISO_OK && i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, kinds[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, pseudos[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, expires_at);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = db_fail(v, err, "schedule expiry");
+    }
+    sqlite3_finalize(st);
+    if (rc == ISO_OK && sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(v, err, "commit");
+    if (rc != ISO_OK)
+        (void)sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+iso_code iso_vault_expire(iso_vault *v, long now,
+                          int (*still_needed)(void *user, const char *kind, const char *pseudo),
+                          void *user, int *removed, iso_err *err)
+{
+    *removed = 0;
+    enum { ROUND = 1024 };
+    char(*kinds)[16] = calloc(ROUND, sizeof *kinds);
+    char(*pseudos)[72] = calloc(ROUND, sizeof *pseudos);
+    if (kinds == NULL || pseudos == NULL) {
+        free(kinds);
+        free(pseudos);
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    }
+    int n = 0;
+    iso_code rc = ISO_OK;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&v->mu);
+    if (sqlite3_prepare_v2(v->db, "SELECT kind, pseudo FROM vault_expiry WHERE expires_at <= ? LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(v, err, "prepare due");
+    } else {
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int(st, 2, ROUND);
+        while (n < ROUND && sqlite3_step(st) == SQLITE_ROW) {
+            snprintf(kinds[n], sizeof kinds[n], "%.15s", (const char *)sqlite3_column_text(st, 0));
+            snprintf(pseudos[n], sizeof pseudos[n], "%.71s", (const char *)sqlite3_column_text(st, 1));
+            n++;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&v->mu);
+    /* the store's answer, without the vault's lock held */
+    char *needed = calloc((size_t)(n > 0 ? n : 1), 1);
+    if (needed == NULL)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory");
+    for (int i = 0; rc == ISO_OK && i < n; i++)
+        needed[i] = (char)still_needed(user, kinds[i], pseudos[i]);
+    pthread_mutex_lock(&v->mu);
+    sqlite3_stmt *del = NULL, *drop = NULL;
+    if (rc == ISO_OK && n > 0 &&
+        (sqlite3_exec(v->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(v->db, "DELETE FROM vault WHERE kind = ? AND pseudo = ?", -1, &del,
+                            NULL) != SQLITE_OK ||
+         sqlite3_prepare_v2(v->db, "DELETE FROM vault_expiry WHERE kind = ? AND pseudo = ?", -1,
+                            &drop, NULL) != SQLITE_OK))
+        rc = db_fail(v, err, "prepare expire");
+    for (int i = 0; rc == ISO_OK && i < n; i++) {
+        sqlite3_stmt *which[2] = {drop, needed[i] ? NULL : del};
+        for (int k = 0; k < 2 && rc == ISO_OK; k++) {
+            if (which[k] == NULL)
+                continue;
+            sqlite3_reset(which[k]);
+            sqlite3_bind_text(which[k], 1, kinds[i], -1, SQLITE_STATIC);
+            sqlite3_bind_text(which[k], 2, pseudos[i], -1, SQLITE_STATIC);
+            if (sqlite3_step(which[k]) != SQLITE_DONE)
+                rc = db_fail(v, err, "expire");
+            else if (k == 1)
+                *removed += sqlite3_changes(v->db);
+        }
+    }
+    sqlite3_finalize(del);
+    sqlite3_finalize(drop);
+    if (rc == ISO_OK && n > 0 && sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = db_fail(v, err, "commit");
+    if (rc != ISO_OK && n > 0)
+        (void)sqlite3_exec(v->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&v->mu);
+    free(needed);
+    free(kinds);
+    free(pseudos);
+    return rc;
+}

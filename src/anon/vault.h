@@ -73,6 +73,18 @@ iso_code iso_vault_put_many(iso_vault *v, const char *const *kinds, const char *
 iso_code iso_vault_get(iso_vault *v, const char *kind, const char *pseudo, char **value,
                        iso_err *err);
 
+/* Retention: the rows (kinds[i], pseudos[i]) of a removed study are to go
+ * at expires_at (Unix seconds). */
+iso_code iso_vault_schedule_expiry(iso_vault *v, const char *const *kinds,
+                                   const char *const *pseudos, size_t n, long expires_at,
+                                   iso_err *err);
+/* Each row due at now: still_needed(user, kind, pseudo) says whether the
+ * store holds what it re-identifies again (then only the expiry goes);
+ * otherwise the vault row goes.  *removed counts vault rows deleted. */
+iso_code iso_vault_expire(iso_vault *v, long now,
+                          int (*still_needed)(void *user, const char *kind, const char *pseudo),
+                          void *user, int *removed, iso_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -672,7 +672,25 @@ static int cmd_purge(const iso_config *cfg, int argc, char **argv)
             return 1;
         }
     }
-    iso_retention_env env = {cfg, store, jobs, outbox};
+    /* a de-identifying store's vault, for keep_vault_days */
+    iso_vault *vault = NULL;
+    iso_path vp;
+    if (!o.dry_run && cfg->an_enabled && cfg->rt_keep_vault_days > 0 &&
+        iso_layout_path(cfg->data_dir, ISO_DATA_VAULT, &vp, &err) == ISO_OK &&
+        access(vp.s, F_OK) == 0) {
+        uint8_t key[ISO_KEY_LEN];
+        iso_path kp;
+        if (iso_key_path(cfg->data_dir, cfg->an_key_path, &kp, &err) != ISO_OK ||
+            iso_key_load(kp.s, 0, key, &err) != ISO_OK ||
+            iso_vault_open(cfg->data_dir, key, &vault, &err) != ISO_OK) {
+            fprintf(stderr, "isonode purge: %s\n", err.msg);
+            iso_store_close(store);
+            iso_outbox_close(outbox);
+            iso_jobs_close(jobs);
+            return 1;
+        }
+    }
+    iso_retention_env env = {cfg, store, jobs, outbox, vault};
     iso_retention_report rep;
     if (iso_retention_run(&env, &o, (long)time(NULL), &rep, &err) != ISO_OK) {
         fprintf(stderr, "isonode purge: %s\n", err.msg);
@@ -686,6 +704,7 @@ static int cmd_purge(const iso_config *cfg, int argc, char **argv)
             status = 1;
         }
     }
+    iso_vault_close(vault);
     iso_store_close(store);
     iso_outbox_close(outbox);
     iso_jobs_close(jobs);

@@ -296,7 +296,8 @@ static iso_code start_work(node *n, iso_err *err)
                             on_commit,  on_commit_here, on_commit_report};
     if (iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err) != ISO_OK)
         return err->code;
-    iso_retention_env re = {cfg, n->store, n->jobs, iso_deliverer_outbox(n->deliverer)};
+    iso_retention_env re = {cfg, n->store, n->jobs, iso_deliverer_outbox(n->deliverer),
+                            n->anon != NULL ? iso_anon_vault(n->anon) : NULL};
     return iso_retention_start(&re, &n->retention, err);
 }
 

@@ -161,6 +161,7 @@ typedef struct iso_config {
     long rt_high_water_percent;
     long rt_low_water_percent;
     long rt_interval_seconds;
+    long rt_keep_vault_days;
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;

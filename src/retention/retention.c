@@ -214,6 +214,87 @@ out:
     return why;
 }
 
+/* ---- the vault rows of removed studies ---- */
+
+typedef struct vault_keys {
+    const char **kinds, **pseudos;
+    char (*uids)[65];
+    size_t n, cap;
+    bool failed;
+} vault_keys;
+
+static bool add_key(vault_keys *k, const char *kind, const char *uid)
+{
+    for (size_t i = 0; i < k->n; i++) /* a series is named by each of its instances */
+        if (strcmp(k->uids[i], uid) == 0 && strcmp(k->kinds[i], kind) == 0)
+            return true;
+    if (k->n == k->cap) {
+        size_t nc = k->cap ? 2 * k->cap : 256;
+        const char **a = realloc(k->kinds, nc * sizeof *a);
+        if (a != NULL)
+            k->kinds = a;
+        const char **b = realloc(k->pseudos, nc * sizeof *b);
+        if (b != NULL)
+            k->pseudos = b;
+        char(*c)[65] = realloc(k->uids, nc * sizeof *c);
+        if (c != NULL)
+            k->uids = c;
+        if (a == NULL || b == NULL || c == NULL)
+            return false;
+        k->cap = nc;
+    }
+    snprintf(k->uids[k->n], 65, "%.64s", uid);
+    k->kinds[k->n] = kind;
+    k->n++;
+    return true;
+}
+
+static int add_instance_keys(void *user, const char *rel, const char *series_uid,
+                             const char *sop_uid, const char *calling_ae)
+{
+    vault_keys *k = user;
+    (void)rel;
+    (void)calling_ae;
+    if (!add_key(k, "uid", series_uid) || !add_key(k, "uid", sop_uid)) {
+        k->failed = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Before a study is removed: its vault keys (the study row and the UID
+ * rows of the study, its series and instances). */
+static iso_code study_vault_keys(iso_index *idx, const char *study_uid, vault_keys *k,
+                                 iso_err *err)
+{
+    if (!add_key(k, "study", study_uid) || !add_key(k, "uid", study_uid))
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    if (iso_index_study_instances(idx, study_uid, add_instance_keys, k, err) != ISO_OK)
+        return err->code;
+    if (k->failed)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    for (size_t i = 0; i < k->n; i++)
+        k->pseudos[i] = k->uids[i];
+    return ISO_OK;
+}
+
+static void vault_keys_free(vault_keys *k)
+{
+    free(k->kinds);
+    free(k->pseudos);
+    free(k->uids);
+}
+
+/* Is what a due vault row re-identifies in the store again? */
+static int uid_stored_again(void *user, const char *kind, const char *pseudo)
+{
+    (void)kind;
+    bool has = true; /* when the index cannot say: keep */
+    iso_err e = {0};
+    (void)iso_index_has_uid(user, pseudo, &has, &e);
+    return has;
+}
+
 /* ---- a run ---- */
 
 iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opts *o, long now,
@@ -280,8 +361,19 @@ iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opt
                         s->instances, (double)s->bytes / 1e6, reason);
             continue;
         }
+        vault_keys keys = {0};
+        if (env->vault != NULL && cfg->rt_keep_vault_days > 0 &&
+            study_vault_keys(idx, s->uid, &keys, err) != ISO_OK) {
+            vault_keys_free(&keys);
+            rc = err->code;
+            break;
+        }
         iso_removal rm;
         rc = iso_store_remove_study(env->store, s->uid, s->last, &rm, err);
+        if (rc == ISO_OK && rm.removed && keys.n > 0)
+            rc = iso_vault_schedule_expiry(env->vault, keys.kinds, keys.pseudos, keys.n,
+                                           now + cfg->rt_keep_vault_days * 86400, err);
+        vault_keys_free(&keys);
         if (rc != ISO_OK)
             break;
         if (!rm.removed) {
@@ -296,6 +388,12 @@ iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opt
             fprintf(o->out, "removed\t%s\t%lld instances, %.1f MB\t%s\n", s->uid, s->instances,
                     (double)rm.bytes / 1e6, reason);
         used = used_percent(cfg->data_dir);
+    }
+    if (rc == ISO_OK && env->vault != NULL && !o->dry_run && env->store != NULL) {
+        rc = iso_vault_expire(env->vault, now, uid_stored_again, idx, &report->vault_rows, err);
+        if (rc == ISO_OK && report->vault_rows > 0)
+            ISO_INFO("retention: %d vault row(s) of studies removed %ld days ago deleted",
+                     report->vault_rows, cfg->rt_keep_vault_days);
     }
     report->used_percent = used_percent(cfg->data_dir);
     iso_index_close(idx);

@@ -17,8 +17,10 @@
  * Study Instance UID, what it freed and why.
  *
  * A [route] keep_days keeps the studies whose series that route decided
- * longer (the longest of a study's routes wins).  Not yet: expiring the
- * vault rows of removed studies (keep_vault_days).
+ * longer (the longest of a study's routes wins).  With keep_vault_days,
+ * the vault rows of a removed study (its study and every series and
+ * instance UID) go that many days after the removal, unless the store
+ * holds the UID again by then.
  */
 #ifndef ISO_RETENTION_H
 #define ISO_RETENTION_H
@@ -27,6 +29,7 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "anon/vault.h"
 #include "deliver/outbox.h"
 #include "jobs/queue.h"
 #include "store/store.h"
@@ -37,6 +40,7 @@ typedef struct iso_retention_env {
     iso_store *store; /* NULL: nothing is removed (a dry run) */
     iso_jobs *jobs;
     iso_outbox *outbox; /* NULL: no outbox yet, nothing held */
+    iso_vault *vault;   /* NULL: no de-identification, no vault rows to expire */
 } iso_retention_env;
 
 typedef struct iso_retention_opts {
@@ -52,6 +56,7 @@ typedef struct iso_retention_report {
     int kept;           /* candidates kept because something still needs them */
     long long bytes;    /* freed (or that would be) */
     double used_percent; /* of the file system after the run */
+    int vault_rows;      /* vault rows of removed studies deleted (keep_vault_days) */
 } iso_retention_report;
 
 iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opts *o, long now,

@@ -1011,3 +1011,20 @@ iso_code iso_index_delete_study(iso_index *idx, const char *study_uid, const cha
     *deleted = true;
     return ISO_OK;
 }
+
+iso_code iso_index_has_uid(iso_index *idx, const char *uid, bool *has, iso_err *err)
+{
+    *has = false;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT 1 FROM studies WHERE study_uid = ?1 UNION ALL "
+                           "SELECT 1 FROM series WHERE series_uid = ?1 UNION ALL "
+                           "SELECT 1 FROM instances WHERE sop_uid = ?1 LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare has uid");
+    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    *has = r == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW || r == SQLITE_DONE ? ISO_OK : db_fail(idx, err, "has uid");
+}

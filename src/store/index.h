@@ -165,6 +165,9 @@ typedef int (*iso_study_instance_fn)(void *user, const char *rel_path, const cha
 iso_code iso_index_study_instances(iso_index *idx, const char *study_uid,
                                    iso_study_instance_fn fn, void *user, iso_err *err);
 
+/* Does the index hold a study, series or instance with this UID? */
+iso_code iso_index_has_uid(iso_index *idx, const char *uid, bool *has, iso_err *err);
+
 /* Deletes a study's rows -- its instances and their senders, its series,
  * the study, and its patient when no other study is left -- inside the
  * caller's transaction, unless an instance arrived after not_after (ISO

@@ -94,6 +94,43 @@ node verify > "$WORK/verify2.log" || fail "verify after recovery: $(head -5 "$WO
 stop_node
 ok "kill -9 between a removal's commit and its unlinks: verify names exactly the study's 28 files, recovery removes them, verify passes"
 
+# ---- the vault rows of removed studies (keep_vault_days) ----
+DATA=$WORK/data-v
+ANONYMIZE=yes write_conf "" "[reconstruct]
+settle_seconds = 1
+[route all]
+reconstruct = no
+[retention]
+keep_vault_days = 1"
+start_node
+copy 4 1 > /dev/null
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s4"/* || fail "storescu d"
+wait_jobs_done 1 60 || fail "job d: $(node jobs list)"
+stop_node
+d=$(studies) # the store's (de-identified) Study Instance UID
+vrows() { sqlite3 "$DATA/vault.sqlite" "SELECT count(*) FROM vault"; }
+node vault lookup "$d" > /dev/null || fail "the vault does not know the stored study"
+before=$(vrows)
+node purge --study "$d" | grep -q "^removed	$d" || fail "purge d"
+[ "$(sqlite3 "$DATA/vault.sqlite" "SELECT count(*) FROM vault_expiry WHERE expires_at > strftime('%s','now') + 86000")" = 31 ] ||
+    fail "expiry not scheduled for the study, its series and 28 instances: $(sqlite3 "$DATA/vault.sqlite" 'SELECT count(*) FROM vault_expiry')"
+# sent again before the expiry: the rows stay
+start_node
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s4"/* || fail "storescu d again"
+wait_jobs_done 2 60 || fail "job d again: $(node jobs list)"
+stop_node
+sqlite3 "$DATA/vault.sqlite" "UPDATE vault_expiry SET expires_at = 0"
+node purge --older-than 36500 > /dev/null || fail "purge (expiry)"
+[ "$(vrows)" = "$before" ] && [ "$(sqlite3 "$DATA/vault.sqlite" 'SELECT count(*) FROM vault_expiry')" = 0 ] ||
+    fail "the rows of a study stored again were not kept: $(vrows) of $before"
+# removed again, and the day has passed: the rows go
+node purge --study "$d" > /dev/null || fail "purge d again"
+sqlite3 "$DATA/vault.sqlite" "UPDATE vault_expiry SET expires_at = 0"
+node purge --older-than 36500 > /dev/null || fail "purge (expiry)"
+[ "$(vrows)" = $((before - 31)) ] || fail "vault rows: $(vrows), want $((before - 31))"
+node vault lookup "$d" > /dev/null 2>&1 && fail "the vault still knows the removed study"
+ok "keep_vault_days: a removed study's 31 vault rows are scheduled, kept if it is stored again, deleted once due"
+
 # ---- the daemon on a small file system ----
 losetup -f > /dev/null 2>&1 && command -v mkfs.ext4 > /dev/null || skip "no loop device (not root, or a container)"
 truncate -s 200M "$WORK/fs.img"
