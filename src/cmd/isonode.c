@@ -690,7 +690,7 @@ static int cmd_purge(const iso_config *cfg, int argc, char **argv)
             return 1;
         }
     }
-    iso_retention_env env = {cfg, store, jobs, outbox, vault};
+    iso_retention_env env = {cfg, store, jobs, outbox, vault, NULL};
     iso_retention_report rep;
     if (iso_retention_run(&env, &o, (long)time(NULL), &rep, &err) != ISO_OK) {
         fprintf(stderr, "isonode purge: %s\n", err.msg);

@@ -23,6 +23,7 @@
 #include "deliver/deliverer.h"
 #include "deliver/commit_requests.h"
 #include "derive/derive.h"
+#include "http/http.h"
 #include "retention/retention.h"
 #include "deliver/commitments.h"
 #include "dicom/dicom.h"
@@ -165,6 +166,8 @@ typedef struct node {
     listeners listen; /* what the SCP's observer reaches */
     iso_scp *scp;
     iso_retention *retention; /* NULL: no [retention] rule */
+    iso_metrics metrics;      /* what /metrics counts */
+    iso_http *http;           /* NULL: [http] port 0 */
 } node;
 
 /* The store, and the parse limits every later parse of peer data applies
@@ -292,13 +295,16 @@ static iso_code start_work(node *n, iso_err *err)
     if (iso_runner_start(&env, n->jobs, n->completion, &n->runner, err) != ISO_OK)
         return err->code;
     n->listen = (listeners){n->cfg, n->completion, n->deliverer, PTHREAD_MUTEX_INITIALIZER, ""};
-    iso_scp_observer obs = {&n->listen, on_stored,     on_assoc_end,
-                            on_commit,  on_commit_here, on_commit_report};
+    iso_scp_observer obs = {&n->listen, on_stored,     on_assoc_end,     on_commit,
+                            on_commit_here, on_commit_report, &n->metrics};
     if (iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err) != ISO_OK)
         return err->code;
     iso_retention_env re = {cfg, n->store, n->jobs, iso_deliverer_outbox(n->deliverer),
-                            n->anon != NULL ? iso_anon_vault(n->anon) : NULL};
-    return iso_retention_start(&re, &n->retention, err);
+                            n->anon != NULL ? iso_anon_vault(n->anon) : NULL, &n->metrics};
+    if (iso_retention_start(&re, &n->retention, err) != ISO_OK)
+        return err->code;
+    iso_http_env he = {cfg, &n->metrics, n->jobs, iso_deliverer_outbox(n->deliverer)};
+    return iso_http_start(&he, &n->http, err);
 }
 
 /* The stop order: no new work, running jobs finish and queue their
@@ -306,7 +312,8 @@ static iso_code start_work(node *n, iso_err *err)
  * de-identifiers (which the SCP and jobs used) go last. */
 static void stop_node(node *n)
 {
-    iso_retention_stop(n->retention); /* first: it uses the store, the jobs and the outbox */
+    iso_http_stop(n->http); /* first: it reads the jobs and the outbox */
+    iso_retention_stop(n->retention); /* it uses the store, the jobs and the outbox */
     iso_scp_stop(n->scp);
     iso_runner_stop(n->runner);
     iso_completion_free(n->completion);
@@ -409,6 +416,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     node n = {.cfg = &cfg};
+    iso_metrics_init(&n.metrics, (long)time(NULL));
     status = 1;
     if (iso_dcm_init(&err) != ISO_OK || open_store(&n, &err) != ISO_OK ||
         open_anon(&n, &err) != ISO_OK || open_tls(&n, &err) != ISO_OK ||

@@ -176,6 +176,11 @@ const iso_config_key iso_config_keys[] = {
      "Patient rows stay: other studies may use them. Once a study's rows are gone, isonode vault lookup can no longer tell whose it was."},
     {"retention", "interval_seconds", ISO_CFG_INT, NODE(rt_interval_seconds), "60", 1, 86400, NULL,
      "How often isonoded applies the retention rules (when keep_days or high_water_percent is set).", NULL},
+    {"http", "bind", ISO_CFG_STR, NODE(http_bind), "127.0.0.1", 0, 0, NULL,
+     "IPv4 address the HTTP endpoint (/metrics, /healthz) listens on.",
+     "It shows counts and destination names only, nothing identifying; keep it on the loopback or a management network."},
+    {"http", "port", ISO_CFG_INT, NODE(http_port), "0", 0, 65535, NULL,
+     "TCP port of the HTTP endpoint: /metrics (Prometheus text format) and /healthz (200, or 503 with the reason); 0: off.", NULL},
     {"route", "modality", ISO_CFG_STR, ROUTE(modality), "", 0, 0, NULL,
      "Match: Modality (glob, e.g. CT or C?; empty: any).", NULL},
     {"route", "body_part", ISO_CFG_STR, ROUTE(body_part), "", 0, 0, NULL,
@@ -373,7 +378,7 @@ static iso_code set_value(const iso_config_key *k, void *base, const char *v, is
 }
 
 const iso_config_section iso_config_sections[] = {
-    {"node", 0}, {"reconstruct", 0}, {"anonymize", 0}, {"outbox", 0}, {"retention", 0}, {"tls", 0},
+    {"node", 0}, {"reconstruct", 0}, {"anonymize", 0}, {"outbox", 0}, {"retention", 0}, {"http", 0}, {"tls", 0},
     {"peer", 1}, {"surface", 1},     {"route", 1},
 };
 const size_t iso_config_nsections = sizeof iso_config_sections / sizeof iso_config_sections[0];

@@ -162,6 +162,8 @@ typedef struct iso_config {
     long rt_low_water_percent;
     long rt_interval_seconds;
     long rt_keep_vault_days;
+    char http_bind[ISO_HOST_LEN + 1];
+    long http_port;
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;

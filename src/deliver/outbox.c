@@ -576,3 +576,42 @@ iso_code iso_outbox_holds(iso_outbox *o, const char *data_dir, const int64_t *jo
     pthread_mutex_unlock(&o->mu);
     return rc;
 }
+
+iso_code iso_outbox_write_metrics(iso_outbox *o, long now, FILE *out, iso_err *err)
+{
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = ISO_OK;
+    fputs("# HELP isonode_outbox_items Deliveries in the outbox, by destination and state.\n"
+          "# TYPE isonode_outbox_items gauge\n",
+          out);
+    if (sqlite3_prepare_v2(o->db, "SELECT dest, state, count(*) FROM outbox GROUP BY dest, state",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(o, err, "prepare metrics");
+    } else {
+        while (sqlite3_step(st) == SQLITE_ROW)
+            fprintf(out, "isonode_outbox_items{destination=\"%s\",state=\"%s\"} %lld\n",
+                    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+                    (long long)sqlite3_column_int64(st, 2));
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    fputs("# HELP isonode_outbox_oldest_seconds Age of the oldest delivery not yet made, by "
+          "destination.\n# TYPE isonode_outbox_oldest_seconds gauge\n",
+          out);
+    if (rc == ISO_OK &&
+        sqlite3_prepare_v2(o->db,
+                           "SELECT dest, ?1 - CAST(strftime('%s', min(created)) AS INTEGER) FROM "
+                           "outbox WHERE state IN ('queued','awaiting') GROUP BY dest",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(o, err, "prepare metrics");
+    } else if (rc == ISO_OK) {
+        sqlite3_bind_int64(st, 1, now);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            fprintf(out, "isonode_outbox_oldest_seconds{destination=\"%s\"} %lld\n",
+                    sqlite3_column_text(st, 0), (long long)sqlite3_column_int64(st, 1));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}

@@ -78,6 +78,10 @@ iso_code iso_outbox_holds(iso_outbox *o, const char *data_dir, const int64_t *jo
                           size_t n_jobs, const char *const *sop_uids, size_t n_sops, bool *holds,
                           iso_err *err);
 
+/* /metrics: the queue per destination and state, and the age of the oldest
+ * item not yet delivered, in the Prometheus text format. */
+iso_code iso_outbox_write_metrics(iso_outbox *o, long now, FILE *out, iso_err *err);
+
 /* Operator commands. */
 iso_code iso_outbox_summary(iso_outbox *o, char *out, size_t size, iso_err *err);
 iso_code iso_outbox_list(iso_outbox *o, FILE *out, int json, iso_err *err);

@@ -312,6 +312,7 @@ static uint16_t on_store_begin(void *user, const iso_store_rq *rq, iso_store_sin
     uint16_t status = iso_recv_begin(c->recv, rq, comment, comment_size, &err);
     if (status != ISO_STATUS_SUCCESS) {
         log_refusal(c, iso_recv_name(c->recv), status, comment, &err);
+        iso_metrics_cstore(c->scp->obs.metrics, status, 0, 0);
         return status;
     }
     sink->write = sink_write;
@@ -335,10 +336,16 @@ static uint16_t on_store_end(void *user, const iso_store_rq *rq, iso_store_sink 
         ISO_WARN("C-STORE %s from %s: %s", name, c->req.calling_ae, err.msg);
         return status;
     }
+    iso_metrics *m = c->scp->obs.metrics;
     if (status != ISO_STATUS_SUCCESS) {
         log_refusal(c, name, status, comment, &err);
+        iso_metrics_cstore(m, status, 0, 0);
+        if (m != NULL && status == ISO_STATUS_NOT_AUTHORIZED && err.code == ISO_EREFUSED)
+            atomic_fetch_add(&m->deidentification_refusals, 1);
         return status;
     }
+    /* received bytes are counted per association; latency from the last byte */
+    iso_metrics_cstore(m, status, (got.ms_total - got.ms_receive) / 1000.0, 0);
     ISO_DEBUG("C-STORE %s timing: receive %.2f ms, parse %.2f ms, de-identify %.2f ms, "
               "sync+commit %.2f ms",
               name, got.ms_receive, got.ms_parse, got.ms_deidentify,
@@ -634,6 +641,8 @@ static void serve_connection(conn *c)
         if (iso_tls_accept(scp->tls, c->fd, scp->cfg->acse_timeout * 1000, &c->ssl, &err) !=
             ISO_OK) {
             ISO_WARN("TLS connection from %s closed: %s", c->peer_ip, err.msg);
+            if (scp->obs.metrics != NULL)
+                atomic_fetch_add(&scp->obs.metrics->tls_handshake_failures, 1);
             close(c->fd);
             return;
         }
@@ -675,6 +684,8 @@ static void serve_connection(conn *c)
                      c->who, rj.msg);
         ISO_WARN("association %s -> %s from %s rejected: %s", c->req.calling_ae,
                  c->req.called_ae, c->who, why);
+        if (scp->obs.metrics != NULL)
+            atomic_fetch_add(&scp->obs.metrics->associations[ISO_ASSOC_REJECTED], 1);
         iso_dcm_assoc_free(a);
         return;
     }
@@ -683,10 +694,14 @@ static void serve_connection(conn *c)
     if (iso_dcm_assoc_accept(a, &n_accepted, contexts, sizeof contexts, &err) != ISO_OK) {
         ISO_WARN("association %s -> %s from %s rejected: %s", c->req.calling_ae,
                  c->req.called_ae, c->who, err.msg);
+        if (scp->obs.metrics != NULL)
+            atomic_fetch_add(&scp->obs.metrics->associations[ISO_ASSOC_REJECTED], 1);
         iso_recv_free(c->recv);
         iso_dcm_assoc_free(a);
         return;
     }
+    if (scp->obs.metrics != NULL)
+        atomic_fetch_add(&scp->obs.metrics->associations_open, 1);
     ISO_DEBUG("association %s -> %s from %s accepted, %d of %d contexts: %s", c->req.calling_ae,
               c->req.called_ae, c->who, n_accepted, c->req.n_proposed, contexts);
     pthread_mutex_lock(&scp->mu);
@@ -706,6 +721,15 @@ static void serve_connection(conn *c)
                           .should_abort = on_should_abort};
     iso_assoc_counts counts = {0};
     iso_assoc_end end = iso_dcm_assoc_serve(a, &h, &counts, why, sizeof why);
+    if (scp->obs.metrics != NULL) {
+        static const iso_assoc_result results[] = {
+            [ISO_END_RELEASED] = ISO_ASSOC_RELEASED, [ISO_END_PEER_ABORTED] = ISO_ASSOC_ABORTED,
+            [ISO_END_TIMEOUT] = ISO_ASSOC_TIMEOUT,   [ISO_END_ERROR] = ISO_ASSOC_ERROR,
+            [ISO_END_SHUTDOWN] = ISO_ASSOC_SHUTDOWN};
+        atomic_fetch_add(&scp->obs.metrics->associations[results[end]], 1);
+        atomic_fetch_sub(&scp->obs.metrics->associations_open, 1);
+        atomic_fetch_add(&scp->obs.metrics->received_bytes, counts.bytes);
+    }
     if (scp->obs.assoc_end != NULL)
         scp->obs.assoc_end(scp->obs.user, c->assoc);
     iso_recv_free(c->recv); /* abandons an object the network lost */

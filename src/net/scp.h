@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "tls/tls.h"
 #include "util/err.h"
+#include "util/metrics.h"
 
 typedef struct iso_scp iso_scp;
 
@@ -51,6 +52,8 @@ typedef struct iso_scp_observer {
     uint16_t (*commit_report)(void *user, const char *dest, const char *transaction_uid,
                               const iso_commit_item *items, size_t n, char *comment,
                               size_t comment_size);
+    /* Counters for /metrics (NULL: none). */
+    iso_metrics *metrics;
 } iso_scp_observer;
 
 /* anon: de-identification applied to every object before it is stored, or

@@ -382,6 +382,10 @@ iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opt
         }
         report->removed++;
         report->bytes += rm.bytes;
+        if (env->metrics != NULL) {
+            atomic_fetch_add(&env->metrics->retention_removals, 1);
+            atomic_fetch_add(&env->metrics->retention_bytes, (unsigned long)rm.bytes);
+        }
         ISO_INFO("retention: removed study %s (%lld instances, %lld files, %.1f MB): %s", s->uid,
                  s->instances, (long long)rm.files, (double)rm.bytes / 1e6, reason);
         if (o->out != NULL)

@@ -34,6 +34,7 @@
 #include "jobs/queue.h"
 #include "store/store.h"
 #include "util/err.h"
+#include "util/metrics.h"
 
 typedef struct iso_retention_env {
     const iso_config *cfg;
@@ -41,6 +42,7 @@ typedef struct iso_retention_env {
     iso_jobs *jobs;
     iso_outbox *outbox; /* NULL: no outbox yet, nothing held */
     iso_vault *vault;   /* NULL: no de-identification, no vault rows to expire */
+    iso_metrics *metrics; /* NULL: not counted */
 } iso_retention_env;
 
 typedef struct iso_retention_opts {
