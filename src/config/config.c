@@ -179,6 +179,8 @@ const iso_config_key iso_config_keys[] = {
     {"http", "bind", ISO_CFG_STR, NODE(http_bind), "127.0.0.1", 0, 0, NULL,
      "IPv4 address the HTTP endpoint (/metrics, /healthz) listens on.",
      "It shows counts and destination names only, nothing identifying; keep it on the loopback or a management network."},
+    {"http", "token_file", ISO_CFG_STR, NODE(http_token_file), "", 0, 0, NULL,
+     "A file holding a secret token (one line); when set, every request must carry 'Authorization: Bearer TOKEN' (401 otherwise). Required when bind is not a loopback address.", NULL},
     {"http", "port", ISO_CFG_INT, NODE(http_port), "0", 0, 65535, NULL,
      "TCP port of the HTTP endpoint: /metrics (Prometheus text format) and /healthz (200, or 503 with the reason); 0: off.", NULL},
     {"route", "modality", ISO_CFG_STR, ROUTE(modality), "", 0, 0, NULL,
@@ -704,6 +706,12 @@ static iso_code validate(iso_config *cfg, iso_err *err)
                         cfg->ae_title);
     if (cfg->data_dir[0] == '\0')
         return iso_fail(err, ISO_ECONFIG, "[node] data_dir must not be empty");
+    if (cfg->http_port != 0 && strncmp(cfg->http_bind, "127.", 4) != 0 &&
+        cfg->http_token_file[0] == '\0')
+        return iso_fail(err, ISO_ECONFIG,
+                        "[http] bind %s is not a loopback address: set [http] token_file so only "
+                        "holders of its token can read the metrics",
+                        cfg->http_bind);
     if (cfg->rt_high_water_percent > 0 && cfg->rt_low_water_percent >= cfg->rt_high_water_percent)
         return iso_fail(err, ISO_ECONFIG,
                         "[retention] low_water_percent (%ld) must be below high_water_percent (%ld)",

@@ -164,6 +164,7 @@ typedef struct iso_config {
     long rt_keep_vault_days;
     char http_bind[ISO_HOST_LEN + 1];
     long http_port;
+    char http_token_file[ISO_PATH_LEN];
     /* [peer NAME] sections, in file order */
     iso_peer *peers;
     size_t n_peers;

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 struct iso_http {
     iso_http_env env;
     struct MHD_Daemon *d;
+    char token[256]; /* "" when no token_file: no Authorization needed */
 };
 
 static const char *const assoc_results[ISO_ASSOC_RESULTS] = {
@@ -187,7 +190,16 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     char *body = NULL;
     size_t len = 0;
     const char *type = "text/plain; charset=utf-8";
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    char want[300];
+    snprintf(want, sizeof want, "Bearer %s", h->token);
+    bool authorized = h->token[0] == '\0' ||
+                      (auth != NULL && strlen(auth) == strlen(want) &&
+                       CRYPTO_memcmp(auth, want, strlen(want)) == 0); /* constant time */
+    if (!authorized) {
+        status = MHD_HTTP_UNAUTHORIZED;
+        body = strdup("a token is needed: Authorization: Bearer TOKEN\n");
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
         body = strdup("GET only\n");
     } else if (strcmp(url, "/metrics") == 0) {
@@ -238,6 +250,23 @@ iso_code iso_http_start(const iso_http_env *env, iso_http **out, iso_err *err)
     if (h == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     h->env = *env;
+    if (cfg->http_token_file[0] != '\0') {
+        FILE *f = fopen(cfg->http_token_file, "r");
+        if (f == NULL || fgets(h->token, sizeof h->token, f) == NULL) {
+            if (f != NULL)
+                fclose(f);
+            free(h);
+            return iso_fail(err, ISO_ECONFIG, "[http] token_file %s cannot be read",
+                            cfg->http_token_file);
+        }
+        fclose(f);
+        h->token[strcspn(h->token, "\r\n")] = '\0';
+        if (strlen(h->token) < 16) {
+            free(h);
+            return iso_fail(err, ISO_ECONFIG, "[http] token_file %s: the token is shorter than "
+                                              "16 characters", cfg->http_token_file);
+        }
+    }
     h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
                             (uint16_t)cfg->http_port, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, 16u,

@@ -9,6 +9,9 @@
  *             answers and free space is above [node] min_free_mb; else 503
  *             with what failed (for a load balancer or a watchdog).
  * GET only; it shows nothing identifying (counts and destinations' names).
+ * With [http] token_file, every request must carry "Authorization: Bearer
+ * TOKEN" (compared in constant time; 401 otherwise); a bind beyond the
+ * loopback is refused at start without one.
  */
 #ifndef ISO_HTTP_H
 #define ISO_HTTP_H

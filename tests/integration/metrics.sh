@@ -91,3 +91,22 @@ code=$(curl -s -o "$WORK/h" -w '%{http_code}' "$api/healthz")
 [ "$code" = 503 ] && grep -q "MB free, below min_free_mb 1073741823" "$WORK/h" || fail "healthz with no space: $code $(cat "$WORK/h")"
 stop_node
 ok "/healthz answers 503 with the reason when free space is below min_free_mb"
+
+# a token: required when bound beyond the loopback, checked when set
+sed -i '/^min_free_mb = 1073741823$/d' "$CONF"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$WORK/token"
+sed -i "s|^port = $HP\$|port = $HP\ntoken_file = $WORK/token|" "$CONF"
+start_node
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$api/metrics")" = 401 ] || fail "no token, not 401"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer wrong-token-of-some-length" "$api/metrics")" = 401 ] ||
+    fail "a wrong token, not 401"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$WORK/token")" "$api/healthz")" = 200 ] ||
+    fail "the token, not 200"
+stop_node
+sed -i "/^token_file = /d; s|^\[http\]\$|[http]\nbind = 0.0.0.0|" "$CONF"
+rc=0
+timeout 10 "$ISONODED" -c "$CONF" > "$WORK/bind.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] && grep -q "\[http\] bind 0.0.0.0 is not a loopback address: set \[http\] token_file" "$WORK/bind.log" ||
+    fail "bound beyond the loopback without a token: exit $rc, $(tail -2 "$WORK/bind.log")"
+ok "[http] token_file: requests without the token get 401; binding beyond the loopback without one is refused at start"
+
