@@ -7,7 +7,7 @@
 #     run removes nothing; a kill -9 between the removal's commit and its
 #     unlinks (an LD_PRELOAD shim kills at the first unlink) leaves files
 #     without rows, which verify lists and recovery removes -- nothing else;
-#   - the daemon on a small loop-mounted ext4 (200 MB): 24 studies of
+#   - the daemon on a small loop-mounted ext4 (130 MB): 14 studies of
 #     15 MB each arrive one after another; the node removes the oldest above
 #     high_water_percent, every C-STORE succeeds, the disk stays below the
 #     limit and the study the outbox still holds stays.
@@ -133,7 +133,7 @@ ok "keep_vault_days: a removed study's 31 vault rows are scheduled, kept if it i
 
 # ---- the daemon on a small file system ----
 losetup -f > /dev/null 2>&1 && command -v mkfs.ext4 > /dev/null || skip "no loop device (not root, or a container)"
-truncate -s 200M "$WORK/fs.img"
+truncate -s 130M "$WORK/fs.img"
 mkfs.ext4 -q -F "$WORK/fs.img" || fail "mkfs"
 mkdir -p "$WORK/fs"
 mount -o loop "$WORK/fs.img" "$WORK/fs" 2> "$WORK/mount.err" || skip "cannot mount a loop device: $(cat "$WORK/mount.err")"
@@ -148,7 +148,7 @@ start_node
 keep=$(copy 100 2)
 storescu -aet KEEPER -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s100"/* || fail "storescu keeper"
 max=0
-for k in $(seq 1 24); do
+for k in $(seq 1 14); do
     copy "$k" 2 > /dev/null
     storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/s$k"/* > "$WORK/scu$k.log" 2>&1 ||
         fail "study $k refused: $(tail -2 "$WORK/scu$k.log")"
@@ -161,8 +161,8 @@ sleep 4
 used=$(df --output=pcent "$WORK/fs" | tail -1 | tr -dc 0-9)
 free=$(df --output=avail -m "$WORK/fs" | tail -1 | tr -dc 0-9)
 removed=$(grep -c "retention: removed study" "$WORK/node.log")
-echo "24 studies of 15 MB into 200 MB: $removed removed, disk at most $max% full, now $used%, $free MB free"
-[ "$removed" -ge 8 ] || fail "only $removed studies removed"
+echo "14 studies of 15 MB into 130 MB: $removed removed, disk at most $max% full, now $used%, $free MB free"
+[ "$removed" -ge 6 ] || fail "only $removed studies removed"
 [ "$used" -le 60 ] || fail "the disk is $used% full after the last study"
 [ "$max" -le 80 ] || fail "the disk reached $max%"
 [ "$free" -gt 10 ] || fail "only $free MB free"
@@ -172,4 +172,4 @@ grep -q "retention: removed study 1.2.826.0.1.3680043.10.543.2.1 (28 instances, 
     fail "the oldest study was not the first removed: $(grep 'retention: removed' "$WORK/node.log" | head -2)"
 node verify > "$WORK/verify3.log" || fail "verify: $(head -5 "$WORK/verify3.log")"
 stop_node
-ok "a 200 MB file system took 24 x 15 MB: $removed oldest studies removed for space, every C-STORE succeeded, the disk peaked at $max%, the held study stayed, verify passes"
+ok "a 130 MB file system took 14 x 15 MB: $removed oldest studies removed for space, every C-STORE succeeded, the disk peaked at $max%, the held study stayed, verify passes"
