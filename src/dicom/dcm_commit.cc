@@ -28,6 +28,19 @@ bool iso_dcm_is_commit_class(const char *uid)
     return strcmp(uid, ISO_STORAGE_COMMITMENT_CLASS) == 0;
 }
 
+/* Sends a response, with an Error Comment when there is one. */
+static OFCondition send_response(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+                                 T_DIMSE_Message *msg, const char *comment)
+{
+    DcmDataset detail;
+    DcmDataset *detailp = NULL;
+    if (comment != NULL && comment[0] != '\0') {
+        detail.putAndInsertString(DCM_ErrorComment, comment);
+        detailp = &detail;
+    }
+    return DIMSE_sendMessageUsingMemoryData(assoc, pid, msg, detailp, NULL, NULL, NULL);
+}
+
 static OFCondition send_action_rsp(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
                                    const T_DIMSE_N_ActionRQ *rq, uint16_t status,
                                    const char *comment)
@@ -46,13 +59,7 @@ static OFCondition send_action_rsp(T_ASC_Association *assoc, T_ASC_PresentationC
     rsp.ActionTypeID = rq->ActionTypeID;
     rsp.opts = O_NACTION_AFFECTEDSOPCLASSUID | O_NACTION_AFFECTEDSOPINSTANCEUID |
                O_NACTION_ACTIONTYPEID;
-    DcmDataset detail;
-    DcmDataset *detailp = NULL;
-    if (comment != NULL && comment[0] != '\0') {
-        detail.putAndInsertString(DCM_ErrorComment, comment);
-        detailp = &detail;
-    }
-    return DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, detailp, NULL, NULL, NULL);
+    return send_response(assoc, pid, &msg, comment);
 }
 
 /* The report sent on the requester's own association (a commit_here
@@ -275,13 +282,7 @@ static OFCondition send_event_report_rsp(T_ASC_Association *assoc, T_ASC_Present
     rsp.EventTypeID = rq->EventTypeID;
     rsp.opts = O_NEVENTREPORT_AFFECTEDSOPCLASSUID | O_NEVENTREPORT_AFFECTEDSOPINSTANCEUID |
                O_NEVENTREPORT_EVENTTYPEID;
-    DcmDataset detail;
-    DcmDataset *detailp = NULL;
-    if (comment != NULL && comment[0] != '\0') {
-        detail.putAndInsertString(DCM_ErrorComment, comment);
-        detailp = &detail;
-    }
-    return DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, detailp, NULL, NULL, NULL);
+    return send_response(assoc, pid, &msg, comment);
 }
 
 bool iso_dcm_serve_commit_report(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,

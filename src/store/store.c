@@ -417,24 +417,33 @@ static void remove_study(iso_store *s, pending *p)
     free(d.files);
 }
 
+/* Queues p for the committer and waits until it is done; false (nothing
+ * queued) when the store is closing. */
+static bool submit_and_wait(iso_store *s, pending *p)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return false;
+    }
+    if (s->tail)
+        s->tail->next = p;
+    else
+        s->head = p;
+    s->tail = p;
+    pthread_cond_signal(&s->work_cv);
+    while (!p->done)
+        pthread_cond_wait(&s->done_cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    return true;
+}
+
 iso_code iso_store_remove_study(iso_store *s, const char *study_uid, const char *not_after,
                                 iso_removal *out, iso_err *err)
 {
     pending p = {.remove_study = study_uid, .not_after = not_after, .removal = out};
-    pthread_mutex_lock(&s->mu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->mu);
+    if (!submit_and_wait(s, &p))
         return iso_fail(err, ISO_ESTOPPED, "store is closing");
-    }
-    if (s->tail)
-        s->tail->next = &p;
-    else
-        s->head = &p;
-    s->tail = &p;
-    pthread_cond_signal(&s->work_cv);
-    while (!p.done)
-        pthread_cond_wait(&s->done_cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
     return p.rc == ISO_OK ? ISO_OK : iso_fail(err, p.rc, "%s", p.err.msg);
 }
 
@@ -985,21 +994,10 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
     ing->fd = -1;
 
     pending p = {.ing = ing, .attrs = attrs, .calling_ae = calling_ae ? calling_ae : ""};
-    pthread_mutex_lock(&s->mu);
-    if (s->stopping) {
-        pthread_mutex_unlock(&s->mu);
+    if (!submit_and_wait(s, &p)) {
         iso_ingest_abort(ing);
         return iso_fail(err, ISO_ESTOPPED, "store is closing");
     }
-    if (s->tail)
-        s->tail->next = &p;
-    else
-        s->head = &p;
-    s->tail = &p;
-    pthread_cond_signal(&s->work_cv);
-    while (!p.done)
-        pthread_cond_wait(&s->done_cv, &s->mu);
-    pthread_mutex_unlock(&s->mu);
     ingest_free(ing);
     if (p.rc != ISO_OK)
         return iso_fail(err, p.rc, "%s", p.err.msg);
