@@ -271,7 +271,7 @@ static void reload_tls(node *n)
 static iso_code start_work(node *n, iso_err *err)
 {
     const iso_config *cfg = n->cfg;
-    if (iso_deliverer_start(cfg, n->tls, &n->deliverer, err) != ISO_OK) {
+    if (iso_deliverer_start(cfg, n->tls, &n->metrics, &n->deliverer, err) != ISO_OK) {
         iso_err_context(err, "cannot start delivery");
         return err->code;
     }
@@ -291,7 +291,8 @@ static iso_code start_work(node *n, iso_err *err)
                        .key = &n->install_key[0],
                        .jobs = n->jobs,
                        .kick = iso_deliverer_kick,
-                       .kick_ctx = n->deliverer};
+                       .kick_ctx = n->deliverer,
+                       .metrics = &n->metrics};
     if (iso_runner_start(&env, n->jobs, n->completion, &n->runner, err) != ISO_OK)
         return err->code;
     n->listen = (listeners){n->cfg, n->completion, n->deliverer, PTHREAD_MUTEX_INITIALIZER, ""};
@@ -303,7 +304,8 @@ static iso_code start_work(node *n, iso_err *err)
                             n->anon != NULL ? iso_anon_vault(n->anon) : NULL, &n->metrics};
     if (iso_retention_start(&re, &n->retention, err) != ISO_OK)
         return err->code;
-    iso_http_env he = {cfg, &n->metrics, n->jobs, iso_deliverer_outbox(n->deliverer)};
+    iso_http_env he = {cfg,       &n->metrics, n->jobs, iso_deliverer_outbox(n->deliverer),
+                       n->runner, &n->install_key[0]};
     return iso_http_start(&he, &n->http, err);
 }
 

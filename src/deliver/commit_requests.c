@@ -233,6 +233,8 @@ uint16_t iso_commit_report_received(iso_outbox *o, const iso_config *cfg, const 
                   transaction_uid, err.msg);
         return 0x0110;
     }
+    iso_metrics_delivery(iso_outbox_metrics(o), ISO_DELIVERY_COMMITTED, committed);
+    iso_metrics_delivery(iso_outbox_metrics(o), ISO_DELIVERY_NOT_COMMITTED, failed);
     ISO_INFO("storage commitment: %s reports transaction %s%s: %zu object(s) committed, %zu "
              "failed (sent again)", dest, transaction_uid,
              strcmp(state, "expired") == 0 ? " (after it expired)" : "", committed, failed);
@@ -299,6 +301,8 @@ iso_code iso_commit_requests_expire(iso_outbox *o, const iso_config *cfg, long n
             (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             break;
         }
+        iso_metrics_delivery(iso_outbox_metrics(o), ISO_DELIVERY_NOT_COMMITTED,
+                             (unsigned long)changed);
         ISO_WARN("storage commitment: request %lld to %s expired, %d object(s) queued again: %s",
                  (long long)ids[i], dests[i], changed, why);
         if (expired)

@@ -66,8 +66,8 @@ static void *deliverer_main(void *arg)
     return NULL;
 }
 
-iso_code iso_deliverer_start(const iso_config *cfg, iso_tls *tls, iso_deliverer **out,
-                             iso_err *err)
+iso_code iso_deliverer_start(const iso_config *cfg, iso_tls *tls, iso_metrics *metrics,
+                             iso_deliverer **out, iso_err *err)
 {
     *out = NULL;
     iso_deliverer *d = calloc(1, sizeof *d);
@@ -78,6 +78,8 @@ iso_code iso_deliverer_start(const iso_config *cfg, iso_tls *tls, iso_deliverer 
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     iso_code rc = iso_outbox_open(cfg->data_dir, &d->outbox, err);
+    if (rc == ISO_OK)
+        iso_outbox_set_metrics(d->outbox, metrics); /* before the thread reads it */
     if (rc == ISO_OK && pthread_create(&d->thread, NULL, deliverer_main, d) != 0)
         rc = iso_fail(err, ISO_ENOMEM, "cannot start the delivery thread");
     if (rc != ISO_OK) {

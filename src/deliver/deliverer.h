@@ -19,8 +19,8 @@ typedef struct iso_deliverer iso_deliverer;
 
 /* cfg (and tls, the contexts for peers with tls = yes, or NULL) must
  * outlive the deliverer. */
-iso_code iso_deliverer_start(const iso_config *cfg, iso_tls *tls, iso_deliverer **out,
-                             iso_err *err);
+iso_code iso_deliverer_start(const iso_config *cfg, iso_tls *tls, iso_metrics *metrics,
+                             iso_deliverer **out, iso_err *err);
 iso_outbox *iso_deliverer_outbox(iso_deliverer *d);
 /* Starts a round now instead of within a second (arg: the deliverer; the
  * signature is that of iso_job_env's kick). */

@@ -27,7 +27,18 @@ extern const int iso_outbox_schema_version;
 struct iso_outbox {
     sqlite3 *db;
     pthread_mutex_t mu; /* one connection, used by the destination threads in turn */
+    iso_metrics *metrics; /* deliveries by result (NULL: not counted) */
 };
+
+void iso_outbox_set_metrics(iso_outbox *o, iso_metrics *m)
+{
+    o->metrics = m;
+}
+
+iso_metrics *iso_outbox_metrics(iso_outbox *o)
+{
+    return o->metrics;
+}
 
 /* Connection settings; the table comes from db/outbox (util/dbx.h). */
 static const char settings[] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
@@ -248,13 +259,19 @@ static void *serve_dest(void *arg)
                 snprintf(cls, sizeof cls, "?");
             snprintf(why, sizeof why, "status 0x%04X (%s)%s", statuses[i],
                      iso_dcm_uid_name(cls), statuses[i] == 0xFFFF ? ": no presentation context" : "");
-            ISO_WARN("outbox: %s refused %s %s: %s", j->dest, iso_dcm_uid_name(cls), uid, why);
+            /* the item id, not the SOP Instance UID: a forward_to route of a
+             * de-identifying node sends kept originals, whose UIDs are PHI */
+            ISO_WARN("outbox: %s refused %s (outbox item %ld): %s", j->dest,
+                     iso_dcm_uid_name(cls), ids[i], why);
         } else {
             why[0] = '\0';
         }
         mark(o, j->cfg, ids[i], ok[i], why, j->now, attempts[i], request);
         j->sent += ok[i];
     }
+    iso_metrics_delivery(o->metrics, ISO_DELIVERY_DELIVERED, (unsigned long)n_ok);
+    iso_metrics_delivery(o->metrics, rc == ISO_OK ? ISO_DELIVERY_REFUSED : ISO_DELIVERY_NOT_SENT,
+                         (unsigned long)(n - n_ok));
     bool committed = sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
     if (!committed)
         ISO_ERROR("outbox: commit: %s", sqlite3_errmsg(o->db));
@@ -573,6 +590,55 @@ iso_code iso_outbox_holds(iso_outbox *o, const char *data_dir, const int64_t *jo
     }
     sqlite3_finalize(by_job);
     sqlite3_finalize(by_sop);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
+iso_code iso_outbox_destinations_json(iso_outbox *o, long now, FILE *out, iso_err *err)
+{
+    pthread_mutex_lock(&o->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = ISO_OK;
+    /* last_error: that of the latest item still owed (queued or dead) */
+    if (sqlite3_prepare_v2(o->db,
+                           "SELECT dest, sum(state='queued'), sum(state='awaiting'), "
+                           "sum(state='dead'), sum(state IN ('sent','committed')), "
+                           "coalesce(?1 - CAST(strftime('%s', min(CASE WHEN state IN "
+                           "('queued','awaiting') THEN created END)) AS INTEGER), -1), "
+                           "coalesce((SELECT last_error FROM outbox AS l WHERE l.dest = o.dest AND "
+                           "l.state IN ('queued','dead') AND l.last_error != '' ORDER BY l.id DESC "
+                           "LIMIT 1), ''), coalesce(max(sent_at), '') FROM outbox AS o GROUP BY "
+                           "dest ORDER BY dest",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(o, err, "prepare destinations");
+    } else {
+        sqlite3_bind_int64(st, 1, now);
+        fputc('[', out);
+        int r, first = 1;
+        static const char *const names[] = {"queued", "awaiting", "dead", "delivered"};
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            fputs(first ? "{\"destination\": " : ", {\"destination\": ", out);
+            iso_json_string(out, (const char *)sqlite3_column_text(st, 0));
+            for (int k = 0; k < 4; k++)
+                fprintf(out, ", \"%s\": %lld", names[k],
+                        (long long)sqlite3_column_int64(st, k + 1));
+            long long oldest = sqlite3_column_int64(st, 5);
+            if (oldest >= 0)
+                fprintf(out, ", \"oldest_seconds\": %lld", oldest);
+            else
+                fputs(", \"oldest_seconds\": null", out);
+            fputs(", \"last_error\": ", out);
+            iso_json_string(out, (const char *)sqlite3_column_text(st, 6));
+            fputs(", \"last_delivered\": ", out);
+            iso_json_string(out, (const char *)sqlite3_column_text(st, 7));
+            fputc('}', out);
+            first = 0;
+        }
+        fputc(']', out);
+        if (r != SQLITE_DONE)
+            rc = db_fail(o, err, "destinations");
+    }
+    sqlite3_finalize(st);
     pthread_mutex_unlock(&o->mu);
     return rc;
 }

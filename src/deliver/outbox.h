@@ -31,11 +31,14 @@
 #include "dicom/dicom.h"
 #include "tls/tls.h"
 #include "util/err.h"
+#include "util/metrics.h"
 
 typedef struct iso_outbox iso_outbox;
 
 iso_code iso_outbox_open(const char *data_dir, iso_outbox **out, iso_err *err);
 void iso_outbox_close(iso_outbox *o);
+/* Counts deliveries by result into m from now on (the daemon's; NULL: none). */
+void iso_outbox_set_metrics(iso_outbox *o, iso_metrics *m);
 
 /* Queues a file for a peer (by [peer NAME]); a file already queued or sent
  * to that peer (same SOP Instance UID and content) is not queued twice --
@@ -81,6 +84,10 @@ iso_code iso_outbox_holds(iso_outbox *o, const char *data_dir, const int64_t *jo
 /* /metrics: the queue per destination and state, and the age of the oldest
  * item not yet delivered, in the Prometheus text format. */
 iso_code iso_outbox_write_metrics(iso_outbox *o, long now, FILE *out, iso_err *err);
+/* The status page: a JSON array, one object per destination: queued,
+ * awaiting, dead, delivered, oldest_seconds (of what is still owed, or
+ * null), last_error (of the latest item still owed), last_delivered. */
+iso_code iso_outbox_destinations_json(iso_outbox *o, long now, FILE *out, iso_err *err);
 
 /* Operator commands. */
 iso_code iso_outbox_summary(iso_outbox *o, char *out, size_t size, iso_err *err);

@@ -12,6 +12,8 @@
 /* The connection, with the outbox's mutex held until the unlock. */
 sqlite3 *iso_outbox_db_lock(iso_outbox *o);
 void iso_outbox_db_unlock(iso_outbox *o);
+/* Where deliveries are counted (NULL: nowhere). */
+iso_metrics *iso_outbox_metrics(iso_outbox *o);
 /* Seconds before try attempts+1: retry_base_seconds doubled per failed
  * attempt, at most retry_max_seconds. */
 long iso_outbox_backoff(const iso_config *cfg, long attempts);

@@ -647,3 +647,64 @@ extern "C" iso_code iso_dcm_read_frames(const char *path, const iso_dcm_image_in
     }
     return ISO_OK;
 }
+
+extern "C" iso_code iso_dcm_read_rgb_preview(const char *path, int max_side, uint8_t **rgb,
+                                             int *w, int *h, iso_err *err)
+{
+    *rgb = NULL;
+    *w = *h = 0;
+    register_codecs();
+    IsoParsePath src;
+    DcmFileFormat ff;
+    if (load(path, src, ff, DCM_MaxReadLength, err) != ISO_OK)
+        return err->code;
+    DcmDataset *ds = ff.getDataset();
+    Uint16 rows = 0, cols = 0, spp = 0, bits = 0, planar = 0;
+    OFString photometric;
+    ds->findAndGetUint16(DCM_Rows, rows);
+    ds->findAndGetUint16(DCM_Columns, cols);
+    ds->findAndGetUint16(DCM_SamplesPerPixel, spp);
+    ds->findAndGetUint16(DCM_BitsAllocated, bits);
+    ds->findAndGetUint16(DCM_PlanarConfiguration, planar);
+    ds->findAndGetOFString(DCM_PhotometricInterpretation, photometric);
+    if (spp != 3 || bits != 8 || photometric != "RGB" || rows < 1 || cols < 1 || max_side < 1)
+        return iso_fail(err, ISO_EREFUSED, "%s is not an 8-bit RGB image", path);
+    if (DcmXfer(ds->getOriginalXfer()).isEncapsulated()) {
+        OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL);
+        if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
+            return iso_fail(err, ISO_EDICOM, "%s: cannot decompress: %s", path, c.text());
+    }
+    DcmElement *el = NULL;
+    Uint8 *px = NULL;
+    size_t frame = (size_t)rows * cols * 3;
+    if (ds->findAndGetElement(DCM_PixelData, el).bad() || el == NULL ||
+        el->getUint8Array(px).bad() || px == NULL || el->getLength() < frame)
+        return iso_fail(err, ISO_EDICOM, "%s: Pixel Data shorter than one %ux%u RGB frame", path,
+                        cols, rows);
+    /* box filter: each output pixel averages the source pixels it covers */
+    int step = ((rows > cols ? rows : cols) + max_side - 1) / max_side;
+    if (step < 1)
+        step = 1;
+    int ow = cols / step, oh = rows / step;
+    if (ow < 1 || oh < 1)
+        return iso_fail(err, ISO_EREFUSED, "%s: %ux%u is too small to preview", path, cols, rows);
+    uint8_t *out = (uint8_t *)malloc((size_t)ow * oh * 3);
+    if (out == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    size_t plane = (size_t)rows * cols;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++)
+            for (int c = 0; c < 3; c++) {
+                unsigned sum = 0;
+                for (int dy = 0; dy < step; dy++)
+                    for (int dx = 0; dx < step; dx++) {
+                        size_t p = (size_t)(y * step + dy) * cols + (size_t)(x * step + dx);
+                        sum += planar ? px[c * plane + p] : px[p * 3 + c];
+                    }
+                out[((size_t)y * ow + x) * 3 + c] = (uint8_t)(sum / (unsigned)(step * step));
+            }
+    *rgb = out;
+    *w = ow;
+    *h = oh;
+    return ISO_OK;
+}

@@ -457,6 +457,12 @@ void iso_dcm_image_info_free(iso_dcm_image_info *info);
 iso_code iso_dcm_read_frames(const char *path, const iso_dcm_image_info *info, void *dst,
                              int dst_float, iso_err *err);
 
+/* The first frame of an 8-bit RGB image (the node's Secondary Captures),
+ * shrunk by a whole factor (box filter) until no side exceeds max_side:
+ * *rgb (malloc'd, w*h*3, rows top to bottom) for the status page. */
+iso_code iso_dcm_read_rgb_preview(const char *path, int max_side, uint8_t **rgb, int *w, int *h,
+                                  iso_err *err);
+
 /* ---- 6. rewriting a data set element by element (de-identification) ----
  *
  * The adapter walks every element of the data set, depth first into every

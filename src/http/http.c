@@ -1,4 +1,7 @@
-/* http.c — /metrics and /healthz on libmicrohttpd (see http.h). */
+/* http.c — the daemon's HTTP server on libmicrohttpd (see http.h): who may
+ * ask (the token), which page answers (/, /status.json, /thumb/..,
+ * /metrics, /healthz), and /healthz itself.  The pages are written by
+ * status.c and metrics_text.c. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -6,6 +9,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,135 +18,73 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/index.h"
+#include "http/http_internal.h"
 #include "store/layout.h"
 #include "util/log.h"
 
-struct iso_http {
-    iso_http_env env;
-    struct MHD_Daemon *d;
-    char token[256]; /* "" when no token_file: no Authorization needed */
-};
-
-static const char *const assoc_results[ISO_ASSOC_RESULTS] = {
-    "released", "aborted", "timeout", "error", "shutdown", "rejected"};
-
-static void counter(FILE *f, const char *name, const char *help, unsigned long v)
+iso_index *iso_http_index(iso_http *h, iso_err *err)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, v);
+    pthread_mutex_lock(&h->mu);
+    if (h->idx == NULL) {
+        iso_path p;
+        if (iso_layout_path(h->env.cfg->data_dir, ISO_DATA_INDEX, &p, err) != ISO_OK ||
+            iso_index_open(p.s, true, &h->idx, err) != ISO_OK)
+            h->idx = NULL;
+    }
+    return h->idx;
 }
 
-static void gauge(FILE *f, const char *name, const char *help, double v)
+void iso_http_index_done(iso_http *h)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+    pthread_mutex_unlock(&h->mu);
 }
 
-/* The job queue's "done 3, queued 1" as one line per state. */
-static void job_states(FILE *f, iso_jobs *jobs)
+/* Constant-time equality of a presented secret with the token. */
+static bool same_secret(const char *given, size_t given_len, const char *token)
 {
-    char summary[512];
-    iso_err e = {0};
-    fputs("# HELP isonode_jobs Jobs in the queue, by state.\n# TYPE isonode_jobs gauge\n", f);
-    if (jobs == NULL || iso_jobs_summary(jobs, summary, sizeof summary, &e) != ISO_OK ||
-        strcmp(summary, "none") == 0)
-        return;
-    char *save = NULL;
-    for (char *p = strtok_r(summary, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
-        char state[32];
-        long long n;
-        if (sscanf(p, " %31s %lld", state, &n) == 2)
-            fprintf(f, "isonode_jobs{state=\"%s\"} %lld\n", state, n);
-    }
+    size_t n = strlen(token);
+    return given_len == n && CRYPTO_memcmp(given, token, n) == 0;
 }
 
-static char *metrics_text(const iso_http *h, size_t *len)
+/* "Bearer TOKEN" (scrapers, curl) or "Basic base64(ANY:TOKEN)" (a browser,
+ * which asks its user once and then sends it with every request of the
+ * page). */
+static bool authorized(const iso_http *h, struct MHD_Connection *conn)
 {
-    char *buf = NULL;
-    FILE *f = open_memstream(&buf, len);
-    if (f == NULL)
-        return NULL;
-    const iso_metrics *m = h->env.metrics;
-    const iso_config *cfg = h->env.cfg;
-    gauge(f, "isonode_up", "The daemon is running.", 1);
-    gauge(f, "isonode_start_time_seconds", "When the daemon started (Unix seconds).",
-          (double)m->start_time);
-    gauge(f, "isonode_associations_open", "DICOM associations open now.",
-          (double)atomic_load(&m->associations_open));
-    fputs("# HELP isonode_associations_total Associations ended, by how.\n"
-          "# TYPE isonode_associations_total counter\n",
-          f);
-    for (int r = 0; r < ISO_ASSOC_RESULTS; r++)
-        fprintf(f, "isonode_associations_total{result=\"%s\"} %lu\n", assoc_results[r],
-                atomic_load(&m->associations[r]));
-    fputs("# HELP isonode_cstore_total C-STORE requests answered, by status class.\n"
-          "# TYPE isonode_cstore_total counter\n",
-          f);
-    fprintf(f, "isonode_cstore_total{status=\"success\"} %lu\n", atomic_load(&m->cstore_success));
-    fprintf(f, "isonode_cstore_total{status=\"warning\"} %lu\n", atomic_load(&m->cstore_warning));
-    fprintf(f, "isonode_cstore_total{status=\"failure\"} %lu\n", atomic_load(&m->cstore_failure));
-    counter(f, "isonode_received_bytes_total", "Bytes received in associations.",
-            atomic_load(&m->received_bytes));
-    fputs("# HELP isonode_ingest_latency_seconds From an object's last byte received to its "
-          "success response (durable and indexed).\n"
-          "# TYPE isonode_ingest_latency_seconds histogram\n",
-          f);
-    unsigned long cum = 0;
-    for (int b = 0; b < ISO_LATENCY_BUCKETS; b++) {
-        cum += atomic_load(&m->latency_bucket[b]);
-        if (b == ISO_LATENCY_BUCKETS - 1)
-            fprintf(f, "isonode_ingest_latency_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
-        else
-            fprintf(f, "isonode_ingest_latency_seconds_bucket{le=\"%g\"} %lu\n",
-                    iso_latency_bounds[b], cum);
+    if (h->token[0] == '\0')
+        return true;
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (auth == NULL)
+        return false;
+    if (strncmp(auth, "Bearer ", 7) == 0)
+        return same_secret(auth + 7, strlen(auth + 7), h->token);
+    if (strncmp(auth, "Basic ", 6) == 0) {
+        const char *b64 = auth + 6;
+        size_t n = strlen(b64);
+        if (n == 0 || n > 1024 || n % 4 != 0)
+            return false;
+        unsigned char plain[800];
+        int len = EVP_DecodeBlock(plain, (const unsigned char *)b64, (int)n);
+        if (len < 0)
+            return false;
+        /* EVP_DecodeBlock counts the '=' padding as zero bytes */
+        for (size_t p = n; p > 0 && b64[p - 1] == '='; p--)
+            len--;
+        const unsigned char *colon = memchr(plain, ':', (size_t)len);
+        if (colon == NULL)
+            return false;
+        const char *pw = (const char *)colon + 1;
+        return same_secret(pw, (size_t)len - (size_t)(pw - (const char *)plain), h->token);
     }
-    fprintf(f, "isonode_ingest_latency_seconds_sum %.6f\n",
-            (double)atomic_load(&m->latency_sum_us) / 1e6);
-    fprintf(f, "isonode_ingest_latency_seconds_count %lu\n", atomic_load(&m->latency_count));
-    counter(f, "isonode_deidentification_refusals_total",
-            "Objects refused by de-identification (burned-in text and burned_in = reject).",
-            atomic_load(&m->deidentification_refusals));
-    counter(f, "isonode_tls_handshake_failures_total", "TLS connections that failed their handshake.",
-            atomic_load(&m->tls_handshake_failures));
-    counter(f, "isonode_retention_removals_total", "Studies removed by retention.",
-            atomic_load(&m->retention_removals));
-    counter(f, "isonode_retention_removed_bytes_total", "Bytes freed by retention.",
-            atomic_load(&m->retention_bytes));
-    /* what the databases and the file system say now */
-    iso_path p;
-    iso_index *idx = NULL;
-    iso_counts c = {0};
-    iso_err e = {0};
-    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &p, &e) == ISO_OK &&
-        iso_index_open(p.s, true, &idx, &e) == ISO_OK && iso_index_counts(idx, &c, &e) == ISO_OK) {
-        gauge(f, "isonode_stored_objects", "Objects in the store.", (double)c.instances);
-        gauge(f, "isonode_stored_bytes", "Bytes of the objects in the store.", (double)c.bytes);
-        gauge(f, "isonode_stored_studies", "Studies in the store.", (double)c.studies);
-    }
-    iso_index_close(idx);
-    struct statvfs v;
-    if (statvfs(cfg->data_dir, &v) == 0) {
-        gauge(f, "isonode_free_bytes", "Free space for the daemon on data_dir's file system.",
-              (double)v.f_bavail * (double)v.f_frsize);
-        gauge(f, "isonode_filesystem_bytes", "Size of data_dir's file system.",
-              (double)v.f_blocks * (double)v.f_frsize);
-    }
-    job_states(f, h->env.jobs);
-    iso_err oe = {0};
-    if (h->env.outbox != NULL)
-        (void)iso_outbox_write_metrics(h->env.outbox, (long)time(NULL), f, &oe);
-    if (fclose(f) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return false;
 }
 
 /* "" when healthy, else what is not. */
-static void health(const iso_http *h, char *why, size_t size)
+static void health(iso_http *h, char *why, size_t size)
 {
     const iso_config *cfg = h->env.cfg;
     why[0] = '\0';
-    iso_path tmp, idxp;
+    iso_path tmp;
     iso_err e = {0};
     if (iso_layout_path(cfg->data_dir, ISO_DATA_TMP, &tmp, &e) != ISO_OK ||
         iso_path_fmt(&tmp, &e, "%s/healthz-%ld", tmp.s, (long)getpid()) != ISO_OK) {
@@ -159,15 +101,14 @@ static void health(const iso_http *h, char *why, size_t size)
     }
     close(fd);
     unlink(tmp.s);
-    iso_index *idx = NULL;
     iso_counts c;
-    if (iso_layout_path(cfg->data_dir, ISO_DATA_INDEX, &idxp, &e) != ISO_OK ||
-        iso_index_open(idxp.s, true, &idx, &e) != ISO_OK || iso_index_counts(idx, &c, &e) != ISO_OK) {
-        iso_index_close(idx);
+    iso_index *idx = iso_http_index(h, &e);
+    bool answers = idx != NULL && iso_index_counts(idx, &c, &e) == ISO_OK;
+    iso_http_index_done(h);
+    if (!answers) {
         snprintf(why, size, "the index does not answer: %.400s\n", e.msg);
         return;
     }
-    iso_index_close(idx);
     struct statvfs v;
     if (statvfs(cfg->data_dir, &v) == 0) {
         double free_mb = (double)v.f_bavail * (double)v.f_frsize / 1048576.0;
@@ -175,6 +116,51 @@ static void health(const iso_http *h, char *why, size_t size)
             snprintf(why, size, "%.0f MB free, below min_free_mb %ld\n", free_mb,
                      cfg->min_free_mb);
     }
+}
+
+/* /thumb/JOB/K.png: strictly that, numbers only. */
+static bool thumb_path(const char *url, long long *job, int *k)
+{
+    char tail[8] = "";
+    int used = 0;
+    if (sscanf(url, "/thumb/%lld/%d%7s%n", job, k, tail, &used) != 3 || url[used] != '\0' ||
+        strcmp(tail, ".png") != 0)
+        return false;
+    return *job > 0 && *k >= 1 && *k <= 64;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
+                               void *body, size_t len, const char *cache, bool ask_password)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", cache);
+    /* the page is ours alone: no framing, no sniffing, no outside script */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src "
+                            "'unsafe-inline'; img-src 'self'; connect-src 'self'");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    if (ask_password)
+        MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"isonode\", charset=\"UTF-8\"");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result text(struct MHD_Connection *conn, unsigned status, const char *msg,
+                            bool ask_password)
+{
+    char *body = strdup(msg);
+    if (body == NULL)
+        return MHD_NO;
+    return respond(conn, status, "text/plain; charset=utf-8", body, strlen(body), "no-store",
+                   ask_password);
 }
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -186,54 +172,57 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     (void)upload_size;
     (void)state;
     iso_http *h = cls;
-    unsigned status = MHD_HTTP_OK;
-    char *body = NULL;
+    if (!authorized(h, conn))
+        return text(conn, MHD_HTTP_UNAUTHORIZED,
+                    "a token is needed: Authorization: Bearer TOKEN (or the token as the "
+                    "password)\n",
+                    true);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n", false);
     size_t len = 0;
-    const char *type = "text/plain; charset=utf-8";
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    char want[300];
-    snprintf(want, sizeof want, "Bearer %s", h->token);
-    bool authorized = h->token[0] == '\0' ||
-                      (auth != NULL && strlen(auth) == strlen(want) &&
-                       CRYPTO_memcmp(auth, want, strlen(want)) == 0); /* constant time */
-    if (!authorized) {
-        status = MHD_HTTP_UNAUTHORIZED;
-        body = strdup("a token is needed: Authorization: Bearer TOKEN\n");
-    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        body = strdup("GET only\n");
-    } else if (strcmp(url, "/metrics") == 0) {
-        body = metrics_text(h, &len);
-        type = "text/plain; version=0.0.4; charset=utf-8";
+    long long job = 0;
+    int k = 0;
+    if (strcmp(url, "/") == 0) {
+        char *body = strdup(iso_http_status_page);
         if (body == NULL)
-            status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-    } else if (strcmp(url, "/healthz") == 0) {
+            return MHD_NO;
+        return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8", body, strlen(body),
+                       "no-store", false);
+    }
+    if (strcmp(url, "/status.json") == 0) {
+        char *body = iso_http_status_json(h, &len);
+        if (body == NULL)
+            return text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", false);
+        return respond(conn, MHD_HTTP_OK, "application/json", body, len, "no-store", false);
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        char *body = iso_http_metrics_text(h, &len);
+        if (body == NULL)
+            return text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", false);
+        return respond(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body, len,
+                       "no-store", false);
+    }
+    if (strcmp(url, "/healthz") == 0) {
         char why[512];
         health(h, why, sizeof why);
-        status = why[0] ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
-        body = strdup(why[0] ? why : "ok\n");
-    } else {
-        status = MHD_HTTP_NOT_FOUND;
-        body = strdup("not found: /metrics, /healthz\n");
+        return text(conn, why[0] ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+                    why[0] ? why : "ok\n", false);
     }
-    if (body == NULL)
-        body = strdup("");
-    if (body == NULL)
-        return MHD_NO;
-    if (len == 0)
-        len = strlen(body);
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL) {
-        free(body);
-        return MHD_NO;
+    if (thumb_path(url, &job, &k)) {
+        uint8_t *png = NULL;
+        iso_err e = {0};
+        iso_code rc = iso_http_thumbnail(h, job, k, &png, &len, &e);
+        if (rc == ISO_OK) /* a job's results never change: the browser may keep it */
+            return respond(conn, MHD_HTTP_OK, "image/png", png, len, "private, max-age=86400",
+                           false);
+        if (rc != ISO_ENOTFOUND)
+            ISO_WARN("http: preview %lld/%d: %s", job, k, e.msg);
+        return text(conn, rc == ISO_ENOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                    "no such view\n", false);
     }
-    MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    enum MHD_Result ret = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return text(conn, MHD_HTTP_NOT_FOUND,
+                "not found: /, /status.json, /metrics, /healthz, /thumb/JOB/K.png\n", false);
 }
-
 iso_code iso_http_start(const iso_http_env *env, iso_http **out, iso_err *err)
 {
     *out = NULL;
@@ -250,6 +239,9 @@ iso_code iso_http_start(const iso_http_env *env, iso_http **out, iso_err *err)
     if (h == NULL)
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     h->env = *env;
+    pthread_mutex_init(&h->mu, NULL);
+    if (gethostname(h->host, sizeof h->host - 1) != 0)
+        snprintf(h->host, sizeof h->host, "?");
     if (cfg->http_token_file[0] != '\0') {
         FILE *f = fopen(cfg->http_token_file, "r");
         if (f == NULL || fgets(h->token, sizeof h->token, f) == NULL) {
@@ -276,7 +268,8 @@ iso_code iso_http_start(const iso_http_env *env, iso_http **out, iso_err *err)
         return iso_fail(err, ISO_ENET, "cannot listen for HTTP on %s:%ld", cfg->http_bind,
                         cfg->http_port);
     }
-    ISO_INFO("http: /metrics and /healthz on %s:%ld", cfg->http_bind, cfg->http_port);
+    ISO_INFO("http: the status page, /metrics and /healthz on %s:%ld%s", cfg->http_bind,
+             cfg->http_port, h->token[0] ? " (token required)" : "");
     *out = h;
     return ISO_OK;
 }
@@ -286,5 +279,7 @@ void iso_http_stop(iso_http *h)
     if (h == NULL)
         return;
     MHD_stop_daemon(h->d);
+    iso_index_close(h->idx);
+    pthread_mutex_destroy(&h->mu);
     free(h);
 }

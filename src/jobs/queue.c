@@ -365,12 +365,17 @@ static void print_json_row(sqlite3_stmt *st, FILE *out, const char *delivery)
     fputc('}', out);
 }
 
-iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_job_note_fn note, void *note_ctx,
-                       iso_err *err)
+/* The jobs in id order, or the latest `latest` of them (0: all). */
+static iso_code list_jobs(iso_jobs *j, FILE *out, int json, int latest, iso_job_note_fn note,
+                          void *note_ctx, iso_err *err)
 {
     pthread_mutex_lock(&j->mu);
     char sql[1024];
-    snprintf(sql, sizeof sql, "%s ORDER BY id", col_sql);
+    if (latest > 0)
+        snprintf(sql, sizeof sql, "SELECT * FROM (%s ORDER BY id DESC LIMIT %d) ORDER BY id",
+                 col_sql, latest);
+    else
+        snprintf(sql, sizeof sql, "%s ORDER BY id", col_sql);
     sqlite3_stmt *st = NULL;
     iso_code rc = prepare(j, &st, sql, "", err);
     if (rc == ISO_OK) {
@@ -403,6 +408,99 @@ iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_job_note_fn note, v
             rc = db_fail(j, err, "list");
         sqlite3_finalize(st);
     }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_job_note_fn note, void *note_ctx,
+                       iso_err *err)
+{
+    return list_jobs(j, out, json, 0, note, note_ctx, err);
+}
+
+iso_code iso_jobs_list_latest(iso_jobs *j, FILE *out, int latest, iso_job_note_fn note,
+                              void *note_ctx, iso_err *err)
+{
+    return list_jobs(j, out, 1, latest > 0 ? latest : 1, note, note_ctx, err);
+}
+
+iso_code iso_jobs_reconstructed(iso_jobs *j, int max, iso_done_job *out, int *n, iso_err *err)
+{
+    *n = 0;
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "SELECT id, series_uid, version, strftime('%Y-%m-%dT%H:%M:%SZ',finished,"
+                          "'unixepoch'), coalesce(seconds,0), result FROM jobs WHERE state='done' "
+                          "AND version != '' AND result LIKE '%reconstructed % surfaces%' "
+                          "ORDER BY id DESC LIMIT ?",
+                          "i", err, (int64_t)max);
+    int r = SQLITE_DONE;
+    while (rc == ISO_OK && *n < max && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        iso_done_job *d = &out[(*n)++];
+        d->id = sqlite3_column_int64(st, 0);
+        snprintf(d->series_uid, sizeof d->series_uid, "%.64s", sqlite3_column_text(st, 1));
+        snprintf(d->version, sizeof d->version, "%.64s", sqlite3_column_text(st, 2));
+        snprintf(d->finished, sizeof d->finished, "%.23s", sqlite3_column_text(st, 3));
+        d->seconds = sqlite3_column_double(st, 4);
+        snprintf(d->result, sizeof d->result, "%s", sqlite3_column_text(st, 5));
+    }
+    if (rc == ISO_OK && r != SQLITE_DONE && r != SQLITE_ROW)
+        rc = db_fail(j, err, "reconstructed");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_get_done(iso_jobs *j, int64_t id, iso_done_job *out, iso_err *err)
+{
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "SELECT series_uid, version FROM jobs WHERE id=? AND state='done' AND "
+                          "version != ''",
+                          "i", err, id);
+    if (rc == ISO_OK) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            memset(out, 0, sizeof *out);
+            out->id = id;
+            snprintf(out->series_uid, sizeof out->series_uid, "%.64s", sqlite3_column_text(st, 0));
+            snprintf(out->version, sizeof out->version, "%.64s", sqlite3_column_text(st, 1));
+        } else {
+            rc = r == SQLITE_DONE ? iso_fail(err, ISO_ENOTFOUND, "no finished job %lld",
+                                             (long long)id)
+                                  : db_fail(j, err, "get");
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+iso_code iso_jobs_hourly(iso_jobs *j, long now, iso_jobs_hour hours[24], iso_err *err)
+{
+    memset(hours, 0, 24 * sizeof *hours);
+    pthread_mutex_lock(&j->mu);
+    sqlite3_stmt *st = NULL;
+    iso_code rc = prepare(j, &st,
+                          "SELECT (?1 - finished) / 3600 AS h, count(*), avg(finished - created), "
+                          "max(finished - created), avg(seconds) FROM jobs WHERE finished > ?1 - "
+                          "86400 AND finished <= ?1 AND state IN ('done','failed','dead') GROUP BY h",
+                          "i", err, (int64_t)now);
+    int r = SQLITE_DONE;
+    while (rc == ISO_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        int h = sqlite3_column_int(st, 0);
+        if (h < 0 || h > 23)
+            continue;
+        hours[h].jobs = sqlite3_column_int(st, 1);
+        hours[h].mean_latency = sqlite3_column_double(st, 2);
+        hours[h].max_latency = sqlite3_column_double(st, 3);
+        hours[h].mean_seconds = sqlite3_column_double(st, 4);
+    }
+    if (rc == ISO_OK && r != SQLITE_DONE)
+        rc = db_fail(j, err, "hourly");
+    sqlite3_finalize(st);
     pthread_mutex_unlock(&j->mu);
     return rc;
 }

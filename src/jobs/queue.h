@@ -91,7 +91,33 @@ iso_code iso_jobs_summary(iso_jobs *j, char *out, size_t size, iso_err *err);
 typedef void (*iso_job_note_fn)(void *ctx, long long job_id, char *out, size_t size);
 iso_code iso_jobs_list(iso_jobs *j, FILE *out, int json, iso_job_note_fn note, void *note_ctx,
                        iso_err *err);
+/* The latest `latest` jobs, oldest first, as iso_jobs_list's JSON. */
+iso_code iso_jobs_list_latest(iso_jobs *j, FILE *out, int latest, iso_job_note_fn note,
+                              void *note_ctx, iso_err *err);
 iso_code iso_jobs_show(iso_jobs *j, int64_t id, FILE *out, iso_err *err);
+
+/* A finished reconstruction (the status page). */
+typedef struct iso_done_job {
+    int64_t id;
+    char series_uid[65];
+    char version[65]; /* with series_uid and the key, names the derived objects */
+    char finished[24]; /* ISO 8601 UTC */
+    double seconds;
+    char result[1024];
+} iso_done_job;
+/* The latest reconstructions that made results, newest first (at most max). */
+iso_code iso_jobs_reconstructed(iso_jobs *j, int max, iso_done_job *out, int *n, iso_err *err);
+/* One of them by id (series_uid and version only); ISO_ENOTFOUND if the
+ * job is not done with results. */
+iso_code iso_jobs_get_done(iso_jobs *j, int64_t id, iso_done_job *out, iso_err *err);
+/* Jobs finished in each of the last 24 hours (hours[0]: the last hour):
+ * how many, and their latency from queued to finished (mean, max) and run
+ * time (mean), in seconds. */
+typedef struct iso_jobs_hour {
+    int jobs;
+    double mean_latency, max_latency, mean_seconds;
+} iso_jobs_hour;
+iso_code iso_jobs_hourly(iso_jobs *j, long now, iso_jobs_hour hours[24], iso_err *err);
 iso_code iso_jobs_retry(iso_jobs *j, int64_t id, iso_err *err);
 iso_code iso_jobs_cancel(iso_jobs *j, int64_t id, iso_err *err);
 

@@ -3,6 +3,7 @@
 #include "jobs/runner.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -19,17 +20,70 @@
 
 enum { MAX_WORKERS = 16, READY_BATCH = 32 };
 
+struct iso_runner;
+typedef struct worker_arg {
+    struct iso_runner *r;
+    int index;
+} worker_arg;
+
 struct iso_runner {
     iso_job_env env;
     iso_jobs *jobs;
     iso_completion *completion;
     pthread_t scheduler, workers[MAX_WORKERS];
+    struct worker_arg worker_args[MAX_WORKERS];
     int n_workers;
     int scheduler_started;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a job was queued, or stop */
     int stop;
+    /* what each worker runs (id 0: nothing), under mu, for the status page */
+    struct {
+        int64_t id;
+        char stage[40];
+        double since;
+    } running[MAX_WORKERS];
 };
+
+/* The worker's slot in running: its job began (stage "queued" until the
+ * pipeline says more), or ended (id 0). */
+static void note_running(iso_runner *r, int worker, int64_t id)
+{
+    pthread_mutex_lock(&r->mu);
+    r->running[worker].id = id;
+    snprintf(r->running[worker].stage, sizeof r->running[worker].stage, "starting");
+    r->running[worker].since = iso_mono_seconds();
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void on_stage(void *ctx, int64_t job, const char *stage)
+{
+    iso_runner *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < MAX_WORKERS; i++) /* not n_workers: start writes it unlocked */
+        if (r->running[i].id == job)
+            snprintf(r->running[i].stage, sizeof r->running[i].stage, "%s", stage);
+    pthread_mutex_unlock(&r->mu);
+}
+
+int iso_runner_running(iso_runner *r, iso_running_job *out, int max)
+{
+    int n = 0;
+    if (r == NULL)
+        return 0;
+    double now = iso_mono_seconds();
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < MAX_WORKERS && n < max; i++) {
+        if (r->running[i].id == 0)
+            continue;
+        out[n].id = r->running[i].id;
+        snprintf(out[n].stage, sizeof out[n].stage, "%s", r->running[i].stage);
+        out[n].seconds = now - r->running[i].since;
+        n++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
 
 /* Waits on the runner's condition for up to ms; returns non-zero to stop. */
 static int nap(iso_runner *r, long ms)
@@ -145,7 +199,8 @@ static void *scheduler_main(void *arg)
 
 static void *worker_main(void *arg)
 {
-    iso_runner *r = arg;
+    iso_runner *r = ((worker_arg *)arg)->r;
+    int me = ((worker_arg *)arg)->index;
     const iso_config *cfg = r->env.cfg;
     /* niceness is per thread on Linux, and the pipeline's own threads inherit it */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), (int)cfg->rc_nice) != 0)
@@ -169,7 +224,9 @@ static void *worker_main(void *arg)
                  job.attempts);
         double t0 = iso_mono_seconds();
         char route[80], result[1024];
+        note_running(r, me, job.id);
         rc = iso_job_run(&r->env, &job, route, sizeof route, result, sizeof result, &err);
+        note_running(r, me, 0);
         double secs = iso_mono_seconds() - t0;
         iso_err e = {0};
         if (rc == ISO_OK) {
@@ -215,6 +272,8 @@ iso_code iso_runner_start(const iso_job_env *env, iso_jobs *jobs, iso_completion
         return iso_fail(err, ISO_ENOMEM, "out of memory");
     r->env = *env;
     r->env.jobs = jobs; /* result versions are noted in the queue */
+    r->env.on_stage = on_stage;
+    r->env.stage_ctx = r;
     r->jobs = jobs;
     r->completion = completion;
     pthread_mutex_init(&r->mu, NULL);
@@ -226,7 +285,9 @@ iso_code iso_runner_start(const iso_job_env *env, iso_jobs *jobs, iso_completion
     r->scheduler_started = 1;
     long n = env->cfg->rc_workers < MAX_WORKERS ? env->cfg->rc_workers : MAX_WORKERS;
     for (long i = 0; i < n; i++) {
-        if (pthread_create(&r->workers[r->n_workers], NULL, worker_main, r) != 0) {
+        r->worker_args[r->n_workers] = (worker_arg){r, r->n_workers};
+        if (pthread_create(&r->workers[r->n_workers], NULL, worker_main,
+                           &r->worker_args[r->n_workers]) != 0) {
             iso_runner_stop(r);
             return iso_fail(err, ISO_ENOMEM, "cannot start job workers");
         }

@@ -23,4 +23,13 @@ iso_code iso_runner_start(const iso_job_env *env, iso_jobs *jobs, iso_completion
                           iso_runner **out, iso_err *err);
 void iso_runner_stop(iso_runner *r);
 
+/* A job running now: its stage and how long it has run. */
+typedef struct iso_running_job {
+    int64_t id;
+    char stage[40];
+    double seconds;
+} iso_running_job;
+/* The jobs running now (at most max into out); returns how many. */
+int iso_runner_running(iso_runner *r, iso_running_job *out, int max);
+
 #endif

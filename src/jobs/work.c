@@ -307,6 +307,20 @@ static void name_senders(const series_files *s, char *out, size_t size)
         say(out, size, ", ...");
 }
 
+/* What the pipeline says it is doing, passed on as the job's stage. */
+typedef struct stage_note {
+    const iso_job_env *env;
+    int64_t job;
+} stage_note;
+
+static void note_stage(void *ctx, const char *stage, double done)
+{
+    (void)done;
+    const stage_note *sn = ctx;
+    if (sn->env->on_stage != NULL)
+        sn->env->on_stage(sn->env->stage_ctx, sn->job, stage);
+}
+
 /* Reconstructs, derives, stores and queues the results. */
 /* Both copies of the derived objects (the store's identity; the original
  * identity when de-identifying), derived side by side into work_dir/store
@@ -410,6 +424,9 @@ static iso_code reconstruct_volume(const iso_job_env *env, const iso_job *job,
     p.mip = 0; /* pictures of the volume are for people at the CLI; no result carries them */
     if (volume > 0)
         p.volume = volume;
+    stage_note sn = {env, job->id};
+    p.progress = note_stage;
+    p.progress_ctx = &sn;
     iso_recon_result r;
     iso_err e = {0};
     double lap[5];
@@ -439,6 +456,7 @@ static iso_code reconstruct_volume(const iso_job_env *env, const iso_job *job,
     }
     *n_volumes = r.series.n_volumes;
     derived_copy copies[2];
+    note_stage(&sn, "derive", 0);
     rc = derive_both(env, job, s, &r, paths, work_dir, copies, err);
     derived_copy *store_copy = &copies[0];
     derived_copy *sender_copy = env->anon != NULL ? &copies[1] : &copies[0];
@@ -451,10 +469,12 @@ static iso_code reconstruct_volume(const iso_job_env *env, const iso_job *job,
     if (r.series.aside_note[0] != '\0')
         say(result, result_size, " (%s)", r.series.aside_note);
     /* deliveries first: the receiver is waiting, the store's copy is not */
+    note_stage(&sn, "deliver", 0);
     if (rc == ISO_OK)
         rc = queue_all_results(env, job, s, d, store_copy, sender_copy, result, result_size,
                                err);
     lap[3] = iso_mono_seconds();
+    note_stage(&sn, "store", 0);
     /* the store keeps its copy, indexed like any instance (a crash before
      * this is mended by the re-run: the outbox ignores the rows it has) */
     for (int i = 0; rc == ISO_OK && i < store_copy->n; i++) {
@@ -463,6 +483,12 @@ static iso_code reconstruct_volume(const iso_job_env *env, const iso_job *job,
                                 err);
     }
     lap[4] = iso_mono_seconds();
+    if (rc == ISO_OK) {
+        for (int i = 0; i < r.n_stages; i++)
+            iso_metrics_stage(env->metrics, r.stage[i].name, r.stage[i].seconds);
+        iso_metrics_stage(env->metrics, "derive", lap[2] - lap[1]);
+        iso_metrics_stage(env->metrics, "store", lap[4] - lap[3]);
+    }
     ISO_DEBUG("job %lld: reconstruct %.2f s, derive both copies %.2f s, queue %.2f s, store %.2f s",
               (long long)job->id, lap[1] - lap[0], lap[2] - lap[1], lap[3] - lap[2],
               lap[4] - lap[3]);

@@ -38,6 +38,7 @@
 #include "deliver/outbox.h"
 #include "jobs/queue.h"
 #include "store/store.h"
+#include "util/metrics.h"
 
 typedef struct iso_job_env {
     const iso_config *cfg;
@@ -49,6 +50,11 @@ typedef struct iso_job_env {
     iso_jobs *jobs;         /* where result versions are noted (NULL: each job dates its own) */
     void (*kick)(void *);   /* deliveries were queued: start a round now (may be NULL) */
     void *kick_ctx;
+    iso_metrics *metrics;   /* stage durations for /metrics (NULL: not counted) */
+    /* the job entered a stage ("load", "gaussian", a surface's label,
+     * "derive", "deliver", "store"); may be NULL */
+    void (*on_stage)(void *ctx, int64_t job, const char *stage);
+    void *stage_ctx;
 } iso_job_env;
 
 /* Runs the job.  ISO_OK: done, with the rule that decided in route and what

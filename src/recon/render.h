@@ -59,5 +59,7 @@ void iso_image_free(iso_image *img);
 
 /* Writes an 8-bit RGB PNG (png.c). */
 iso_code iso_png_write(const char *path, const iso_image *img, iso_err *err);
+/* The same PNG in memory: *png (malloc'd, *png_len bytes). */
+iso_code iso_png_encode(const iso_image *img, uint8_t **png, size_t *png_len, iso_err *err);
 
 #endif

@@ -49,8 +49,7 @@ static int add_study(void *user, const char *uid, const char *last, int64_t inst
     return 0;
 }
 
-/* The file system of data_dir, percent of its blocks in use. */
-static double used_percent(const char *data_dir)
+double iso_retention_used_percent(const char *data_dir)
 {
     struct statvfs v;
     if (statvfs(data_dir, &v) != 0 || v.f_blocks == 0)
@@ -314,7 +313,7 @@ iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opt
     bool any_route_days = false;
     for (size_t r = 0; r < cfg->n_routes; r++)
         any_route_days = any_route_days || cfg->routes[r].keep_days > 0;
-    double used = used_percent(cfg->data_dir);
+    double used = iso_retention_used_percent(cfg->data_dir);
     bool for_space = false;
     for (size_t i = 0; rc == ISO_OK && i < l.n; i++) {
         const study *s = &l.s[i];
@@ -391,7 +390,7 @@ iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opt
         if (o->out != NULL)
             fprintf(o->out, "removed\t%s\t%lld instances, %.1f MB\t%s\n", s->uid, s->instances,
                     (double)rm.bytes / 1e6, reason);
-        used = used_percent(cfg->data_dir);
+        used = iso_retention_used_percent(cfg->data_dir);
     }
     if (rc == ISO_OK && env->vault != NULL && !o->dry_run && env->store != NULL) {
         rc = iso_vault_expire(env->vault, now, uid_stored_again, idx, &report->vault_rows, err);
@@ -399,7 +398,7 @@ iso_code iso_retention_run(const iso_retention_env *env, const iso_retention_opt
             ISO_INFO("retention: %d vault row(s) of studies removed %ld days ago deleted",
                      report->vault_rows, cfg->rt_keep_vault_days);
     }
-    report->used_percent = used_percent(cfg->data_dir);
+    report->used_percent = iso_retention_used_percent(cfg->data_dir);
     iso_index_close(idx);
     free(l.s);
     return rc;

@@ -70,4 +70,8 @@ typedef struct iso_retention iso_retention;
 iso_code iso_retention_start(const iso_retention_env *env, iso_retention **out, iso_err *err);
 void iso_retention_stop(iso_retention *r);
 
+/* The file system of data_dir: percent of its blocks in use (root's
+ * reserve counts as used), as the high and low water marks are read. */
+double iso_retention_used_percent(const char *data_dir);
+
 #endif

@@ -629,6 +629,32 @@ iso_code iso_index_counts(iso_index *idx, iso_counts *c, iso_err *err)
     return rc;
 }
 
+iso_code iso_index_hourly_arrivals(iso_index *idx, long now, int64_t objects[24],
+                                   int64_t bytes[24], iso_err *err)
+{
+    memset(objects, 0, 24 * sizeof *objects);
+    memset(bytes, 0, 24 * sizeof *bytes);
+    sqlite3_stmt *st = NULL;
+    /* received_at is ISO 8601 UTC text, so the range is a text comparison */
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT (?1 - CAST(strftime('%s', received_at) AS INTEGER)) / 3600 AS h, "
+                           "count(*), coalesce(sum(size), 0) FROM instances WHERE received_at >= "
+                           "strftime('%Y-%m-%dT%H:%M:%S', ?1 - 86400, 'unixepoch') GROUP BY h",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare arrivals");
+    sqlite3_bind_int64(st, 1, now);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        int h = sqlite3_column_int(st, 0);
+        if (h < 0 || h > 23)
+            continue;
+        objects[h] = sqlite3_column_int64(st, 1);
+        bytes[h] = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? ISO_OK : db_fail(idx, err, "arrivals");
+}
+
 static iso_code each_file(iso_index *idx, const char *sql, const char *uid, iso_file_fn fn,
                           void *user, int *count, iso_err *err)
 {

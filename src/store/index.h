@@ -127,6 +127,11 @@ typedef struct iso_counts {
     int64_t patients, studies, series, instances, bytes;
 } iso_counts;
 iso_code iso_index_counts(iso_index *idx, iso_counts *c, iso_err *err);
+/* Objects (and their bytes) that arrived in each of the last 24 hours
+ * before now (Unix seconds); [0] is the last hour.  A scan of the
+ * instances' arrival times (no index: this is for the status page). */
+iso_code iso_index_hourly_arrivals(iso_index *idx, long now, int64_t objects[24],
+                                   int64_t bytes[24], iso_err *err);
 
 /* Calls fn for each instance: path, sha256, size, sop_uid (for verify/send). */
 typedef int (*iso_file_fn)(void *user, const char *path, const char *sha256, int64_t size,

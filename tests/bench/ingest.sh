@@ -16,31 +16,6 @@ set -u
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 trap 'stop_peer 2>/dev/null; rm -rf "$W"' EXIT
 make_copies 4 9
-fresh_dir() { mktemp -d "$W/$1.XXXXXX"; }
-
-# measure LABEL AET PORT: prints one row, single and concurrent img/s (best
-# of ROUNDS); reset_peer starts a fresh peer before each round so every round
-# stores new objects; stop_peer ends it.
-PEER_PID=
-SCU_OPTS=
-stop_peer() { [ -n "$PEER_PID" ] && { kill "$PEER_PID"; wait "$PEER_PID" 2>/dev/null; }; PEER_PID=; }
-measure() {
-    local label=$1 aet=$2 port=$3 best1=0 best4=0
-    for r in $(seq "$ROUNDS"); do
-        reset_peer
-        local t0 t1
-        t0=$(now); LD_PRELOAD=$SHIM storescu $SCU_OPTS -aec "$aet" 127.0.0.1 "$port" $files >/dev/null 2>&1 || echo "storescu failed" >&2; t1=$(now)
-        best1=$(python3 -c "print(max($best1, $N/($t1-$t0)))")
-        t0=$(now)
-        local pids=()
-        for i in 1 2 3 4; do LD_PRELOAD=$SHIM storescu $SCU_OPTS -aec "$aet" 127.0.0.1 "$port" "$W/copy$i"/* >/dev/null 2>&1 & pids+=($!); done
-        wait "${pids[@]}"; t1=$(now)
-        best4=$(python3 -c "print(max($best4, 4*$N/($t1-$t0)))")
-    done
-    stop_peer
-    printf '%-36s %8.0f %14.0f\n' "$label" "$best1" "$best4"
-}
-
 echo "C-STORE ingest, $N images of $(basename "$SERIES") ($(du -sh "$SERIES" | cut -f1)), best of $ROUNDS rounds, images/s"
 printf '%-36s %8s %14s\n' "peer" "1 assoc" "4 concurrent"
 

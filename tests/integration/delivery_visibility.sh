@@ -57,7 +57,7 @@ esac
 delivery=$(node jobs list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["delivery"])')
 [ "${delivery#delivered 1 of 3 to sender}" != "$delivery" ] || fail "JSON delivery: $delivery"
 for cls in SurfaceSegmentationStorage SegmentationStorage; do
-    grep -q "WARN  outbox: sender refused $cls [0-9.]*: status 0xFFFF ($cls): no presentation context" "$WORK/node.log" ||
+    grep -q "WARN  outbox: sender refused $cls (outbox item [0-9]*): status 0xFFFF ($cls): no presentation context" "$WORK/node.log" ||
         fail "no log line naming the refused $cls"
 done
 grep -q "outbox: 1 of 3 object(s) delivered to sender (the refusals are logged above)" "$WORK/node.log" ||

@@ -72,6 +72,9 @@ assert v("isonode_free_bytes") > 0
 assert v('isonode_jobs{state="done"}') == 1
 assert v('isonode_outbox_items{destination="down",state="queued"}') == 28
 assert v('isonode_outbox_oldest_seconds{destination="down"}') >= 0
+# the forwarding went nowhere (nothing listens on DOWN's port): counted as not sent
+assert v('isonode_deliveries_total{result="not_sent"}') >= 28
+assert v('isonode_deliveries_total{result="delivered"}') == 0
 buckets = sorted((float("inf") if k.split('"')[1] == "+Inf" else float(k.split('"')[1]), val)
                  for k, val in samples.items() if k.startswith("isonode_ingest_latency_seconds_bucket"))
 assert [b[1] for b in buckets] == sorted(b[1] for b in buckets), "buckets not cumulative"
