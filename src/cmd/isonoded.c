@@ -271,7 +271,9 @@ static void reload_tls(node *n)
 static iso_code start_work(node *n, iso_err *err)
 {
     const iso_config *cfg = n->cfg;
-    if (iso_deliverer_start(cfg, n->tls, &n->metrics, &n->deliverer, err) != ISO_OK) {
+    /* nothing is counted unless /metrics can be read */
+    iso_metrics *counting = cfg->http_port != 0 ? &n->metrics : NULL;
+    if (iso_deliverer_start(cfg, n->tls, counting, &n->deliverer, err) != ISO_OK) {
         iso_err_context(err, "cannot start delivery");
         return err->code;
     }
@@ -292,16 +294,16 @@ static iso_code start_work(node *n, iso_err *err)
                        .jobs = n->jobs,
                        .kick = iso_deliverer_kick,
                        .kick_ctx = n->deliverer,
-                       .metrics = &n->metrics};
+                       .metrics = counting};
     if (iso_runner_start(&env, n->jobs, n->completion, &n->runner, err) != ISO_OK)
         return err->code;
     n->listen = (listeners){n->cfg, n->completion, n->deliverer, PTHREAD_MUTEX_INITIALIZER, ""};
     iso_scp_observer obs = {&n->listen, on_stored,     on_assoc_end,     on_commit,
-                            on_commit_here, on_commit_report, &n->metrics};
+                            on_commit_here, on_commit_report, counting};
     if (iso_scp_start(cfg, n->store, n->anon, n->tls, &obs, &n->scp, err) != ISO_OK)
         return err->code;
     iso_retention_env re = {cfg, n->store, n->jobs, iso_deliverer_outbox(n->deliverer),
-                            n->anon != NULL ? iso_anon_vault(n->anon) : NULL, &n->metrics};
+                            n->anon != NULL ? iso_anon_vault(n->anon) : NULL, counting};
     if (iso_retention_start(&re, &n->retention, err) != ISO_OK)
         return err->code;
     iso_http_env he = {cfg,       &n->metrics, n->jobs, iso_deliverer_outbox(n->deliverer),
