@@ -22,25 +22,61 @@
  *     the merged vertex would;
  *   - a surviving triangle would flip or degenerate.
  * Triangle lists per vertex live in one pool; a list that outgrows its slot
- * moves to the end of the pool.
+ * moves to the end of an overflow pool of its own partition.
+ *
+ * Parallel, with frozen seams: a large mesh is cut into PARTS contiguous
+ * ranges of its triangle array (the iso-surface writes it slab by slab, so
+ * a range is a slab of the surface).  A vertex whose triangles all lie in
+ * one range belongs to it; a vertex on the cut belongs to none and is
+ * frozen.  Each range is decimated on its own (its own cursor, random
+ * stream and overflow pool) down to its share of the target, collapsing
+ * only edges whose two ends and two opposite vertices are its own: no two
+ * ranges ever write the same vertex, triangle or list, and what a range
+ * reads of a frozen vertex (its position) does not change.  A serial pass
+ * over the whole mesh, nothing frozen, then takes it to the target if the
+ * ranges could not.  The number of ranges depends on the mesh alone, not
+ * on the threads that run them, so the result is the same on any machine.
  */
 #include "recon/mesh.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/par.h"
+
+enum {
+    PARTS = 4,                   /* ranges of a large mesh */
+    PARALLEL_MIN_TRIANGLES = 200000, /* below this, one range */
+    FROZEN = 0xFF,               /* owner of a vertex on a cut */
+    SERIAL = PARTS               /* the pass with nothing frozen */
+};
+
+/* What the ranges share: each writes only what it owns (see above). */
 typedef struct dec {
     iso_mesh *m;
     double *q;          /* 10 per vertex */
     uint8_t *tri_dead;
-    uint32_t *pool;     /* triangle lists */
-    size_t pool_len, pool_cap;
+    uint8_t *owner;     /* per vertex: its range, or FROZEN */
+    uint8_t *lst_pool;  /* per vertex: 0 the shared pool, 1 + r range r's overflow pool */
+    uint32_t *pool[PARTS + 2]; /* triangle lists: the shared pool, then one per range
+                                  and one for the serial pass */
+    size_t pool_len[PARTS + 2], pool_cap[PARTS + 2];
     size_t *lst_off;
     uint32_t *lst_n, *lst_cap;
-    size_t n_alive;
-    uint64_t rng;
 } dec;
+
+/* One range at work (or the serial pass: part SERIAL, the whole array). */
+typedef struct part {
+    dec *d;
+    int id;
+    size_t lo, hi;   /* its triangles */
+    size_t n_alive;  /* of them */
+    size_t target;
+    uint64_t rng;
+    int oom;
+} part;
 
 static void plane_quadric(const float *a, const float *b, const float *c, double q[10])
 {
@@ -117,39 +153,44 @@ static double best_point(const dec *d, uint32_t u, uint32_t v, double p[3])
     return fmax(0, best);
 }
 
-static uint64_t next_random(dec *d)
+static uint64_t next_random(part *pt)
 {
     /* xorshift64* */
-    d->rng ^= d->rng >> 12;
-    d->rng ^= d->rng << 25;
-    d->rng ^= d->rng >> 27;
-    return d->rng * 2685821657736338717ULL;
+    pt->rng ^= pt->rng >> 12;
+    pt->rng ^= pt->rng << 25;
+    pt->rng ^= pt->rng >> 27;
+    return pt->rng * 2685821657736338717ULL;
 }
 
-static void kill_triangle(dec *d, uint32_t t)
+static void kill_triangle(part *pt, uint32_t t)
 {
-    d->tri_dead[t] = 1;
-    d->n_alive--;
+    pt->d->tri_dead[t] = 1;
+    pt->n_alive--;
 }
 
-static uint32_t *list(const dec *d, uint32_t v) { return d->pool + d->lst_off[v]; }
+static uint32_t *list(const dec *d, uint32_t v) { return d->pool[d->lst_pool[v]] + d->lst_off[v]; }
 
-static int list_append(dec *d, uint32_t v, uint32_t t)
+/* Appends t to v's list; a full list moves to the end of the overflow pool
+ * of the range at work (pool 1 + id), which no other range touches. */
+static int list_append(part *pt, uint32_t v, uint32_t t)
 {
+    dec *d = pt->d;
     if (d->lst_n[v] == d->lst_cap[v]) {
+        int pi = 1 + pt->id;
         uint32_t nc = d->lst_cap[v] * 2 + 4;
-        if (d->pool_len + nc > d->pool_cap) {
-            size_t pc = (d->pool_cap + nc) * 3 / 2;
-            uint32_t *np = realloc(d->pool, pc * sizeof *np);
+        if (d->pool_len[pi] + nc > d->pool_cap[pi]) {
+            size_t pc = (d->pool_cap[pi] + nc) * 3 / 2 + 1024;
+            uint32_t *np = realloc(d->pool[pi], pc * sizeof *np);
             if (np == NULL)
                 return -1;
-            d->pool = np;
-            d->pool_cap = pc;
+            d->pool[pi] = np;
+            d->pool_cap[pi] = pc;
         }
-        memcpy(d->pool + d->pool_len, list(d, v), d->lst_n[v] * sizeof(uint32_t));
-        d->lst_off[v] = d->pool_len;
+        memcpy(d->pool[pi] + d->pool_len[pi], list(d, v), d->lst_n[v] * sizeof(uint32_t));
+        d->lst_pool[v] = (uint8_t)pi;
+        d->lst_off[v] = d->pool_len[pi];
         d->lst_cap[v] = nc;
-        d->pool_len += nc;
+        d->pool_len[pi] += nc;
     }
     list(d, v)[d->lst_n[v]++] = t;
     return 0;
@@ -227,9 +268,18 @@ static int neighbours(const dec *d, uint32_t v, uint32_t skip, uint32_t *out, in
 
 enum { MAX_NEIGHBOURS = 256 };
 
-/* Tries to collapse u-v into u at p; 1 if done, 0 if refused, -1 on OOM. */
-static int collapse(dec *d, uint32_t u, uint32_t v, const float p[3])
+/* May the range at work write vertex w? */
+static int mine(const part *pt, uint32_t w)
 {
+    return pt->id == SERIAL || pt->d->owner[w] == pt->id;
+}
+
+/* Tries to collapse u-v into u at p; 1 if done, 0 if refused, -1 on OOM. */
+static int collapse(part *pt, uint32_t u, uint32_t v, const float p[3])
+{
+    dec *d = pt->d;
+    if (!mine(pt, u) || !mine(pt, v))
+        return 0;
     uint32_t shared[2];
     int ns = 0;
     const uint32_t *lu = list(d, u);
@@ -247,7 +297,7 @@ static int collapse(dec *d, uint32_t u, uint32_t v, const float p[3])
     for (int s = 0; s < 2; s++) {
         const uint32_t *t = d->m->t + 3 * shared[s];
         opp[s] = t[0] != u && t[0] != v ? t[0] : t[1] != u && t[1] != v ? t[1] : t[2];
-        if (d->lst_n[opp[s]] <= 3)
+        if (!mine(pt, opp[s]) || d->lst_n[opp[s]] <= 3)
             return 0;
     }
     if (opp[0] == opp[1])
@@ -268,8 +318,8 @@ static int collapse(dec *d, uint32_t u, uint32_t v, const float p[3])
     if (flips(d, u, v, p) || flips(d, v, u, p))
         return 0;
     /* do it */
-    kill_triangle(d, shared[0]);
-    kill_triangle(d, shared[1]);
+    kill_triangle(pt, shared[0]);
+    kill_triangle(pt, shared[1]);
     uint32_t nlv = d->lst_n[v];
     for (uint32_t i = 0; i < nlv; i++) {
         uint32_t t = list(d, v)[i];
@@ -279,7 +329,7 @@ static int collapse(dec *d, uint32_t u, uint32_t v, const float p[3])
         for (int k = 0; k < 3; k++)
             if (tt[k] == v)
                 tt[k] = u;
-        if (list_append(d, u, t) != 0)
+        if (list_append(pt, u, t) != 0)
             return -1;
     }
     list_prune(d, u);
@@ -294,50 +344,16 @@ static int collapse(dec *d, uint32_t u, uint32_t v, const float p[3])
 
 enum { CHOICES = 8, MAX_FUTILE_ROUNDS = 20000 };
 
-iso_code iso_mesh_decimate(iso_mesh *m, size_t target, iso_err *err)
+/* Collapses edges of the range's triangles until it is down to its target
+ * or nothing more can go. */
+static void decimate_range(part *pt)
 {
-    if (m->nt <= target || m->nt == 0)
-        return ISO_OK;
-    dec d = {.m = m, .rng = 0x9E3779B97F4A7C15ULL};
-    iso_code rc = ISO_OK;
-    size_t nv = m->nv, nt = m->nt;
-    d.q = calloc(10 * nv, sizeof *d.q);
-    d.tri_dead = calloc(nt, 1);
-    d.lst_off = malloc(nv * sizeof *d.lst_off);
-    d.lst_n = calloc(nv, sizeof *d.lst_n);
-    d.lst_cap = calloc(nv, sizeof *d.lst_cap);
-    d.pool_cap = 3 * nt + nv * 4 + 1024;
-    d.pool = malloc(d.pool_cap * sizeof *d.pool);
-    if (!d.q || !d.tri_dead || !d.lst_off || !d.lst_n || !d.lst_cap || !d.pool) {
-        rc = iso_fail(err, ISO_ENOMEM, "out of memory for decimation");
-        goto done;
-    }
-    for (size_t t = 0; t < nt; t++) {
-        uint32_t *tr = m->t + 3 * t;
-        double q[10];
-        plane_quadric(m->v + 3 * tr[0], m->v + 3 * tr[1], m->v + 3 * tr[2], q);
-        for (int k = 0; k < 3; k++) {
-            d.lst_cap[tr[k]]++;
-            for (int c = 0; c < 10; c++)
-                d.q[10 * tr[k] + c] += q[c];
-        }
-    }
-    d.n_alive = nt;
-    size_t off = 0;
-    for (size_t v = 0; v < nv; v++) {
-        d.lst_off[v] = off;
-        d.lst_cap[v] += 2; /* a little slack before the first move */
-        off += d.lst_cap[v];
-    }
-    d.pool_len = off;
-    for (size_t t = 0; t < nt; t++)
-        for (int k = 0; k < 3; k++) {
-            uint32_t v = m->t[3 * t + k];
-            d.pool[d.lst_off[v] + d.lst_n[v]++] = (uint32_t)t;
-        }
+    dec *d = pt->d;
+    const iso_mesh *m = d->m;
+    size_t lo = pt->lo, span = pt->hi - pt->lo;
     int futile = 0;
-    size_t cursor = 0;
-    while (d.n_alive > target && futile < MAX_FUTILE_ROUNDS) {
+    size_t cursor = 0; /* relative to lo */
+    while (pt->n_alive > pt->target && futile < MAX_FUTILE_ROUNDS) {
         /* draw edges (a random live triangle, a random side of it) */
         uint32_t bu = 0, bv = 0;
         double best = INFINITY, bp[3] = {0, 0, 0};
@@ -348,16 +364,16 @@ iso_code iso_mesh_decimate(iso_mesh *m, size_t target, iso_err *err)
          * at random places all over a large mesh made cache misses most of
          * the run time.  The random part is which side of each triangle is
          * offered, and a small skip. */
-        uint64_t r = next_random(&d);
-        cursor = (cursor + (size_t)(r >> 60)) % nt;
+        uint64_t r = next_random(pt);
+        cursor = (cursor + (size_t)(r >> 60)) % span;
         size_t t = cursor;
-        for (int c = 0; c < CHOICES; c++, t = t + 1 == nt ? 0 : t + 1) {
-            while (d.tri_dead[t])
-                t = t + 1 == nt ? 0 : t + 1;
+        for (int c = 0; c < CHOICES; c++, t = t + 1 == span ? 0 : t + 1) {
+            while (d->tri_dead[lo + t])
+                t = t + 1 == span ? 0 : t + 1;
             int k = (int)((r >> (2 * c)) & 3) % 3;
-            uint32_t a = m->t[3 * t + k], b = m->t[3 * t + (k + 1) % 3];
+            uint32_t a = m->t[3 * (lo + t) + k], b = m->t[3 * (lo + t) + (k + 1) % 3];
             double p[3];
-            double cost = best_point(&d, a, b, p);
+            double cost = best_point(d, a, b, p);
             if (cost < best) {
                 best = cost;
                 bu = a;
@@ -367,13 +383,141 @@ iso_code iso_mesh_decimate(iso_mesh *m, size_t target, iso_err *err)
         }
         cursor = t;
         float p[3] = {(float)bp[0], (float)bp[1], (float)bp[2]};
-        int got = collapse(&d, bu, bv, p);
+        int got = collapse(pt, bu, bv, p);
         if (got < 0) {
-            rc = iso_fail(err, ISO_ENOMEM, "out of memory for decimation");
-            goto done;
+            pt->oom = 1;
+            return;
         }
         futile = got > 0 ? 0 : futile + 1;
     }
+}
+
+static void range_task(void *ctx, size_t task, int worker)
+{
+    (void)worker;
+    decimate_range((part *)ctx + task);
+}
+
+/* Setup over triangles [lo, hi): the quadric sums and list sizes of the
+ * vertices whose owner is `who` (a range, or FROZEN). */
+static void count_range(dec *d, size_t lo, size_t hi, int who)
+{
+    const iso_mesh *m = d->m;
+    for (size_t t = lo; t < hi; t++) {
+        const uint32_t *tr = m->t + 3 * t;
+        if (d->owner[tr[0]] != who && d->owner[tr[1]] != who && d->owner[tr[2]] != who)
+            continue;
+        double q[10];
+        plane_quadric(m->v + 3 * tr[0], m->v + 3 * tr[1], m->v + 3 * tr[2], q);
+        for (int k = 0; k < 3; k++) {
+            if (d->owner[tr[k]] != who)
+                continue;
+            d->lst_cap[tr[k]]++;
+            for (int c = 0; c < 10; c++)
+                d->q[10 * tr[k] + c] += q[c];
+        }
+    }
+}
+
+/* ... and their triangle lists (lst_off set). */
+static void fill_range(dec *d, size_t lo, size_t hi, int who)
+{
+    for (size_t t = lo; t < hi; t++)
+        for (int k = 0; k < 3; k++) {
+            uint32_t v = d->m->t[3 * t + k];
+            if (d->owner[v] == who)
+                d->pool[0][d->lst_off[v] + d->lst_n[v]++] = (uint32_t)t;
+        }
+}
+
+typedef struct setup {
+    dec *d;
+    const part *parts;
+} setup;
+
+static void count_task(void *ctx, size_t task, int worker)
+{
+    (void)worker;
+    const setup *s = ctx;
+    count_range(s->d, s->parts[task].lo, s->parts[task].hi, (int)task);
+}
+
+static void fill_task(void *ctx, size_t task, int worker)
+{
+    (void)worker;
+    const setup *s = ctx;
+    fill_range(s->d, s->parts[task].lo, s->parts[task].hi, (int)task);
+}
+
+iso_code iso_mesh_decimate(iso_mesh *m, size_t target, int threads, iso_err *err)
+{
+    if (m->nt <= target || m->nt == 0)
+        return ISO_OK;
+    dec d = {.m = m};
+    iso_code rc = ISO_OK;
+    size_t nv = m->nv, nt = m->nt;
+    d.q = calloc(10 * nv, sizeof *d.q);
+    d.tri_dead = calloc(nt, 1);
+    d.owner = malloc(nv);
+    d.lst_pool = calloc(nv, 1);
+    d.lst_off = malloc(nv * sizeof *d.lst_off);
+    d.lst_n = calloc(nv, sizeof *d.lst_n);
+    d.lst_cap = calloc(nv, sizeof *d.lst_cap);
+    d.pool_cap[0] = 3 * nt + nv * 4 + 1024;
+    d.pool[0] = malloc(d.pool_cap[0] * sizeof *d.pool[0]);
+    if (!d.q || !d.tri_dead || !d.owner || !d.lst_pool || !d.lst_off || !d.lst_n || !d.lst_cap ||
+        !d.pool[0]) {
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory for decimation");
+        goto done;
+    }
+    int n_parts = nt >= PARALLEL_MIN_TRIANGLES ? PARTS : 1;
+    part parts[PARTS + 1];
+    memset(parts, 0, sizeof parts);
+    memset(d.owner, 0xFE, nv); /* not seen yet */
+    for (int r = 0; r < n_parts; r++) {
+        parts[r] = (part){&d, r, nt * (size_t)r / (size_t)n_parts,
+                          nt * (size_t)(r + 1) / (size_t)n_parts, 0, 0,
+                          0x9E3779B97F4A7C15ULL ^ (0xD1B54A32D192ED03ULL * (uint64_t)r), 0};
+        parts[r].n_alive = parts[r].hi - parts[r].lo;
+        parts[r].target = (size_t)((double)target * (double)parts[r].n_alive / (double)nt);
+        for (size_t t = parts[r].lo; t < parts[r].hi; t++)
+            for (int k = 0; k < 3; k++) {
+                uint8_t *o = &d.owner[m->t[3 * t + k]];
+                *o = *o == 0xFE ? (uint8_t)r : *o == r ? *o : FROZEN;
+            }
+    }
+    /* quadrics and triangle lists: each range for the vertices it owns (in
+     * parallel), then the frozen ones; either way in triangle order, so
+     * sums and lists are the same as one pass would make */
+    setup s = {&d, parts};
+    iso_parallel_for((size_t)n_parts, threads > 0 ? threads : 1, count_task, &s);
+    count_range(&d, 0, nt, FROZEN);
+    size_t off = 0;
+    for (size_t v = 0; v < nv; v++) {
+        d.lst_off[v] = off;
+        d.lst_cap[v] += 2; /* a little slack before the first move */
+        off += d.lst_cap[v];
+    }
+    d.pool_len[0] = off;
+    iso_parallel_for((size_t)n_parts, threads > 0 ? threads : 1, fill_task, &s);
+    fill_range(&d, 0, nt, FROZEN);
+    /* the ranges side by side, then the whole mesh with nothing frozen */
+    iso_parallel_for((size_t)n_parts, threads > 0 ? threads : 1, range_task, parts);
+    size_t alive = 0;
+    for (int r = 0; r < n_parts; r++) {
+        alive += parts[r].n_alive;
+        if (parts[r].oom)
+            rc = iso_fail(err, ISO_ENOMEM, "out of memory for decimation");
+    }
+    part *whole = &parts[n_parts];
+    *whole = (part){&d, SERIAL, 0, nt, alive, target, 0x2545F4914F6CDD1DULL, 0};
+    if (rc == ISO_OK && n_parts > 1 && alive > target) {
+        decimate_range(whole);
+        if (whole->oom)
+            rc = iso_fail(err, ISO_ENOMEM, "out of memory for decimation");
+    }
+    if (rc != ISO_OK)
+        goto done;
     size_t k = 0;
     for (size_t t = 0; t < nt; t++)
         if (!d.tri_dead[t]) {
@@ -387,9 +531,12 @@ iso_code iso_mesh_decimate(iso_mesh *m, size_t target, iso_err *err)
 done:
     free(d.q);
     free(d.tri_dead);
+    free(d.owner);
+    free(d.lst_pool);
     free(d.lst_off);
     free(d.lst_n);
     free(d.lst_cap);
-    free(d.pool);
+    for (int i = 0; i < PARTS + 2; i++)
+        free(d.pool[i]);
     return rc;
 }

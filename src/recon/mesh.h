@@ -36,8 +36,9 @@ iso_code iso_mesh_smooth(iso_mesh *m, int iterations, int threads, iso_err *err)
 iso_code iso_mesh_normals(iso_mesh *m, iso_err *err);
 
 /* Quadric-error edge-collapse decimation (Garland & Heckbert) down to at
- * most target_triangles (decimate.c). */
-iso_code iso_mesh_decimate(iso_mesh *m, size_t target_triangles, iso_err *err);
+ * most target_triangles (decimate.c); a large mesh in ranges side by side
+ * on up to `threads` threads, with the same result on any number. */
+iso_code iso_mesh_decimate(iso_mesh *m, size_t target_triangles, int threads, iso_err *err);
 
 /* Drops vertices no triangle uses, renumbering the rest. */
 iso_code iso_mesh_compact(iso_mesh *m, iso_err *err);

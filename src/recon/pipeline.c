@@ -215,7 +215,7 @@ static void surface_chain(surface_job *j, int s)
         size_t frac = (size_t)(p->keep_fraction * (double)sr->mesh.nt);
         target = target == 0 || frac < target ? frac : target;
     }
-    if (target > 0 && iso_mesh_decimate(&sr->mesh, target, err) != ISO_OK)
+    if (target > 0 && iso_mesh_decimate(&sr->mesh, target, threads, err) != ISO_OK)
         return;
     surface_lap(j, s, "decimate", &t);
     if (iso_mesh_normals(&sr->mesh, err) != ISO_OK)

@@ -73,3 +73,34 @@ vox=$(python3 -c "import json; print(json.load(open('$W/iso/report.json'))['voxe
 python3 -c "
 rss = $rss_kb / 1024; limit = 2.5 * $vox * 2 / 2**20
 print('  %-44s %8.1f MB  limit %.1f MB (2.5 x %d voxels x 2 bytes) -> %s' % ('isonode peak RSS', rss, limit, $vox, 'within' if rss <= limit else 'OVER'))"
+
+# The same pipeline on a long series: the benchmark series stacked COPIES
+# times (tests/bench/stack_series.py: fresh UIDs, positions continued),
+# 1,400 slices by default.  Goals (issue 15): >= 10x the classic pipeline,
+# peak RSS <= 400 MB, and >= 1.7x from one thread to two.
+COPIES=${COPIES:-10}
+echo "== whole pipeline on $(basename "$SERIES") stacked $COPIES times"
+$PY "$here/stack_series.py" "$SERIES" "$W/stack" "$COPIES" | sed 's/^/  stack: /'
+t0=$(date +%s.%N)
+/usr/bin/time -f '%M' -o "$W/seed_rss.txt" $PY "$SHARED/bench/seed_pipeline.py" "$W/stack" "$ISO" "$W/seed-stack.stl" 2 > "$W/seed-stack.json" 2>/dev/null
+t1=$(date +%s.%N)
+seed_wall=$(python3 -c "print('%.3f' % ($t1 - $t0))")
+for t in 2 1; do
+    t0=$(date +%s.%N)
+    /usr/bin/time -f '%M' -o "$W/rss$t.txt" "$build/src/isonode" reconstruct "$W/stack" --out "$W/iso-stack$t" \
+        --iso "$ISO:bone" --spacing 1 --sigma 1 --smooth 20 --keep 0.25 --triangles 0 --threads "$t" \
+        --no-render --quiet
+    t1=$(date +%s.%N)
+    eval "wall$t=$(python3 -c "print('%.3f' % ($t1 - $t0))")"
+done
+python3 - "$W/iso-stack2/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("  isonode stages (2 threads): " + ", ".join("%s %.2f" % (s["name"], s["seconds"]) for s in r["stages"]))
+s = r["surfaces"][0]
+print("  isonode mesh: %d -> %d triangles, closed %s, manifold %s" % (s["triangles_extracted"], s["triangles"], s["closed"], s["manifold"]))
+PY
+cmp -s "$W/iso-stack1/surface-bone.stl" "$W/iso-stack2/surface-bone.stl" && same=yes || same=NO
+printf '  %-44s %8s s   vs seed %8s s   -> %sx (goal >= 10x)\n' "pipeline, whole command, 2 threads" "$wall2" "$seed_wall" "$(ratio "$seed_wall" "$wall2")"
+printf '  %-44s %8s s   -> %sx from 1 to 2 threads (goal >= 1.7x); the same mesh: %s\n' "pipeline, whole command, 1 thread" "$wall1" "$(ratio "$wall1" "$wall2")" "$same"
+printf '  %-44s %8.0f MB  vs seed %8.0f MB (goal <= 400 MB)\n' "peak RSS, 2 threads" "$(python3 -c "print($(cat "$W/rss2.txt") / 1024)")" "$(python3 -c "print($(cat "$W/seed_rss.txt") / 1024)")"

@@ -23,6 +23,7 @@
 #include "recon/filter.h"
 #include "recon/isosurface.h"
 #include "recon/mesh.h"
+#include "util/clock.h"
 
 /* Returns 0 when the test data is missing (the test is then not run). */
 static int test_decode_all_ts(void)
@@ -171,7 +172,7 @@ static void test_isosurface(void)
 
     /* smoothing and decimation keep the promises */
     CHECK(iso_mesh_smooth(&m, 10, 2, &err) == ISO_OK);
-    CHECK(iso_mesh_decimate(&m, 800, &err) == ISO_OK);
+    CHECK(iso_mesh_decimate(&m, 800, 2, &err) == ISO_OK);
     CHECK(iso_mesh_measure(&m, &s, &err) == ISO_OK);
     printf("ball decimated: %zu triangles, Euler %ld, volume %.1f\n", m.nt, s.euler, s.volume_mm3);
     CHECK(m.nt <= 800 && m.nt > 600);
@@ -189,7 +190,7 @@ static void test_isosurface(void)
     CHECK(s.boundary_edges == 0 && s.nonmanifold_edges == 0 && s.misoriented_edges == 0);
     CHECK(s.euler == 0);
     CHECK(fabs(s.volume_mm3 - ring_want) < 0.03 * ring_want);
-    CHECK(iso_mesh_decimate(&m, 1000, &err) == ISO_OK);
+    CHECK(iso_mesh_decimate(&m, 1000, 1, &err) == ISO_OK);
     CHECK(iso_mesh_measure(&m, &s, &err) == ISO_OK);
     CHECK(s.euler == 0 && s.boundary_edges == 0 && s.nonmanifold_edges == 0);
     iso_mesh_free(&m);
@@ -351,6 +352,70 @@ static void test_config_keys(void)
     iso_config_free(&cfg);
 }
 
+static void mesh_copy(const iso_mesh *a, iso_mesh *b)
+{
+    b->nv = a->nv;
+    b->nt = a->nt;
+    b->n = NULL;
+    b->v = malloc(a->nv * 12);
+    b->t = malloc(a->nt * 12);
+    CHECK(b->v != NULL && b->t != NULL);
+    memcpy(b->v, a->v, a->nv * 12);
+    memcpy(b->t, a->t, a->nt * 12);
+}
+
+/* Decimation of a mesh large enough to be cut into ranges (decimate.c):
+ * the same result on 1 and 2 threads, the same promises as the serial
+ * path (closed, manifold, oriented, genus kept), the volume kept, and the
+ * triangle count at the target. */
+static void test_decimate_parallel(void)
+{
+    iso_volume v;
+    iso_err err = {0};
+    int dim[3] = {120, 120, 280};
+    CHECK(iso_volume_alloc(&v, dim, ISO_VOX_F32, &err) == ISO_OK);
+    unit_axes(&v, 1.0);
+    /* an ellipsoid, semi-axes 55, 55, 135 voxels, as a ramp one voxel wide */
+    const double a = 55, c = 135;
+    float *p = v.data;
+    for (int k = 0; k < dim[2]; k++)
+        for (int j = 0; j < dim[1]; j++)
+            for (int i = 0; i < dim[0]; i++) {
+                double x = i - 59.5, y = j - 59.5, z = k - 139.5;
+                double r = sqrt(x * x / (a * a) + y * y / (a * a) + z * z / (c * c));
+                double f = 0.5 - (r - 1) * a; /* about one voxel per unit */
+                p[((size_t)k * dim[1] + j) * dim[0] + i] = (float)(1000 * fmin(1, fmax(0, f)));
+            }
+    iso_mesh m1, m2;
+    iso_mesh_stats s0, s;
+    CHECK(iso_isosurface(&v, 500, 1, 2, &m1, &err) == ISO_OK);
+    iso_volume_free(&v);
+    CHECK(iso_mesh_measure(&m1, &s0, &err) == ISO_OK);
+    size_t target = m1.nt / 4;
+    printf("ellipsoid: %zu triangles, volume %.0f (analytic %.0f)\n", m1.nt, s0.volume_mm3,
+           4.0 / 3.0 * M_PI * a * a * c);
+    CHECK(m1.nt >= 200000); /* large enough to be cut */
+    mesh_copy(&m1, &m2);
+    double t0 = iso_mono_seconds();
+    CHECK(iso_mesh_decimate(&m1, target, 1, &err) == ISO_OK);
+    double t1 = iso_mono_seconds();
+    CHECK(iso_mesh_decimate(&m2, target, 2, &err) == ISO_OK);
+    double t2 = iso_mono_seconds();
+    printf("decimated to %zu (target %zu): 1 thread %.3f s, 2 threads %.3f s\n", m1.nt, target,
+           t1 - t0, t2 - t1);
+    CHECK(m1.nt == m2.nt && m1.nv == m2.nv && memcmp(m1.t, m2.t, m1.nt * 12) == 0 &&
+          memcmp(m1.v, m2.v, m1.nv * 12) == 0);
+    CHECK(m1.nt <= target && m1.nt > target * 95 / 100);
+    CHECK(iso_mesh_measure(&m1, &s, &err) == ISO_OK);
+    printf("decimated: Euler %ld, volume %.0f (%.3f %% from the full mesh)\n", s.euler,
+           s.volume_mm3, 100 * (s.volume_mm3 / s0.volume_mm3 - 1));
+    CHECK(s.boundary_edges == 0 && s.nonmanifold_edges == 0 && s.misoriented_edges == 0);
+    CHECK(s.euler == 2 && s.components == 1);
+    CHECK(fabs(s.volume_mm3 / s0.volume_mm3 - 1) < 0.002);
+    iso_mesh_free(&m1);
+    iso_mesh_free(&m2);
+}
+
 int main(void)
 {
     test_config_keys();
@@ -361,6 +426,7 @@ int main(void)
     test_gaussian(2.5);
     test_gaussian(5.0); /* the recursive path */
     test_isosurface();
+    test_decimate_parallel();
     test_view_orientation();
     int rc = CHECK_DONE();
     /* without its data part of this test did not run: SKIP, not PASS */
