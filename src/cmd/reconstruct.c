@@ -188,7 +188,8 @@ static iso_code write_report(const char *path, const char *series_dir, const iso
                     r->normalized_from[0], r->normalized_from[1]);
         double vox_in = (double)r->acquired_dim[0] * r->acquired_dim[1] * r->acquired_dim[2];
         double vox_grid = (double)r->grid_dim[0] * r->grid_dim[1] * r->grid_dim[2];
-        fprintf(f, ",\n  \"voxels_acquired\": %.0f, \"voxels_grid\": %.0f", vox_in, vox_grid);
+        fprintf(f, ",\n  \"voxels_acquired\": %.0f, \"voxels_grid\": %.0f, \"pixels_streamed\": %s",
+                vox_in, vox_grid, r->streamed ? "true" : "false");
         fprintf(f, ",\n  \"surfaces\": [");
         for (int i = 0; i < r->n_surf; i++) {
             const iso_surface_result *sr = &r->surf[i];

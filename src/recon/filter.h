@@ -17,8 +17,17 @@
  * acquired slices around each output plane.  The grid covers every
  * acquired voxel; points outside all slices get the stack's minimum.
  * Output voxels are float. */
-iso_code iso_resample_isotropic(const iso_stack *s, double spacing, int threads, iso_volume *out,
+iso_code iso_resample_isotropic(iso_stack *s, double spacing, int threads, iso_volume *out,
                                 iso_err *err);
+/* A stack whose pixels are still in its files (iso_stack read_slice) is
+ * resampled as it is read, a window of slices at a time, when no output
+ * voxel falls outside the acquired slices; otherwise (a tilted stack's
+ * corners) it is read whole first, since the background is the stack's
+ * minimum.  Either way the grid is the same to the bit. */
+
+/* The stack's voxels as a float volume on the stack's own grid, read from
+ * the files slice by slice when the pixels are still there. */
+iso_code iso_stack_to_float(iso_stack *s, int threads, iso_volume *out, iso_err *err);
 
 /* Gaussian smoothing in place of a float volume, sigma in millimetres
  * (converted per axis with the axis lengths).  Separable: a truncated

@@ -1,8 +1,11 @@
 /* pipeline.c — runs the reconstruction stages in order (see recon.h), timing
- * each one and freeing each large buffer as soon as the next stage no
- * longer needs it: the acquired stack goes once it is resampled (and
- * pictured), so peak memory is the stack plus the isotropic grid, never
- * more.
+ * each one and keeping no large buffer longer than a stage needs it: a
+ * series of one file per slice stays in its files until the resampler
+ * reads it a window of slices at a time (filter.h), so the acquired stack
+ * is never whole in memory; the isotropic grid goes once every surface has
+ * been extracted from it, before smoothing and decimation.  Peak memory is
+ * the grid plus the extracted meshes, or the meshes plus decimation's
+ * state, whichever is larger.
  */
 #include "recon/recon.h"
 
@@ -168,6 +171,8 @@ typedef struct surface_job {
     iso_err *render_errs;
     double render_seconds[ISO_RECON_MAX_SURFACES];
     int chain_done[ISO_RECON_MAX_SURFACES];
+    int extracted;             /* surfaces done with the grid */
+    iso_volume *grid_to_free;  /* the grid, freed once every surface has been extracted */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } surface_job;
@@ -189,19 +194,26 @@ static void surface_chain(surface_job *j, int s)
     iso_surface_result *sr = &j->r->surf[s];
     iso_err *err = &j->errs[s];
     double t = iso_mono_seconds();
-    if (iso_isosurface(j->grid, sr->spec.iso, 1, threads, &sr->mesh, err) != ISO_OK)
-        return;
-    if (p->keep_masks) {
+    iso_code rc = iso_isosurface(j->grid, sr->spec.iso, 1, threads, &sr->mesh, err);
+    if (rc == ISO_OK && p->keep_masks) {
         size_t nvox = iso_volume_count(j->grid);
         const float *g = j->grid->data;
         float iso = (float)sr->spec.iso;
         if ((sr->mask = malloc(nvox)) == NULL) {
-            iso_fail(err, ISO_ENOMEM, "out of memory for a segmentation mask");
-            return;
+            rc = iso_fail(err, ISO_ENOMEM, "out of memory for a segmentation mask");
+        } else {
+            for (size_t i = 0; i < nvox; i++)
+                sr->mask[i] = g[i] >= iso;
         }
-        for (size_t i = 0; i < nvox; i++)
-            sr->mask[i] = g[i] >= iso;
     }
+    /* the last surface to have read the grid lets it go: smoothing and
+     * decimation, which need the most memory, do not share it with the grid */
+    pthread_mutex_lock(&j->mu);
+    if (++j->extracted == j->r->n_surf)
+        iso_volume_free(j->grid_to_free);
+    pthread_mutex_unlock(&j->mu);
+    if (rc != ISO_OK)
+        return;
     sr->extracted_triangles = sr->mesh.nt;
     surface_lap(j, s, "isosurface", &t);
     if (iso_mesh_drop_islands(&sr->mesh, p->min_island_mm3, &sr->islands_removed, err) != ISO_OK)
@@ -289,8 +301,9 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     iso_volume grid = {0};
     iso_code rc;
     progress(&ck, "load", 0);
+    /* a series of one file per slice stays in its files until resampled */
     iso_series_opts so = {p.max_gap_mm > 0 ? p.max_gap_mm : ISO_SERIES_DEFAULT_MAX_GAP_MM, threads,
-                          p.volumes, p.volume};
+                          p.volumes, p.volume, !p.read_whole};
     if ((rc = iso_series_load(paths, n, &so, &st, &r->series, err)) != ISO_OK)
         return rc;
     lap(&ck, "load");
@@ -311,10 +324,11 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
             goto fail;
         r->grid_spacing_mm = sp;
     } else {
-        if ((rc = iso_volume_to_float(&st.vol, &grid, err)) != ISO_OK)
+        if ((rc = iso_stack_to_float(&st, threads, &grid, err)) != ISO_OK)
             goto fail;
         r->grid_spacing_mm = 0;
     }
+    r->streamed = st.vol.data == NULL; /* the resampler never had to read it whole */
     iso_stack_free(&st);
     memcpy(r->grid_dim, grid.dim, sizeof r->grid_dim);
     memcpy(r->grid_origin, grid.origin, sizeof r->grid_origin);
@@ -364,6 +378,7 @@ iso_code iso_reconstruct(char *const *paths, size_t n, const iso_recon_params *p
     surface_job sj;
     memset(&sj, 0, sizeof sj);
     sj.grid = &grid;
+    sj.grid_to_free = &grid;
     sj.p = &p;
     sj.r = r;
     int chains = p.n_surfaces < threads ? p.n_surfaces : threads;

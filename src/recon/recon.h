@@ -61,6 +61,8 @@ typedef struct iso_recon_params {
     int mip;                   /* also MIP pictures of the volume (the DICOM results do not use them) */
     iso_volume_choice volumes; /* which volume of a series holding several */
     int volume;                /* > 0: that volume (1-based) */
+    int read_whole;            /* 1: read the whole stack before resampling (the results are
+                                  the same; for tests and comparisons) */
     void (*progress)(void *ctx, const char *stage, double done); /* optional */
     void *progress_ctx;
 } iso_recon_params;
@@ -104,6 +106,7 @@ typedef struct iso_recon_result {
     int n_stages;
     double total_seconds;
     long peak_rss_kb;
+    int streamed;              /* the acquired pixels were read a window at a time, never whole */
 } iso_recon_result;
 
 /* The built-in parameters: the table's [reconstruct] defaults (params.c). */

@@ -27,6 +27,8 @@ typedef struct resample_job {
     double spacing;
     double umin, vmin;
     float background;
+    const void *const *slices; /* acquired slice k's voxels (vol.type, row by row) */
+    size_t first;              /* task t makes output plane first + t */
     int failed;
 } resample_job;
 
@@ -61,32 +63,27 @@ static void map_axis(int n_out, double start, double step, double offset, double
     }
 }
 
-static float sample(const iso_volume *v, size_t k, int i0, float wi, int j0, float wj)
+static float sample(const iso_volume *v, const void *slice, int i0, float wi, int j0, float wj)
 {
-    size_t nx = (size_t)v->dim[0], base = (k * v->dim[1] + j0) * nx + i0;
+    size_t nx = (size_t)v->dim[0], base = (size_t)j0 * nx + i0;
     int i1 = v->dim[0] > 1, j1 = v->dim[1] > 1;
     float a, b, c, d;
     if (v->type == ISO_VOX_I16) {
-        const int16_t *p = (const int16_t *)v->data + base;
+        const int16_t *p = (const int16_t *)slice + base;
         a = p[0], b = p[i1], c = p[j1 * nx], d = p[j1 * nx + i1];
     } else {
-        const float *p = (const float *)v->data + base;
+        const float *p = (const float *)slice + base;
         a = p[0], b = p[i1], c = p[j1 * nx], d = p[j1 * nx + i1];
     }
     float top = a + (b - a) * wi, bot = c + (d - c) * wi;
     return top + (bot - top) * wj;
 }
 
-static void resample_plane(void *ctx, size_t c, int worker)
+/* The two acquired slices around output plane c. */
+static void bracket(const iso_stack *s, double spacing, size_t c, int *lo_out, int *hi_out)
 {
-    resample_job *j = ctx;
-    const iso_stack *s = j->s;
-    iso_volume *out = j->out;
-    int nxo = out->dim[0], nyo = out->dim[1], nz = s->vol.dim[2];
-    float *dst = (float *)out->data + c * (size_t)nxo * nyo;
-    double d = s->depth[0] + (double)c * j->spacing;
-    /* the two acquired slices around this plane */
-    int lo = 0, hi = nz - 1;
+    double d = s->depth[0] + (double)c * spacing;
+    int lo = 0, hi = s->vol.dim[2] - 1;
     while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
         if (s->depth[mid] <= d)
@@ -94,6 +91,22 @@ static void resample_plane(void *ctx, size_t c, int worker)
         else
             hi = mid;
     }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
+static void resample_plane(void *ctx, size_t task, int worker)
+{
+    (void)worker;
+    resample_job *j = ctx;
+    const iso_stack *s = j->s;
+    iso_volume *out = j->out;
+    size_t c = j->first + task;
+    int nxo = out->dim[0], nyo = out->dim[1];
+    float *dst = (float *)out->data + c * (size_t)nxo * nyo;
+    double d = s->depth[0] + (double)c * j->spacing;
+    int lo, hi;
+    bracket(s, j->spacing, c, &lo, &hi);
     double t = (d - s->depth[lo]) / (s->depth[hi] - s->depth[lo]);
     if (t < 0)
         t = 0;
@@ -129,9 +142,9 @@ static void resample_plane(void *ctx, size_t c, int worker)
         for (int x = 0; x < nxo; x++) {
             int c0 = col[0].i0[x], c1 = col[1].i0[x];
             int in0 = r0 >= 0 && c0 >= 0, in1 = r1 >= 0 && c1 >= 0;
-            float a = in0 ? sample(&s->vol, (size_t)lo, c0, col[0].w[x], r0, row[0].w[y])
+            float a = in0 ? sample(&s->vol, j->slices[lo], c0, col[0].w[x], r0, row[0].w[y])
                           : j->background;
-            float b = in1 ? sample(&s->vol, (size_t)hi, c1, col[1].w[x], r1, row[1].w[y])
+            float b = in1 ? sample(&s->vol, j->slices[hi], c1, col[1].w[x], r1, row[1].w[y])
                           : j->background;
             o[x] = a + (b - a) * tw;
         }
@@ -140,7 +153,115 @@ static void resample_plane(void *ctx, size_t c, int worker)
     free(wbuf);
 }
 
-iso_code iso_resample_isotropic(const iso_stack *s, double spacing, int threads, iso_volume *out,
+/* Is every output voxel inside both acquired slices around its plane?
+ * Then the background (the stack's minimum, which needs every voxel) is
+ * never used.  Decided from the geometry alone. */
+static int covered(const iso_stack *s, const iso_volume *out, double spacing, double umin,
+                   double vmin, iso_err *err, int *ok)
+{
+    int nxo = out->dim[0], nyo = out->dim[1];
+    int *i0 = malloc(sizeof(int) * (size_t)(nxo > nyo ? nxo : nyo));
+    float *w = malloc(sizeof(float) * (size_t)(nxo > nyo ? nxo : nyo));
+    *ok = 1;
+    if (i0 == NULL || w == NULL) {
+        free(i0);
+        free(w);
+        *ok = 0;
+        iso_fail(err, ISO_ENOMEM, "out of memory while resampling");
+        return 0;
+    }
+    int all = 1;
+    for (int c = 0; all && c < out->dim[2]; c++) {
+        int sl[2];
+        bracket(s, spacing, (size_t)c, &sl[0], &sl[1]);
+        for (int q = 0; all && q < 2; q++) {
+            double rel[3];
+            for (int a = 0; a < 3; a++)
+                rel[a] = s->position[sl[q]][a] - s->position[0][a];
+            map_axis(nxo, umin, spacing, dot3(rel, s->row), s->spacing[0], s->vol.dim[0], i0, w);
+            for (int x = 0; all && x < nxo; x++)
+                all = i0[x] >= 0;
+            map_axis(nyo, vmin, spacing, dot3(rel, s->col), s->spacing[1], s->vol.dim[1], i0, w);
+            for (int y = 0; all && y < nyo; y++)
+                all = i0[y] >= 0;
+        }
+    }
+    free(i0);
+    free(w);
+    return all;
+}
+
+typedef struct window_read {
+    iso_stack *s;
+    void **slices;
+    const int *which;
+    iso_err *errs; /* per worker */
+} window_read;
+
+static void read_window_slice(void *ctx, size_t task, int worker)
+{
+    window_read *r = ctx;
+    int k = r->which[task];
+    if (r->errs[worker].code == ISO_OK)
+        (void)r->s->read_slice(r->s->src, k, r->slices[k], &r->errs[worker]);
+}
+
+/* Output planes in chunks, each from a window of acquired slices read from
+ * their files just before (those no later plane needs are let go), so the
+ * acquired stack is never whole in memory.  Every plane is computed exactly
+ * as from the whole stack. */
+static iso_code resample_streamed(iso_stack *s, resample_job *job, int threads, iso_err *err)
+{
+    int nz = s->vol.dim[2], nzo = job->out->dim[2];
+    int t = iso_threads(threads);
+    size_t chunk = (size_t)(4 * t < 16 ? 16 : 4 * t);
+    size_t bytes = iso_stack_slice_bytes(s);
+    void **slices = calloc((size_t)nz, sizeof *slices);
+    int *which = malloc((size_t)nz * sizeof *which);
+    iso_err *errs = calloc((size_t)t, sizeof *errs);
+    iso_code rc = ISO_OK;
+    if (slices == NULL || which == NULL || errs == NULL)
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory while resampling");
+    int low = 0; /* slices below it are let go */
+    for (size_t c0 = 0; rc == ISO_OK && c0 < (size_t)nzo; c0 += chunk) {
+        size_t c1 = c0 + chunk < (size_t)nzo ? c0 + chunk : (size_t)nzo;
+        int first, last, unused;
+        bracket(s, job->spacing, c0, &first, &unused);
+        bracket(s, job->spacing, c1 - 1, &unused, &last);
+        for (; low < first; low++) {
+            free(slices[low]);
+            slices[low] = NULL;
+        }
+        int n_read = 0;
+        for (int k = first; k <= last && rc == ISO_OK; k++) {
+            if (slices[k] != NULL)
+                continue;
+            if ((slices[k] = malloc(bytes)) == NULL)
+                rc = iso_fail(err, ISO_ENOMEM, "out of memory while resampling");
+            which[n_read++] = k;
+        }
+        if (rc != ISO_OK)
+            break;
+        window_read r = {s, slices, which, errs};
+        iso_parallel_for((size_t)n_read, t, read_window_slice, &r);
+        for (int i = 0; i < t && rc == ISO_OK; i++)
+            if (errs[i].code != ISO_OK)
+                rc = iso_fail(err, errs[i].code, "%s", errs[i].msg);
+        if (rc != ISO_OK)
+            break;
+        job->slices = (const void *const *)slices;
+        job->first = c0;
+        iso_parallel_for(c1 - c0, t, resample_plane, job);
+    }
+    for (int k = 0; slices != NULL && k < nz; k++)
+        free(slices[k]);
+    free(slices);
+    free(which);
+    free(errs);
+    return rc;
+}
+
+iso_code iso_resample_isotropic(iso_stack *s, double spacing, int threads, iso_volume *out,
                                 iso_err *err)
 {
     memset(out, 0, sizeof *out);
@@ -173,15 +294,98 @@ iso_code iso_resample_isotropic(const iso_stack *s, double spacing, int threads,
         out->axis[1][a] = s->col[a] * spacing;
         out->axis[2][a] = s->normal[a] * spacing;
     }
+    resample_job job = {s, out, spacing, umin, vmin, 0, NULL, 0, 0};
+    iso_code rc = ISO_OK;
+    if (s->vol.data == NULL) {
+        /* pixels still in the files: streamed, unless some output voxel
+         * needs the background, which needs the whole stack's minimum */
+        int ok;
+        if (!covered(s, out, spacing, umin, vmin, err, &ok) && ok)
+            rc = iso_stack_read_all(s, threads, err);
+        else if (!ok)
+            rc = err->code;
+        else
+            rc = resample_streamed(s, &job, threads, err);
+        if (rc != ISO_OK || s->vol.data == NULL) {
+            if (rc != ISO_OK)
+                iso_volume_free(out);
+            return rc;
+        }
+    }
+    const void **slices = malloc((size_t)nz * sizeof *slices);
+    if (slices == NULL) {
+        iso_volume_free(out);
+        return iso_fail(err, ISO_ENOMEM, "out of memory while resampling");
+    }
+    for (int k = 0; k < nz; k++)
+        slices[k] = (const char *)s->vol.data + (size_t)k * iso_stack_slice_bytes(s);
     double lo, hi;
     iso_volume_range(&s->vol, &lo, &hi);
-    resample_job job = {s, out, spacing, umin, vmin, (float)lo, 0};
+    job.background = (float)lo;
+    job.slices = slices;
     iso_parallel_for((size_t)dim[2], threads, resample_plane, &job);
+    free(slices);
     if (job.failed) {
         iso_volume_free(out);
         return iso_fail(err, ISO_ENOMEM, "out of memory while resampling");
     }
     return ISO_OK;
+}
+
+typedef struct float_job {
+    iso_stack *s;
+    iso_volume *out;
+    void **scratch; /* per worker: one int16 slice */
+    iso_err *errs;  /* per worker */
+} float_job;
+
+static void float_slice(void *ctx, size_t k, int worker)
+{
+    float_job *j = ctx;
+    if (j->errs[worker].code != ISO_OK)
+        return;
+    size_t plane = (size_t)j->s->vol.dim[0] * j->s->vol.dim[1];
+    float *dst = (float *)j->out->data + k * plane;
+    if (j->s->vol.type == ISO_VOX_F32) {
+        (void)j->s->read_slice(j->s->src, (int)k, dst, &j->errs[worker]);
+        return;
+    }
+    const int16_t *p = j->scratch[worker];
+    if (j->s->read_slice(j->s->src, (int)k, j->scratch[worker], &j->errs[worker]) == ISO_OK)
+        for (size_t i = 0; i < plane; i++)
+            dst[i] = p[i];
+}
+
+iso_code iso_stack_to_float(iso_stack *s, int threads, iso_volume *out, iso_err *err)
+{
+    if (s->vol.data != NULL)
+        return iso_volume_to_float(&s->vol, out, err);
+    if (iso_volume_alloc(out, s->vol.dim, ISO_VOX_F32, err) != ISO_OK)
+        return err->code;
+    memcpy(out->origin, s->vol.origin, sizeof out->origin);
+    memcpy(out->axis, s->vol.axis, sizeof out->axis);
+    int t = iso_threads(threads);
+    void **scratch = calloc((size_t)t, sizeof *scratch);
+    iso_err *errs = calloc((size_t)t, sizeof *errs);
+    iso_code rc = scratch != NULL && errs != NULL ? ISO_OK
+                                                  : iso_fail(err, ISO_ENOMEM, "out of memory");
+    for (int i = 0; rc == ISO_OK && i < t; i++)
+        if ((scratch[i] = malloc(iso_stack_slice_bytes(s))) == NULL)
+            rc = iso_fail(err, ISO_ENOMEM, "out of memory");
+    if (rc == ISO_OK) {
+        float_job j = {s, out, scratch, errs};
+        iso_parallel_for((size_t)s->vol.dim[2], t, float_slice, &j);
+        for (int i = 0; i < t && rc == ISO_OK; i++)
+            if (errs[i].code != ISO_OK)
+                rc = iso_fail(err, errs[i].code, "%s", errs[i].msg);
+    }
+    for (int i = 0; scratch != NULL && i < t; i++)
+        free(scratch[i]);
+    free(scratch);
+    free(errs);
+    if (rc != ISO_OK)
+        iso_volume_free(out);
+    return rc;
 }
 
 iso_code iso_volume_to_float(const iso_volume *in, iso_volume *out, iso_err *err)

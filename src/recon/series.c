@@ -320,6 +320,67 @@ static void decode_file(void *ctx, size_t i, int worker)
     free(buf);
 }
 
+/* ---- pixels left in the files: one file per slice ---- */
+
+typedef struct slice_src {
+    size_t n;
+    char **paths;              /* per sorted slice */
+    iso_dcm_image_info *infos; /* per sorted slice (moved from the header pass) */
+    int as_float;
+} slice_src;
+
+static iso_code read_deferred(void *src, int k, void *dst, iso_err *err)
+{
+    slice_src *ss = src;
+    if (k < 0 || (size_t)k >= ss->n)
+        return iso_fail(err, ISO_EINVAL, "no slice %d", k);
+    return iso_dcm_read_frames(ss->paths[k], &ss->infos[k], dst, ss->as_float, err);
+}
+
+static void free_deferred(void *src)
+{
+    slice_src *ss = src;
+    if (ss == NULL)
+        return;
+    for (size_t k = 0; k < ss->n; k++) {
+        free(ss->paths[k]);
+        iso_dcm_image_info_free(&ss->infos[k]);
+    }
+    free(ss->paths);
+    free(ss->infos);
+    free(ss);
+}
+
+/* Hands the sorted slices' files and headers to the stack instead of
+ * decoding them (each used file holds exactly one slice). */
+static iso_code defer_pixels(iso_stack *s, char *const *paths, iso_dcm_image_info *infos,
+                             const slice_ref *sl, size_t n_slices, iso_err *err)
+{
+    slice_src *ss = calloc(1, sizeof *ss);
+    if (ss == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    ss->paths = calloc(n_slices, sizeof *ss->paths);
+    ss->infos = calloc(n_slices, sizeof *ss->infos);
+    ss->as_float = s->vol.type == ISO_VOX_F32;
+    if (ss->paths == NULL || ss->infos == NULL) {
+        free_deferred(ss);
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < n_slices; k++) {
+        if ((ss->paths[k] = strdup(paths[sl[k].file])) == NULL) {
+            free_deferred(ss);
+            return iso_fail(err, ISO_ENOMEM, "out of memory");
+        }
+        ss->infos[k] = infos[sl[k].file]; /* moved: the header pass forgets it */
+        memset(&infos[sl[k].file], 0, sizeof infos[sl[k].file]);
+        ss->n = k + 1;
+    }
+    s->src = ss;
+    s->read_slice = read_deferred;
+    s->free_src = free_deferred;
+    return ISO_OK;
+}
+
 /* Moves slices so that slot k holds sorted slice k: order[k] is the load
  * slot of sorted slice k. */
 static iso_code permute_slices(iso_volume *vol, const size_t *order, iso_err *err)
@@ -530,15 +591,30 @@ iso_code iso_series_load(char *const *paths, size_t n, const iso_series_opts *op
     info->tilt_deg = acos(fmin(1.0, cosang)) * 180.0 / M_PI;
 
     int dim[3] = {infos[sl[0].file].cols, infos[sl[0].file].rows, (int)n_slices};
-    if ((rc = iso_volume_alloc(&s->vol, dim, fits_int16(infos, n, used) ? ISO_VOX_I16 : ISO_VOX_F32,
-                               err)) != ISO_OK)
-        goto out;
+    iso_voxel_type type = fits_int16(infos, n, used) ? ISO_VOX_I16 : ISO_VOX_F32;
     memcpy(s->vol.origin, s->position[0], sizeof s->vol.origin);
     for (int a = 0; a < 3; a++) {
         s->vol.axis[0][a] = s->row[a] * s->spacing[0];
         s->vol.axis[1][a] = s->col[a] * s->spacing[1];
         s->vol.axis[2][a] = step[a];
     }
+    bool one_per_file = true;
+    for (size_t i = 0; i < n; i++)
+        if (used[i] && infos[i].frames != 1)
+            one_per_file = false;
+    if (opts->defer_pixels && one_per_file) {
+        memcpy(s->vol.dim, dim, sizeof s->vol.dim);
+        s->vol.type = type;
+        rc = defer_pixels(s, paths, infos, sl, n_slices, err);
+        goto out;
+    }
+    double origin[3], axis[3][3];
+    memcpy(origin, s->vol.origin, sizeof origin);
+    memcpy(axis, s->vol.axis, sizeof axis);
+    if ((rc = iso_volume_alloc(&s->vol, dim, type, err)) != ISO_OK)
+        goto out;
+    memcpy(s->vol.origin, origin, sizeof origin);
+    memcpy(s->vol.axis, axis, sizeof axis);
     decode_job dj = {paths, infos, used, first_slot, first_frame, take, &s->vol, errs};
     iso_parallel_for(n, threads, decode_file, &dj);
     for (size_t i = 0; i < n; i++)

@@ -36,6 +36,8 @@ typedef struct iso_series_opts {
     int threads;
     iso_volume_choice volumes; /* which volume of a series holding several */
     int volume;                /* > 0: this volume (1-based) instead */
+    int defer_pixels;          /* leave the pixels in the files when every slice is a file
+                                  of its own (iso_stack's read_slice reads them later) */
 } iso_series_opts;
 
 typedef struct iso_series_info {

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/par.h"
+
 size_t iso_volume_count(const iso_volume *v)
 {
     return (size_t)v->dim[0] * v->dim[1] * v->dim[2];
@@ -70,7 +72,56 @@ void iso_stack_free(iso_stack *s)
         free(s->depth);
         s->position = NULL;
         s->depth = NULL;
+        if (s->free_src != NULL)
+            s->free_src(s->src);
+        s->src = NULL;
+        s->free_src = NULL;
+        s->read_slice = NULL;
     }
+}
+
+size_t iso_stack_slice_bytes(const iso_stack *s)
+{
+    return (size_t)s->vol.dim[0] * s->vol.dim[1] * (s->vol.type == ISO_VOX_I16 ? 2 : 4);
+}
+
+typedef struct read_all_job {
+    iso_stack *s;
+    iso_err *errs;
+} read_all_job;
+
+static void read_one(void *ctx, size_t k, int worker)
+{
+    (void)worker;
+    read_all_job *j = ctx;
+    iso_stack *s = j->s;
+    if (j->errs[worker].code != ISO_OK)
+        return;
+    (void)s->read_slice(s->src, (int)k, (char *)s->vol.data + k * iso_stack_slice_bytes(s),
+                        &j->errs[worker]);
+}
+
+iso_code iso_stack_read_all(iso_stack *s, int threads, iso_err *err)
+{
+    if (s->vol.data != NULL || s->read_slice == NULL)
+        return ISO_OK;
+    int dim[3] = {s->vol.dim[0], s->vol.dim[1], s->vol.dim[2]};
+    iso_volume v;
+    if (iso_volume_alloc(&v, dim, s->vol.type, err) != ISO_OK)
+        return err->code;
+    s->vol.data = v.data;
+    int t = iso_threads(threads);
+    iso_err *errs = calloc((size_t)t, sizeof *errs);
+    if (errs == NULL)
+        return iso_fail(err, ISO_ENOMEM, "out of memory");
+    read_all_job j = {s, errs};
+    iso_parallel_for((size_t)dim[2], t, read_one, &j);
+    iso_code rc = ISO_OK;
+    for (int i = 0; i < t && rc == ISO_OK; i++)
+        if (errs[i].code != ISO_OK)
+            rc = iso_fail(err, errs[i].code, "%s", errs[i].msg);
+    free(errs);
+    return rc;
 }
 
 void iso_mesh_free(iso_mesh *m)

@@ -37,6 +37,13 @@ typedef struct iso_stack {
     double (*position)[3];   /* dim[2] slice origins, sorted along normal */
     double *depth;           /* normal . position, increasing */
     int uneven;              /* 1 if the slices are not one regular grid */
+    /* Pixels read later (vol.data NULL, vol.dim and vol.type set): the
+     * series loader leaves them in the files when asked, so a long series
+     * is never whole in memory; read_slice(src, k, dst) decodes sorted
+     * slice k as vol.type into dst, free_src releases src. */
+    iso_code (*read_slice)(void *src, int k, void *dst, iso_err *err);
+    void (*free_src)(void *src);
+    void *src;
 } iso_stack;
 
 typedef struct iso_mesh {
@@ -56,6 +63,11 @@ void iso_volume_range(const iso_volume *v, double *lo, double *hi);
 void iso_volume_to_patient(const iso_volume *v, double i, double j, double k, double out[3]);
 
 void iso_stack_free(iso_stack *s);
+/* Reads every slice of a stack whose pixels were left in the files into
+ * vol.data (nothing to do when they are there). */
+iso_code iso_stack_read_all(iso_stack *s, int threads, iso_err *err);
+/* Bytes of one slice of the stack. */
+size_t iso_stack_slice_bytes(const iso_stack *s);
 void iso_mesh_free(iso_mesh *m);
 
 #endif

@@ -45,7 +45,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    iso_series_opts so = {ISO_SERIES_DEFAULT_MAX_GAP_MM, 0, ISO_VOLUMES_FIRST, 0};
+    iso_series_opts so = {ISO_SERIES_DEFAULT_MAX_GAP_MM, 0, ISO_VOLUMES_FIRST, 0, 0};
     iso_stack st;
     iso_series_info info;
     double t0 = now();
