@@ -63,7 +63,7 @@ typedef struct dec {
     uint32_t *pool[PARTS + 2]; /* triangle lists: the shared pool, then one per range
                                   and one for the serial pass */
     size_t pool_len[PARTS + 2], pool_cap[PARTS + 2];
-    size_t *lst_off;
+    uint32_t *lst_off;  /* in its pool (a pool holds at most 2^32 entries: checked) */
     uint32_t *lst_n, *lst_cap;
 } dec;
 
@@ -178,6 +178,8 @@ static int list_append(part *pt, uint32_t v, uint32_t t)
     if (d->lst_n[v] == d->lst_cap[v]) {
         int pi = 1 + pt->id;
         uint32_t nc = d->lst_cap[v] * 2 + 4;
+        if (d->pool_len[pi] + nc > UINT32_MAX)
+            return -1;
         if (d->pool_len[pi] + nc > d->pool_cap[pi]) {
             size_t pc = (d->pool_cap[pi] + nc) * 3 / 2 + 1024;
             uint32_t *np = realloc(d->pool[pi], pc * sizeof *np);
@@ -188,7 +190,7 @@ static int list_append(part *pt, uint32_t v, uint32_t t)
         }
         memcpy(d->pool[pi] + d->pool_len[pi], list(d, v), d->lst_n[v] * sizeof(uint32_t));
         d->lst_pool[v] = (uint8_t)pi;
-        d->lst_off[v] = d->pool_len[pi];
+        d->lst_off[v] = (uint32_t)d->pool_len[pi];
         d->lst_cap[v] = nc;
         d->pool_len[pi] += nc;
     }
@@ -320,6 +322,9 @@ static int collapse(part *pt, uint32_t u, uint32_t v, const float p[3])
     /* do it */
     kill_triangle(pt, shared[0]);
     kill_triangle(pt, shared[1]);
+    /* u's list loses the two dead triangles before it takes v's: it then
+     * outgrows its slot less often (the order of what stays is the same) */
+    list_prune(d, u);
     uint32_t nlv = d->lst_n[v];
     for (uint32_t i = 0; i < nlv; i++) {
         uint32_t t = list(d, v)[i];
@@ -332,7 +337,6 @@ static int collapse(part *pt, uint32_t u, uint32_t v, const float p[3])
         if (list_append(pt, u, t) != 0)
             return -1;
     }
-    list_prune(d, u);
     list_prune(d, opp[0]);
     list_prune(d, opp[1]);
     d->lst_n[v] = 0;
@@ -463,10 +467,11 @@ iso_code iso_mesh_decimate(iso_mesh *m, size_t target, int threads, iso_err *err
     d.lst_off = malloc(nv * sizeof *d.lst_off);
     d.lst_n = calloc(nv, sizeof *d.lst_n);
     d.lst_cap = calloc(nv, sizeof *d.lst_cap);
-    d.pool_cap[0] = 3 * nt + nv * 4 + 1024;
-    d.pool[0] = malloc(d.pool_cap[0] * sizeof *d.pool[0]);
-    if (!d.q || !d.tri_dead || !d.owner || !d.lst_pool || !d.lst_off || !d.lst_n || !d.lst_cap ||
-        !d.pool[0]) {
+    if (3 * nt + 2 * nv > UINT32_MAX) {
+        rc = iso_fail(err, ISO_EREFUSED, "%zu triangles: too many to decimate", nt);
+        goto done;
+    }
+    if (!d.q || !d.tri_dead || !d.owner || !d.lst_pool || !d.lst_off || !d.lst_n || !d.lst_cap) {
         rc = iso_fail(err, ISO_ENOMEM, "out of memory for decimation");
         goto done;
     }
@@ -494,11 +499,17 @@ iso_code iso_mesh_decimate(iso_mesh *m, size_t target, int threads, iso_err *err
     count_range(&d, 0, nt, FROZEN);
     size_t off = 0;
     for (size_t v = 0; v < nv; v++) {
-        d.lst_off[v] = off;
+        d.lst_off[v] = (uint32_t)off;
         d.lst_cap[v] += 2; /* a little slack before the first move */
         off += d.lst_cap[v];
     }
-    d.pool_len[0] = off;
+    /* the shared pool exactly as large as the lists: lists that outgrow
+     * their slot move to the overflow pools */
+    d.pool_len[0] = d.pool_cap[0] = off;
+    if ((d.pool[0] = malloc((off ? off : 1) * sizeof *d.pool[0])) == NULL) {
+        rc = iso_fail(err, ISO_ENOMEM, "out of memory for decimation");
+        goto done;
+    }
     iso_parallel_for((size_t)n_parts, threads > 0 ? threads : 1, fill_task, &s);
     fill_range(&d, 0, nt, FROZEN);
     /* the ranges side by side, then the whole mesh with nothing frozen */

@@ -15,7 +15,11 @@
  *           write its cubes' triangles, finding each edge's vertex number by
  *           counting crossings along the row (no hash, no welding).
  *
- * Passes 1, 2 and 4 run in parallel over z-slabs of rows.  With `closed`,
+ * Passes 1, 2 and 4 run in parallel over z-slabs of rows.  The points'
+ * flags are not kept for the whole grid (a byte per voxel: 75 MB on a
+ * 1,400-slice series): each pass computes those of the two planes a slab
+ * touches into its worker's scratch, which costs a comparison per point
+ * and pass and keeps the passes' byte-wise scanning as it was.  With `closed`,
  * the grid is padded by one virtual layer of points below the iso-value
  * (the volume's minimum), so surfaces that reach the border are capped and
  * every mesh is closed.  Triangles come from the generated case table
@@ -40,7 +44,7 @@ typedef struct fe {
     float padval; /* value of virtual points */
     int pad;      /* 1 if padded */
     int P[3];     /* point grid dims */
-    uint8_t *flag;                  /* P0*P1*P2: point at/above iso */
+    uint8_t **scratch;              /* per worker: the flags of two planes of points */
     int32_t *xl, *xr;               /* per row: first crossing x-edge, last + 1 */
     uint32_t *nx_, *ny_, *nz_, *nt_; /* per row: crossings owned, triangles */
     size_t *vbase, *tbase;          /* per row: first vertex, first triangle */
@@ -51,7 +55,18 @@ typedef struct fe {
 } fe;
 
 static inline size_t row_of(const fe *f, int jp, int kp) { return (size_t)kp * f->P[1] + jp; }
-static inline const uint8_t *flags_of(const fe *f, size_t r) { return f->flag + r * f->P[0]; }
+/* The flags (point at or above iso) of the rows of planes kp and kp + 1,
+ * as one pass at work on slab kp sees them. */
+typedef struct fview {
+    const uint8_t *buf;
+    size_t first_row; /* row_of(0, kp) */
+    int P0;
+} fview;
+
+static inline const uint8_t *flags_of(const fview *fv, size_t r)
+{
+    return fv->buf + (r - fv->first_row) * (size_t)fv->P0;
+}
 
 static inline double value_at(const fe *f, int ip, int jp, int kp)
 {
@@ -64,54 +79,88 @@ static inline double value_at(const fe *f, int ip, int jp, int kp)
     return v->type == ISO_VOX_I16 ? ((const int16_t *)v->data)[idx] : ((const float *)v->data)[idx];
 }
 
+/* The flags of row (jp, kp) of points into fl (P0 bytes); virtual points
+ * (the padding) are below iso. */
+static void row_flags(const fe *f, int jp, int kp, uint8_t *fl)
+{
+    const iso_volume *v = f->v;
+    int P0 = f->P[0], j = jp - f->pad, k = kp - f->pad;
+    if (k < 0 || k >= v->dim[2] || j < 0 || j >= v->dim[1]) {
+        memset(fl, 0, (size_t)P0);
+        return;
+    }
+    size_t base = ((size_t)k * v->dim[1] + j) * v->dim[0];
+    uint8_t *o = fl + f->pad;
+    int n = v->dim[0];
+    if (v->type == ISO_VOX_I16) {
+        const int16_t *p = (const int16_t *)v->data + base;
+        /* an integer volume: compare with the smallest integer at or above iso */
+        double c = ceil(f->iso);
+        int16_t t = c > 32767 ? 32767 : c < -32768 ? -32768 : (int16_t)c;
+        if (c > 32767)
+            memset(o, 0, (size_t)n);
+        else
+            for (int i = 0; i < n; i++)
+                o[i] = (uint8_t)(p[i] >= t);
+    } else {
+        const float *p = (const float *)v->data + base;
+        float t = (float)f->iso;
+        for (int i = 0; i < n; i++)
+            o[i] = (uint8_t)(p[i] >= t);
+    }
+    if (f->pad) {
+        fl[0] = 0;
+        fl[P0 - 1] = 0;
+    }
+}
+
+/* The least value of row (jp, kp), if it is a row of the volume. */
+static void row_min(fe *f, int jp, int kp)
+{
+    const iso_volume *v = f->v;
+    int j = jp - f->pad, k = kp - f->pad;
+    if (k < 0 || k >= v->dim[2] || j < 0 || j >= v->dim[1])
+        return;
+    size_t base = ((size_t)k * v->dim[1] + j) * v->dim[0];
+    int n = v->dim[0];
+    float mn;
+    if (v->type == ISO_VOX_I16) {
+        const int16_t *p = (const int16_t *)v->data + base;
+        int16_t m = p[0];
+        for (int i = 0; i < n; i++)
+            m = p[i] < m ? p[i] : m;
+        mn = m;
+    } else {
+        const float *p = (const float *)v->data + base;
+        mn = p[0];
+        for (int i = 0; i < n; i++)
+            mn = p[i] < mn ? p[i] : mn;
+    }
+    if (mn < f->slab_min[kp])
+        f->slab_min[kp] = mn;
+}
+
+/* Fills the worker's scratch with planes kp and kp + 1 (when there is one). */
+static fview slab_flags(const fe *f, int kp, int worker)
+{
+    int P1 = f->P[1];
+    uint8_t *buf = f->scratch[worker];
+    for (int q = 0; q < 2 && kp + q < f->P[2]; q++)
+        for (int jp = 0; jp < P1; jp++)
+            row_flags(f, jp, kp + q, buf + ((size_t)q * P1 + jp) * f->P[0]);
+    return (fview){buf, row_of(f, 0, kp), f->P[0]};
+}
+
 /* ---- pass 1 ---- */
 static void pass1(void *ctx, size_t kp, int worker)
 {
     fe *f = ctx;
     int P0 = f->P[0], P1 = f->P[1];
-    const iso_volume *v = f->v;
-    int k = (int)kp - f->pad;
     for (int jp = 0; jp < P1; jp++) {
         size_t r = row_of(f, jp, (int)kp);
-        uint8_t *fl = f->flag + r * P0;
-        int j = jp - f->pad;
-        if (k < 0 || k >= v->dim[2] || j < 0 || j >= v->dim[1]) {
-            memset(fl, 0, (size_t)P0);
-        } else {
-            size_t base = ((size_t)k * v->dim[1] + j) * v->dim[0];
-            uint8_t *o = fl + f->pad;
-            int n = v->dim[0];
-            if (v->type == ISO_VOX_I16) {
-                const int16_t *p = (const int16_t *)v->data + base;
-                int16_t mn = p[0];
-                for (int i = 0; i < n; i++)
-                    mn = p[i] < mn ? p[i] : mn;
-                if (mn < f->slab_min[kp])
-                    f->slab_min[kp] = mn;
-                /* an integer volume: compare with the smallest integer at or above iso */
-                double c = ceil(f->iso);
-                int16_t t = c > 32767 ? 32767 : c < -32768 ? -32768 : (int16_t)c;
-                int never = c > 32767;
-                if (never)
-                    memset(o, 0, (size_t)n);
-                else
-                    for (int i = 0; i < n; i++)
-                        o[i] = (uint8_t)(p[i] >= t);
-            } else {
-                const float *p = (const float *)v->data + base;
-                float t = (float)f->iso, mn = p[0];
-                for (int i = 0; i < n; i++)
-                    mn = p[i] < mn ? p[i] : mn;
-                if (mn < f->slab_min[kp])
-                    f->slab_min[kp] = mn;
-                for (int i = 0; i < n; i++)
-                    o[i] = (uint8_t)(p[i] >= t);
-            }
-            if (f->pad) {
-                fl[0] = 0;
-                fl[P0 - 1] = 0;
-            }
-        }
+        uint8_t *fl = f->scratch[worker];
+        row_min(f, jp, (int)kp);
+        row_flags(f, jp, (int)kp, fl);
         /* crossings: count with a branch-free sum, find the ends by
          * scanning in from both sides (rows are mostly uniform) */
         uint32_t cnt = 0;
@@ -134,7 +183,7 @@ static void pass1(void *ctx, size_t kp, int worker)
 
 /* Points [*a, *b] outside which the rows are constant and equal to each
  * other; empty (a > b) if nothing crosses between or along them. */
-static void trim(const fe *f, const size_t *rows, int n, int *a, int *b)
+static void trim(const fe *f, const fview *fv, const size_t *rows, int n, int *a, int *b)
 {
     int lo = f->P[0], hi = 0;
     for (int q = 0; q < n; q++) {
@@ -143,9 +192,9 @@ static void trim(const fe *f, const size_t *rows, int n, int *a, int *b)
         if (f->xr[rows[q]] > hi)
             hi = f->xr[rows[q]];
     }
-    const uint8_t *f0 = flags_of(f, rows[0]);
+    const uint8_t *f0 = flags_of(fv, rows[0]);
     for (int q = 1; q < n; q++) {
-        const uint8_t *fq = flags_of(f, rows[q]);
+        const uint8_t *fq = flags_of(fv, rows[q]);
         if (fq[0] != f0[0])
             lo = 0;
         if (fq[f->P[0] - 1] != f0[f->P[0] - 1])
@@ -155,12 +204,12 @@ static void trim(const fe *f, const size_t *rows, int n, int *a, int *b)
     *b = hi;
 }
 
-static uint32_t count_between(const fe *f, size_t r1, size_t r2)
+static uint32_t count_between(const fe *f, const fview *fv, size_t r1, size_t r2)
 {
     size_t rows[2] = {r1, r2};
     int a, b;
-    trim(f, rows, 2, &a, &b);
-    const uint8_t *p = flags_of(f, r1), *q = flags_of(f, r2);
+    trim(f, fv, rows, 2, &a, &b);
+    const uint8_t *p = flags_of(fv, r1), *q = flags_of(fv, r2);
     uint32_t n = 0;
     for (int ip = a; ip <= b; ip++)
         n += p[ip] != q[ip];
@@ -203,17 +252,18 @@ static void pass2(void *ctx, size_t kpz, int worker)
 {
     fe *f = ctx;
     int kp = (int)kpz, P0 = f->P[0], P1 = f->P[1], P2 = f->P[2];
+    fview fv = slab_flags(f, kp, worker);
     for (int jp = 0; jp < P1; jp++) {
         size_t r = row_of(f, jp, kp);
-        f->ny_[r] = jp + 1 < P1 ? count_between(f, r, r + 1) : 0;
-        f->nz_[r] = kp + 1 < P2 ? count_between(f, r, r + P1) : 0;
+        f->ny_[r] = jp + 1 < P1 ? count_between(f, &fv, r, r + 1) : 0;
+        f->nz_[r] = kp + 1 < P2 ? count_between(f, &fv, r, r + P1) : 0;
         uint32_t tris = 0;
         if (jp + 1 < P1 && kp + 1 < P2) {
             size_t rows[4] = {r, r + 1, r + P1, r + P1 + 1};
             int a, b;
-            trim(f, rows, 4, &a, &b);
-            const uint8_t *f0 = flags_of(f, rows[0]), *f1 = flags_of(f, rows[1]),
-                          *f2 = flags_of(f, rows[2]), *f3 = flags_of(f, rows[3]);
+            trim(f, &fv, rows, 4, &a, &b);
+            const uint8_t *f0 = flags_of(&fv, rows[0]), *f1 = flags_of(&fv, rows[1]),
+                          *f2 = flags_of(&fv, rows[2]), *f3 = flags_of(&fv, rows[3]);
             int c0 = a - 1 < 0 ? 0 : a - 1, c1 = b < P0 - 2 ? b : P0 - 2;
             for (int ip = c0; ip <= c1; ip++) {
                 int cs = cube_case(f0, f1, f2, f3, ip);
@@ -288,9 +338,10 @@ static void pass4(void *ctx, size_t kpz, int worker)
 {
     fe *f = ctx;
     int kp = (int)kpz, P0 = f->P[0], P1 = f->P[1], P2 = f->P[2];
+    fview fv = slab_flags(f, kp, worker);
     for (int jp = 0; jp < P1; jp++) {
         size_t r = row_of(f, jp, kp);
-        const uint8_t *fr = flags_of(f, r);
+        const uint8_t *fr = flags_of(&fv, r);
         size_t xb = f->vbase[r], yb = xb + f->nx_[r], zb = yb + f->ny_[r];
         /* vertices on the edges this row owns */
         size_t id = xb;
@@ -300,8 +351,8 @@ static void pass4(void *ctx, size_t kpz, int worker)
         if (f->ny_[r]) {
             size_t rows[2] = {r, r + 1};
             int a, b;
-            trim(f, rows, 2, &a, &b);
-            const uint8_t *fy = flags_of(f, r + 1);
+            trim(f, &fv, rows, 2, &a, &b);
+            const uint8_t *fy = flags_of(&fv, r + 1);
             id = yb;
             for (int ip = next_diff(fr, fy, a, b); ip <= b; ip = next_diff(fr, fy, ip + 1, b))
                 put_vertex(f, id++, ip, jp, kp, 1);
@@ -309,8 +360,8 @@ static void pass4(void *ctx, size_t kpz, int worker)
         if (f->nz_[r]) {
             size_t rows[2] = {r, r + P1};
             int a, b;
-            trim(f, rows, 2, &a, &b);
-            const uint8_t *fz = flags_of(f, r + P1);
+            trim(f, &fv, rows, 2, &a, &b);
+            const uint8_t *fz = flags_of(&fv, r + P1);
             id = zb;
             for (int ip = next_diff(fr, fz, a, b); ip <= b; ip = next_diff(fr, fz, ip + 1, b))
                 put_vertex(f, id++, ip, jp, kp, 2);
@@ -319,8 +370,8 @@ static void pass4(void *ctx, size_t kpz, int worker)
             continue;
         /* triangles of this row of cubes */
         size_t q[4] = {r, r + 1, r + P1, r + P1 + 1}; /* (y,z) = 00, 10, 01, 11 */
-        const uint8_t *f0 = flags_of(f, q[0]), *f1 = flags_of(f, q[1]), *f2 = flags_of(f, q[2]),
-                      *f3 = flags_of(f, q[3]);
+        const uint8_t *f0 = flags_of(&fv, q[0]), *f1 = flags_of(&fv, q[1]),
+                      *f2 = flags_of(&fv, q[2]), *f3 = flags_of(&fv, q[3]);
         size_t xbase[4], ybase[2], zbase[2];
         for (int i = 0; i < 4; i++)
             xbase[i] = f->vbase[q[i]];
@@ -330,7 +381,7 @@ static void pass4(void *ctx, size_t kpz, int worker)
         zbase[1] = f->vbase[q[1]] + f->nx_[q[1]] + f->ny_[q[1]];
         size_t cx[4] = {0, 0, 0, 0}, cy[2] = {0, 0}, cz[2] = {0, 0};
         int a, b;
-        trim(f, q, 4, &a, &b);
+        trim(f, &fv, q, 4, &a, &b);
         int c0 = a - 1 < 0 ? 0 : a - 1, c1 = b < P0 - 2 ? b : P0 - 2;
         uint32_t *tri = f->out_t + 3 * f->tbase[r];
         for (int ip = c0; ip <= c1; ip++) {
@@ -397,7 +448,10 @@ iso_code iso_isosurface(const iso_volume *v, double iso, int closed, int threads
     size_t rows = (size_t)f.P[1] * f.P[2];
     threads = iso_threads(threads);
     iso_code rc = ISO_OK;
-    f.flag = malloc((size_t)f.P[0] * rows);
+    f.scratch = calloc((size_t)threads, sizeof *f.scratch);
+    for (int w = 0; f.scratch != NULL && w < threads; w++)
+        if ((f.scratch[w] = malloc(2 * (size_t)f.P[0] * f.P[1])) == NULL)
+            rc = ISO_ENOMEM;
     f.xl = malloc(rows * sizeof *f.xl);
     f.xr = malloc(rows * sizeof *f.xr);
     f.nx_ = malloc(rows * sizeof *f.nx_);
@@ -407,7 +461,7 @@ iso_code iso_isosurface(const iso_volume *v, double iso, int closed, int threads
     f.vbase = malloc(rows * sizeof *f.vbase);
     f.tbase = malloc(rows * sizeof *f.tbase);
     f.slab_min = malloc((size_t)f.P[2] * sizeof *f.slab_min);
-    if (!f.slab_min || !f.flag || !f.xl || !f.xr || !f.nx_ || !f.ny_ || !f.nz_ || !f.nt_ || !f.vbase || !f.tbase) {
+    if (rc != ISO_OK || !f.slab_min || !f.scratch || !f.xl || !f.xr || !f.nx_ || !f.ny_ || !f.nz_ || !f.nt_ || !f.vbase || !f.tbase) {
         rc = iso_fail(err, ISO_ENOMEM, "out of memory for iso-surface bookkeeping");
         goto done;
     }
@@ -447,7 +501,9 @@ iso_code iso_isosurface(const iso_volume *v, double iso, int closed, int threads
     f.out_t = out->t;
     iso_parallel_for((size_t)f.P[2], threads, pass4, &f);
 done:
-    free(f.flag);
+    for (int w = 0; f.scratch != NULL && w < threads; w++)
+        free(f.scratch[w]);
+    free(f.scratch);
     free(f.xl);
     free(f.xr);
     free(f.nx_);
