@@ -182,9 +182,9 @@ static iso_code open_store(node *n, iso_err *err)
         return err->code;
     }
     if (rec.was_unclean)
-        ISO_WARN("store recovered after unclean stop: %u partial files and %u unacknowledged "
-                 "objects removed",
-                 rec.tmp_removed, rec.orphans_removed);
+        ISO_WARN("store recovered after unclean stop: %u partial files, %u unacknowledged "
+                 "objects and %u kept originals without an object removed",
+                 rec.tmp_removed, rec.orphans_removed, rec.originals_removed);
     iso_path parse_tmp;
     if (iso_layout_path(cfg->data_dir, ISO_DATA_TMP, &parse_tmp, err) != ISO_OK)
         return err->code;

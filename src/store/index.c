@@ -230,6 +230,29 @@ iso_code iso_index_has_path(iso_index *idx, const char *path, bool *has, iso_err
     return ISO_OK;
 }
 
+iso_code iso_index_has_path_prefix(iso_index *idx, const char *prefix, bool *has, iso_err *err)
+{
+    size_t n = strlen(prefix);
+    if (n == 0 || n >= 4096)
+        return iso_fail(err, ISO_EINVAL, "bad path prefix");
+    char upper[4096];
+    memcpy(upper, prefix, n + 1);
+    upper[n - 1]++; /* paths are ASCII: [prefix, upper) holds exactly those that start with it */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(idx->db,
+                           "SELECT 1 FROM instances WHERE path >= ?1 AND path < ?2 LIMIT 1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(idx, err, "prepare path prefix");
+    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, upper, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return db_fail(idx, err, "look up path prefix");
+    *has = r == SQLITE_ROW;
+    return ISO_OK;
+}
+
 /* Binds texts 1..n, steps, and returns the RETURNING id, or (the row
  * exists unchanged) the id the lookup statement finds by the first n_key
  * texts. */

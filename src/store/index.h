@@ -47,6 +47,9 @@ iso_code iso_index_find_instance(iso_index *idx, const char *sop_uid, iso_instan
                                  iso_err *err);
 /* True (ISO_OK) if some instance row has this relative path. */
 iso_code iso_index_has_path(iso_index *idx, const char *path, bool *has, iso_err *err);
+/* True (ISO_OK) if some instance row's path starts with prefix (a range
+ * over the path index). */
+iso_code iso_index_has_path_prefix(iso_index *idx, const char *prefix, bool *has, iso_err *err);
 
 typedef struct iso_instance_file {
     const char *path; /* relative to data_dir */

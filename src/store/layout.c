@@ -121,3 +121,27 @@ iso_code iso_layout_walk(const char *data_dir, iso_object_fn fn, void *user, iso
 {
     return walk(data_dir, entry_names[ISO_DATA_OBJECTS], 0, fn, user, err);
 }
+
+iso_code iso_layout_walk_originals(const char *data_dir, iso_object_fn fn, void *user,
+                                   iso_err *err)
+{
+    return walk(data_dir, entry_names[ISO_DATA_ORIGINALS], 0, fn, user, err);
+}
+
+bool iso_layout_object_prefix(const char *orig_rel, char out[ISO_LAYOUT_REL_MAX])
+{
+    const char *root = entry_names[ISO_DATA_ORIGINALS];
+    size_t rl = strlen(root), n = strlen(orig_rel);
+    out[0] = '\0';
+    if (strncmp(orig_rel, root, rl) != 0 || orig_rel[rl] != '/' || n < rl + 5 ||
+        strcmp(orig_rel + n - 4, ".dcm") != 0)
+        return false;
+    /* "objects" + "/XX/S/H" + "." */
+    int w = snprintf(out, ISO_LAYOUT_REL_MAX, "%s%.*s.", entry_names[ISO_DATA_OBJECTS],
+                     (int)(n - 4 - rl), orig_rel + rl);
+    if (w < 0 || w >= ISO_LAYOUT_REL_MAX) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}

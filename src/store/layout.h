@@ -20,6 +20,7 @@
 #ifndef ISO_LAYOUT_H
 #define ISO_LAYOUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -74,5 +75,13 @@ void iso_layout_fan_dir(unsigned i, char out[ISO_LAYOUT_REL_MAX]);
  * returned. */
 typedef iso_code (*iso_object_fn)(void *user, const char *rel, const char *abs, iso_err *err);
 iso_code iso_layout_walk(const char *data_dir, iso_object_fn fn, void *user, iso_err *err);
+/* The same over the kept originals, data_dir/originals/XX/S/. */
+iso_code iso_layout_walk_originals(const char *data_dir, iso_object_fn fn, void *user,
+                                   iso_err *err);
+/* The index path every stored version of the object whose original is
+ * orig_rel starts with ("originals/XX/S/H.dcm" -> "objects/XX/S/H."; an
+ * original's path mirrors its object's, in every layout this store has
+ * had); false if orig_rel is not an original's path. */
+bool iso_layout_object_prefix(const char *orig_rel, char out[ISO_LAYOUT_REL_MAX]);
 
 #endif

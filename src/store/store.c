@@ -183,10 +183,34 @@ static iso_code sweep_one(void *user, const char *rel, const char *abs, iso_err 
     return rc;
 }
 
-static iso_code sweep_orphans(iso_store *s, unsigned *removed, iso_err *err)
+/* Removes a kept original whose object has no index row: its object was
+ * never acknowledged (the original is kept before the object commits), or
+ * its study was removed by retention and a crash came before the unlinks.
+ * Originals hold the identity the node removes: none may outlive its object. */
+static iso_code sweep_original(void *user, const char *rel, const char *abs, iso_err *err)
 {
-    sweep_ctx sw = {s, removed};
-    return iso_layout_walk(s->data_dir.s, sweep_one, &sw, err);
+    sweep_ctx *sw = user;
+    assert(!sw->s->committer_started);
+    char prefix[ISO_LAYOUT_REL_MAX];
+    if (!iso_layout_object_prefix(rel, prefix))
+        return ISO_OK; /* not an original's name: not ours to judge */
+    bool has = false;
+    iso_code rc = iso_index_has_path_prefix(sw->s->idx, prefix, &has, err);
+    if (rc == ISO_OK && !has) {
+        ISO_WARN("recovery: removing %s (a kept original whose object has no index row)", rel);
+        if (unlink(abs) == 0)
+            (*sw->removed)++;
+    }
+    return rc;
+}
+
+static iso_code sweep_orphans(iso_store *s, unsigned *removed, unsigned *originals, iso_err *err)
+{
+    sweep_ctx sw = {s, removed}, so = {s, originals};
+    iso_code rc = iso_layout_walk(s->data_dir.s, sweep_one, &sw, err);
+    if (rc == ISO_OK)
+        rc = iso_layout_walk_originals(s->data_dir.s, sweep_original, &so, err);
+    return rc;
 }
 
 /* ---- committer ---- */
@@ -760,7 +784,7 @@ iso_code iso_store_open(const iso_store_options *o, iso_store **out, iso_recover
     if (report->was_unclean) {
         ISO_WARN("store: previous run did not stop cleanly; recovering %s", s->data_dir.s);
         if (empty_dir(s->tmp_dir.s, &report->tmp_removed, err) != ISO_OK ||
-            sweep_orphans(s, &report->orphans_removed, err) != ISO_OK)
+            sweep_orphans(s, &report->orphans_removed, &report->originals_removed, err) != ISO_OK)
             goto fail;
     } else {
         /* A clean stop leaves tmp/ empty; anything there is stale. */

@@ -76,6 +76,7 @@ typedef struct iso_removal {
 typedef struct iso_recovery_report {
     unsigned tmp_removed;
     unsigned orphans_removed;
+    unsigned originals_removed; /* kept originals whose object had no row */
     bool was_unclean;
 } iso_recovery_report;
 

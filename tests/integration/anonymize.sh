@@ -79,6 +79,24 @@ ok "vault: encrypted, 0600, gives back the original UID and patient"
 [ "$(find "$DATA/originals" -name '*.dcm' | wc -l)" -ge 4 ] || fail "not every original kept"
 ok "keep_originals keeps the untouched original under originals/"
 
+# an original whose object never committed (kill -9 between keeping it and
+# the commit): verify names it, recovery removes it and nothing else
+n_orig=$(find "$DATA/originals" -name '*.dcm' | wc -l)
+ghost_dir=$DATA/originals/ff/ffffffffffffffffffffffffffffffffffffffff
+mkdir -p "$ghost_dir"
+cp "$(find "$DATA/originals" -name '*.dcm' | head -1)" "$ghost_dir/0000000000000000000000000000000000000000.dcm"
+kill -9 "$NODE_PID"; wait "$NODE_PID" 2>/dev/null; NODE_PID=
+node verify > "$WORK/verify-orig.log" && fail "verify passed with an orphan original"
+[ "$(grep -c '^ORPHAN ORIGINAL originals/ff/f*/0*\.dcm$' "$WORK/verify-orig.log")" = 1 ] ||
+    fail "verify: $(cat "$WORK/verify-orig.log")"
+start_node
+grep -q "store recovered after unclean stop: .* and 1 kept originals without an object removed" "$WORK/node.log" ||
+    fail "recovery: $(grep recovered "$WORK/node.log")"
+[ ! -e "$ghost_dir/0000000000000000000000000000000000000000.dcm" ] || fail "the orphan original is still there"
+[ "$(find "$DATA/originals" -name '*.dcm' | wc -l)" = "$n_orig" ] || fail "recovery removed kept originals"
+node verify > "$WORK/verify-orig2.log" || fail "verify after recovery: $(head -3 "$WORK/verify-orig2.log")"
+ok "an original without its object (a crash before the commit): verify names it, recovery removes it alone"
+
 # an overlay embedded in the unused high bits of Pixel Data does not survive:
 # unsigned samples lose bits 12..15, signed ones keep their sign extension
 $PY - "$WORK/bits" <<'PY' || fail "writing the pixel-bit objects"
