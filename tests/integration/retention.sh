@@ -88,7 +88,7 @@ node verify > "$WORK/verify1.log" && fail "verify passed with orphan files"
 orphans=$(grep -c "^UNINDEXED objects/" "$WORK/verify1.log")
 [ "$orphans" = 28 ] || fail "verify lists $orphans files without a row, not the study's 28: $(head -3 "$WORK/verify1.log")"
 start_node
-grep -q "store recovered after unclean stop: 0 partial files and 28 unacknowledged objects removed" "$WORK/node.log" ||
+grep -q "store recovered after unclean stop: 0 partial files, 28 unacknowledged objects and 0 kept originals without an object removed" "$WORK/node.log" ||
     fail "recovery: $(grep recovered "$WORK/node.log")"
 node verify > "$WORK/verify2.log" || fail "verify after recovery: $(head -5 "$WORK/verify2.log")"
 stop_node
