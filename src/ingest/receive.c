@@ -81,6 +81,7 @@ struct iso_recv {
     membuf out;        /* de-identifying from memory: the object as it will be stored */
     iso_dcm_parsed *parsed;
     iso_err first_err; /* the first failure taking the object's bytes (code 0: none) */
+    bool kept_original; /* this object's original was kept, and no earlier one was there */
     uint64_t received; /* bytes of the object so far */
     uint64_t reserved; /* this object's share of the budget */
     char sop_instance_uid[65], sop_class_uid[65];
@@ -325,6 +326,7 @@ uint16_t iso_recv_begin(iso_recv *x, const iso_store_rq *rq, char *comment, size
     assert(x->state == RECV_IDLE);
     clock_gettime(CLOCK_MONOTONIC, &x->start);
     x->first_err = (iso_err){0};
+    x->kept_original = false;
     x->received = 0;
     bool deidentifying = x->r->anon != NULL;
     x->name[0] = '\0';
@@ -460,7 +462,8 @@ static iso_code keep_original(iso_recv *x, const iso_attrs *after, iso_err *err)
     iso_ingest *orig = x->ing; /* consumed whatever happens */
     x->ing = NULL;
     x->in.writing = NULL;
-    return iso_ingest_keep_original(orig, after->series_uid, after->sop_instance_uid, err);
+    return iso_ingest_keep_original(orig, after->series_uid, after->sop_instance_uid,
+                                    &x->kept_original, err);
 }
 
 /* De-identifies the received object (x->in, or the file of x->ing) into
@@ -552,6 +555,8 @@ static uint16_t finish(iso_recv *x, bool complete, iso_received *out, char *comm
     x->out.writing = NULL;
     rc = iso_ingest_commit(ing, &out->attrs, x->calling_ae, &out->outcome, err);
     out->ms_total = ms_since(&x->start);
+    if (rc != ISO_OK && x->kept_original) /* kept for an object that is not stored */
+        iso_store_drop_original(x->r->store, out->attrs.series_uid, out->attrs.sop_instance_uid);
     if (rc != ISO_OK) {
         snprintf(comment, comment_size, "%s", comment_for(rc));
         return status_for(rc);

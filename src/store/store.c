@@ -1029,10 +1029,22 @@ iso_code iso_ingest_commit(iso_ingest *ing, const iso_attrs *attrs, const char *
     return ISO_OK;
 }
 
+void iso_store_drop_original(iso_store *store, const char *new_series_uid,
+                             const char *new_sop_uid)
+{
+    char rel[ISO_LAYOUT_REL_MAX];
+    iso_path path;
+    iso_err e = {0};
+    iso_layout_original(new_series_uid, new_sop_uid, rel);
+    if (iso_layout_abs(store->data_dir.s, rel, &path, &e) == ISO_OK)
+        unlink_quietly(path.s);
+}
+
 iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
-                                  const char *new_sop_uid, iso_err *err)
+                                  const char *new_sop_uid, bool *created, iso_err *err)
 {
     iso_store *s = ing->store;
+    *created = false;
     iso_code rc = ISO_OK;
     char rel[ISO_LAYOUT_REL_MAX];
     iso_path path, dir;
@@ -1045,6 +1057,7 @@ iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
     *strrchr(dir.s, '/') = '\0';
     if ((rc = fsx_mkdir_p(dir.s, err)) != ISO_OK)
         goto fail;
+    *created = access(path.s, F_OK) != 0;
     if (rename(ing->tmp_path.s, path.s) != 0) {
         rc = iso_fail(err, fsx_errno_code(errno), "rename to %s: %s", path.s, strerror(errno));
         goto fail;

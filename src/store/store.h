@@ -129,9 +129,14 @@ void iso_ingest_abort(iso_ingest *ing);
  * object: fdatasync (or the writer's, after iso_ingest_write_last), rename
  * to originals/XX/S/H.dcm (S, H from the stored object's new Series and SOP
  * Instance UIDs, so identity never reaches a path), fsync the directory;
- * then frees ing.  On failure the file is removed. */
+ * then frees ing.  On failure the file is removed.  *created: no original
+ * was there before (so the caller removes it, with iso_store_drop_original,
+ * if its object then fails to commit). */
 iso_code iso_ingest_keep_original(iso_ingest *ing, const char *new_series_uid,
-                                  const char *new_sop_uid, iso_err *err);
+                                  const char *new_sop_uid, bool *created, iso_err *err);
+/* Removes the kept original of an object that did not commit. */
+void iso_store_drop_original(iso_store *store, const char *new_series_uid,
+                             const char *new_sop_uid);
 
 /* This object replaces a stored one of the same SOP Instance UID whatever
  * the duplicates policy (the node's own derived results: a new version of

@@ -97,6 +97,36 @@ grep -q "store recovered after unclean stop: .* and 1 kept originals without an 
 node verify > "$WORK/verify-orig2.log" || fail "verify after recovery: $(head -3 "$WORK/verify-orig2.log")"
 ok "an original without its object (a crash before the commit): verify names it, recovery removes it alone"
 
+# an object whose commit fails after its original was kept: the C-STORE
+# fails and the original goes with it (no identity kept for nothing)
+stop_node
+cc -shared -fPIC -O2 -o "$WORK/fail_rename.so" "$top_srcdir/tests/lib/fail_rename.c" -ldl || fail "build the shim"
+FAIL_RENAME_MATCH=/objects/ LD_PRELOAD="$WORK/fail_rename.so" "$ISONODED" -c "$CONF" >> "$WORK/node.log" 2>&1 &
+NODE_PID=$!
+for _ in $(seq 100); do echoscu -to 2 -aec ISONODE 127.0.0.1 "$PORT" > /dev/null 2>&1 && break; sleep 0.1; done
+$PY - "$WORK/failing.dcm" <<'PY' || fail "writing the object"
+import sys
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+ds = Dataset(); ds.file_meta = FileMetaDataset()
+ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+ds.PatientName, ds.PatientID, ds.Modality = "PHIFAILING^COMMIT", "PHIPIDFAIL", "CT"
+ds.save_as(sys.argv[1], write_like_original=False)
+PY
+n_orig=$(find "$DATA/originals" -name '*.dcm' | wc -l)
+storescu -aec ISONODE 127.0.0.1 "$PORT" "$WORK/failing.dcm" > "$WORK/failing.out" 2>&1 &&
+    fail "a C-STORE whose commit failed was acknowledged"
+stop_node
+[ "$(find "$DATA/originals" -name '*.dcm' | wc -l)" = "$n_orig" ] || fail "the original of an object not stored was kept"
+grep -rlq PHIFAILING "$DATA/originals" && fail "the failed object's identity is under originals/"
+node verify > "$WORK/verify-orig3.log" || fail "verify: $(head -3 "$WORK/verify-orig3.log")"
+start_node
+ok "a commit that fails after the original was kept: the C-STORE fails, the original goes too, verify passes"
+
 # an overlay embedded in the unused high bits of Pixel Data does not survive:
 # unsigned samples lose bits 12..15, signed ones keep their sign extension
 $PY - "$WORK/bits" <<'PY' || fail "writing the pixel-bit objects"
