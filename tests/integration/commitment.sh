@@ -7,6 +7,7 @@
 # the node's own.  A report that cannot go (the peer's port is wrong) is
 # retried, survives a kill -9, and arrives once after the restart.
 . "$top_srcdir/tests/lib/common.sh"
+. "$top_srcdir/tests/lib/orthanc.sh"
 need Orthanc curl storescu dcmdump python3 sqlite3
 need_shared
 HP=$(free_port); DP=$(free_port); CLOSED=$(free_port)
@@ -19,19 +20,15 @@ retry_max_seconds = 1
 ae_title = ORTHANC
 host = 127.0.0.1
 port = $DP"
-mkdir -p "$WORK/orthanc"
-cat > "$WORK/orthanc.json" <<J
+orthanc_json() {
+    cat > "$WORK/orthanc.json" <<J
 { "Name": "isonode-sc-test", "StorageDirectory": "$WORK/orthanc", "IndexDirectory": "$WORK/orthanc",
   "DicomAet": "ORTHANC", "DicomPort": $DP, "HttpPort": $HP, "RemoteAccessAllowed": false,
   "AuthenticationEnabled": false, "Plugins": [],
   "DicomModalities": { "isonode": [ "ISONODE", "127.0.0.1", $PORT ] } }
 J
-Orthanc "$WORK/orthanc.json" > "$WORK/orthanc.log" 2>&1 &
-ORTHANC_PID=$!
-trap 'kill $ORTHANC_PID 2>/dev/null; cleanup' EXIT
-api="http://127.0.0.1:$HP"
-for _ in $(seq 100); do curl -sf "$api/system" > /dev/null && break; sleep 0.2; done
-curl -sf "$api/system" > /dev/null || fail "Orthanc did not start"
+}
+start_orthanc orthanc_json
 start_node
 CT_DIR="$SHARED/data/ct/ge-tilt-28"
 storescu -aec ISONODE 127.0.0.1 "$PORT" "$CT_DIR"/* || fail "storescu"

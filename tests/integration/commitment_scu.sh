@@ -11,6 +11,7 @@
 # while deliveries await their report loses nothing, and `outbox purge`
 # removes nothing awaiting.
 . "$top_srcdir/tests/lib/common.sh"
+. "$top_srcdir/tests/lib/orthanc.sh"
 need Orthanc curl storescu storescp python3 sqlite3
 need_shared
 HP=$(free_port); DP=$(free_port); SP=$(free_port); CLOSED=$(free_port)
@@ -51,32 +52,15 @@ function OnStoredInstance(instanceId, tags, metadata, origin)
    end
 end
 L
-# Orthanc on fresh ports; again (up to three times) when it could not start,
-# e.g. a port taken between free_port and its bind
-orthanc_up() {
-    for _ in 1 2 3; do
-        cat > "$WORK/orthanc.json" <<J
+orthanc_json() {
+    cat > "$WORK/orthanc.json" <<J
 { "Name": "isonode-scu-test", "StorageDirectory": "$WORK/orthanc", "IndexDirectory": "$WORK/orthanc",
   "DicomAet": "ORTHANC", "DicomPort": $DP, "HttpPort": $HP, "RemoteAccessAllowed": false,
   "AuthenticationEnabled": false, "Plugins": [], "LuaScripts": [ "$WORK/hook.lua" ],
   "DicomModalities": { "isonode": [ "ISONODE", "127.0.0.1", $PORT ] } }
 J
-        Orthanc "$WORK/orthanc.json" >> "$WORK/orthanc.log" 2>&1 &
-        ORTHANC_PID=$!
-        api="http://127.0.0.1:$HP"
-        for _ in $(seq 100); do
-            curl -sf "$api/system" > /dev/null && return 0
-            kill -0 "$ORTHANC_PID" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill "$ORTHANC_PID" 2>/dev/null; wait "$ORTHANC_PID" 2>/dev/null
-        local old=$DP
-        DP=$(free_port); HP=$(free_port)
-        sed -i "s/^port = $old\$/port = $DP/" "$CONF"
-    done
-    return 1
 }
-orthanc_up || fail "Orthanc did not start: $(tail -5 "$WORK/orthanc.log")"
+start_orthanc orthanc_json
 storescp --fork -aet ARCHIVE -od "$WORK/archive" "$SP" > "$WORK/storescp.log" 2>&1 &
 STORESCP_PID=$!
 trap 'kill $ORTHANC_PID $STORESCP_PID 2>/dev/null; cleanup' EXIT

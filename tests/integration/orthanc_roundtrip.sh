@@ -7,6 +7,7 @@
 # is a hash of Patient ID and Study Instance UID, so a result with a wrong
 # identity would make a new study).
 . "$top_srcdir/tests/lib/common.sh"
+. "$top_srcdir/tests/lib/orthanc.sh"
 . "$top_srcdir/tests/lib/e2e.sh"
 need Orthanc curl
 need_pydicom
@@ -14,18 +15,15 @@ $PY "$top_srcdir/tests/lib/phantom.py" write sphere axial "$WORK/src" || fail "p
 HP=$(free_port); DP=$(free_port)
 write_conf "" "[reconstruct]\\nsettle_seconds = 1\\n[surface ball]\\nmodality = CT\\niso = 500\\n[peer orthanc]\\nae_title = ORTHANC\\nhost = 127.0.0.1\\nport = $DP"
 sed -i 's/^enabled = no/enabled = yes/' "$CONF"
-mkdir -p "$WORK/orthanc"
-cat > "$WORK/orthanc.json" <<J
+orthanc_json() {
+    cat > "$WORK/orthanc.json" <<J
 { "Name": "isonode-test", "StorageDirectory": "$WORK/orthanc", "IndexDirectory": "$WORK/orthanc",
   "DicomAet": "ORTHANC", "DicomPort": $DP, "HttpPort": $HP, "RemoteAccessAllowed": false,
   "AuthenticationEnabled": false, "OverwriteInstances": true, "Plugins": [],
   "DicomModalities": { "isonode": [ "ISONODE", "127.0.0.1", $PORT ] } }
 J
-Orthanc "$WORK/orthanc.json" > "$WORK/orthanc.log" 2>&1 &
-ORTHANC_PID=$!
-api="http://127.0.0.1:$HP"
-for _ in $(seq 100); do curl -sf "$api/system" > /dev/null && break; sleep 0.2; done
-curl -sf "$api/system" > /dev/null || fail "Orthanc did not start: $(tail -5 "$WORK/orthanc.log")"
+}
+start_orthanc orthanc_json
 start_node
 for f in "$WORK/src"/*.dcm; do
     curl -sf -X POST "$api/instances" --data-binary @"$f" > /dev/null || fail "upload $f to Orthanc"

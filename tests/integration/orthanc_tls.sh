@@ -6,6 +6,7 @@
 # derived series over TLS to Orthanc, which requires the node's client
 # certificate.  The results land in the same patient and study.
 . "$top_srcdir/tests/lib/common.sh"
+. "$top_srcdir/tests/lib/orthanc.sh"
 . "$top_srcdir/tests/lib/certs.sh"
 . "$top_srcdir/tests/lib/e2e.sh"
 need Orthanc curl openssl echoscu
@@ -36,8 +37,8 @@ port = $DP
 tls = yes
 client_certificate_sha256 = $orthanc_sha"
 sed -i -e 's/^enabled = no/enabled = yes/' -e "s/^port = $PORT\$/port = 0/" "$CONF"
-mkdir -p "$WORK/orthanc"
-cat > "$WORK/orthanc.json" <<J
+orthanc_json() {
+    cat > "$WORK/orthanc.json" <<J
 { "Name": "isonode-tls-test", "StorageDirectory": "$WORK/orthanc", "IndexDirectory": "$WORK/orthanc",
   "DicomAet": "ORTHANC", "DicomPort": $DP, "HttpPort": $HP, "RemoteAccessAllowed": false,
   "AuthenticationEnabled": false, "OverwriteInstances": true, "Plugins": [],
@@ -46,12 +47,8 @@ cat > "$WORK/orthanc.json" <<J
   "DicomModalities": { "isonode": { "AET": "ISONODE", "Host": "127.0.0.1", "Port": $TLS_PORT,
                                     "UseDicomTls": true } } }
 J
-Orthanc "$WORK/orthanc.json" > "$WORK/orthanc.log" 2>&1 &
-ORTHANC_PID=$!
-trap 'kill $ORTHANC_PID 2>/dev/null; cleanup' EXIT
-api="http://127.0.0.1:$HP"
-for _ in $(seq 100); do curl -sf "$api/system" > /dev/null && break; sleep 0.2; done
-curl -sf "$api/system" > /dev/null || fail "Orthanc did not start: $(tail -5 "$WORK/orthanc.log")"
+}
+start_orthanc orthanc_json
 "$ISONODED" -c "$CONF" >> "$WORK/node.log" 2>&1 &
 NODE_PID=$!
 for _ in $(seq 100); do
