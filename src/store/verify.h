@@ -3,9 +3,9 @@
  * Every index row must name a file that exists, has the recorded size and
  * SHA-256, parses as DICOM and carries the row's SOP Instance UID; every file
  * under objects/ must have a row, and every kept original under originals/
- * an object with a row.  Safe to run while isonoded stores: a file
- * seen without a row is looked up again after a pause before it counts,
- * since it may be between rename and COMMIT.
+ * an object with a row.  Safe to run while isonoded stores: the files seen
+ * without a row are looked up again after one pause before they count,
+ * since they may be between rename and COMMIT.
  */
 #ifndef ISO_VERIFY_H
 #define ISO_VERIFY_H
