@@ -16,7 +16,6 @@
 #include "http/http_internal.h"
 #include "recon/render.h"
 #include "retention/retention.h"
-#include "store/layout.h"
 #include "util/json.h"
 
 enum { RECENT_JOBS = 30, RECONSTRUCTIONS = 20, MAX_VIEWS = 8, PREVIEW_SIDE = 160 };

@@ -287,6 +287,8 @@ static iso_code resample_streamed(iso_stack *s, resample_job *job, int threads, 
         job->slices = (const void *const *)slices;
         job->first = c0;
         iso_parallel_for(c1 - c0, t, resample_plane, job);
+        if (job->failed)
+            rc = iso_fail(err, ISO_ENOMEM, "out of memory while resampling");
     }
     for (int k = 0; slices != NULL && k < nz; k++)
         free(slices[k]);

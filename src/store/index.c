@@ -13,6 +13,7 @@
 enum {
     ST_FIND_INSTANCE,
     ST_HAS_PATH,
+    ST_HAS_PATH_PREFIX,
     ST_PATIENT_ID,
     ST_STUDY_ID,
     ST_SERIES_ID,
@@ -29,6 +30,7 @@ enum {
 static const char *const statement_sql[ST_COUNT] = {
     [ST_FIND_INSTANCE] = "SELECT id, path, sha256, size, version FROM instances WHERE sop_uid = ?1",
     [ST_HAS_PATH] = "SELECT 1 FROM instances WHERE path = ?1",
+    [ST_HAS_PATH_PREFIX] = "SELECT 1 FROM instances WHERE path >= ?1 AND path < ?2 LIMIT 1",
     [ST_PATIENT_ID] = "SELECT id FROM patients WHERE patient_id = ?1 AND issuer = ?2",
     [ST_STUDY_ID] = "SELECT id FROM studies WHERE study_uid = ?1",
     [ST_SERIES_ID] = "SELECT id FROM series WHERE series_uid = ?1",
@@ -238,15 +240,13 @@ iso_code iso_index_has_path_prefix(iso_index *idx, const char *prefix, bool *has
     char upper[4096];
     memcpy(upper, prefix, n + 1);
     upper[n - 1]++; /* paths are ASCII: [prefix, upper) holds exactly those that start with it */
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(idx->db,
-                           "SELECT 1 FROM instances WHERE path >= ?1 AND path < ?2 LIMIT 1", -1,
-                           &st, NULL) != SQLITE_OK)
-        return db_fail(idx, err, "prepare path prefix");
-    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, upper, -1, SQLITE_STATIC);
+    sqlite3_stmt *st = idx->st[ST_HAS_PATH_PREFIX];
+    sqlite3_reset(st);
+    if (sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(st, 2, upper, -1, SQLITE_STATIC) != SQLITE_OK)
+        return db_fail(idx, err, "bind");
     int r = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (r != SQLITE_ROW && r != SQLITE_DONE)
         return db_fail(idx, err, "look up path prefix");
     *has = r == SQLITE_ROW;

@@ -99,13 +99,7 @@ SCU_OPTS=$TLS_OPTS measure "storescp +tls (files, no fsync)" SCP "$P"
 
 # storescp: files only
 P=$(free_port)
-reset_peer() {
-    stop_peer
-    local d
-    d=$(fresh_dir scp)
-    LD_PRELOAD=$SHIM storescp -aet SCP -od "$d" "$P" >/dev/null 2>&1 & PEER_PID=$!
-    for _ in $(seq 50); do echoscu -aec SCP 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
-}
+storescp_peer
 measure "storescp (files, no fsync, no index)" SCP "$P"
 
 # Orthanc: SQLite index, SyncStorageArea

@@ -53,3 +53,15 @@ measure() {
     printf '%-36s %8.0f %14.0f\n' "$label" "$best1" "$best4"
 }
 
+
+# storescp_peer: reset_peer for DCMTK storescp (files, no fsync, no index) on
+# $P, fresh directory per round, TCP_NODELAY through the shim.
+storescp_peer() {
+    reset_peer() {
+        stop_peer
+        local d
+        d=$(fresh_dir scp)
+        LD_PRELOAD=$SHIM storescp -aet SCP -od "$d" "$P" >/dev/null 2>&1 & PEER_PID=$!
+        for _ in $(seq 50); do echoscu -aec SCP 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
+    }
+}

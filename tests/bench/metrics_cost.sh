@@ -78,11 +78,5 @@ print("best of rounds against off: counted %.3f / %.3f, scraped %.3f / %.3f (1 a
       % (max(c1) / max(o1), max(c4) / max(o4), max(s1) / max(o1), max(s4) / max(o4)))
 PY
 P=$(free_port)
-reset_peer() {
-    stop_peer
-    local d
-    d=$(fresh_dir scp)
-    LD_PRELOAD=$SHIM storescp -aet SCP -od "$d" "$P" >/dev/null 2>&1 & PEER_PID=$!
-    for _ in $(seq 50); do echoscu -aec SCP 127.0.0.1 "$P" >/dev/null 2>&1 && break; sleep 0.1; done
-}
+storescp_peer
 measure "storescp (files, no fsync, no index)" SCP "$P"
